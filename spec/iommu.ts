@@ -1,0 +1,306 @@
+/**
+ * IOMMU groups and domains, with the domain sharing that sdmdev adds
+ * (RFCv2 2/7, drivers/iommu/iommu.c: iommu_group_share_domain / iommu_group_unshare_domain,
+ * __iommu_attach_group, __iommu_detach_group), and the kernel DMA-API allocations that live in
+ * a device's default domain.
+ *
+ * Abstractions: a domain's page table is a sorted list of page-aligned ranges; what a range
+ * points at is a {@link Target} (a process page or a kernel buffer), not a physical frame.
+ *
+ * @module
+ */
+import { match } from "ts-pattern";
+import { type Event, fail, ok, PAGE_SIZE, type StepResult } from "./types.ts";
+
+/** Where one IOVA range leads: user memory of a process (`mm`) or a kernel DMA buffer. */
+export type Target =
+  | { readonly kind: "user"; readonly mm: number; readonly vaddr: number }
+  | { readonly kind: "kernel"; readonly buffer: number };
+
+/** One range of a domain's page table: `[iova, iova + size)` maps to `target` onwards. */
+export interface Mapping {
+  /** First IOVA, page aligned. */
+  readonly iova: number;
+  /** Length in bytes, a positive multiple of the page size. */
+  readonly size: number;
+  /** What the first byte maps to; later bytes follow linearly. */
+  readonly target: Target;
+}
+
+/** An iommu_domain: an address space the IOMMU translates through. */
+export interface Domain {
+  /** Domain id (default domains use their group's id). */
+  readonly id: number;
+  /** Page-table contents, sorted by IOVA, never overlapping. */
+  readonly mappings: readonly Mapping[];
+}
+
+/** An iommu_group: the unit of isolation and ownership. */
+export interface Group {
+  /** Group id. */
+  readonly id: number;
+  /** `pci` groups sit behind the IOMMU; `mdev` groups are virtual, their DMA is the parent's. */
+  readonly kind: "pci" | "mdev";
+  /** For an mdev group, the group of its parent device; otherwise null. */
+  readonly parent: number | null;
+  /** The kernel driver's DMA-API domain (null for mdev groups, which have none). */
+  readonly defaultDomain: number | null;
+  /** The domain the group is attached to now. */
+  readonly domain: number | null;
+  /** domain_shared_ref: users of the current domain; while > 0 the domain cannot change. */
+  readonly sharedRef: number;
+}
+
+/** A kernel DMA-API allocation (dma_alloc_coherent) in a group's default domain. */
+export interface KernelBuffer {
+  /** Buffer id, unique for the life of the system. */
+  readonly id: number;
+  /** The group whose default domain holds it. */
+  readonly group: number;
+  /** First IOVA. */
+  readonly iova: number;
+  /** Length in bytes. */
+  readonly size: number;
+}
+
+/** The IOMMU part of the system state. */
+export interface IommuState {
+  /** Every group, by id. */
+  readonly groups: ReadonlyMap<number, Group>;
+  /** Every live domain, by id. */
+  readonly domains: ReadonlyMap<number, Domain>;
+  /** Live kernel DMA buffers, by id. */
+  readonly buffers: ReadonlyMap<number, KernelBuffer>;
+  /** Id the next allocated domain gets. */
+  readonly nextDomain: number;
+  /** Id the next kernel buffer gets. */
+  readonly nextBuffer: number;
+}
+
+/** Commands of the IOMMU component. */
+export type IommuCommand =
+  | { readonly op: "iommu.share"; readonly group: number }
+  | { readonly op: "iommu.unshare"; readonly group: number }
+  | { readonly op: "iommu.dmaAlloc"; readonly group: number; readonly pages: number }
+  | { readonly op: "iommu.dmaFree"; readonly group: number; readonly iova: number }
+  | { readonly op: "iommu.dma"; readonly group: number; readonly iova: number };
+
+/** What a successful `iommu.dma` reached: the target plus the offset into it. */
+export type DmaHit =
+  | { readonly kind: "user"; readonly mm: number; readonly vaddr: number }
+  | { readonly kind: "kernel"; readonly buffer: number; readonly offset: number };
+
+/** First IOVA the kernel's DMA-API allocator hands out (page 0 is never used). */
+export const KERNEL_IOVA_BASE: number = PAGE_SIZE;
+
+/** Whether `x` is a non-negative multiple of the page size. */
+export function pageAligned(x: number): boolean {
+  return Number.isSafeInteger(x) && x >= 0 && x % PAGE_SIZE === 0;
+}
+
+/** The mapping of `domain` that contains `iova`, if any. */
+export function findMapping(domain: Domain, iova: number): Mapping | undefined {
+  return domain.mappings.find((m) => m.iova <= iova && iova < m.iova + m.size);
+}
+
+/** Whether `[iova, iova + size)` overlaps any mapping of `domain`. */
+export function overlaps(domain: Domain, iova: number, size: number): boolean {
+  return domain.mappings.some((m) => m.iova < iova + size && iova < m.iova + m.size);
+}
+
+/** Returns `map` with `key` set to `value` (copy on write). */
+export function setIn<K, V>(map: ReadonlyMap<K, V>, key: K, value: V): ReadonlyMap<K, V> {
+  const copy = new Map(map);
+  copy.set(key, value);
+  return copy;
+}
+
+/** Returns `map` without `key` (copy on write). */
+export function deleteIn<K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, V> {
+  const copy = new Map(map);
+  copy.delete(key);
+  return copy;
+}
+
+function withGroup(state: IommuState, group: Group): IommuState {
+  return { ...state, groups: setIn(state.groups, group.id, group) };
+}
+
+function withDomain(state: IommuState, domain: Domain): IommuState {
+  return { ...state, domains: setIn(state.domains, domain.id, domain) };
+}
+
+/**
+ * iommu_map: adds a mapping. Fails with EEXIST when any page of the range is already mapped
+ * (io-pgtable refuses to overwrite a live entry).
+ */
+export function mapRange(
+  state: IommuState,
+  domainId: number,
+  mapping: Mapping,
+): IommuState | "EEXIST" {
+  const domain = state.domains.get(domainId)!;
+  if (overlaps(domain, mapping.iova, mapping.size)) return "EEXIST";
+  const mappings = [...domain.mappings, mapping].sort((a, b) => a.iova - b.iova);
+  return withDomain(state, { ...domain, mappings });
+}
+
+/** iommu_unmap of exactly one earlier mapping starting at `iova` (no-op when absent). */
+export function unmapRange(state: IommuState, domainId: number, iova: number): IommuState {
+  const domain = state.domains.get(domainId)!;
+  const mappings = domain.mappings.filter((m) => m.iova !== iova);
+  return mappings.length === domain.mappings.length
+    ? state
+    : withDomain(state, { ...domain, mappings });
+}
+
+/** iommu_domain_alloc: a new, empty domain. Returns the state and the new id. */
+export function allocDomain(state: IommuState): [IommuState, number] {
+  const id = state.nextDomain;
+  const next = withDomain({ ...state, nextDomain: id + 1 }, { id, mappings: [] });
+  return [next, id];
+}
+
+/** iommu_domain_free. */
+export function freeDomain(state: IommuState, domainId: number): IommuState {
+  return { ...state, domains: deleteIn(state.domains, domainId) };
+}
+
+/**
+ * iommu_attach_group: moves a group from its default domain to `domainId`.
+ * EBUSY while the group is not in its default domain or while its domain is shared.
+ */
+export function attachGroup(
+  state: IommuState,
+  groupId: number,
+  domainId: number,
+): IommuState | "EBUSY" {
+  const group = state.groups.get(groupId)!;
+  if (group.domain !== group.defaultDomain || group.sharedRef > 0) return "EBUSY";
+  return withGroup(state, { ...group, domain: domainId });
+}
+
+/** iommu_detach_group: returns a group to its default domain. */
+export function detachGroup(state: IommuState, groupId: number): IommuState {
+  const group = state.groups.get(groupId)!;
+  return withGroup(state, { ...group, domain: group.defaultDomain });
+}
+
+/**
+ * iommu_group_share_domain: EINVAL unless the group is in its default domain; otherwise one
+ * more user of that domain, which is returned.
+ */
+export function shareDomain(state: IommuState, groupId: number): [IommuState, number] | "EINVAL" {
+  const group = state.groups.get(groupId)!;
+  if (group.defaultDomain === null || group.domain !== group.defaultDomain) return "EINVAL";
+  return [withGroup(state, { ...group, sharedRef: group.sharedRef + 1 }), group.domain];
+}
+
+/**
+ * iommu_group_unshare_domain: one user fewer. Intended behaviour refuses an unshare without a
+ * matching share (EINVAL) instead of letting the count go negative.
+ */
+export function unshareDomain(
+  state: IommuState,
+  groupId: number,
+): [IommuState, number] | "EINVAL" {
+  const group = state.groups.get(groupId)!;
+  if (group.sharedRef <= 0 || group.domain === null) return "EINVAL";
+  return [withGroup(state, { ...group, sharedRef: group.sharedRef - 1 }), group.domain];
+}
+
+/** The domain a DMA issued for `groupId` is translated through (an mdev DMAs as its parent). */
+export function dmaDomain(state: IommuState, groupId: number): number | null {
+  const group = state.groups.get(groupId)!;
+  return group.parent === null ? group.domain : state.groups.get(group.parent)!.domain;
+}
+
+/** Translates one IOVA of a domain into what it reaches, or undefined for an IOMMU fault. */
+export function translate(state: IommuState, domainId: number, iova: number): DmaHit | undefined {
+  const domain = state.domains.get(domainId);
+  const m = domain && findMapping(domain, iova);
+  if (!m) return undefined;
+  const offset = iova - m.iova;
+  return m.target.kind === "user"
+    ? { kind: "user", mm: m.target.mm, vaddr: m.target.vaddr + offset }
+    : { kind: "kernel", buffer: m.target.buffer, offset };
+}
+
+/**
+ * The kernel DMA-API allocator: first fit from {@link KERNEL_IOVA_BASE} among IOVAs not used by
+ * other kernel buffers of the group. It does not know about user mappings placed in the same
+ * domain by sdmdev, so when its choice collides with one the allocation fails (ENOMEM) with an
+ * `iova-collision` warning: the hazard of sharing the kernel's domain with user IOVAs.
+ */
+function dmaAlloc(
+  state: IommuState,
+  groupId: number,
+  pages: number,
+): StepResult<IommuState> {
+  const group = state.groups.get(groupId)!;
+  if (group.defaultDomain === null || !Number.isSafeInteger(pages) || pages <= 0) {
+    return fail(state, "EINVAL");
+  }
+  const size = pages * PAGE_SIZE;
+  const taken = [...state.buffers.values()]
+    .filter((b) => b.group === groupId)
+    .sort((a, b) => a.iova - b.iova);
+  let iova = KERNEL_IOVA_BASE;
+  for (const b of taken) {
+    if (iova + size <= b.iova) break;
+    iova = Math.max(iova, b.iova + b.size);
+  }
+  const id = state.nextBuffer;
+  const mapped = mapRange(state, group.defaultDomain, {
+    iova,
+    size,
+    target: { kind: "kernel", buffer: id },
+  });
+  if (mapped === "EEXIST") {
+    const events: Event[] = [{ warn: "iova-collision", group: groupId, iova }];
+    return fail(state, "ENOMEM", events);
+  }
+  const buffers = setIn(mapped.buffers, id, { id, group: groupId, iova, size });
+  return {
+    state: { ...mapped, buffers, nextBuffer: id + 1 },
+    ret: ok({ iova, buffer: id }),
+    events: [],
+  };
+}
+
+function dmaFree(state: IommuState, groupId: number, iova: number): StepResult<IommuState> {
+  const buffer = [...state.buffers.values()].find((b) => b.group === groupId && b.iova === iova);
+  if (!buffer) return fail(state, "EINVAL");
+  const group = state.groups.get(groupId)!;
+  const unmapped = unmapRange(state, group.defaultDomain!, iova);
+  return {
+    state: { ...unmapped, buffers: deleteIn(unmapped.buffers, buffer.id) },
+    ret: ok(0),
+    events: [],
+  };
+}
+
+function dma(state: IommuState, groupId: number, iova: number): StepResult<IommuState> {
+  const domainId = dmaDomain(state, groupId);
+  const hit = domainId === null ? undefined : translate(state, domainId, iova);
+  if (hit) return { state, ret: ok(hit), events: [] };
+  return fail(state, "EFAULT", [{ fault: "iommu", group: groupId, iova }]);
+}
+
+/** Executes one IOMMU command. Unknown groups fail with ENODEV. */
+export function stepIommu(state: IommuState, cmd: IommuCommand): StepResult<IommuState> {
+  if (!state.groups.has(cmd.group)) return fail(state, "ENODEV");
+  return match(cmd)
+    .with({ op: "iommu.share" }, (c): StepResult<IommuState> => {
+      const r = shareDomain(state, c.group);
+      return r === "EINVAL" ? fail(state, r) : { state: r[0], ret: ok(r[1]), events: [] };
+    })
+    .with({ op: "iommu.unshare" }, (c): StepResult<IommuState> => {
+      const r = unshareDomain(state, c.group);
+      return r === "EINVAL" ? fail(state, r) : { state: r[0], ret: ok(r[1]), events: [] };
+    })
+    .with({ op: "iommu.dmaAlloc" }, (c) => dmaAlloc(state, c.group, c.pages))
+    .with({ op: "iommu.dmaFree" }, (c) => dmaFree(state, c.group, c.iova))
+    .with({ op: "iommu.dma" }, (c) => dma(state, c.group, c.iova))
+    .exhaustive();
+}

@@ -1,0 +1,215 @@
+/**
+ * The whole specified system: the component states side by side, one command union, one
+ * `step`, and the invariants that relate components.
+ *
+ * @module
+ */
+import { type Domain, type Group, type IommuCommand, type IommuState, stepIommu } from "./iommu.ts";
+import { pinKey, stepType1, type Type1Command, type Type1State } from "./type1.ts";
+import { type Invariant, PAGE_SIZE, type StepResult } from "./types.ts";
+
+/** The state of every specified component. */
+export interface SystemState {
+  /** IOMMU groups, domains and kernel DMA buffers. */
+  readonly iommu: IommuState;
+  /** VFIO containers, type1 mappings and pins. */
+  readonly type1: Type1State;
+}
+
+/** Any command of any component; `op` is `<component>.<verb>`. */
+export type Command = IommuCommand | Type1Command;
+
+/** The name of every command, as it appears in traces. */
+export type Op = Command["op"];
+
+/** The fixed machine a run starts from. */
+export interface Topology {
+  /** Groups of physical devices behind the IOMMU; each gets a default domain with its own id. */
+  readonly pciGroups: readonly number[];
+  /** sdmdev groups and the pci group of their parent device. */
+  readonly mdevGroups: readonly { readonly group: number; readonly parent: number }[];
+  /** Containers and the process (mm) that opened each. */
+  readonly containers: readonly { readonly id: number; readonly mm: number }[];
+}
+
+/**
+ * The default machine: group 1 is the accelerator's physical function (the sdmdev parent),
+ * group 2 an unrelated device, groups 10 and 11 two sdmdevs of group 1, and two processes
+ * with one container each.
+ */
+export const DEFAULT_TOPOLOGY: Topology = {
+  pciGroups: [1, 2],
+  mdevGroups: [{ group: 10, parent: 1 }, { group: 11, parent: 1 }],
+  containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
+};
+
+/** Id of the first domain allocated at run time (default domains use their group's id). */
+export const FIRST_DYNAMIC_DOMAIN: number = 100;
+
+/** The state of a freshly booted machine. */
+export function initialState(topology: Topology = DEFAULT_TOPOLOGY): SystemState {
+  const groups = new Map<number, Group>();
+  const domains = new Map<number, Domain>();
+  for (const id of topology.pciGroups) {
+    groups.set(id, { id, kind: "pci", parent: null, defaultDomain: id, domain: id, sharedRef: 0 });
+    domains.set(id, { id, mappings: [] });
+  }
+  for (const { group, parent } of topology.mdevGroups) {
+    groups.set(group, {
+      id: group,
+      kind: "mdev",
+      parent,
+      defaultDomain: null,
+      domain: null,
+      sharedRef: 0,
+    });
+  }
+  const containers = new Map(
+    topology.containers.map((c) => [
+      c.id,
+      { id: c.id, mm: c.mm, iommuSet: false, groups: [], domains: [], dmas: [] },
+    ]),
+  );
+  return {
+    iommu: { groups, domains, buffers: new Map(), nextDomain: FIRST_DYNAMIC_DOMAIN, nextBuffer: 1 },
+    type1: { containers, pins: new Map() },
+  };
+}
+
+/** Executes one command against the system state. */
+export function step(state: SystemState, cmd: Command): StepResult<SystemState> {
+  if (cmd.op.startsWith("iommu.")) {
+    const r = stepIommu(state.iommu, cmd as IommuCommand);
+    return { ...r, state: r.state === state.iommu ? state : { ...state, iommu: r.state } };
+  }
+  return stepType1(state, cmd as Type1Command);
+}
+
+function userMappingsOf(state: SystemState, domain: number) {
+  return (state.iommu.domains.get(domain)?.mappings ?? []).filter((m) => m.target.kind === "user");
+}
+
+/** The system invariants, checked after every step and at every scheduling point. */
+export const invariants: readonly Invariant<SystemState>[] = [
+  {
+    name: "shared-ref-nonnegative",
+    check: (s) => {
+      for (const g of s.iommu.groups.values()) {
+        if (g.sharedRef < 0) return `group ${g.id} sharedRef is ${g.sharedRef}`;
+      }
+    },
+  },
+  {
+    name: "shared-domain-is-default",
+    check: (s) => {
+      for (const g of s.iommu.groups.values()) {
+        if (g.sharedRef > 0 && g.domain !== g.defaultDomain) {
+          return `group ${g.id} is shared (${g.sharedRef}) but attached to domain ${g.domain}`;
+        }
+      }
+    },
+  },
+  {
+    name: "default-domains-live",
+    check: (s) => {
+      for (const g of s.iommu.groups.values()) {
+        if (g.defaultDomain !== null && !s.iommu.domains.has(g.defaultDomain)) {
+          return `default domain ${g.defaultDomain} of group ${g.id} was freed`;
+        }
+      }
+    },
+  },
+  {
+    name: "one-container-per-group",
+    check: (s) => {
+      const seen = new Map<number, number>();
+      for (const c of s.type1.containers.values()) {
+        for (const g of c.groups) {
+          if (seen.has(g)) return `group ${g} is in containers ${seen.get(g)} and ${c.id}`;
+          seen.set(g, c.id);
+        }
+      }
+    },
+  },
+  {
+    name: "container-mappings-in-every-domain",
+    check: (s) => {
+      for (const c of s.type1.containers.values()) {
+        for (const vd of c.domains) {
+          const domain = s.iommu.domains.get(vd.domain);
+          if (!domain) return `container ${c.id} uses domain ${vd.domain}, which does not exist`;
+          for (const d of c.dmas) {
+            const m = domain.mappings.find((m) => m.iova === d.iova);
+            if (
+              !m || m.size !== d.size || m.target.kind !== "user" || m.target.mm !== c.mm ||
+              m.target.vaddr !== d.vaddr
+            ) return `container ${c.id} dma at ${d.iova} missing from domain ${vd.domain}`;
+          }
+        }
+      }
+    },
+  },
+  {
+    name: "user-mappings-belong-to-an-attached-container",
+    check: (s) => {
+      for (const domain of s.iommu.domains.values()) {
+        for (const m of userMappingsOf(s, domain.id)) {
+          const owner = [...s.type1.containers.values()].find((c) =>
+            c.domains.some((vd) => vd.domain === domain.id) && c.dmas.some((d) => d.iova === m.iova)
+          );
+          if (!owner) {
+            return `domain ${domain.id} maps user iova ${m.iova} for no attached container`;
+          }
+        }
+      }
+    },
+  },
+  {
+    name: "default-domain-user-mappings-only-while-shared",
+    check: (s) => {
+      for (const g of s.iommu.groups.values()) {
+        if (g.defaultDomain === null || g.sharedRef > 0) continue;
+        const stale = userMappingsOf(s, g.defaultDomain);
+        if (stale.length > 0) {
+          return `group ${g.id} is unshared but its default domain still maps user iova ${
+            stale[0].iova
+          }`;
+        }
+      }
+    },
+  },
+  {
+    name: "pins-match-dma-list",
+    check: (s) => {
+      const expected = new Map<string, number>();
+      for (const c of s.type1.containers.values()) {
+        for (const d of c.dmas) {
+          for (let va = d.vaddr; va < d.vaddr + d.size; va += PAGE_SIZE) {
+            const key = pinKey(c.mm, va);
+            expected.set(key, (expected.get(key) ?? 0) + 1);
+          }
+        }
+      }
+      for (const [key, n] of s.type1.pins) {
+        if (expected.get(key) !== n) {
+          return `page ${key} pinned ${n} times, expected ${expected.get(key) ?? 0}`;
+        }
+      }
+      for (const [key, n] of expected) {
+        if (s.type1.pins.get(key) !== n) {
+          return `page ${key} pinned ${s.type1.pins.get(key) ?? 0} times, expected ${n}`;
+        }
+      }
+    },
+  },
+];
+
+/** Every violated invariant of `state`, as `name: message` strings. */
+export function violations(state: SystemState): string[] {
+  const out: string[] = [];
+  for (const inv of invariants) {
+    const msg = inv.check(state);
+    if (msg !== undefined) out.push(`${inv.name}: ${msg}`);
+  }
+  return out;
+}

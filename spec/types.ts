@@ -1,0 +1,85 @@
+/**
+ * Vocabulary shared by every spec module: return values, errno names, events and the
+ * shape of one step. Pure data, no behaviour beyond tiny constructors.
+ *
+ * @module
+ */
+
+/** Linux errno names used by the modelled interfaces. */
+export type Errno =
+  | "EINVAL"
+  | "EBUSY"
+  | "EEXIST"
+  | "ENODEV"
+  | "ENOENT"
+  | "ENOSPC"
+  | "ENOMEM"
+  | "EFAULT"
+  | "EPERM"
+  | "EAGAIN"
+  | "EIO"
+  | "ETIMEDOUT";
+
+/** Every errno name, for validating traces from other implementations. */
+export const ERRNOS: readonly Errno[] = [
+  "EINVAL",
+  "EBUSY",
+  "EEXIST",
+  "ENODEV",
+  "ENOENT",
+  "ENOSPC",
+  "ENOMEM",
+  "EFAULT",
+  "EPERM",
+  "EAGAIN",
+  "EIO",
+  "ETIMEDOUT",
+];
+
+/** Result of a command: a value on success or an errno name on failure. */
+export type Ret<T = unknown> = { readonly ok: T } | { readonly err: Errno };
+
+/**
+ * Something a kernel would WARN about or log while executing a command. An event is a
+ * finding, not an error code: the spec emits only the events the intended system emits
+ * (for example an IOMMU fault on a DMA to an unmapped IOVA).
+ */
+export type Event =
+  | { readonly warn: string; readonly [detail: string]: unknown }
+  | { readonly fault: string; readonly [detail: string]: unknown };
+
+/** What one step of a state machine produces. */
+export interface StepResult<S> {
+  /** The state after the command. */
+  readonly state: S;
+  /** The command's return value. */
+  readonly ret: Ret;
+  /** WARN-like findings, in the order they happened. */
+  readonly events: readonly Event[];
+}
+
+/** A named predicate over a state: returns a message when violated, undefined when it holds. */
+export interface Invariant<S> {
+  /** Stable name, used in traces and reports. */
+  readonly name: string;
+  /** The check itself. */
+  readonly check: (state: S) => string | undefined;
+}
+
+/** Builds a successful return value. */
+export function ok<T>(value: T): Ret<T> {
+  return { ok: value };
+}
+
+/** Builds a failed return value. */
+export function err(errno: Errno): Ret<never> {
+  return { err: errno };
+}
+
+/** Builds a step result that leaves the state unchanged and fails with `errno`. */
+export function fail<S>(state: S, errno: Errno, events: readonly Event[] = []): StepResult<S> {
+  return { state, ret: err(errno), events };
+}
+
+/** Size of one page of memory and of one IOMMU page, in bytes. */
+export const PAGE_SIZE: number = 4096;
