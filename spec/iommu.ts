@@ -12,27 +12,17 @@
 import { match } from "ts-pattern";
 import { type Event, fail, ok, PAGE_SIZE, type StepResult } from "./types.ts";
 
-/** Where one IOVA range leads: user memory of a process (`mm`) or a kernel DMA buffer. */
+/** What one IOMMU page leads to: a page of process memory (`mm`) or of a kernel DMA buffer. */
 export type Target =
   | { readonly kind: "user"; readonly mm: number; readonly vaddr: number }
-  | { readonly kind: "kernel"; readonly buffer: number };
-
-/** One range of a domain's page table: `[iova, iova + size)` maps to `target` onwards. */
-export interface Mapping {
-  /** First IOVA, page aligned. */
-  readonly iova: number;
-  /** Length in bytes, a positive multiple of the page size. */
-  readonly size: number;
-  /** What the first byte maps to; later bytes follow linearly. */
-  readonly target: Target;
-}
+  | { readonly kind: "kernel"; readonly buffer: number; readonly offset: number };
 
 /** An iommu_domain: an address space the IOMMU translates through. */
 export interface Domain {
   /** Domain id (default domains use their group's id). */
   readonly id: number;
-  /** Page-table contents, sorted by IOVA, never overlapping. */
-  readonly mappings: readonly Mapping[];
+  /** The page table: page-aligned IOVA to the page it maps. */
+  readonly pages: ReadonlyMap<number, Target>;
 }
 
 /** An iommu_group: the unit of isolation and ownership. */
@@ -47,8 +37,13 @@ export interface Group {
   readonly defaultDomain: number | null;
   /** The domain the group is attached to now. */
   readonly domain: number | null;
-  /** domain_shared_ref: users of the current domain; while > 0 the domain cannot change. */
-  readonly sharedRef: number;
+  /**
+   * Who shares the current domain and how many times (owner id to count, no zero entries).
+   * The seed's domain_shared_ref is the sum ({@link sharedRef}); while it is > 0 the domain
+   * cannot change. Owners make an unmatched unshare detectable, as the later upstream
+   * `iommu_group_claim_dma_owner(group, owner)` does with its owner cookie.
+   */
+  readonly shares: ReadonlyMap<number, number>;
 }
 
 /** A kernel DMA-API allocation (dma_alloc_coherent) in a group's default domain. */
@@ -71,41 +66,36 @@ export interface IommuState {
   readonly domains: ReadonlyMap<number, Domain>;
   /** Live kernel DMA buffers, by id. */
   readonly buffers: ReadonlyMap<number, KernelBuffer>;
-  /** Id the next allocated domain gets. */
-  readonly nextDomain: number;
-  /** Id the next kernel buffer gets. */
-  readonly nextBuffer: number;
 }
 
 /** Commands of the IOMMU component. */
 export type IommuCommand =
-  | { readonly op: "iommu.share"; readonly group: number }
-  | { readonly op: "iommu.unshare"; readonly group: number }
+  | { readonly op: "iommu.share"; readonly group: number; readonly owner: number }
+  | { readonly op: "iommu.unshare"; readonly group: number; readonly owner: number }
   | { readonly op: "iommu.dmaAlloc"; readonly group: number; readonly pages: number }
   | { readonly op: "iommu.dmaFree"; readonly group: number; readonly iova: number }
   | { readonly op: "iommu.dma"; readonly group: number; readonly iova: number };
 
-/** What a successful `iommu.dma` reached: the target plus the offset into it. */
-export type DmaHit =
-  | { readonly kind: "user"; readonly mm: number; readonly vaddr: number }
-  | { readonly kind: "kernel"; readonly buffer: number; readonly offset: number };
-
 /** First IOVA the kernel's DMA-API allocator hands out (page 0 is never used). */
 export const KERNEL_IOVA_BASE: number = PAGE_SIZE;
+
+/** domain_shared_ref: how many shares of `group`'s domain are outstanding. */
+export function sharedRef(group: Group): number {
+  let n = 0;
+  for (const c of group.shares.values()) n += c;
+  return n;
+}
 
 /** Whether `x` is a non-negative multiple of the page size. */
 export function pageAligned(x: number): boolean {
   return Number.isSafeInteger(x) && x >= 0 && x % PAGE_SIZE === 0;
 }
 
-/** The mapping of `domain` that contains `iova`, if any. */
-export function findMapping(domain: Domain, iova: number): Mapping | undefined {
-  return domain.mappings.find((m) => m.iova <= iova && iova < m.iova + m.size);
-}
-
-/** Whether `[iova, iova + size)` overlaps any mapping of `domain`. */
-export function overlaps(domain: Domain, iova: number, size: number): boolean {
-  return domain.mappings.some((m) => m.iova < iova + size && iova < m.iova + m.size);
+/** The target `offset` bytes past `first` (targets are linear within one mapping call). */
+export function advance(first: Target, offset: number): Target {
+  return first.kind === "user"
+    ? { ...first, vaddr: first.vaddr + offset }
+    : { ...first, offset: first.offset + offset };
 }
 
 /** Returns `map` with `key` set to `value` (copy on write). */
@@ -131,34 +121,52 @@ function withDomain(state: IommuState, domain: Domain): IommuState {
 }
 
 /**
- * iommu_map: adds a mapping. Fails with EEXIST when any page of the range is already mapped
- * (io-pgtable refuses to overwrite a live entry).
+ * iommu_map of `[iova, iova + size)` onto `first` and the pages after it. Fails with EEXIST
+ * when any page of the range is already mapped (io-pgtable refuses to overwrite a live entry).
  */
 export function mapRange(
   state: IommuState,
   domainId: number,
-  mapping: Mapping,
+  iova: number,
+  size: number,
+  first: Target,
 ): IommuState | "EEXIST" {
   const domain = state.domains.get(domainId)!;
-  if (overlaps(domain, mapping.iova, mapping.size)) return "EEXIST";
-  const mappings = [...domain.mappings, mapping].sort((a, b) => a.iova - b.iova);
-  return withDomain(state, { ...domain, mappings });
+  for (let off = 0; off < size; off += PAGE_SIZE) {
+    if (domain.pages.has(iova + off)) return "EEXIST";
+  }
+  const pages = new Map(domain.pages);
+  for (let off = 0; off < size; off += PAGE_SIZE) pages.set(iova + off, advance(first, off));
+  return withDomain(state, { ...domain, pages });
 }
 
-/** iommu_unmap of exactly one earlier mapping starting at `iova` (no-op when absent). */
-export function unmapRange(state: IommuState, domainId: number, iova: number): IommuState {
+/** iommu_unmap of `[iova, iova + size)`: removes whatever pages of the range are mapped. */
+export function unmapRange(
+  state: IommuState,
+  domainId: number,
+  iova: number,
+  size: number,
+): IommuState {
   const domain = state.domains.get(domainId)!;
-  const mappings = domain.mappings.filter((m) => m.iova !== iova);
-  return mappings.length === domain.mappings.length
-    ? state
-    : withDomain(state, { ...domain, mappings });
+  const pages = new Map(domain.pages);
+  for (let off = 0; off < size; off += PAGE_SIZE) pages.delete(iova + off);
+  return pages.size === domain.pages.size ? state : withDomain(state, { ...domain, pages });
 }
 
-/** iommu_domain_alloc: a new, empty domain. Returns the state and the new id. */
+/** The lowest id at or above `first` that `used` does not hold (how an IDR allocates). */
+export function lowestFreeId(used: ReadonlyMap<number, unknown>, first: number): number {
+  let id = first;
+  while (used.has(id)) id++;
+  return id;
+}
+
+/** Id of the first domain allocated at run time (default domains use their group's id). */
+export const FIRST_DYNAMIC_DOMAIN: number = 100;
+
+/** iommu_domain_alloc: a new, empty domain with the lowest free dynamic id. */
 export function allocDomain(state: IommuState): [IommuState, number] {
-  const id = state.nextDomain;
-  const next = withDomain({ ...state, nextDomain: id + 1 }, { id, mappings: [] });
-  return [next, id];
+  const id = lowestFreeId(state.domains, FIRST_DYNAMIC_DOMAIN);
+  return [withDomain(state, { id, pages: new Map() }), id];
 }
 
 /** iommu_domain_free. */
@@ -176,7 +184,7 @@ export function attachGroup(
   domainId: number,
 ): IommuState | "EBUSY" {
   const group = state.groups.get(groupId)!;
-  if (group.domain !== group.defaultDomain || group.sharedRef > 0) return "EBUSY";
+  if (group.domain !== group.defaultDomain || sharedRef(group) > 0) return "EBUSY";
   return withGroup(state, { ...group, domain: domainId });
 }
 
@@ -187,26 +195,35 @@ export function detachGroup(state: IommuState, groupId: number): IommuState {
 }
 
 /**
- * iommu_group_share_domain: EINVAL unless the group is in its default domain; otherwise one
- * more user of that domain, which is returned.
+ * iommu_group_share_domain: EINVAL unless the group is in its default domain; otherwise
+ * `owner` holds one more share of that domain, which is returned.
  */
-export function shareDomain(state: IommuState, groupId: number): [IommuState, number] | "EINVAL" {
+export function shareDomain(
+  state: IommuState,
+  groupId: number,
+  owner: number,
+): [IommuState, number] | "EINVAL" {
   const group = state.groups.get(groupId)!;
   if (group.defaultDomain === null || group.domain !== group.defaultDomain) return "EINVAL";
-  return [withGroup(state, { ...group, sharedRef: group.sharedRef + 1 }), group.domain];
+  const shares = setIn(group.shares, owner, (group.shares.get(owner) ?? 0) + 1);
+  return [withGroup(state, { ...group, shares }), group.domain];
 }
 
 /**
- * iommu_group_unshare_domain: one user fewer. Intended behaviour refuses an unshare without a
- * matching share (EINVAL) instead of letting the count go negative.
+ * iommu_group_unshare_domain: `owner` gives back one share. Intended behaviour refuses an
+ * unshare without a matching share of that owner (EINVAL) instead of letting a count go
+ * negative or releasing somebody else's share.
  */
 export function unshareDomain(
   state: IommuState,
   groupId: number,
+  owner: number,
 ): [IommuState, number] | "EINVAL" {
   const group = state.groups.get(groupId)!;
-  if (group.sharedRef <= 0 || group.domain === null) return "EINVAL";
-  return [withGroup(state, { ...group, sharedRef: group.sharedRef - 1 }), group.domain];
+  const held = group.shares.get(owner) ?? 0;
+  if (held <= 0 || group.domain === null) return "EINVAL";
+  const shares = held === 1 ? deleteIn(group.shares, owner) : setIn(group.shares, owner, held - 1);
+  return [withGroup(state, { ...group, shares }), group.domain];
 }
 
 /** The domain a DMA issued for `groupId` is translated through (an mdev DMAs as its parent). */
@@ -216,14 +233,10 @@ export function dmaDomain(state: IommuState, groupId: number): number | null {
 }
 
 /** Translates one IOVA of a domain into what it reaches, or undefined for an IOMMU fault. */
-export function translate(state: IommuState, domainId: number, iova: number): DmaHit | undefined {
-  const domain = state.domains.get(domainId);
-  const m = domain && findMapping(domain, iova);
-  if (!m) return undefined;
-  const offset = iova - m.iova;
-  return m.target.kind === "user"
-    ? { kind: "user", mm: m.target.mm, vaddr: m.target.vaddr + offset }
-    : { kind: "kernel", buffer: m.target.buffer, offset };
+export function translate(state: IommuState, domainId: number, iova: number): Target | undefined {
+  const within = iova % PAGE_SIZE;
+  const page = state.domains.get(domainId)?.pages.get(iova - within);
+  return page && advance(page, within);
 }
 
 /**
@@ -250,11 +263,11 @@ function dmaAlloc(
     if (iova + size <= b.iova) break;
     iova = Math.max(iova, b.iova + b.size);
   }
-  const id = state.nextBuffer;
-  const mapped = mapRange(state, group.defaultDomain, {
-    iova,
-    size,
-    target: { kind: "kernel", buffer: id },
+  const id = lowestFreeId(state.buffers, 1);
+  const mapped = mapRange(state, group.defaultDomain, iova, size, {
+    kind: "kernel",
+    buffer: id,
+    offset: 0,
   });
   if (mapped === "EEXIST") {
     const events: Event[] = [{ warn: "iova-collision", group: groupId, iova }];
@@ -262,7 +275,7 @@ function dmaAlloc(
   }
   const buffers = setIn(mapped.buffers, id, { id, group: groupId, iova, size });
   return {
-    state: { ...mapped, buffers, nextBuffer: id + 1 },
+    state: { ...mapped, buffers },
     ret: ok({ iova, buffer: id }),
     events: [],
   };
@@ -272,7 +285,7 @@ function dmaFree(state: IommuState, groupId: number, iova: number): StepResult<I
   const buffer = [...state.buffers.values()].find((b) => b.group === groupId && b.iova === iova);
   if (!buffer) return fail(state, "EINVAL");
   const group = state.groups.get(groupId)!;
-  const unmapped = unmapRange(state, group.defaultDomain!, iova);
+  const unmapped = unmapRange(state, group.defaultDomain!, iova, buffer.size);
   return {
     state: { ...unmapped, buffers: deleteIn(unmapped.buffers, buffer.id) },
     ret: ok(0),
@@ -292,11 +305,11 @@ export function stepIommu(state: IommuState, cmd: IommuCommand): StepResult<Iomm
   if (!state.groups.has(cmd.group)) return fail(state, "ENODEV");
   return match(cmd)
     .with({ op: "iommu.share" }, (c): StepResult<IommuState> => {
-      const r = shareDomain(state, c.group);
+      const r = shareDomain(state, c.group, c.owner);
       return r === "EINVAL" ? fail(state, r) : { state: r[0], ret: ok(r[1]), events: [] };
     })
     .with({ op: "iommu.unshare" }, (c): StepResult<IommuState> => {
-      const r = unshareDomain(state, c.group);
+      const r = unshareDomain(state, c.group, c.owner);
       return r === "EINVAL" ? fail(state, r) : { state: r[0], ret: ok(r[1]), events: [] };
     })
     .with({ op: "iommu.dmaAlloc" }, (c) => dmaAlloc(state, c.group, c.pages))

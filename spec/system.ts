@@ -4,7 +4,14 @@
  *
  * @module
  */
-import { type Domain, type Group, type IommuCommand, type IommuState, stepIommu } from "./iommu.ts";
+import {
+  type Domain,
+  type Group,
+  type IommuCommand,
+  type IommuState,
+  sharedRef,
+  stepIommu,
+} from "./iommu.ts";
 import { pinKey, stepType1, type Type1Command, type Type1State } from "./type1.ts";
 import { type Invariant, PAGE_SIZE, type StepResult } from "./types.ts";
 
@@ -21,6 +28,26 @@ export type Command = IommuCommand | Type1Command;
 
 /** The name of every command, as it appears in traces. */
 export type Op = Command["op"];
+
+/** The argument kinds a command field can have. */
+export type FieldKind = "int";
+
+/**
+ * Every op and its argument fields: public API, used to validate traces from other
+ * implementations and to generate commands.
+ */
+export const COMMAND_SCHEMA: { readonly [op in Op]: Readonly<Record<string, FieldKind>> } = {
+  "iommu.share": { group: "int", owner: "int" },
+  "iommu.unshare": { group: "int", owner: "int" },
+  "iommu.dmaAlloc": { group: "int", pages: "int" },
+  "iommu.dmaFree": { group: "int", iova: "int" },
+  "iommu.dma": { group: "int", iova: "int" },
+  "type1.attach": { container: "int", group: "int" },
+  "type1.detach": { container: "int", group: "int" },
+  "type1.setIommu": { container: "int" },
+  "type1.map": { container: "int", iova: "int", size: "int", vaddr: "int" },
+  "type1.unmap": { container: "int", iova: "int", size: "int" },
+};
 
 /** The fixed machine a run starts from. */
 export interface Topology {
@@ -43,16 +70,20 @@ export const DEFAULT_TOPOLOGY: Topology = {
   containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
 };
 
-/** Id of the first domain allocated at run time (default domains use their group's id). */
-export const FIRST_DYNAMIC_DOMAIN: number = 100;
-
 /** The state of a freshly booted machine. */
 export function initialState(topology: Topology = DEFAULT_TOPOLOGY): SystemState {
   const groups = new Map<number, Group>();
   const domains = new Map<number, Domain>();
   for (const id of topology.pciGroups) {
-    groups.set(id, { id, kind: "pci", parent: null, defaultDomain: id, domain: id, sharedRef: 0 });
-    domains.set(id, { id, mappings: [] });
+    groups.set(id, {
+      id,
+      kind: "pci",
+      parent: null,
+      defaultDomain: id,
+      domain: id,
+      shares: new Map(),
+    });
+    domains.set(id, { id, pages: new Map() });
   }
   for (const { group, parent } of topology.mdevGroups) {
     groups.set(group, {
@@ -61,7 +92,7 @@ export function initialState(topology: Topology = DEFAULT_TOPOLOGY): SystemState
       parent,
       defaultDomain: null,
       domain: null,
-      sharedRef: 0,
+      shares: new Map(),
     });
   }
   const containers = new Map(
@@ -71,7 +102,7 @@ export function initialState(topology: Topology = DEFAULT_TOPOLOGY): SystemState
     ]),
   );
   return {
-    iommu: { groups, domains, buffers: new Map(), nextDomain: FIRST_DYNAMIC_DOMAIN, nextBuffer: 1 },
+    iommu: { groups, domains, buffers: new Map() },
     type1: { containers, pins: new Map() },
   };
 }
@@ -85,17 +116,24 @@ export function step(state: SystemState, cmd: Command): StepResult<SystemState> 
   return stepType1(state, cmd as Type1Command);
 }
 
-function userMappingsOf(state: SystemState, domain: number) {
-  return (state.iommu.domains.get(domain)?.mappings ?? []).filter((m) => m.target.kind === "user");
+/** The IOVAs of `domain` that map process memory. */
+function userIovas(state: SystemState, domain: number): number[] {
+  const out: number[] = [];
+  for (const [iova, t] of state.iommu.domains.get(domain)?.pages ?? []) {
+    if (t.kind === "user") out.push(iova);
+  }
+  return out;
 }
 
 /** The system invariants, checked after every step and at every scheduling point. */
 export const invariants: readonly Invariant<SystemState>[] = [
   {
-    name: "shared-ref-nonnegative",
+    name: "share-counts-positive",
     check: (s) => {
       for (const g of s.iommu.groups.values()) {
-        if (g.sharedRef < 0) return `group ${g.id} sharedRef is ${g.sharedRef}`;
+        for (const [owner, n] of g.shares) {
+          if (n <= 0) return `group ${g.id} owner ${owner} holds ${n} shares`;
+        }
       }
     },
   },
@@ -103,8 +141,8 @@ export const invariants: readonly Invariant<SystemState>[] = [
     name: "shared-domain-is-default",
     check: (s) => {
       for (const g of s.iommu.groups.values()) {
-        if (g.sharedRef > 0 && g.domain !== g.defaultDomain) {
-          return `group ${g.id} is shared (${g.sharedRef}) but attached to domain ${g.domain}`;
+        if (sharedRef(g) > 0 && g.domain !== g.defaultDomain) {
+          return `group ${g.id} is shared (${sharedRef(g)}) but attached to domain ${g.domain}`;
         }
       }
     },
@@ -139,11 +177,14 @@ export const invariants: readonly Invariant<SystemState>[] = [
           const domain = s.iommu.domains.get(vd.domain);
           if (!domain) return `container ${c.id} uses domain ${vd.domain}, which does not exist`;
           for (const d of c.dmas) {
-            const m = domain.mappings.find((m) => m.iova === d.iova);
-            if (
-              !m || m.size !== d.size || m.target.kind !== "user" || m.target.mm !== c.mm ||
-              m.target.vaddr !== d.vaddr
-            ) return `container ${c.id} dma at ${d.iova} missing from domain ${vd.domain}`;
+            for (let off = 0; off < d.size; off += PAGE_SIZE) {
+              const t = domain.pages.get(d.iova + off);
+              if (t?.kind !== "user" || t.mm !== c.mm || t.vaddr !== d.vaddr + off) {
+                return `container ${c.id} iova ${
+                  d.iova + off
+                } is not mapped in domain ${vd.domain}`;
+              }
+            }
           }
         }
       }
@@ -153,13 +194,12 @@ export const invariants: readonly Invariant<SystemState>[] = [
     name: "user-mappings-belong-to-an-attached-container",
     check: (s) => {
       for (const domain of s.iommu.domains.values()) {
-        for (const m of userMappingsOf(s, domain.id)) {
+        for (const iova of userIovas(s, domain.id)) {
           const owner = [...s.type1.containers.values()].find((c) =>
-            c.domains.some((vd) => vd.domain === domain.id) && c.dmas.some((d) => d.iova === m.iova)
+            c.domains.some((vd) => vd.domain === domain.id) &&
+            c.dmas.some((d) => d.iova <= iova && iova < d.iova + d.size)
           );
-          if (!owner) {
-            return `domain ${domain.id} maps user iova ${m.iova} for no attached container`;
-          }
+          if (!owner) return `domain ${domain.id} maps user iova ${iova} for no attached container`;
         }
       }
     },
@@ -168,11 +208,11 @@ export const invariants: readonly Invariant<SystemState>[] = [
     name: "default-domain-user-mappings-only-while-shared",
     check: (s) => {
       for (const g of s.iommu.groups.values()) {
-        if (g.defaultDomain === null || g.sharedRef > 0) continue;
-        const stale = userMappingsOf(s, g.defaultDomain);
+        if (g.defaultDomain === null || sharedRef(g) > 0) continue;
+        const stale = userIovas(s, g.defaultDomain);
         if (stale.length > 0) {
           return `group ${g.id} is unshared but its default domain still maps user iova ${
-            stale[0].iova
+            stale[0]
           }`;
         }
       }

@@ -27,6 +27,7 @@ import {
   pageAligned,
   setIn,
   shareDomain,
+  sharedRef,
   unmapRange,
   unshareDomain,
 } from "./iommu.ts";
@@ -103,6 +104,11 @@ export type Type1Command =
     readonly size: number;
   };
 
+/** The owner id under which container `id`'s sdmdev attach shares its parent's domain. */
+export function shareOwner(container: number): number {
+  return 1000 + container;
+}
+
 /** The key of one page of process memory in {@link Type1State.pins}. */
 export function pinKey(mm: number, vaddr: number): string {
   return `${mm}:${vaddr}`;
@@ -140,10 +146,10 @@ function replay(
 ): IommuState | "EEXIST" {
   let state = iommu;
   for (const d of container.dmas) {
-    const next = mapRange(state, domain, {
-      iova: d.iova,
-      size: d.size,
-      target: { kind: "user", mm: container.mm, vaddr: d.vaddr },
+    const next = mapRange(state, domain, d.iova, d.size, {
+      kind: "user",
+      mm: container.mm,
+      vaddr: d.vaddr,
     });
     if (next === "EEXIST") return "EEXIST";
     state = next;
@@ -161,7 +167,7 @@ function attachSdmdev(
   for (const c of world.type1.containers.values()) {
     if (c.domains.some((d) => d.sharedParent === parent)) return "EBUSY";
   }
-  const shared = shareDomain(world.iommu, parent);
+  const shared = shareDomain(world.iommu, parent, shareOwner(container.id));
   if (shared === "EINVAL") return "EINVAL";
   const [iommu, domain] = shared;
   const replayed = replay(iommu, container, domain);
@@ -184,7 +190,7 @@ function attachPci(world: Type1World, container: Container, groupId: number): Ty
     return withContainer({ ...world, iommu }, { ...container, domains });
   }
   const group = world.iommu.groups.get(groupId)!;
-  if (group.domain !== group.defaultDomain || group.sharedRef > 0) return "EBUSY";
+  if (group.domain !== group.defaultDomain || sharedRef(group) > 0) return "EBUSY";
   const [allocated, domain] = allocDomain(world.iommu);
   const attached = attachGroup(allocated, groupId, domain) as IommuState;
   const replayed = replay(attached, container, domain) as IommuState;
@@ -214,8 +220,9 @@ function detachFromIommu(world: Type1World, container: Container, groupId: numbe
   let iommu = world.iommu;
   let domains: readonly VfioDomain[];
   if (vd.sharedParent !== null) {
-    for (const d of container.dmas) iommu = unmapRange(iommu, vd.domain, d.iova);
-    iommu = (unshareDomain(iommu, vd.sharedParent) as [IommuState, number])[0];
+    for (const d of container.dmas) iommu = unmapRange(iommu, vd.domain, d.iova, d.size);
+    iommu =
+      (unshareDomain(iommu, vd.sharedParent, shareOwner(container.id)) as [IommuState, number])[0];
     domains = container.domains.toSpliced(index, 1);
   } else {
     iommu = detachGroup(iommu, groupId);
@@ -292,7 +299,7 @@ function map(
   let iommu = world.iommu;
   const target = { kind: "user", mm: container.mm, vaddr } as const;
   for (const vd of container.domains) {
-    const next = mapRange(iommu, vd.domain, { iova, size, target });
+    const next = mapRange(iommu, vd.domain, iova, size, target);
     if (next === "EEXIST") return fail(world, "EEXIST");
     iommu = next;
   }
@@ -317,7 +324,7 @@ function unmap(
   let iommu = world.iommu;
   let type1 = world.type1;
   for (const d of gone) {
-    for (const vd of container.domains) iommu = unmapRange(iommu, vd.domain, d.iova);
+    for (const vd of container.domains) iommu = unmapRange(iommu, vd.domain, d.iova, d.size);
     type1 = adjustPins(type1, container.mm, d, -1);
   }
   const dmas = container.dmas.filter((d) => !gone.includes(d));

@@ -1,0 +1,60 @@
+/**
+ * Physical memory: page frames with contents, an owner, and a pin count
+ * (struct page and its refcount, as far as DMA safety cares).
+ *
+ * @module
+ */
+import { PAGE_SIZE } from "../../spec/types.ts";
+
+/** Who a frame belongs to: a page of a process, a page of a kernel DMA buffer, or nobody. */
+export type FrameOwner =
+  | { readonly kind: "user"; readonly mm: number; readonly vaddr: number }
+  | { readonly kind: "kernel"; readonly buffer: number; readonly offset: number };
+
+/** One physical page. */
+export interface Frame {
+  /** Page frame number. */
+  readonly pfn: number;
+  /** Current owner; null once freed. */
+  owner: FrameOwner | null;
+  /** get_user_pages pins held on it. */
+  pins: number;
+  /** Contents, allocated on first write. */
+  bytes: Uint8Array | null;
+}
+
+/** The machine's page frames. */
+export class PhysMem {
+  #frames = new Map<number, Frame>();
+  #nextPfn = 1;
+
+  /** Allocates a zeroed frame for `owner`. */
+  alloc(owner: FrameOwner): Frame {
+    const frame: Frame = { pfn: this.#nextPfn++, owner, pins: 0, bytes: null };
+    this.#frames.set(frame.pfn, frame);
+    return frame;
+  }
+
+  /** Frees a frame; later accesses through stale references see `owner === null`. */
+  free(pfn: number): void {
+    const frame = this.#frames.get(pfn);
+    if (frame) frame.owner = null;
+    this.#frames.delete(pfn);
+  }
+
+  /** The frame with `pfn`, or undefined once freed. */
+  get(pfn: number): Frame | undefined {
+    return this.#frames.get(pfn);
+  }
+
+  /** Reads `length` bytes at `offset` of a frame. */
+  read(frame: Frame, offset: number, length: number): Uint8Array {
+    return frame.bytes ? frame.bytes.slice(offset, offset + length) : new Uint8Array(length);
+  }
+
+  /** Writes bytes at `offset` of a frame. */
+  write(frame: Frame, offset: number, data: Uint8Array): void {
+    frame.bytes ??= new Uint8Array(PAGE_SIZE);
+    frame.bytes.set(data, offset);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The executable implementation as one object: boots a {@link Topology}, executes spec-shaped
+ * commands against the simulated kernel, and maps its internals back to the spec's state
+ * shape with {@link System.observe} (the abstraction function).
+ *
+ * @module
+ */
+import { match } from "ts-pattern";
+import type { Domain, Group, KernelBuffer, Target } from "../spec/iommu.ts";
+import { type Command, DEFAULT_TOPOLOGY, type SystemState, type Topology } from "../spec/system.ts";
+import { type Container, pinKey } from "../spec/type1.ts";
+import { type Errno, type Event, PAGE_SIZE, type Ret } from "../spec/types.ts";
+import { DmaMaster } from "./device/dma_master.ts";
+import { IommuCore, type IommuDomain } from "./iommu/core.ts";
+import { Kernel } from "./kernel.ts";
+import { AddressSpace } from "./mem/mm.ts";
+import { PhysMem } from "./mem/phys.ts";
+import type { Quirks } from "./quirks.ts";
+import { ImmediateSched, type Sched } from "./sched.ts";
+import type { SharedParents } from "./vfio/type1.ts";
+import { VfioContainer } from "./vfio/container.ts";
+
+/** How to build a {@link System}. */
+export interface SystemOptions {
+  /** The machine (default: the spec's default topology). */
+  readonly topology?: Topology;
+  /** Seed defects to switch on. */
+  readonly quirks?: Quirks;
+  /** The scheduler (default: sequential). */
+  readonly sched?: Sched;
+}
+
+/** What executing one command produced. */
+export interface Outcome {
+  /** The return value. */
+  readonly ret: Ret;
+  /** Events the command's task raised while it ran. */
+  readonly events: readonly Event[];
+}
+
+function done(r: Errno | undefined): Ret {
+  return r === undefined ? { ok: 0 } : { err: r };
+}
+
+/** The simulated machine: kernel, IOMMU, VFIO containers and a DMA master. */
+export class System {
+  /** Shared kernel context (scheduler, memory, quirks, event log). */
+  readonly kernel: Kernel;
+  /** The IOMMU subsystem. */
+  readonly iommu: IommuCore;
+  /** The device side. */
+  readonly device: DmaMaster;
+  /** Containers by id. */
+  readonly containers: Map<number, VfioContainer> = new Map();
+
+  /** Boots the machine. */
+  constructor(options: SystemOptions = {}) {
+    const topology = options.topology ?? DEFAULT_TOPOLOGY;
+    this.kernel = new Kernel(
+      options.sched ?? new ImmediateSched(),
+      new PhysMem(),
+      options.quirks ?? {},
+    );
+    this.iommu = new IommuCore(this.kernel);
+    for (const g of topology.pciGroups) this.iommu.addGroup(g, "pci", null);
+    for (const m of topology.mdevGroups) this.iommu.addGroup(m.group, "mdev", m.parent);
+    this.device = new DmaMaster(this.kernel, this.iommu);
+    const shared: SharedParents = new Set();
+    const deps = { kernel: this.kernel, core: this.iommu, hooks: this.device, shared };
+    for (const c of topology.containers) {
+      const mm = new AddressSpace(c.mm, this.kernel.phys);
+      this.containers.set(c.id, new VfioContainer(c.id, mm, deps));
+    }
+  }
+
+  /** Executes one command; its events are those its task logged meanwhile. */
+  async exec(cmd: Command): Promise<Outcome> {
+    const task = this.kernel.sched.currentTask();
+    const start = this.kernel.log.length;
+    const ret = await this.#dispatch(cmd);
+    const events = this.kernel.log.slice(start).filter((e) => e.task === task).map((e) => e.event);
+    return { ret, events };
+  }
+
+  async #dispatch(cmd: Command): Promise<Ret> {
+    if (cmd.op.startsWith("type1.")) {
+      if (!this.containers.has((cmd as { container: number }).container)) return { err: "ENODEV" };
+    }
+    if ("group" in cmd && !this.iommu.groups.has(cmd.group)) return { err: "ENODEV" };
+    const group = () => this.iommu.groups.get((cmd as { group: number }).group)!;
+    const container = () => this.containers.get((cmd as { container: number }).container)!;
+    return await match(cmd)
+      .with({ op: "iommu.share" }, async () => {
+        const d = await this.iommu.share(group(), (cmd as { owner: number }).owner);
+        return d === "EINVAL" ? { err: d } : { ok: d.id };
+      })
+      .with({ op: "iommu.unshare" }, async () => {
+        const d = await this.iommu.unshare(group(), (cmd as { owner: number }).owner);
+        return d === "EINVAL" ? { err: d } : { ok: d.id };
+      })
+      .with({ op: "iommu.dmaAlloc" }, (c) => {
+        const r = this.iommu.dmaAlloc(group(), c.pages);
+        return typeof r === "string" ? { err: r } : { ok: r };
+      })
+      .with({ op: "iommu.dmaFree" }, async (c) => done(await this.iommu.dmaFree(group(), c.iova)))
+      .with({ op: "iommu.dma" }, (c) => this.device.dma(group(), c.iova))
+      .with({ op: "type1.attach" }, async () => {
+        const inAny = [...this.containers.values()].some((k) => k.groups.includes(group()));
+        return done(await container().setContainer(group(), inAny));
+      })
+      .with({ op: "type1.detach" }, async () => done(await container().unsetContainer(group())))
+      .with({ op: "type1.setIommu" }, async () => done(await container().setIommu()))
+      .with(
+        { op: "type1.map" },
+        async (c) => done(await container().mapDma(c.iova, c.size, c.vaddr)),
+      )
+      .with({ op: "type1.unmap" }, async (c) => {
+        const r = await container().unmapDma(c.iova, c.size);
+        return typeof r === "string" ? { err: r } : { ok: r };
+      })
+      .exhaustive();
+  }
+
+  /** The abstraction function: the implementation's state in the spec's shape. */
+  observe(): SystemState {
+    const core = this.iommu;
+    const groups = new Map<number, Group>();
+    for (const g of core.groups.values()) {
+      groups.set(g.id, {
+        id: g.id,
+        kind: g.kind,
+        parent: g.parent?.id ?? null,
+        defaultDomain: g.defaultDomain?.id ?? null,
+        domain: g.domain?.id ?? null,
+        shares: new Map(g.shares),
+      });
+    }
+    const domains = new Map<number, Domain>();
+    for (const d of core.domains.values()) domains.set(d.id, observeDomain(d));
+    const buffers = new Map<number, KernelBuffer>();
+    for (const b of core.buffers.values()) {
+      buffers.set(b.id, {
+        id: b.id,
+        group: b.group,
+        iova: b.iova,
+        size: b.frames.length * PAGE_SIZE,
+      });
+    }
+    const containers = new Map<number, Container>();
+    const pins = new Map<string, number>();
+    for (const c of this.containers.values()) {
+      containers.set(c.id, {
+        id: c.id,
+        mm: c.mm.id,
+        iommuSet: c.iommu !== null,
+        groups: c.groups.map((g) => g.id),
+        domains: (c.iommu?.domains ?? []).map((vd) => ({
+          domain: vd.domain.id,
+          groups: vd.groups.map((g) => g.id),
+          sharedParent: vd.parentGroup?.id ?? null,
+        })),
+        dmas: (c.iommu?.dmas ?? []).map((d) => ({ iova: d.iova, size: d.size, vaddr: d.vaddr })),
+      });
+      for (const [vaddr, n] of c.mm.pinned()) pins.set(pinKey(c.mm.id, vaddr), n);
+    }
+    return {
+      iommu: { groups, domains, buffers },
+      type1: { containers, pins },
+    };
+  }
+}
+
+/** A freed frame still in a page table shows as kernel buffer -1 (never a spec state). */
+function observeDomain(d: IommuDomain): Domain {
+  const pages = new Map<number, Target>();
+  for (const [iova, frame] of d.table) {
+    const o = frame.owner;
+    pages.set(iova, o === null ? { kind: "kernel", buffer: -1, offset: frame.pfn } : { ...o });
+  }
+  return { id: d.id, pages };
+}

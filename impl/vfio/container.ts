@@ -1,0 +1,99 @@
+/**
+ * A VFIO container and the group ioctls that bind groups to it (drivers/vfio/vfio.c:
+ * vfio_group_set_container, vfio_ioctl_set_iommu, __vfio_group_unset_container) plus the
+ * argument checks of VFIO_IOMMU_MAP_DMA / UNMAP_DMA.
+ *
+ * @module
+ */
+import { pageAligned } from "../../spec/iommu.ts";
+import type { Errno } from "../../spec/types.ts";
+import type { Kernel } from "../kernel.ts";
+import type { IommuCore, IommuGroup } from "../iommu/core.ts";
+import type { AddressSpace } from "../mem/mm.ts";
+import { type DeviceHooks, type SharedParents, VfioIommu } from "./type1.ts";
+
+/** Everything a container needs from the rest of the kernel. */
+export interface ContainerDeps {
+  /** Shared kernel context. */
+  readonly kernel: Kernel;
+  /** The IOMMU subsystem. */
+  readonly core: IommuCore;
+  /** Device-driver hooks for sdmdev queues. */
+  readonly hooks: DeviceHooks;
+  /** Parents currently shared by some vfio_domain. */
+  readonly shared: SharedParents;
+}
+
+/** struct vfio_container, opened by one process. */
+export class VfioContainer {
+  /** Container id. */
+  readonly id: number;
+  /** The opening process's memory. */
+  readonly mm: AddressSpace;
+  /** Groups set into the container, in order. */
+  readonly groups: IommuGroup[] = [];
+  /** The type1 backend, once VFIO_SET_IOMMU succeeded. */
+  iommu: VfioIommu | null = null;
+  #deps: ContainerDeps;
+
+  /** An empty container. */
+  constructor(id: number, mm: AddressSpace, deps: ContainerDeps) {
+    this.id = id;
+    this.mm = mm;
+    this.#deps = deps;
+  }
+
+  /** VFIO_GROUP_SET_CONTAINER; with the IOMMU already set the group is attached at once. */
+  async setContainer(group: IommuGroup, inAnyContainer: boolean): Promise<Errno | undefined> {
+    if (inAnyContainer) return "EINVAL";
+    if (this.iommu) {
+      const r = await this.iommu.attachGroup(group);
+      if (r !== undefined) return r;
+    }
+    this.groups.push(group);
+    return undefined;
+  }
+
+  /** VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU): attaches every group; a failure undoes the others. */
+  async setIommu(): Promise<Errno | undefined> {
+    if (this.groups.length === 0 || this.iommu) return "EINVAL";
+    const { kernel, core, hooks, shared } = this.#deps;
+    const iommu = new VfioIommu(this.id, kernel, core, this.mm, hooks, shared);
+    for (let i = 0; i < this.groups.length; i++) {
+      const r = await iommu.attachGroup(this.groups[i]);
+      if (r !== undefined) {
+        for (const g of this.groups.slice(0, i).reverse()) await iommu.detachGroup(g);
+        return r;
+      }
+    }
+    this.iommu = iommu;
+    return undefined;
+  }
+
+  /** VFIO_GROUP_UNSET_CONTAINER; the last group takes the IOMMU backend with it. */
+  async unsetContainer(group: IommuGroup): Promise<Errno | undefined> {
+    const index = this.groups.indexOf(group);
+    if (index < 0) return "EINVAL";
+    if (this.iommu) await this.iommu.detachGroup(group);
+    this.groups.splice(index, 1);
+    if (this.groups.length === 0) this.iommu = null;
+    return undefined;
+  }
+
+  /** VFIO_IOMMU_MAP_DMA. */
+  mapDma(iova: number, size: number, vaddr: number): Promise<Errno | undefined> | Errno {
+    if (!this.iommu) return "EINVAL";
+    if (!pageAligned(iova) || !pageAligned(vaddr) || !pageAligned(size) || size === 0) {
+      return "EINVAL";
+    }
+    if (!Number.isSafeInteger(iova + size) || !Number.isSafeInteger(vaddr + size)) return "EINVAL";
+    return this.iommu.map(iova, size, vaddr);
+  }
+
+  /** VFIO_IOMMU_UNMAP_DMA: bytes unmapped. */
+  unmapDma(iova: number, size: number): Promise<number | Errno> | Errno {
+    if (!this.iommu) return "EINVAL";
+    if (!pageAligned(iova) || !pageAligned(size) || size === 0) return "EINVAL";
+    return this.iommu.unmap(iova, size);
+  }
+}

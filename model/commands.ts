@@ -1,0 +1,131 @@
+/**
+ * Commands as data: validation of untrusted command records (traces, CLI input) against the
+ * spec's {@link COMMAND_SCHEMA}, and fast-check arbitraries generated from the same schema.
+ *
+ * @module
+ */
+import fc from "fast-check";
+import { type Command, COMMAND_SCHEMA, type Op, type Topology } from "../spec/system.ts";
+import { PAGE_SIZE } from "../spec/types.ts";
+import { ItfError } from "./itf.ts";
+
+/** Whether `op` names a command. */
+export function isOp(op: unknown): op is Op {
+  return typeof op === "string" && Object.hasOwn(COMMAND_SCHEMA, op);
+}
+
+/** Checks that `op` plus `args` (decoded ITF) form a valid command; errors name the JSON path. */
+export function parseCommand(
+  op: unknown,
+  args: unknown,
+  opPath: string,
+  argsPath: string,
+): Command {
+  if (!isOp(op)) throw new ItfError(opPath, `unknown op ${JSON.stringify(op)}`);
+  if (typeof args !== "object" || args === null || Array.isArray(args) || args instanceof Map) {
+    throw new ItfError(argsPath, `expected a record of arguments for ${op}`);
+  }
+  const fields = COMMAND_SCHEMA[op];
+  const rec = args as Record<string, unknown>;
+  for (const k of Object.keys(rec)) {
+    if (!Object.hasOwn(fields, k)) {
+      throw new ItfError(`${argsPath}.${k}`, `${op} has no argument "${k}"`);
+    }
+  }
+  for (const k of Object.keys(fields)) {
+    if (!(k in rec)) throw new ItfError(`${argsPath}.${k}`, `missing argument of ${op}`);
+    if (typeof rec[k] !== "number") {
+      throw new ItfError(`${argsPath}.${k}`, `expected an integer, got ${describe(rec[k])}`);
+    }
+  }
+  return { op, ...rec } as Command;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "None";
+  if (Array.isArray(v)) return "a list";
+  return typeof v === "object" ? "a record" : `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/** The value pools commands draw their arguments from. */
+export interface Pools {
+  /** Group ids (including one that does not exist). */
+  readonly group: readonly number[];
+  /** Container ids (including one that does not exist). */
+  readonly container: readonly number[];
+  /** Share owners of kernel clients that are not containers. */
+  readonly owner: readonly number[];
+}
+
+/** Pools for a topology: every id plus one unknown id each. */
+export function poolsFor(topology: Topology): Pools {
+  return {
+    group: [...topology.pciGroups, ...topology.mdevGroups.map((m) => m.group), 99],
+    container: [...topology.containers.map((c) => c.id), 99],
+    owner: [1, 2],
+  };
+}
+
+/** Picks from `ids`, the last of which (an unknown id) four times less often than each other. */
+function weighted(ids: readonly number[]): fc.Arbitrary<number> {
+  return fc.oneof(
+    ...ids.map((id, i) => ({ weight: i === ids.length - 1 ? 1 : 4, arbitrary: fc.constant(id) })),
+  );
+}
+
+/** A small IOVA/vaddr space so that overlaps and collisions happen often; rarely unaligned. */
+const address = fc.oneof(
+  { weight: 12, arbitrary: fc.integer({ min: 0, max: 5 }).map((p) => p * PAGE_SIZE) },
+  { weight: 1, arbitrary: fc.integer({ min: 1, max: 3 * PAGE_SIZE }) },
+);
+
+const arbitraryFor: Record<string, (pools: Pools) => fc.Arbitrary<number>> = {
+  group: (p) => weighted(p.group),
+  container: (p) => weighted(p.container),
+  owner: (p) => fc.constantFrom(...p.owner),
+  iova: () => address,
+  vaddr: () => address,
+  size: () =>
+    fc.oneof(
+      { weight: 12, arbitrary: fc.integer({ min: 1, max: 3 }).map((n) => n * PAGE_SIZE) },
+      { weight: 1, arbitrary: fc.constantFrom(0, 100) },
+    ),
+  pages: () => fc.integer({ min: 0, max: 2 }),
+};
+
+/** How often each op is generated relative to the others. */
+const WEIGHTS: { readonly [op in Op]: number } = {
+  "iommu.share": 1,
+  "iommu.unshare": 1,
+  "iommu.dmaAlloc": 2,
+  "iommu.dmaFree": 1,
+  "iommu.dma": 3,
+  "type1.attach": 5,
+  "type1.detach": 3,
+  "type1.setIommu": 4,
+  "type1.map": 5,
+  "type1.unmap": 2,
+};
+
+/** An arbitrary for one command of `op`, its fields drawn from the schema's generators. */
+export function commandOf(op: Op, pools: Pools): fc.Arbitrary<Command> {
+  const fields = Object.keys(COMMAND_SCHEMA[op]);
+  const rec = Object.fromEntries(fields.map((f) => [f, arbitraryFor[f](pools)]));
+  return fc.record(rec).map((args) => ({ op, ...args }) as Command);
+}
+
+/** An arbitrary over every command of the system, weighted towards the interesting ones. */
+export function anyCommand(pools: Pools): fc.Arbitrary<Command> {
+  return fc.oneof(
+    ...(Object.keys(COMMAND_SCHEMA) as Op[]).map((op) => ({
+      weight: WEIGHTS[op],
+      arbitrary: commandOf(op, pools),
+    })),
+  );
+}
+
+/** Human-readable form of a command: `type1.map(container=1, iova=4096, ...)`. */
+export function showCommand(cmd: Command): string {
+  const { op, ...args } = cmd;
+  return `${op}(${Object.entries(args).map(([k, v]) => `${k}=${v}`).join(", ")})`;
+}
