@@ -42,18 +42,43 @@ export class Kernel {
   }
 }
 
-/** A mutex whose waiters block through the scheduler (struct mutex). */
+/**
+ * A mutex whose waiters block through the scheduler (struct mutex). The holding task may take
+ * it again (nested takes stand for the `_locked` variants a kernel caller already holding the
+ * lock would use); it is free once every take is released.
+ */
 export class Mutex {
-  #held = false;
+  #owner: number | undefined;
+  #depth = 0;
 
-  /** mutex_lock: blocks until free, then takes it. */
+  /** Whether some task holds it. */
+  get held(): boolean {
+    return this.#depth > 0;
+  }
+
+  /** mutex_lock: blocks until free (or already ours), then takes it. */
   async lock(sched: Sched, label: string): Promise<void> {
-    await sched.waitUntil(label, () => !this.#held);
-    this.#held = true;
+    const me = sched.currentTask();
+    if (this.#depth === 0 || this.#owner !== me) {
+      await sched.waitUntil(label, () => this.#depth === 0);
+    }
+    this.#owner = me;
+    this.#depth++;
   }
 
   /** mutex_unlock. */
   unlock(): void {
-    this.#held = false;
+    this.#depth--;
   }
+}
+
+/** Takes the mutexes of `groups` in id order (deduplicated), the kernel's lock ordering. */
+export async function lockAll(
+  sched: Sched,
+  label: string,
+  items: readonly { readonly id: number; readonly mutex: Mutex }[],
+): Promise<() => void> {
+  const sorted = [...new Set(items)].sort((a, b) => a.id - b.id);
+  for (const item of sorted) await item.mutex.lock(sched, label);
+  return () => sorted.forEach((item) => item.mutex.unlock());
 }

@@ -105,7 +105,7 @@ export class System {
       .with({ op: "iommu.dmaFree" }, async (c) => done(await this.iommu.dmaFree(group(), c.iova)))
       .with({ op: "iommu.dma" }, (c) => this.device.dma(group(), c.iova))
       .with({ op: "type1.attach" }, async () => {
-        const inAny = [...this.containers.values()].some((k) => k.groups.includes(group()));
+        const inAny = () => [...this.containers.values()].some((k) => k.groups.includes(group()));
         return done(await container().setContainer(group(), inAny));
       })
       .with({ op: "type1.detach" }, async () => done(await container().unsetContainer(group())))

@@ -129,6 +129,7 @@ function userIovas(state: SystemState, domain: number): number[] {
 export const invariants: readonly Invariant<SystemState>[] = [
   {
     name: "share-counts-positive",
+    scope: "always",
     check: (s) => {
       for (const g of s.iommu.groups.values()) {
         for (const [owner, n] of g.shares) {
@@ -139,6 +140,7 @@ export const invariants: readonly Invariant<SystemState>[] = [
   },
   {
     name: "shared-domain-is-default",
+    scope: "always",
     check: (s) => {
       for (const g of s.iommu.groups.values()) {
         if (sharedRef(g) > 0 && g.domain !== g.defaultDomain) {
@@ -149,6 +151,7 @@ export const invariants: readonly Invariant<SystemState>[] = [
   },
   {
     name: "default-domains-live",
+    scope: "always",
     check: (s) => {
       for (const g of s.iommu.groups.values()) {
         if (g.defaultDomain !== null && !s.iommu.domains.has(g.defaultDomain)) {
@@ -159,6 +162,7 @@ export const invariants: readonly Invariant<SystemState>[] = [
   },
   {
     name: "one-container-per-group",
+    scope: "always",
     check: (s) => {
       const seen = new Map<number, number>();
       for (const c of s.type1.containers.values()) {
@@ -171,6 +175,7 @@ export const invariants: readonly Invariant<SystemState>[] = [
   },
   {
     name: "container-mappings-in-every-domain",
+    scope: "between-ops",
     check: (s) => {
       for (const c of s.type1.containers.values()) {
         for (const vd of c.domains) {
@@ -192,6 +197,7 @@ export const invariants: readonly Invariant<SystemState>[] = [
   },
   {
     name: "user-mappings-belong-to-an-attached-container",
+    scope: "between-ops",
     check: (s) => {
       for (const domain of s.iommu.domains.values()) {
         for (const iova of userIovas(s, domain.id)) {
@@ -206,6 +212,7 @@ export const invariants: readonly Invariant<SystemState>[] = [
   },
   {
     name: "default-domain-user-mappings-only-while-shared",
+    scope: "always",
     check: (s) => {
       for (const g of s.iommu.groups.values()) {
         if (g.defaultDomain === null || sharedRef(g) > 0) continue;
@@ -220,6 +227,7 @@ export const invariants: readonly Invariant<SystemState>[] = [
   },
   {
     name: "pins-match-dma-list",
+    scope: "between-ops",
     check: (s) => {
       const expected = new Map<string, number>();
       for (const c of s.type1.containers.values()) {
@@ -244,10 +252,14 @@ export const invariants: readonly Invariant<SystemState>[] = [
   },
 ];
 
-/** Every violated invariant of `state`, as `name: message` strings. */
-export function violations(state: SystemState): string[] {
+/**
+ * Every violated invariant of `state`, as `name: message` strings; with `scope` "always", only
+ * the invariants that must hold at every scheduling point.
+ */
+export function violations(state: SystemState, scope?: "always"): string[] {
   const out: string[] = [];
   for (const inv of invariants) {
+    if (scope && inv.scope !== scope) continue;
     const msg = inv.check(state);
     if (msg !== undefined) out.push(`${inv.name}: ${msg}`);
   }

@@ -58,10 +58,17 @@ export interface StepResult<S> {
   readonly events: readonly Event[];
 }
 
-/** A named predicate over a state: returns a message when violated, undefined when it holds. */
+/**
+ * A named predicate over a state: returns a message when violated, undefined when it holds.
+ * Safety invariants hold at every scheduling point, even in the middle of an operation;
+ * structural ones relate data that an operation updates step by step under a lock, so they
+ * hold between operations only.
+ */
 export interface Invariant<S> {
   /** Stable name, used in traces and reports. */
   readonly name: string;
+  /** `always`: checked at every scheduling point; `between-ops`: after each operation. */
+  readonly scope: "always" | "between-ops";
   /** The check itself. */
   readonly check: (state: S) => string | undefined;
 }

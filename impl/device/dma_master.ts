@@ -2,7 +2,9 @@
  * A minimal DMA master standing in for the accelerator until the QM device exists: it issues
  * single accesses for a group through the IOMMU, in two halves (translate, then access) with
  * a preemption point between, and honours the quiesce of an sdmdev queue: while a group is
- * quiesced no new access starts, and quiesce waits for the ones in flight.
+ * quiesced no new access starts, and quiesce waits for the ones in flight. A device also
+ * holds off while its group is changing domain (its group mutex is held), as drivers quiesce
+ * a device around an attach.
  *
  * @module
  */
@@ -27,7 +29,9 @@ export class DmaMaster implements DeviceHooks {
   /** One device access at `iova` on behalf of `group`: what it reached, or EFAULT. */
   async dma(group: IommuGroup, iova: number): Promise<Ret> {
     const { sched } = this.#k;
-    await sched.waitUntil("dma:issue", () => !this.#stopped.has(group));
+    const translating = group.parent ?? group;
+    const ready = () => !this.#stopped.has(group) && !translating.mutex.held;
+    await sched.waitUntil("dma:issue", ready);
     const lease = this.#core.translate(group, iova);
     if (!lease) return { err: "EFAULT" };
     this.#inflight.set(group, (this.#inflight.get(group) ?? 0) + 1);

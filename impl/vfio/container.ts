@@ -7,7 +7,7 @@
  */
 import { pageAligned } from "../../spec/iommu.ts";
 import type { Errno } from "../../spec/types.ts";
-import type { Kernel } from "../kernel.ts";
+import { type Kernel, lockAll, Mutex } from "../kernel.ts";
 import type { IommuCore, IommuGroup } from "../iommu/core.ts";
 import type { AddressSpace } from "../mem/mm.ts";
 import { type DeviceHooks, type SharedParents, VfioIommu } from "./type1.ts";
@@ -34,6 +34,8 @@ export class VfioContainer {
   readonly groups: IommuGroup[] = [];
   /** The type1 backend, once VFIO_SET_IOMMU succeeded. */
   iommu: VfioIommu | null = null;
+  /** container->group_lock: serializes the container's ioctls with group set/unset. */
+  readonly lock: Mutex = new Mutex();
   #deps: ContainerDeps;
 
   /** An empty container. */
@@ -43,20 +45,54 @@ export class VfioContainer {
     this.#deps = deps;
   }
 
-  /** VFIO_GROUP_SET_CONTAINER; with the IOMMU already set the group is attached at once. */
-  async setContainer(group: IommuGroup, inAnyContainer: boolean): Promise<Errno | undefined> {
-    if (inAnyContainer) return "EINVAL";
-    if (this.iommu) {
-      const r = await this.iommu.attachGroup(group);
-      if (r !== undefined) return r;
+  /** Runs `body` holding the container lock. */
+  async #locked<T>(label: string, body: () => Promise<T> | T): Promise<T> {
+    await this.lock.lock(this.#deps.kernel.sched, label);
+    try {
+      return await body();
+    } finally {
+      this.lock.unlock();
     }
-    this.groups.push(group);
-    return undefined;
+  }
+
+  /**
+   * VFIO_GROUP_SET_CONTAINER; with the IOMMU already set the group is attached at once.
+   * `inAnyContainer` is asked once the group's mutex is held.
+   */
+  setContainer(group: IommuGroup, inAnyContainer: () => boolean): Promise<Errno | undefined> {
+    return this.#locked("container.set:lock", async () => {
+      const unlock = await lockAll(this.#deps.kernel.sched, "container.set:group", [group]);
+      try {
+        if (inAnyContainer()) return "EINVAL";
+        if (this.iommu) {
+          const r = await this.iommu.attachGroup(group);
+          if (r !== undefined) return r;
+        }
+        this.groups.push(group);
+        return undefined;
+      } finally {
+        unlock();
+      }
+    });
   }
 
   /** VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU): attaches every group; a failure undoes the others. */
-  async setIommu(): Promise<Errno | undefined> {
+  setIommu(): Promise<Errno | undefined> {
+    return this.#locked("container.setIommu:lock", () => this.#setIommu());
+  }
+
+  async #setIommu(): Promise<Errno | undefined> {
     if (this.groups.length === 0 || this.iommu) return "EINVAL";
+    const involved = this.groups.flatMap((g) => (g.parent ? [g, g.parent] : [g]));
+    const unlock = await lockAll(this.#deps.kernel.sched, "container.setIommu:groups", involved);
+    try {
+      return await this.#attachAll();
+    } finally {
+      unlock();
+    }
+  }
+
+  async #attachAll(): Promise<Errno | undefined> {
     const { kernel, core, hooks, shared } = this.#deps;
     const iommu = new VfioIommu(this.id, kernel, core, this.mm, hooks, shared);
     for (let i = 0; i < this.groups.length; i++) {
@@ -71,17 +107,23 @@ export class VfioContainer {
   }
 
   /** VFIO_GROUP_UNSET_CONTAINER; the last group takes the IOMMU backend with it. */
-  async unsetContainer(group: IommuGroup): Promise<Errno | undefined> {
-    const index = this.groups.indexOf(group);
-    if (index < 0) return "EINVAL";
-    if (this.iommu) await this.iommu.detachGroup(group);
-    this.groups.splice(index, 1);
-    if (this.groups.length === 0) this.iommu = null;
-    return undefined;
+  unsetContainer(group: IommuGroup): Promise<Errno | undefined> {
+    return this.#locked("container.unset:lock", async () => {
+      const index = this.groups.indexOf(group);
+      if (index < 0) return "EINVAL";
+      if (this.iommu) await this.iommu.detachGroup(group);
+      this.groups.splice(index, 1);
+      if (this.groups.length === 0) this.iommu = null;
+      return undefined;
+    });
   }
 
   /** VFIO_IOMMU_MAP_DMA. */
-  mapDma(iova: number, size: number, vaddr: number): Promise<Errno | undefined> | Errno {
+  mapDma(iova: number, size: number, vaddr: number): Promise<Errno | undefined> {
+    return this.#locked("container.map:lock", () => this.#mapDma(iova, size, vaddr));
+  }
+
+  #mapDma(iova: number, size: number, vaddr: number): Promise<Errno | undefined> | Errno {
     if (!this.iommu) return "EINVAL";
     if (!pageAligned(iova) || !pageAligned(vaddr) || !pageAligned(size) || size === 0) {
       return "EINVAL";
@@ -91,7 +133,11 @@ export class VfioContainer {
   }
 
   /** VFIO_IOMMU_UNMAP_DMA: bytes unmapped. */
-  unmapDma(iova: number, size: number): Promise<number | Errno> | Errno {
+  unmapDma(iova: number, size: number): Promise<number | Errno> {
+    return this.#locked("container.unmap:lock", () => this.#unmapDma(iova, size));
+  }
+
+  #unmapDma(iova: number, size: number): Promise<number | Errno> | Errno {
     if (!this.iommu) return "EINVAL";
     if (!pageAligned(iova) || !pageAligned(size) || size === 0) return "EINVAL";
     return this.iommu.unmap(iova, size);

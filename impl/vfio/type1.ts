@@ -7,7 +7,7 @@
  */
 import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
 import type { Kernel } from "../kernel.ts";
-import { Mutex } from "../kernel.ts";
+import { lockAll, Mutex } from "../kernel.ts";
 import { ERR_PTR_EINVAL, IommuCore, type IommuDomain, type IommuGroup } from "../iommu/core.ts";
 import { shareOwner } from "../../spec/type1.ts";
 import type { AddressSpace } from "../mem/mm.ts";
@@ -138,14 +138,22 @@ export class VfioIommu {
     return undefined;
   }
 
+  /** The group and its parent, whose mutexes an attach or detach holds throughout. */
+  #groupLocks(group: IommuGroup): Promise<() => void> {
+    const groups = group.parent ? [group, group.parent] : [group];
+    return lockAll(this.#k.sched, "type1:group-locks", groups);
+  }
+
   /** vfio_iommu_type1_attach_group. */
   async attachGroup(group: IommuGroup): Promise<Errno | undefined> {
     await this.lock.lock(this.#k.sched, "type1.attach:lock");
+    const unlockGroups = await this.#groupLocks(group);
     try {
       return group.kind === "mdev"
         ? await this.#attachSdgroup(group)
         : await this.#attachPci(group);
     } finally {
+      unlockGroups();
       this.lock.unlock();
     }
   }
@@ -190,6 +198,7 @@ export class VfioIommu {
   /** vfio_iommu_type1_detach_group. */
   async detachGroup(group: IommuGroup): Promise<void> {
     await this.lock.lock(this.#k.sched, "type1.detach:lock");
+    const unlockGroups = await this.#groupLocks(group);
     try {
       const vd = this.domains.find((d) => d.groups.includes(group))!;
       if (vd.parentGroup !== null) return await this.#detachSdgroup(vd, group);
@@ -200,6 +209,7 @@ export class VfioIommu {
       this.#core.domainFree(vd.domain);
       this.domains.splice(this.domains.indexOf(vd), 1);
     } finally {
+      unlockGroups();
       this.lock.unlock();
     }
   }

@@ -1,0 +1,183 @@
+/**
+ * Races: a sequential setup, then several actors (processes, the device) each running a short
+ * program concurrently on one implementation under a {@link ControlledSched}. The invariants
+ * are checked at every scheduling point, and the completed history must be linearizable: some
+ * order of the operations that respects real time, replayed through the spec, must give every
+ * operation's return value and events and end in the observed state.
+ *
+ * @module
+ */
+import {
+  type Command,
+  initialState,
+  step,
+  type SystemState,
+  type Topology,
+  violations,
+} from "../spec/system.ts";
+import type { Event, Ret } from "../spec/types.ts";
+import fc from "fast-check";
+import type { Quirks } from "../impl/quirks.ts";
+import { ControlledSched, type Driver } from "../impl/sched.ts";
+import { System } from "../impl/system.ts";
+import { firstDifference } from "./equal.ts";
+
+/** A race to run: setup commands, then named actors with their programs. */
+export interface RaceScenario {
+  /** Commands run one after another before the actors start. */
+  readonly setup: readonly Command[];
+  /** Concurrent actors. */
+  readonly actors: readonly { readonly name: string; readonly program: readonly Command[] }[];
+}
+
+/** One completed operation of the concurrent phase. */
+export interface HistoryEntry {
+  /** Actor name. */
+  readonly actor: string;
+  /** Position in the actor's program. */
+  readonly index: number;
+  /** The command. */
+  readonly cmd: Command;
+  /** Logical time of invocation (scheduling steps taken before it started). */
+  readonly invoked: number;
+  /** Logical time of response. */
+  readonly returned: number;
+  /** Implementation's return value. */
+  readonly ret: Ret;
+  /** Events the operation raised. */
+  readonly events: readonly Event[];
+}
+
+/** Outcome of one race run. */
+export interface RaceResult {
+  /** The scheduling decisions of the concurrent phase, in order (`task:label`). */
+  readonly schedule: readonly string[];
+  /** Completed operations in response order. */
+  readonly history: readonly HistoryEntry[];
+  /** The spec state after setup. */
+  readonly start: SystemState;
+  /** Observed implementation state at the end. */
+  readonly end: SystemState;
+  /** A sequential order explaining the history, when one exists. */
+  readonly linearization?: readonly HistoryEntry[];
+  /** Why the run fails, or undefined. */
+  readonly failure?: string;
+}
+
+/** Options of a race run. */
+export interface RaceOptions {
+  /** Seed defects switched on. */
+  readonly quirks?: Quirks;
+  /** The machine. */
+  readonly topology?: Topology;
+  /** Scheduling budget. */
+  readonly maxSteps?: number;
+}
+
+/** Faults that mean the device touched memory it must not reach. */
+const UNSAFE = new Set(["dma-to-unpinned-page", "dma-to-freed-frame", "oops"]);
+
+const FIRST: Driver = { choose: (eligible) => eligible[0] };
+
+/** Runs a race scenario with `driver` choosing the interleaving. */
+export async function runRace(
+  scenario: RaceScenario,
+  driver: Driver,
+  options: RaceOptions = {},
+): Promise<RaceResult> {
+  const sched = new ControlledSched();
+  const impl = new System({ topology: options.topology, quirks: options.quirks, sched });
+  let start = initialState(options.topology);
+  for (const cmd of scenario.setup) start = step(start, cmd).state;
+  sched.spawn("setup", async () => {
+    for (const cmd of scenario.setup) await impl.exec(cmd);
+  });
+  await sched.run(FIRST);
+
+  let clock = 0;
+  let failure: string | undefined;
+  const history: HistoryEntry[] = [];
+  for (const actor of scenario.actors) {
+    sched.spawn(actor.name, async () => {
+      for (const [index, cmd] of actor.program.entries()) {
+        const invoked = clock;
+        const { ret, events } = await impl.exec(cmd);
+        history.push({ actor: actor.name, index, cmd, invoked, returned: clock, ret, events });
+      }
+    });
+  }
+  const outcome = await sched.run(driver, {
+    maxSteps: options.maxSteps,
+    onStep: (name) => {
+      clock++;
+      if (failure) return;
+      const broken = violations(impl.observe(), "always");
+      if (broken.length > 0) failure = `invariant ${broken[0]} (after ${name})`;
+    },
+  });
+  const end = impl.observe();
+  const base = { schedule: outcome.schedule, history, start, end };
+  if (failure) return { ...base, failure };
+  if (outcome.exhausted) return { ...base, failure: "scheduling budget exhausted (livelock?)" };
+  if (outcome.blocked.length > 0) {
+    return { ...base, failure: `deadlock: ${outcome.blocked.join(", ")}` };
+  }
+  const unsafe = history.flatMap((h) => h.events).find((e) =>
+    typeof e.fault === "string" && UNSAFE.has(e.fault)
+  );
+  if (unsafe) return { ...base, failure: `device safety: ${JSON.stringify(unsafe)}` };
+  const broken = violations(end);
+  if (broken.length > 0) return { ...base, failure: `invariant ${broken[0]} (at the end)` };
+
+  const linearization = linearize(start, history, end);
+  if (!linearization) return { ...base, failure: "history is not linearizable against the spec" };
+  return { ...base, linearization };
+}
+
+function precedes(a: HistoryEntry, b: HistoryEntry): boolean {
+  return a.actor === b.actor ? a.index < b.index : a.returned < b.invoked;
+}
+
+/**
+ * A sequential order of `history` consistent with real time whose spec replay from `start`
+ * reproduces every return value and event and ends in `end`; undefined when none exists.
+ * Brute force with pruning: histories are small.
+ */
+export function linearize(
+  start: SystemState,
+  history: readonly HistoryEntry[],
+  end: SystemState,
+): HistoryEntry[] | undefined {
+  const order: HistoryEntry[] = [];
+  const search = (state: SystemState, remaining: readonly HistoryEntry[]): boolean => {
+    if (remaining.length === 0) return firstDifference(state, end) === undefined;
+    for (const op of remaining) {
+      if (remaining.some((o) => o !== op && precedes(o, op))) continue;
+      const r = step(state, op.cmd);
+      if (firstDifference(r.ret, op.ret) !== undefined) continue;
+      if (firstDifference(r.events, op.events) !== undefined) continue;
+      order.push(op);
+      if (search(r.state, remaining.filter((o) => o !== op))) return true;
+      order.pop();
+    }
+    return false;
+  };
+  return search(start, history) ? order : undefined;
+}
+
+/**
+ * Random race scenarios: a setup of up to `setup` commands, then two or three actors with up to
+ * three commands each, all drawn from `command`.
+ */
+export function raceScenario(
+  command: fc.Arbitrary<Command>,
+  setup = 10,
+): fc.Arbitrary<RaceScenario> {
+  const program = fc.array(command, { minLength: 1, maxLength: 3, size: "max" });
+  return fc.record({
+    setup: fc.array(command, { maxLength: setup, size: "max" }),
+    actors: fc.array(program, { minLength: 2, maxLength: 3 }).map((ps) =>
+      ps.map((program, i) => ({ name: `actor${i + 1}`, program }))
+    ),
+  });
+}
