@@ -46,6 +46,8 @@ export interface HistoryEntry {
   readonly ret: Ret;
   /** Events the operation raised. */
   readonly events: readonly Event[];
+  /** Observed implementation state right after the response. */
+  readonly observed: SystemState;
 }
 
 /** Outcome of one race run. */
@@ -102,7 +104,16 @@ export async function runRace(
       for (const [index, cmd] of actor.program.entries()) {
         const invoked = clock;
         const { ret, events } = await impl.exec(cmd);
-        history.push({ actor: actor.name, index, cmd, invoked, returned: clock, ret, events });
+        history.push({
+          actor: actor.name,
+          index,
+          cmd,
+          invoked,
+          returned: clock,
+          ret,
+          events,
+          observed: impl.observe(),
+        });
       }
     });
   }
@@ -112,7 +123,7 @@ export async function runRace(
       clock++;
       if (failure) return;
       const broken = violations(impl.observe(), "always");
-      if (broken.length > 0) failure = `invariant ${broken[0]} (after ${name})`;
+      if (broken.length > 0) failure = `invariant ${broken[0]} (when ${name} ran on)`;
     },
   });
   const end = impl.observe();

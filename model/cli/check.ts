@@ -1,0 +1,85 @@
+/**
+ * `deno task check` — the main job: runs every suite with a budget, prints progress on stderr
+ * and a summary table on stdout, writes each counterexample found as an ITF trace, and exits 1
+ * if any suite failed (with `--quirk`, a failure is the defect being detected).
+ *
+ * @module
+ */
+import { isQuirkName, QUIRK_NAMES, type QuirkName } from "../../impl/quirks.ts";
+import { runSuite, type SuiteName, type SuiteReport, SUITES } from "../suites.ts";
+import { parseArgs, runCli, UsageError } from "./common.ts";
+
+const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
+                       [--quirk NAME]... [--out DIR]
+  --runs N      property runs per suite (default 2000)
+  --seconds S   stop each suite after S seconds (default: no limit)
+  --seed N      fast-check seed (default: random, printed)
+  --suite NAME  ${SUITES.join(" | ")} (default: all)
+  --quirk NAME  switch a seed defect on in the implementation (repeatable); see README
+  --out DIR     where counterexamples are written (default: out/counterexamples)`;
+
+function row(cells: readonly (string | number)[]): string {
+  const widths = [12, 8, 10, 9, 9];
+  return cells.map((c, i) => String(c).padEnd(widths[i] ?? 0)).join(" ").trimEnd();
+}
+
+async function main(): Promise<number> {
+  const { flags, positional } = parseArgs(Deno.args, {
+    runs: "int",
+    seconds: "int",
+    seed: "int",
+    suite: "list",
+    quirk: "list",
+    out: "string",
+    help: "bool",
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
+  const quirks = ((flags.quirk as string[] | undefined) ?? []).map((q) => {
+    if (!isQuirkName(q)) {
+      throw new UsageError(`unknown quirk "${q}" (known: ${QUIRK_NAMES.join(", ")})`);
+    }
+    return q as QuirkName;
+  });
+  const suites = ((flags.suite as string[] | undefined) ?? [...SUITES]).map((s) => {
+    if (!(SUITES as readonly string[]).includes(s)) {
+      throw new UsageError(`unknown suite "${s}" (known: ${SUITES.join(", ")})`);
+    }
+    return s as SuiteName;
+  });
+  const seed = (flags.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31);
+  const runs = (flags.runs as number | undefined) ?? 2000;
+  const seconds = flags.seconds as number | undefined;
+  const out = (flags.out as string | undefined) ?? "out/counterexamples";
+  const label = quirks.length ? `quirks ${quirks.join(",")}` : "correct implementation";
+  console.error(`check: seed ${seed}, ${runs} runs per suite, ${label}`);
+  const reports: SuiteReport[] = [];
+  for (const suite of suites) {
+    console.error(`check: ${suite} ...`);
+    const r = await runSuite(suite, { seed, runs, seconds, quirks });
+    reports.push(r);
+    if (r.failure) {
+      await Deno.mkdir(out, { recursive: true });
+      const file = `${out}/${suite}-${quirks.join("+") || "correct"}-${seed}.itf.json`;
+      await Deno.writeTextFile(file, JSON.stringify(r.failure.trace, null, 1) + "\n");
+      console.error(`check: ${suite} FAILED after ${r.runs} runs: ${r.failure.violation}`);
+      console.error(`check: counterexample (${r.failure.length} steps) written to ${file}`);
+    } else {
+      console.error(`check: ${suite} passed ${r.runs} runs in ${(r.ms / 1000).toFixed(1)} s`);
+    }
+  }
+  console.log(row(["suite", "runs", "commands", "failures", "time"]));
+  for (const r of reports) {
+    console.log(
+      row([r.suite, r.runs, r.commands, r.failure ? 1 : 0, `${(r.ms / 1000).toFixed(2)}s`]),
+    );
+  }
+  const failed = reports.filter((r) => r.failure).length;
+  console.log(`${reports.length - failed} passed, ${failed} failed`);
+  return failed > 0 ? 1 : 0;
+}
+
+if (import.meta.main) await runCli("check", main);

@@ -1,0 +1,38 @@
+/**
+ * `deno task fixtures` — regenerates `fixtures/counterexamples/<quirk>.itf.json`: for each
+ * quirk, the suite the catalogue names is run with the quirk on and a fixed seed until it
+ * fails, and the shrunk counterexample is saved. Deterministic: the same code gives the same
+ * files.
+ *
+ * @module
+ */
+import { QUIRK_NAMES, QUIRKS } from "../../impl/quirks.ts";
+import { runSuite } from "../suites.ts";
+import { parseArgs, runCli, UsageError } from "./common.ts";
+
+/** The seed the saved counterexamples were found with. */
+export const FIXTURE_SEED = 20180903;
+
+async function main(): Promise<number> {
+  const { flags, positional } = parseArgs(Deno.args, { out: "string" });
+  if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
+  const out = (flags.out as string | undefined) ?? "fixtures/counterexamples";
+  await Deno.mkdir(out, { recursive: true });
+  for (const quirk of QUIRK_NAMES) {
+    const suite = QUIRKS[quirk].suite;
+    const r = await runSuite(suite, { seed: FIXTURE_SEED, runs: 100_000, quirks: [quirk] });
+    if (!r.failure) {
+      throw new Error(`${quirk}: the ${suite} suite did not find it in ${r.runs} runs`);
+    }
+    await Deno.writeTextFile(
+      `${out}/${quirk}.itf.json`,
+      JSON.stringify(r.failure.trace, null, 1) + "\n",
+    );
+    console.log(
+      `${quirk}: ${suite}, ${r.runs} runs, ${r.failure.length} steps: ${r.failure.violation}`,
+    );
+  }
+  return 0;
+}
+
+if (import.meta.main) await runCli("fixtures", main);

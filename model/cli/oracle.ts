@@ -1,0 +1,27 @@
+/**
+ * `deno task oracle FILE.itf.json` — checks a trace produced by another implementation against
+ * the spec: each step's return value, events and state (sequential traces), or the existence
+ * of a linearization (race traces). Exit 0 when it conforms, 1 on the first divergence, 2 for
+ * bad input. The trace format is described in README.md.
+ *
+ * @module
+ */
+import { oracleRace, oracleSequential } from "../replay.ts";
+import { loadTrace, parseArgs, runCli, UsageError } from "./common.ts";
+
+async function main(): Promise<number> {
+  const { flags, positional } = parseArgs(Deno.args, { help: "bool" });
+  if (flags.help || positional.length !== 1) {
+    if (flags.help) {
+      console.log("usage: deno task oracle FILE.itf.json");
+      return 0;
+    }
+    throw new UsageError("usage: deno task oracle FILE.itf.json");
+  }
+  const trace = await loadTrace(positional[0]);
+  const result = trace.meta.suite === "race" ? oracleRace(trace) : oracleSequential(trace);
+  for (const l of result.lines) console.log(l);
+  return result.passed ? 0 : 1;
+}
+
+if (import.meta.main) await runCli("oracle", main);
