@@ -11,7 +11,7 @@ import { parseArgs, runCli, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
                        [--quirk NAME]... [--out DIR]
-  --runs N      property runs per suite (default 2000)
+  --runs N      property runs per suite (default 10000)
   --seconds S   stop each suite after S seconds (default: no limit)
   --seed N      fast-check seed (default: random, printed)
   --suite NAME  ${SUITES.join(" | ")} (default: all)
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
     return s as SuiteName;
   });
   const seed = (flags.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31);
-  const runs = (flags.runs as number | undefined) ?? 2000;
+  const runs = (flags.runs as number | undefined) ?? 10_000;
   const seconds = flags.seconds as number | undefined;
   const out = (flags.out as string | undefined) ?? "out/counterexamples";
   const label = quirks.length ? `quirks ${quirks.join(",")}` : "correct implementation";

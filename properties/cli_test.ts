@@ -1,0 +1,123 @@
+/**
+ * The CLIs: bad input is one line on stderr and exit code 2 (never a stack trace); replaying a
+ * fixture exits 1 with the quirk and 0 without; the oracle accepts a correct trace.
+ */
+import assert from "node:assert/strict";
+import { initialState } from "../spec/mod.ts";
+import { runSequential } from "../model/runner.ts";
+import { sequentialTrace } from "../model/trace.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+
+async function cli(name: string, ...args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${root}model/cli/${name}.ts`, ...args],
+    env: { DENO_NO_PACKAGE_JSON: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+async function tempFile(content: string): Promise<string> {
+  const f = await Deno.makeTempFile({ suffix: ".itf.json" });
+  await Deno.writeTextFile(f, content);
+  return f;
+}
+
+const fixture = `${root}fixtures/counterexamples/skipUndoOnDetach.itf.json`;
+
+Deno.test("bad input: one line, exit 2, for every CLI", async (t) => {
+  const good = JSON.parse(await Deno.readTextFile(fixture));
+  // deno-lint-ignore no-explicit-any -- a JSON document edited in place
+  const bad = (f: (j: any) => void) => {
+    const j = structuredClone(good);
+    f(j);
+    return tempFile(JSON.stringify(j));
+  };
+  const cases: [string, string[], RegExp][] = [
+    ["missing file", ["replay", "/nonexistent/x.itf.json"], /x\.itf\.json: no such file/],
+    ["a directory", ["oracle", root], /is a directory/],
+    ["malformed JSON", ["replay", await tempFile("{ not json")], /malformed JSON/],
+    [
+      "unknown op",
+      ["oracle", await bad((j) => (j.states[2]["mbt::actionTaken"] = "type1.nope"))],
+      /\$\.states\[2\]\.mbt::actionTaken: unknown op/,
+    ],
+    ["wrong field type", [
+      "replay",
+      await bad((j) => (j.states[1]["mbt::nondetPicks"].container = true)),
+    ], /mbt::nondetPicks\.container: expected an integer/],
+    [
+      "unknown quirk in a trace",
+      ["replay", await bad((j) => (j["#meta"].quirks = ["nope"]))],
+      /#meta\.quirks\[0\]: unknown quirk "nope"/,
+    ],
+    ["unknown quirk flag", ["check", "--quirk", "nope", "--runs", "1"], /unknown quirk "nope"/],
+    ["unknown suite", ["check", "--suite", "nope"], /unknown suite "nope"/],
+    ["unknown option", ["check", "--frobnicate"], /unknown option --frobnicate/],
+    ["non-numeric runs", ["check", "--runs", "many"], /--runs expects a non-negative integer/],
+    [
+      "replay seed without path",
+      ["replay", "--seed", "1"],
+      /--seed, --path and --suite go together/,
+    ],
+    ["oracle without file", ["oracle"], /usage/],
+  ];
+  for (const [name, [cmd, ...args], message] of cases) {
+    await t.step(name, async () => {
+      const r = await cli(cmd, ...args);
+      assert.equal(r.code, 2, r.stderr);
+      const lines = r.stderr.trim().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], message);
+      assert.doesNotMatch(r.stderr, /\bat file:/);
+    });
+  }
+});
+
+Deno.test("replay: a fixture diverges with its quirk and passes without", async () => {
+  const withQuirk = await cli("replay", fixture);
+  assert.equal(withQuirk.code, 1);
+  assert.match(withQuirk.stdout, /FIRST DIVERGENCE/);
+  const without = await cli("replay", "--no-quirk", fixture);
+  assert.equal(without.code, 0, without.stdout);
+});
+
+Deno.test("oracle: accepts a correct trace, rejects the quirky one", async () => {
+  const records = await runSequential([
+    { op: "type1.attach", container: 1, group: 10 },
+    { op: "type1.setIommu", container: 1 },
+    { op: "type1.map", container: 1, iova: 0, size: 4096, vaddr: 0 },
+  ]);
+  const file = await tempFile(
+    JSON.stringify(sequentialTrace({ suite: "sequential", quirks: [] }, initialState(), records)),
+  );
+  const ok = await cli("oracle", file);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+  assert.equal((await cli("oracle", fixture)).code, 1);
+});
+
+Deno.test("check: finds a quirk, writes the counterexample, exits 1", async () => {
+  const out = await Deno.makeTempDir();
+  const r = await cli(
+    "check",
+    "--suite",
+    "sequential",
+    "--quirk",
+    "unshareUnderflow",
+    "--seed",
+    "3",
+    "--runs",
+    "100",
+    "--out",
+    out,
+  );
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /^sequential\s+\d+\s+\d+\s+1/m);
+  const files = [...Deno.readDirSync(out)].map((e) => e.name);
+  assert.deepEqual(files, ["sequential-unshareUnderflow-3.itf.json"]);
+  const replayed = await cli("replay", `${out}/${files[0]}`);
+  assert.equal(replayed.code, 1);
+});

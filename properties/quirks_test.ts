@@ -1,0 +1,47 @@
+/**
+ * Every quirk: its saved counterexample fails with the quirk and passes without it, and the
+ * checker finds the quirk from scratch within a fixed budget.
+ */
+import assert from "node:assert/strict";
+import { QUIRK_NAMES, QUIRKS } from "../impl/quirks.ts";
+import { replayRace, replaySequential } from "../model/replay.ts";
+import { runSuite } from "../model/suites.ts";
+import { parseTrace } from "../model/trace.ts";
+
+/** Runs allowed to find each quirk from scratch (the fastest need a handful, the slowest ~2000). */
+const BUDGET = 20_000;
+const DETECTION_SEED = 1;
+
+for (const quirk of QUIRK_NAMES) {
+  Deno.test(`quirk ${quirk}`, async (t) => {
+    const file = new URL(`../fixtures/counterexamples/${quirk}.itf.json`, import.meta.url);
+    const trace = parseTrace(await Deno.readTextFile(file));
+    const replay = (quirks: Record<string, boolean>) =>
+      trace.meta.suite === "race"
+        ? replayRace(trace, quirks, Object.keys(quirks).length > 0)
+        : replaySequential(trace.steps.map((s) => s.cmd), quirks);
+
+    await t.step("the fixture names the quirk and its suite", () => {
+      assert.deepEqual(trace.meta.quirks, [quirk]);
+      assert.equal(trace.meta.suite, QUIRKS[quirk].suite);
+    });
+    await t.step("the fixture fails with the quirk", async () => {
+      assert.equal((await replay({ [quirk]: true })).passed, false);
+    });
+    await t.step("the fixture passes on the correct implementation", async () => {
+      const r = await replay({});
+      assert.equal(r.passed, true, r.lines.join("\n"));
+    });
+    await t.step(`the checker finds it from scratch within ${BUDGET} runs`, async () => {
+      const r = await runSuite(QUIRKS[quirk].suite, {
+        seed: DETECTION_SEED,
+        runs: BUDGET,
+        quirks: [quirk],
+      });
+      assert.ok(r.failure, `not found in ${r.runs} runs`);
+      console.log(
+        `  ${quirk}: found after ${r.runs} runs, ${r.failure.length} steps, ${r.ms.toFixed(0)} ms`,
+      );
+    });
+  });
+}
