@@ -39,6 +39,8 @@ export interface SuiteOptions {
   readonly maxCommands?: number;
   /** fast-check replay path: with `seed`, re-runs exactly one recorded counterexample. */
   readonly path?: string;
+  /** fc.commands' own replay path of a sequential counterexample (with `path`). */
+  readonly replayPath?: string;
 }
 
 /** What running a suite found. */
@@ -103,7 +105,7 @@ export async function runSequentialSuite(o: SuiteOptions): Promise<SuiteReport> 
   let commands = 0;
   const arb = fc.commands(
     [anyCommand(poolsFor(topology)).map((c) => new ConformanceCommand(c))],
-    { maxCommands: o.maxCommands ?? 40, size: "max" },
+    { maxCommands: o.maxCommands ?? 40, size: "max", replayPath: o.replayPath },
   );
   const start = performance.now();
   const prop = fc.asyncProperty(arb, async (cmds) => {
@@ -121,6 +123,7 @@ export async function runSequentialSuite(o: SuiteOptions): Promise<SuiteReport> 
   const cmds = [...details.counterexample[0]].map(unwrap);
   const records = await runSequential(cmds, { quirks, topology });
   const violation = records.at(-1)?.failure ?? String(details.errorInstance);
+  const replayPath = /replayPath="([^"]*)"/.exec(String(details.counterexample[0]))?.[1];
   const trace = sequentialTrace(
     {
       suite: "sequential",
@@ -128,6 +131,7 @@ export async function runSequentialSuite(o: SuiteOptions): Promise<SuiteReport> 
       violation,
       seed: o.seed,
       path: details.counterexamplePath ?? undefined,
+      replayPath,
     },
     initialState(topology),
     records,

@@ -34,6 +34,8 @@ export interface TraceMeta {
   readonly seed?: number;
   /** fast-check path of the counterexample. */
   readonly path?: string;
+  /** fc.commands' replay path (sequential counterexamples). */
+  readonly replayPath?: string;
   /** For race traces: the scenario and the schedule that replay it. */
   readonly race?: RaceScenario & { readonly schedule: readonly string[] };
 }
@@ -83,6 +85,7 @@ function metaJson(meta: TraceMeta): Json {
   if (meta.violation !== undefined) out.violation = meta.violation;
   if (meta.seed !== undefined) out.seed = meta.seed;
   if (meta.path !== undefined) out.path = meta.path;
+  if (meta.replayPath !== undefined) out.replayPath = meta.replayPath;
   if (meta.race) out.race = toItf(meta.race);
   return out;
 }
@@ -255,6 +258,7 @@ function parseMeta(v: unknown): TraceMeta {
     violation: m.violation === undefined ? undefined : str(m.violation, "$.#meta.violation"),
     seed: m.seed === undefined ? undefined : int(m.seed, "$.#meta.seed"),
     path: m.path === undefined ? undefined : str(m.path, "$.#meta.path"),
+    replayPath: m.replayPath === undefined ? undefined : str(m.replayPath, "$.#meta.replayPath"),
     race,
   };
 }

@@ -64,6 +64,7 @@ Deno.test("bad input: one line, exit 2, for every CLI", async (t) => {
       /--seed, --path and --suite go together/,
     ],
     ["oracle without file", ["oracle"], /usage/],
+    ["replay without file", ["replay"], /expected one trace file/],
   ];
   for (const [name, [cmd, ...args], message] of cases) {
     await t.step(name, async () => {
@@ -120,4 +121,17 @@ Deno.test("check: finds a quirk, writes the counterexample, exits 1", async () =
   assert.deepEqual(files, ["sequential-unshareUnderflow-3.itf.json"]);
   const replayed = await cli("replay", `${out}/${files[0]}`);
   assert.equal(replayed.code, 1);
+  const meta = JSON.parse(await Deno.readTextFile(`${out}/${files[0]}`))["#meta"];
+  const bySeed = [
+    "--seed",
+    "3",
+    "--path",
+    meta.path,
+    "--replay-path",
+    meta.replayPath,
+    "--suite",
+    "sequential",
+  ];
+  assert.equal((await cli("replay", ...bySeed, "--quirk", "unshareUnderflow")).code, 1);
+  assert.equal((await cli("replay", ...bySeed)).code, 0);
 });

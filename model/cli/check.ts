@@ -67,6 +67,7 @@ async function main(): Promise<number> {
       await Deno.writeTextFile(file, JSON.stringify(r.failure.trace, null, 1) + "\n");
       console.error(`check: ${suite} FAILED after ${r.runs} runs: ${r.failure.violation}`);
       console.error(`check: counterexample (${r.failure.length} steps) written to ${file}`);
+      console.error(`check: replay it with: npm run replay -- ${file}`);
     } else {
       console.error(`check: ${suite} passed ${r.runs} runs in ${(r.ms / 1000).toFixed(1)} s`);
     }

@@ -4,7 +4,7 @@
  *
  *   deno task replay FILE.itf.json            with the quirks the trace names
  *   deno task replay --no-quirk FILE.itf.json against the correct implementation
- *   deno task replay --seed N --path P --suite S [--quirk NAME]...   a fast-check report
+ *   deno task replay --seed N --path P [--replay-path R] --suite S [--quirk NAME]...   a fast-check report
  *
  * @module
  */
@@ -15,7 +15,9 @@ import { parseTrace } from "../trace.ts";
 import { loadTrace, parseArgs, runCli, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task replay [--no-quirk] FILE.itf.json
-       deno task replay --seed N --path P --suite ${SUITES.join("|")} [--quirk NAME]...`;
+       deno task replay --seed N --path P [--replay-path R] --suite ${
+  SUITES.join("|")
+} [--quirk NAME]...`;
 
 async function fromFile(file: string, noQuirk: boolean): Promise<ReplayResult> {
   const trace = await loadTrace(file);
@@ -34,10 +36,11 @@ async function fromFile(file: string, noQuirk: boolean): Promise<ReplayResult> {
 async function fromSeed(
   seed: number,
   path: string,
+  replayPath: string | undefined,
   suite: SuiteName,
   quirks: QuirkName[],
 ): Promise<ReplayResult> {
-  const report = await runSuite(suite, { seed, path, runs: 1, quirks });
+  const report = await runSuite(suite, { seed, path, replayPath, runs: 1, quirks });
   if (!report.failure) return { lines: [`seed ${seed} path ${path}: passes now`], passed: true };
   const trace = parseTrace(JSON.stringify(report.failure.trace));
   const switches = Object.fromEntries(quirks.map((q) => [q, true]));
@@ -51,6 +54,7 @@ async function main(): Promise<number> {
     "no-quirk": "bool",
     seed: "int",
     path: "string",
+    "replay-path": "string",
     suite: "string",
     quirk: "list",
     help: "bool",
@@ -77,9 +81,15 @@ async function main(): Promise<number> {
       }
       return q;
     });
-    result = await fromSeed(flags.seed as number, flags.path as string, suite as SuiteName, quirks);
+    result = await fromSeed(
+      flags.seed as number,
+      flags.path as string,
+      flags["replay-path"] as string | undefined,
+      suite as SuiteName,
+      quirks,
+    );
   } else {
-    if (positional.length !== 1) throw new UsageError(`expected one trace file\n${USAGE}`);
+    if (positional.length !== 1) throw new UsageError("expected one trace file (see --help)");
     result = await fromFile(positional[0], flags["no-quirk"] === true);
   }
   for (const l of result.lines) console.log(l);
