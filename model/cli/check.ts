@@ -5,9 +5,8 @@
  *
  * @module
  */
-import { isQuirkName, QUIRK_NAMES, type QuirkName } from "../../impl/quirks.ts";
-import { runSuite, type SuiteName, type SuiteReport, SUITES } from "../suites.ts";
-import { parseArgs, runCli, UsageError } from "./common.ts";
+import { runSuite, type SuiteReport, SUITES } from "../suites.ts";
+import { parseArgs, quirkNames, runCli, suiteNames, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
                        [--quirk NAME]... [--out DIR]
@@ -38,18 +37,8 @@ async function main(): Promise<number> {
     return 0;
   }
   if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
-  const quirks = ((flags.quirk as string[] | undefined) ?? []).map((q) => {
-    if (!isQuirkName(q)) {
-      throw new UsageError(`unknown quirk "${q}" (known: ${QUIRK_NAMES.join(", ")})`);
-    }
-    return q as QuirkName;
-  });
-  const suites = ((flags.suite as string[] | undefined) ?? [...SUITES]).map((s) => {
-    if (!(SUITES as readonly string[]).includes(s)) {
-      throw new UsageError(`unknown suite "${s}" (known: ${SUITES.join(", ")})`);
-    }
-    return s as SuiteName;
-  });
+  const quirks = quirkNames(flags.quirk as string[] | undefined);
+  const suites = suiteNames((flags.suite as string[] | undefined) ?? [...SUITES]);
   const seed = (flags.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31);
   const runs = (flags.runs as number | undefined) ?? 10_000;
   const seconds = flags.seconds as number | undefined;

@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { isQuirkName, QUIRK_NAMES, type QuirkName } from "../../impl/quirks.ts";
 import { ItfError } from "../itf.ts";
+import { type SuiteName, SUITES } from "../suites.ts";
 import { parseTrace, type Trace } from "../trace.ts";
 
 /** A mistake in how a CLI was called or in the input it was given: exit code 2. */
@@ -54,6 +56,26 @@ export function parseArgs(argv: readonly string[], spec: Record<string, FlagKind
     }
   }
   return { flags, positional };
+}
+
+/** Validates `--quirk` values. */
+export function quirkNames(values: readonly string[] = []): QuirkName[] {
+  return values.map((q) => {
+    if (!isQuirkName(q)) {
+      throw new UsageError(`unknown quirk "${q}" (known: ${QUIRK_NAMES.join(", ")})`);
+    }
+    return q;
+  });
+}
+
+/** Validates `--suite` values. */
+export function suiteNames(values: readonly string[]): SuiteName[] {
+  return values.map((s) => {
+    if (!(SUITES as readonly string[]).includes(s)) {
+      throw new UsageError(`unknown suite "${s}" (known: ${SUITES.join(", ")})`);
+    }
+    return s as SuiteName;
+  });
 }
 
 /** Reads and parses a trace file; every problem becomes a one-line {@link UsageError}. */

@@ -8,11 +8,11 @@
  *
  * @module
  */
-import { isQuirkName, QUIRK_NAMES, type QuirkName } from "../../impl/quirks.ts";
+import type { QuirkName } from "../../impl/quirks.ts";
 import { replayRace, type ReplayResult, replaySequential } from "../replay.ts";
 import { runSuite, type SuiteName, SUITES } from "../suites.ts";
 import { parseTrace } from "../trace.ts";
-import { loadTrace, parseArgs, runCli, UsageError } from "./common.ts";
+import { loadTrace, parseArgs, quirkNames, runCli, suiteNames, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task replay [--no-quirk] FILE.itf.json
        deno task replay --seed N --path P [--replay-path R] --suite ${
@@ -71,16 +71,8 @@ async function main(): Promise<number> {
     if (flags.seed === undefined || flags.path === undefined || flags.suite === undefined) {
       throw new UsageError("--seed, --path and --suite go together");
     }
-    const suite = flags.suite as string;
-    if (!(SUITES as readonly string[]).includes(suite)) {
-      throw new UsageError(`unknown suite "${suite}"`);
-    }
-    const quirks = ((flags.quirk as string[] | undefined) ?? []).map((q) => {
-      if (!isQuirkName(q)) {
-        throw new UsageError(`unknown quirk "${q}" (known: ${QUIRK_NAMES.join(", ")})`);
-      }
-      return q;
-    });
+    const [suite] = suiteNames([flags.suite as string]);
+    const quirks = quirkNames(flags.quirk as string[] | undefined);
     result = await fromSeed(
       flags.seed as number,
       flags.path as string,
