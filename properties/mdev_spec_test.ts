@@ -933,19 +933,19 @@ const sdmdevCmdArb: fc.Arbitrary<SdmdevCommand> = (() => {
     },
     { weight: 1, arbitrary: fc.record({ op: fc.constant("sdmdev.unregister" as const), parent }) },
     {
-      weight: 4,
+      weight: 6,
       arbitrary: fc.record({ op: fc.constant("sdmdev.create" as const), parent, uuid }),
     },
     { weight: 2, arbitrary: fc.record({ op: fc.constant("sdmdev.remove" as const), uuid }) },
-    { weight: 4, arbitrary: fc.record({ op: fc.constant("sdmdev.open" as const), uuid, by }) },
+    { weight: 6, arbitrary: fc.record({ op: fc.constant("sdmdev.open" as const), uuid, by }) },
     { weight: 3, arbitrary: fc.record({ op: fc.constant("sdmdev.release" as const), uuid, by }) },
     {
-      weight: 3,
+      weight: 6,
       arbitrary: fc.record({
         op: fc.constant("sdmdev.mmap" as const),
         uuid,
         by,
-        pgoff: fc.integer({ min: 0, max: 0x22 }),
+        pgoff: fc.constantFrom(0, 1, 2, 15, 16, 17, 0x22),
         size: fc.constantFrom(0, 1, PAGE_SIZE, 2 * PAGE_SIZE, RING_SIZE, RING_SIZE + 1),
       }),
     },
@@ -959,7 +959,7 @@ const sdmdevCmdArb: fc.Arbitrary<SdmdevCommand> = (() => {
       }),
     },
     {
-      weight: 2,
+      weight: 4,
       arbitrary: fc.record({
         op: fc.constant("sdmdev.wait" as const),
         uuid,
@@ -969,7 +969,7 @@ const sdmdevCmdArb: fc.Arbitrary<SdmdevCommand> = (() => {
       }),
     },
     {
-      weight: 2,
+      weight: 3,
       arbitrary: fc.record({
         op: fc.constant("sdmdev.notify" as const),
         parent,
@@ -977,14 +977,14 @@ const sdmdevCmdArb: fc.Arbitrary<SdmdevCommand> = (() => {
       }),
     },
     {
-      weight: 1,
+      weight: 2,
       arbitrary: fc.record({
         op: fc.constant("sdmdev.svaBind" as const),
         by: fc.constantFrom(...PROCS),
       }),
     },
     {
-      weight: 2,
+      weight: 4,
       arbitrary: fc.record({
         op: fc.constant("sdmdev.bindPasid" as const),
         uuid,
@@ -1018,13 +1018,14 @@ const sdmdevCmdArb: fc.Arbitrary<SdmdevCommand> = (() => {
 const mdevCmdArb: fc.Arbitrary<MdevCommand> = (() => {
   const parent = fc.constantFrom(1, 2);
   const uuid = fc.constantFrom(...UUIDS, "bad-uuid");
-  const type = fc.constantFrom("gpu1-0", "gpu1-1", "gpu1-2", "gpu2-0", "gpu2-1");
   return fc.oneof(
-    { weight: 1, arbitrary: parent.map((p) => reg(p, { capacity: 4 + p, types: 1 + p })) },
+    { weight: 1, arbitrary: parent.map((p) => reg(p, { capacity: 2 + p, types: 1 + p })) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant("mdev.unregister" as const), parent }) },
     {
       weight: 4,
-      arbitrary: fc.record({ op: fc.constant("mdev.create" as const), parent, type, uuid }),
+      arbitrary: fc.record({ parent, i: fc.integer({ min: 0, max: 2 }), uuid }).map((
+        { parent, i, uuid },
+      ): MdevCommand => mcreate(parent, `gpu${parent}-${i}`, uuid)),
     },
     { weight: 2, arbitrary: fc.record({ op: fc.constant("mdev.remove" as const), uuid }) },
     { weight: 3, arbitrary: fc.record({ op: fc.constant("mdev.open" as const), uuid }) },
@@ -1040,20 +1041,35 @@ function tally(op: string, r: StepResult<unknown>): void {
   coverage.set(key, (coverage.get(key) ?? 0) + 1);
 }
 
-Deno.test("sdmdev + mdev random command sequences keep every invariant", () => {
-  const start = performance.now();
-  const prelude: SdmdevCommand[] = [sreg(1, 3, false), sreg(2, 2, true)];
-  fc.assert(
+type SdStep = (w: SdmdevWorld, cmd: SdmdevCommand) => StepResult<SdmdevWorld>;
+
+/**
+ * The sdmdev property: random sequences after a prelude that registers parents 1 (no PASID,
+ * 3 qps) and 2 (PASID, 2 qps) and opens one sdmdev of each
+ * keep every invariant, a failed command leaves the state alone, and `available_instances`
+ * reads as the free qps. Returns fast-check's report (failed or not).
+ */
+function sdmdevProperty(step: SdStep, numRuns: number): fc.RunDetails<[SdmdevCommand[]]> {
+  // Prelude: both parents registered, one sdmdev of each open, so traffic starts at once.
+  const prelude: SdmdevCommand[] = [
+    sreg(1, 3, false),
+    sreg(2, 2, true),
+    screate(U1, 1),
+    screate(U2, 2),
+    sopen(U1, P1),
+    sopen(U2, P2),
+    { op: "sdmdev.svaBind", by: P2 },
+  ];
+  return fc.check(
     fc.property(fc.array(sdmdevCmdArb, { minLength: 1, maxLength: 60, size: "max" }), (cmds) => {
       let w = initialSdmdevWorld();
       for (const generated of [...prelude, ...cmds]) {
         const cmd = resolve(w, generated);
-        const r = stepSdmdev(w, cmd);
+        const r = step(w, cmd);
         tally(cmd.op, r);
         const bad = checkSdmdevInvariants(r.state);
         if (bad.length > 0) throw new Error(`after ${JSON.stringify(cmd)}: ${bad.join("; ")}`);
         if ("err" in r.ret && r.state !== w) throw new Error(`${cmd.op} failed and changed state`);
-        // available_instances as read equals the free qps and is never negative.
         if (cmd.op === "sdmdev.readAttrs" && "ok" in r.ret) {
           const a = r.ret.ok as SdmdevAttrs;
           const p = r.state.sdmdev.parents.get(cmd.parent)!;
@@ -1063,8 +1079,14 @@ Deno.test("sdmdev + mdev random command sequences keep every invariant", () => {
         w = r.state;
       }
     }),
-    { seed: SEED, numRuns: 1000 },
+    { seed: SEED, numRuns },
   );
+}
+
+Deno.test("sdmdev + mdev random command sequences keep every invariant", () => {
+  const start = performance.now();
+  const details = sdmdevProperty(stepSdmdev, 1000);
+  assert.equal(details.failed, false, fc.defaultReportMessage(details));
   fc.assert(
     fc.property(fc.array(mdevCmdArb, { minLength: 1, maxLength: 50, size: "max" }), (cmds) => {
       let s = initialMdevState();
@@ -1114,5 +1136,85 @@ Deno.test("sdmdev + mdev random command sequences keep every invariant", () => {
     ]
   ) {
     assert.ok((coverage.get(key) ?? 0) > 0, `the generator never produced ${key}`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The property can fail: seeded defects (DOMAIN.md §4 quirks, written as spec mutants) are found
+
+function mutate(
+  op: SdmdevCommand["op"],
+  f: (w: SdmdevWorld, cmd: SdmdevCommand, good: StepResult<SdmdevWorld>) => StepResult<SdmdevWorld>,
+): SdStep {
+  return (w, cmd) => {
+    const good = stepSdmdev(w, cmd);
+    return cmd.op === op ? f(w, cmd, good) : good;
+  };
+}
+
+function patchQueue(w: SdmdevWorld, uuid: string, x: Partial<SdmdevQueue>): SdmdevWorld {
+  const canon = parseUuid(uuid)!;
+  const q = w.sdmdev.queues.get(canon)!;
+  return {
+    ...w,
+    sdmdev: { ...w.sdmdev, queues: new Map([...w.sdmdev.queues, [canon, { ...q, ...x }]]) },
+  };
+}
+
+Deno.test("the property finds seeded sdmdev defects", async (t) => {
+  const mutants: [string, SdStep, RegExp][] = [
+    [
+      "stopQueueNoop: release leaves the hardware queue running",
+      mutate("sdmdev.release", (w, cmd, good) => {
+        if (!("ok" in good.ret) || !("uuid" in cmd)) return good;
+        const q = w.sdmdev.queues.get(parseUuid(cmd.uuid)!)!;
+        if (q.ring === null || !good.state.sdmdev.queues.has(q.uuid)) return good;
+        return { ...good, state: patchQueue(good.state, q.uuid, { ring: q.ring, pasid: q.pasid }) };
+      }),
+      /sdmdev\.running-owner/,
+    ],
+    [
+      "reopenRestartsQueue: a second BIND_PASID allocates a new ring under the old mappings",
+      mutate("sdmdev.bindPasid", (w, cmd, good) => {
+        if (!("err" in good.ret) || good.ret.err !== "EBUSY" || cmd.op !== "sdmdev.bindPasid") {
+          return good;
+        }
+        const next = patchQueue(w, cmd.uuid, { ring: w.sdmdev.nextRing });
+        return {
+          ...good,
+          ret: { ok: 0 },
+          state: { ...next, sdmdev: { ...next.sdmdev, nextRing: w.sdmdev.nextRing + 1 } },
+        };
+      }),
+      /./,
+    ],
+    [
+      "availableInstancesAlwaysZero: the attribute reads 0",
+      mutate(
+        "sdmdev.readAttrs",
+        (_w, _cmd, good) =>
+          "ok" in good.ret
+            ? { ...good, ret: { ok: { ...(good.ret.ok as SdmdevAttrs), available_instances: 0 } } }
+            : good,
+      ),
+      /available_instances|Expected values to be strictly equal/,
+    ],
+    [
+      "double put_queue: remove drops the parent reference twice",
+      mutate("sdmdev.remove", (_w, cmd, good) => {
+        if (!("ok" in good.ret) || !("uuid" in cmd)) return good;
+        const parents = new Map(good.state.sdmdev.parents);
+        for (const [id, p] of parents) parents.set(id, { ...p, refs: p.refs - 1 });
+        return { ...good, state: { ...good.state, sdmdev: { ...good.state.sdmdev, parents } } };
+      }),
+      /sdmdev\.refcounts/,
+    ],
+  ];
+  for (const [name, step, expected] of mutants) {
+    await t.step(name, () => {
+      const details = sdmdevProperty(step, 5000);
+      assert.equal(details.failed, true, `${name} was not found`);
+      assert.match(String(details.errorInstance), expected);
+    });
   }
 });

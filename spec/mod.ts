@@ -18,3 +18,6 @@ export * from "./types.ts";
 export * from "./iommu.ts";
 export * from "./type1.ts";
 export * from "./system.ts";
+export * from "./mdev.ts";
+export * from "./sdmdev.ts";
+export * as qm from "./qm.ts";
