@@ -6,6 +6,7 @@
  */
 import { initialState, step } from "../spec/system.ts";
 import { Conformance } from "../model/runner.ts";
+import { type1Machine } from "../model/machines/type1.ts";
 import { commandCount, workload } from "./workload.ts";
 
 const w = workload(50);
@@ -36,7 +37,7 @@ Deno.bench(`spec step (${n} commands)`, { group: "spec" }, () => {
 
 Deno.bench(`conformance: spec + impl + observe + compare (${n} commands)`, async () => {
   for (const seq of w) {
-    const conf = new Conformance();
+    const conf = new Conformance(type1Machine);
     for (const cmd of seq) {
       const r = await conf.step(cmd);
       if (r.failure) throw new Error(r.failure);

@@ -7,7 +7,9 @@
 import { QUIRK_NAMES } from "../impl/quirks.ts";
 import { initialState, step } from "../spec/system.ts";
 import { Conformance } from "../model/runner.ts";
-import { runSuite, SUITES } from "../model/suites.ts";
+import { type1Machine } from "../model/machines/type1.ts";
+import { SUITES } from "../model/machines.ts";
+import { runSuite } from "../model/suites.ts";
 import { commandCount, workload } from "./workload.ts";
 
 const seeds = Number(Deno.args[0] ?? 5);
@@ -25,7 +27,7 @@ for (let rep = 0; rep < 20; rep++) {
 const specRate = (20 * n) / ((performance.now() - t) / 1000);
 t = performance.now();
 for (const seq of w) {
-  const conf = new Conformance();
+  const conf = new Conformance(type1Machine);
   for (const cmd of seq) await conf.step(cmd);
 }
 const confRate = n / ((performance.now() - t) / 1000);
@@ -43,11 +45,11 @@ for (const quirk of QUIRK_NAMES) {
   for (let seed = 1; seed <= seeds; seed++) {
     let total = 0;
     const start = performance.now();
-    for (const suite of SUITES) {
+    for (const suite of SUITES.filter((s) => s.machine.quirks.includes(quirk))) {
       const r = await runSuite(suite, { seed, runs: 10_000, quirks: [quirk] });
       total += r.runs;
       if (r.failure) {
-        suiteFound = suite;
+        suiteFound = suite.name;
         steps.push(r.failure.length);
         break;
       }

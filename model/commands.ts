@@ -123,9 +123,3 @@ export function anyCommand(pools: Pools): fc.Arbitrary<Command> {
     })),
   );
 }
-
-/** Human-readable form of a command: `type1.map(container=1, iova=4096, ...)`. */
-export function showCommand(cmd: Command): string {
-  const { op, ...args } = cmd;
-  return `${op}(${Object.entries(args).map(([k, v]) => `${k}=${v}`).join(", ")})`;
-}

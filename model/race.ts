@@ -7,37 +7,29 @@
  *
  * @module
  */
-import {
-  type Command,
-  initialState,
-  step,
-  type SystemState,
-  type Topology,
-  violations,
-} from "../spec/system.ts";
-import type { Event, Ret } from "../spec/types.ts";
 import fc from "fast-check";
+import type { Event, Ret } from "../spec/types.ts";
 import type { Quirks } from "../impl/quirks.ts";
 import { ControlledSched, type Driver } from "../impl/sched.ts";
-import { System } from "../impl/system.ts";
 import { firstDifference } from "./equal.ts";
+import type { Cmd, Machine } from "./machine.ts";
 
 /** A race to run: setup commands, then named actors with their programs. */
-export interface RaceScenario {
+export interface RaceScenario<C extends Cmd = Cmd> {
   /** Commands run one after another before the actors start. */
-  readonly setup: readonly Command[];
+  readonly setup: readonly C[];
   /** Concurrent actors. */
-  readonly actors: readonly { readonly name: string; readonly program: readonly Command[] }[];
+  readonly actors: readonly { readonly name: string; readonly program: readonly C[] }[];
 }
 
 /** One completed operation of the concurrent phase. */
-export interface HistoryEntry {
+export interface HistoryEntry<S = unknown, C extends Cmd = Cmd> {
   /** Actor name. */
   readonly actor: string;
   /** Position in the actor's program. */
   readonly index: number;
   /** The command. */
-  readonly cmd: Command;
+  readonly cmd: C;
   /** Logical time of invocation (scheduling steps taken before it started). */
   readonly invoked: number;
   /** Logical time of response. */
@@ -47,21 +39,21 @@ export interface HistoryEntry {
   /** Events the operation raised. */
   readonly events: readonly Event[];
   /** Observed implementation state right after the response. */
-  readonly observed: SystemState;
+  readonly observed: S;
 }
 
 /** Outcome of one race run. */
-export interface RaceResult {
+export interface RaceResult<S = unknown, C extends Cmd = Cmd> {
   /** The scheduling decisions of the concurrent phase, in order (`task:label`). */
   readonly schedule: readonly string[];
   /** Completed operations in response order. */
-  readonly history: readonly HistoryEntry[];
+  readonly history: readonly HistoryEntry<S, C>[];
   /** The spec state after setup. */
-  readonly start: SystemState;
+  readonly start: S;
   /** Observed implementation state at the end. */
-  readonly end: SystemState;
+  readonly end: S;
   /** A sequential order explaining the history, when one exists. */
-  readonly linearization?: readonly HistoryEntry[];
+  readonly linearization?: readonly HistoryEntry<S, C>[];
   /** Why the run fails, or undefined. */
   readonly failure?: string;
 }
@@ -70,8 +62,6 @@ export interface RaceResult {
 export interface RaceOptions {
   /** Seed defects switched on. */
   readonly quirks?: Quirks;
-  /** The machine. */
-  readonly topology?: Topology;
   /** Scheduling budget. */
   readonly maxSteps?: number;
 }
@@ -82,15 +72,16 @@ const UNSAFE = new Set(["dma-to-unpinned-page", "dma-to-freed-frame", "oops"]);
 const FIRST: Driver = { choose: (eligible) => eligible[0] };
 
 /** Runs a race scenario with `driver` choosing the interleaving. */
-export async function runRace(
-  scenario: RaceScenario,
+export async function runRace<S, C extends Cmd>(
+  machine: Machine<S, C>,
+  scenario: RaceScenario<C>,
   driver: Driver,
   options: RaceOptions = {},
-): Promise<RaceResult> {
+): Promise<RaceResult<S, C>> {
   const sched = new ControlledSched();
-  const impl = new System({ topology: options.topology, quirks: options.quirks, sched });
-  let start = initialState(options.topology);
-  for (const cmd of scenario.setup) start = step(start, cmd).state;
+  const impl = machine.implementation(options.quirks ?? {}, sched);
+  let start = machine.initial();
+  for (const cmd of scenario.setup) start = machine.step(start, cmd).state;
   sched.spawn("setup", async () => {
     for (const cmd of scenario.setup) await impl.exec(cmd);
   });
@@ -98,7 +89,7 @@ export async function runRace(
 
   let clock = 0;
   let failure: string | undefined;
-  const history: HistoryEntry[] = [];
+  const history: HistoryEntry<S, C>[] = [];
   for (const actor of scenario.actors) {
     sched.spawn(actor.name, async () => {
       for (const [index, cmd] of actor.program.entries()) {
@@ -122,7 +113,7 @@ export async function runRace(
     onStep: (name) => {
       clock++;
       if (failure) return;
-      const broken = violations(impl.observe(), "always");
+      const broken = machine.violations(impl.observe(), "always");
       if (broken.length > 0) failure = `invariant ${broken[0]} (when ${name} ran on)`;
     },
   });
@@ -137,10 +128,10 @@ export async function runRace(
     typeof e.fault === "string" && UNSAFE.has(e.fault)
   );
   if (unsafe) return { ...base, failure: `device safety: ${JSON.stringify(unsafe)}` };
-  const broken = violations(end);
+  const broken = machine.violations(end);
   if (broken.length > 0) return { ...base, failure: `invariant ${broken[0]} (at the end)` };
 
-  const linearization = linearize(start, history, end);
+  const linearization = linearize(machine, start, history, end);
   if (!linearization) return { ...base, failure: "history is not linearizable against the spec" };
   return { ...base, linearization };
 }
@@ -154,17 +145,18 @@ function precedes(a: HistoryEntry, b: HistoryEntry): boolean {
  * reproduces every return value and event and ends in `end`; undefined when none exists.
  * Brute force with pruning: histories are small.
  */
-export function linearize(
-  start: SystemState,
-  history: readonly HistoryEntry[],
-  end: SystemState,
-): HistoryEntry[] | undefined {
-  const order: HistoryEntry[] = [];
-  const search = (state: SystemState, remaining: readonly HistoryEntry[]): boolean => {
+export function linearize<S, C extends Cmd>(
+  machine: Machine<S, C>,
+  start: S,
+  history: readonly HistoryEntry<S, C>[],
+  end: S,
+): HistoryEntry<S, C>[] | undefined {
+  const order: HistoryEntry<S, C>[] = [];
+  const search = (state: S, remaining: readonly HistoryEntry<S, C>[]): boolean => {
     if (remaining.length === 0) return firstDifference(state, end) === undefined;
     for (const op of remaining) {
       if (remaining.some((o) => o !== op && precedes(o, op))) continue;
-      const r = step(state, op.cmd);
+      const r = machine.step(state, op.cmd);
       if (firstDifference(r.ret, op.ret) !== undefined) continue;
       if (firstDifference(r.events, op.events) !== undefined) continue;
       order.push(op);
@@ -180,10 +172,10 @@ export function linearize(
  * Random race scenarios: a setup of up to `setup` commands, then two or three actors with up to
  * three commands each, all drawn from `command`.
  */
-export function raceScenario(
-  command: fc.Arbitrary<Command>,
+export function raceScenario<C extends Cmd>(
+  command: fc.Arbitrary<C>,
   setup = 10,
-): fc.Arbitrary<RaceScenario> {
+): fc.Arbitrary<RaceScenario<C>> {
   const program = fc.array(command, { minLength: 1, maxLength: 3, size: "max" });
   return fc.record({
     setup: fc.array(command, { maxLength: setup, size: "max" }),

@@ -5,25 +5,17 @@
  *
  * @module
  */
-import {
-  type Command,
-  initialState,
-  step,
-  type SystemState,
-  type Topology,
-  violations,
-} from "../spec/system.ts";
 import type { Event, Ret } from "../spec/types.ts";
 import type { Quirks } from "../impl/quirks.ts";
-import { type Outcome, System } from "../impl/system.ts";
 import { firstDifference } from "./equal.ts";
+import type { Cmd, Implementation, Machine, Outcome } from "./machine.ts";
 
 /** What happened at one step, on both sides. */
-export interface StepRecord {
+export interface StepRecord<S = unknown, C extends Cmd = Cmd> {
   /** The command. */
-  readonly cmd: Command;
+  readonly cmd: C;
   /** Spec state after the step. */
-  readonly specState: SystemState;
+  readonly specState: S;
   /** Spec return value. */
   readonly specRet: Ret;
   /** Spec events. */
@@ -31,23 +23,29 @@ export interface StepRecord {
   /** Implementation's return value and events. */
   readonly impl: Outcome;
   /** Implementation state after the step, in the spec's shape. */
-  readonly observed: SystemState;
+  readonly observed: S;
   /** Why the step fails conformance (first reason), or undefined. */
   readonly failure?: string;
 }
 
-/** Options of a conformance run. */
-export interface RunOptions {
-  /** Seed defects to switch on in the implementation. */
-  readonly quirks?: Quirks;
-  /** The machine (default topology when absent). */
-  readonly topology?: Topology;
+/** One side of a step, for comparison. */
+export interface Side<S> {
+  /** Return value. */
+  readonly ret: Ret;
+  /** Events. */
+  readonly events: readonly Event[];
+  /** State after the step. */
+  readonly state: S;
 }
 
-/** Why a step does not conform, comparing spec and implementation; undefined if it does. */
-export function compareStep(
-  spec: { ret: Ret; events: readonly Event[]; state: SystemState },
-  impl: { ret: Ret; events: readonly Event[]; state: SystemState },
+/**
+ * Why a step does not conform, comparing the spec's side with an implementation's (whose
+ * state must also satisfy every invariant); undefined if it does.
+ */
+export function compareStep<S>(
+  machine: Machine<S>,
+  spec: Side<S>,
+  impl: Side<S>,
 ): string | undefined {
   if (firstDifference(spec.ret, impl.ret) !== undefined) {
     return `ret differs: spec ${JSON.stringify(spec.ret)}, impl ${JSON.stringify(impl.ret)}`;
@@ -59,33 +57,32 @@ export function compareStep(
   }
   const where = firstDifference(spec.state, impl.state);
   if (where !== undefined) return `state differs at ${where}`;
-  const broken = violations(impl.state);
+  const broken = machine.violations(impl.state);
   return broken.length > 0 ? `invariant ${broken[0]}` : undefined;
 }
 
 /** A spec and an implementation advanced in lockstep. */
-export class Conformance {
+export class Conformance<S, C extends Cmd> {
   /** The spec state so far. */
-  spec: SystemState;
+  spec: S;
   /** The implementation. */
-  readonly impl: System;
+  readonly impl: Implementation<S, C>;
+  readonly #machine: Machine<S, C>;
 
-  /** Both sides booted on the same topology. */
-  constructor(options: RunOptions = {}) {
-    this.spec = initialState(options.topology);
-    this.impl = new System({ topology: options.topology, quirks: options.quirks });
+  /** Both sides, freshly started. */
+  constructor(machine: Machine<S, C>, quirks: Quirks = {}) {
+    this.#machine = machine;
+    this.spec = machine.initial();
+    this.impl = machine.implementation(quirks);
   }
 
   /** Runs one command on both sides and compares. */
-  async step(cmd: Command): Promise<StepRecord> {
-    const s = step(this.spec, cmd);
+  async step(cmd: C): Promise<StepRecord<S, C>> {
+    const s = this.#machine.step(this.spec, cmd);
     this.spec = s.state;
     const impl = await this.impl.exec(cmd);
     const observed = this.impl.observe();
-    const failure = compareStep(
-      { ret: s.ret, events: s.events, state: s.state },
-      { ret: impl.ret, events: impl.events, state: observed },
-    );
+    const failure = compareStep(this.#machine, s, { ...impl, state: observed });
     return {
       cmd,
       specState: s.state,
@@ -98,13 +95,14 @@ export class Conformance {
   }
 }
 
-/** Runs commands until the first non-conforming step (inclusive). */
-export async function runSequential(
-  cmds: Iterable<Command>,
-  options: RunOptions = {},
-): Promise<StepRecord[]> {
-  const conf = new Conformance(options);
-  const records: StepRecord[] = [];
+/** Runs `cmds` until the first non-conforming step (inclusive). */
+export async function runSequential<S, C extends Cmd>(
+  machine: Machine<S, C>,
+  cmds: Iterable<C>,
+  quirks: Quirks = {},
+): Promise<StepRecord<S, C>[]> {
+  const conf = new Conformance(machine, quirks);
+  const records: StepRecord<S, C>[] = [];
   for (const cmd of cmds) {
     const r = await conf.step(cmd);
     records.push(r);

@@ -1,27 +1,21 @@
 /**
- * The checking suites as fast-check properties, each returning a report and, on failure, a
- * shrunk counterexample as an ITF trace. Used by the tests and by the `check` CLI.
+ * Running a suite as a fast-check property, with a report and, on failure, a shrunk
+ * counterexample as an ITF trace. Used by the tests and by the `check` CLI.
  *
- * - `sequential`: `fc.commands` over every op; spec and implementation in lockstep.
- * - `race`: random setup plus two or three concurrent actors under `fc.scheduler()`.
+ * - sequential: `fc.commands` over every op of the machine; spec and implementation in lockstep.
+ * - race: random setup plus two or three concurrent actors under `fc.scheduler()`.
  *
  * @module
  */
 import fc from "fast-check";
-import { type Command, DEFAULT_TOPOLOGY, initialState, type Topology } from "../spec/system.ts";
 import type { QuirkName } from "../impl/quirks.ts";
 import { fcDriver, replayDriver } from "../impl/sched.ts";
-import { anyCommand, poolsFor, showCommand } from "./commands.ts";
 import type { Json } from "./itf.ts";
+import { type Cmd, type Machine, showCommand } from "./machine.ts";
+import type { Suite } from "./machines.ts";
 import { type RaceResult, type RaceScenario, raceScenario, runRace } from "./race.ts";
 import { Conformance, runSequential } from "./runner.ts";
 import { raceTrace, sequentialTrace } from "./trace.ts";
-
-/** The suites, by name. */
-export const SUITES = ["sequential", "race"] as const;
-
-/** A suite name. */
-export type SuiteName = typeof SUITES[number];
 
 /** How long and with what to run a suite. */
 export interface SuiteOptions {
@@ -33,8 +27,6 @@ export interface SuiteOptions {
   readonly seconds?: number;
   /** Quirks switched on in the implementation. */
   readonly quirks?: readonly QuirkName[];
-  /** Machine (default topology when absent). */
-  readonly topology?: Topology;
   /** Longest generated command sequence (sequential) or setup (race). */
   readonly maxCommands?: number;
   /** fast-check replay path: with `seed`, re-runs exactly one recorded counterexample. */
@@ -46,7 +38,7 @@ export interface SuiteOptions {
 /** What running a suite found. */
 export interface SuiteReport {
   /** Suite name. */
-  readonly suite: SuiteName;
+  readonly suite: string;
   /** Property runs executed (before shrinking). */
   readonly runs: number;
   /** Commands executed over every run, shrinking included. */
@@ -63,14 +55,18 @@ function quirkSwitches(quirks: readonly QuirkName[] = []) {
   return Object.fromEntries(quirks.map((q) => [q, true]));
 }
 
+interface Model {
+  readonly conf: Conformance<unknown, Cmd>;
+  readonly count: () => void;
+}
+
 /** One fc.commands command: a spec command run on both sides by the model. */
-class ConformanceCommand
-  implements fc.AsyncCommand<{ conf: Conformance; count: () => void }, object> {
-  constructor(readonly cmd: Command) {}
+class ConformanceCommand implements fc.AsyncCommand<Model, object> {
+  constructor(readonly cmd: Cmd) {}
   check(): boolean {
     return true;
   }
-  async run(m: { conf: Conformance; count: () => void }): Promise<void> {
+  async run(m: Model): Promise<void> {
     m.count();
     const r = await m.conf.step(this.cmd);
     if (r.failure) throw new Error(r.failure);
@@ -81,7 +77,7 @@ class ConformanceCommand
 }
 
 /** fast-check hands back its own wrappers around our commands; this finds the spec command. */
-function unwrap(c: unknown): Command {
+function unwrap(c: unknown): Cmd {
   let x = c;
   while (!(x instanceof ConformanceCommand)) x = (x as { cmd: unknown }).cmd;
   return x.cmd;
@@ -98,42 +94,47 @@ function params<T>(o: SuiteOptions): fc.Parameters<T> {
   };
 }
 
-/** Runs sequential conformance. */
-export async function runSequentialSuite(o: SuiteOptions): Promise<SuiteReport> {
-  const topology = o.topology ?? DEFAULT_TOPOLOGY;
+function meta(suite: Suite, o: SuiteOptions, violation: string, path: string | null | undefined) {
+  return {
+    machine: suite.machine.name,
+    mode: suite.mode,
+    quirks: o.quirks ?? [],
+    violation,
+    seed: o.seed,
+    path: path ?? undefined,
+  };
+}
+
+async function runSequentialSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
+  const machine: Machine = suite.machine;
   const quirks = quirkSwitches(o.quirks);
   let commands = 0;
   const arb = fc.commands(
-    [anyCommand(poolsFor(topology)).map((c) => new ConformanceCommand(c))],
+    [machine.commands().map((c) => new ConformanceCommand(c))],
     { maxCommands: o.maxCommands ?? 40, size: "max", replayPath: o.replayPath },
   );
   const start = performance.now();
   const prop = fc.asyncProperty(arb, async (cmds) => {
-    const setup = () => ({
-      model: { conf: new Conformance({ quirks, topology }), count: () => commands++ },
-      real: {},
-    });
-    await fc.asyncModelRun(setup, cmds);
+    const conf = new Conformance(machine, quirks);
+    for (const cmd of machine.prelude) {
+      const r = await conf.step(cmd);
+      if (r.failure) throw new Error(`prelude: ${r.failure}`);
+    }
+    await fc.asyncModelRun(() => ({ model: { conf, count: () => commands++ }, real: {} }), cmds);
   });
   const details = await fc.check(prop, params(o));
-  const base = { suite: "sequential" as const, runs: details.numRuns, commands, seed: o.seed };
+  const base = { suite: suite.name, runs: details.numRuns, commands, seed: o.seed };
   if (!details.failed || !details.counterexample) {
     return { ...base, ms: performance.now() - start };
   }
-  const cmds = [...details.counterexample[0]].map(unwrap);
-  const records = await runSequential(cmds, { quirks, topology });
+  const cmds = [...machine.prelude, ...[...details.counterexample[0]].map(unwrap)];
+  const records = await runSequential(machine, cmds, quirks);
   const violation = records.at(-1)?.failure ?? String(details.errorInstance);
   const replayPath = /replayPath="([^"]*)"/.exec(String(details.counterexample[0]))?.[1];
   const trace = sequentialTrace(
-    {
-      suite: "sequential",
-      quirks: o.quirks ?? [],
-      violation,
-      seed: o.seed,
-      path: details.counterexamplePath ?? undefined,
-      replayPath,
-    },
-    initialState(topology),
+    machine,
+    { ...meta(suite, o, violation, details.counterexamplePath), replayPath },
+    machine.initial(),
     records,
   );
   return {
@@ -143,16 +144,18 @@ export async function runSequentialSuite(o: SuiteOptions): Promise<SuiteReport> 
   };
 }
 
-/** Runs random races. */
-export async function runRaceSuite(o: SuiteOptions): Promise<SuiteReport> {
-  const topology = o.topology ?? DEFAULT_TOPOLOGY;
+async function runRaceSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
+  const machine: Machine = suite.machine;
   const quirks = quirkSwitches(o.quirks);
   let commands = 0;
   let lastFailure: { scenario: RaceScenario; result: RaceResult } | undefined;
-  const arb = raceScenario(anyCommand(poolsFor(topology)), o.maxCommands ?? 10);
+  const arb = raceScenario(machine.commands(), o.maxCommands ?? 10).map((s) => ({
+    ...s,
+    setup: [...machine.prelude, ...s.setup],
+  }));
   const start = performance.now();
   const prop = fc.asyncProperty(arb, fc.scheduler(), async (scenario, s) => {
-    const result = await runRace(scenario, fcDriver(s), { quirks, topology });
+    const result = await runRace(machine, scenario, fcDriver(s), { quirks });
     commands += scenario.setup.length + scenario.actors.reduce((n, a) => n + a.program.length, 0);
     if (result.failure) {
       lastFailure = { scenario, result };
@@ -160,18 +163,15 @@ export async function runRaceSuite(o: SuiteOptions): Promise<SuiteReport> {
     }
   });
   const details = await fc.check(prop, params(o));
-  const base = { suite: "race" as const, runs: details.numRuns, commands, seed: o.seed };
+  const base = { suite: suite.name, runs: details.numRuns, commands, seed: o.seed };
   if (!details.failed || !lastFailure) return { ...base, ms: performance.now() - start };
   const { scenario, result } = lastFailure;
-  const replayed = await runRace(scenario, replayDriver(result.schedule), { quirks, topology });
+  const replayed = await runRace(machine, scenario, replayDriver(result.schedule), { quirks });
   const violation = replayed.failure ?? `${result.failure} (did not replay deterministically)`;
   const trace = raceTrace(
+    machine,
     {
-      suite: "race",
-      quirks: o.quirks ?? [],
-      violation,
-      seed: o.seed,
-      path: details.counterexamplePath ?? undefined,
+      ...meta(suite, o, violation, details.counterexamplePath),
       race: { ...scenario, schedule: result.schedule },
     },
     result.start,
@@ -179,10 +179,14 @@ export async function runRaceSuite(o: SuiteOptions): Promise<SuiteReport> {
     result.schedule,
   );
   const length = scenario.setup.length + result.history.length;
-  return { ...base, ms: performance.now() - start, failure: { violation, trace, length } };
+  return {
+    ...base,
+    ms: performance.now() - start,
+    failure: { violation, trace, length },
+  };
 }
 
-/** Runs the named suite. */
-export function runSuite(name: SuiteName, o: SuiteOptions): Promise<SuiteReport> {
-  return name === "sequential" ? runSequentialSuite(o) : runRaceSuite(o);
+/** Runs a suite. */
+export function runSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
+  return suite.mode === "sequential" ? runSequentialSuite(suite, o) : runRaceSuite(suite, o);
 }

@@ -1,31 +1,34 @@
 /**
  * warpspec traces in ITF: writing counterexamples and reading traces back with validation.
  *
- * A trace records what an implementation did: `states[0]` is the initial state, and each later
- * state is the implementation's state after one command, with the variables
+ * A trace records what an implementation of one machine (`#meta.machine`, e.g. "type1") did:
+ * `states[0]` is the initial state, and each later state is the implementation's state after
+ * one command (the machine's state fields as variables), with the variables
  * - `mbt::actionTaken`: the op (`"init"` for state 0);
  * - `mbt::nondetPicks`: the command's arguments;
  * - `warpspec::ret`, `warpspec::events`: what the command returned and raised;
  * - for race traces also `warpspec::actor`, `warpspec::invoked`, `warpspec::returned` (logical
  *   times) and `warpspec::schedule` (the scheduler's choices up to that response).
  *
- * `#meta` names the suite, seed and path, the quirks, the violation, and for race traces the
- * whole scenario (`setup`, `actors`, `schedule`) so that it replays exactly.
+ * `#meta` names the machine and mode (`sequential` or `race`), seed and path, the quirks, the
+ * violation, and for race traces the whole scenario (`setup`, `actors`, `schedule`) so that it
+ * replays exactly.
  *
  * @module
  */
-import type { Command, SystemState } from "../spec/system.ts";
 import { ERRNOS, type Event, type Ret } from "../spec/types.ts";
 import { isQuirkName, type QuirkName } from "../impl/quirks.ts";
-import { parseCommand } from "./commands.ts";
 import { fromItf, ItfError, type Json, toItf } from "./itf.ts";
+import type { Cmd, Machine } from "./machine.ts";
 import type { HistoryEntry, RaceScenario } from "./race.ts";
 import type { StepRecord } from "./runner.ts";
 
 /** The `#meta` of a warpspec trace. */
 export interface TraceMeta {
-  /** Which suite produced it. */
-  readonly suite: "sequential" | "race";
+  /** The machine whose commands and state the trace holds. */
+  readonly machine: string;
+  /** Sequential conformance or a race. */
+  readonly mode: "sequential" | "race";
   /** Quirks the implementation ran with. */
   readonly quirks: readonly QuirkName[];
   /** Why the run failed, for a counterexample. */
@@ -37,15 +40,15 @@ export interface TraceMeta {
   /** fc.commands' replay path (sequential counterexamples). */
   readonly replayPath?: string;
   /** For race traces: the scenario and the schedule that replay it. */
-  readonly race?: RaceScenario & { readonly schedule: readonly string[] };
+  readonly race?: RaceScenario<Cmd> & { readonly schedule: readonly string[] };
 }
 
 /** One recorded step. */
 export interface TraceStep {
   /** The command. */
-  readonly cmd: Command;
+  readonly cmd: Cmd;
   /** Recorded state after it. */
-  readonly state: SystemState;
+  readonly state: unknown;
   /** Recorded return value. */
   readonly ret: Ret;
   /** Recorded events. */
@@ -63,23 +66,31 @@ export interface Trace {
   /** Metadata. */
   readonly meta: TraceMeta;
   /** The initial state. */
-  readonly initial: SystemState;
+  readonly initial: unknown;
   /** Steps after the initial state. */
   readonly steps: readonly TraceStep[];
 }
 
-const VARS = ["iommu", "type1"] as const;
-
-function stateVars(state: SystemState): Record<string, Json> {
-  return Object.fromEntries(VARS.map((v) => [v, toItf(state[v])]));
+function stateVars(machine: Machine, state: unknown): Record<string, Json> {
+  const rec = state as Record<string, unknown>;
+  return Object.fromEntries(machine.vars.map((v) => [v, toItf(rec[v])]));
 }
+
+const STEP_VARS = ["mbt::actionTaken", "mbt::nondetPicks", "warpspec::ret", "warpspec::events"];
+const RACE_VARS = [
+  "warpspec::actor",
+  "warpspec::invoked",
+  "warpspec::returned",
+  "warpspec::schedule",
+];
 
 function metaJson(meta: TraceMeta): Json {
   const out: Record<string, Json> = {
     format: "ITF",
     "format-description": "https://apalache-mc.org/docs/adr/015adr-trace.html",
     source: "warpspec",
-    suite: meta.suite,
+    machine: meta.machine,
+    mode: meta.mode,
     quirks: [...meta.quirks],
   };
   if (meta.violation !== undefined) out.violation = meta.violation;
@@ -90,11 +101,16 @@ function metaJson(meta: TraceMeta): Json {
   return out;
 }
 
-function stepJson(index: number, step: TraceStep, extra: Record<string, Json> = {}): Json {
+function stepJson(
+  machine: Machine,
+  index: number,
+  step: TraceStep,
+  extra: Record<string, Json> = {},
+): Json {
   const { op, ...args } = step.cmd;
   return {
     "#meta": { index },
-    ...stateVars(step.state),
+    ...stateVars(machine, step.state),
     "mbt::actionTaken": op,
     "mbt::nondetPicks": toItf(args),
     "warpspec::ret": toItf(step.ret),
@@ -103,10 +119,10 @@ function stepJson(index: number, step: TraceStep, extra: Record<string, Json> = 
   };
 }
 
-function initJson(initial: SystemState): Json {
+function initJson(machine: Machine, initial: unknown): Json {
   return {
     "#meta": { index: 0 },
-    ...stateVars(initial),
+    ...stateVars(machine, initial),
     "mbt::actionTaken": "init",
     "mbt::nondetPicks": {},
     "warpspec::ret": toItf(null),
@@ -116,33 +132,31 @@ function initJson(initial: SystemState): Json {
 
 /** The ITF trace of a sequential run: the implementation's side of every step. */
 export function sequentialTrace(
+  machine: Machine,
   meta: TraceMeta,
-  initial: SystemState,
+  initial: unknown,
   records: readonly StepRecord[],
 ): Json {
-  const states = [initJson(initial)];
+  const states = [initJson(machine, initial)];
   records.forEach((r, i) => {
     const step = { cmd: r.cmd, state: r.observed, ret: r.impl.ret, events: r.impl.events };
-    states.push(stepJson(i + 1, step));
+    states.push(stepJson(machine, i + 1, step));
   });
-  return {
-    "#meta": metaJson(meta),
-    vars: [...VARS, "mbt::actionTaken", "mbt::nondetPicks", "warpspec::ret", "warpspec::events"],
-    states,
-  };
+  return { "#meta": metaJson(meta), vars: [...machine.vars, ...STEP_VARS], states };
 }
 
 /** The ITF trace of a race run: setup steps are folded into the initial state of the race. */
 export function raceTrace(
+  machine: Machine,
   meta: TraceMeta,
-  start: SystemState,
+  start: unknown,
   history: readonly HistoryEntry[],
   schedule: readonly string[],
 ): Json {
-  const states = [initJson(start)];
+  const states = [initJson(machine, start)];
   history.forEach((h, i) => {
     const step = { cmd: h.cmd, state: h.observed, ret: h.ret, events: h.events };
-    states.push(stepJson(i + 1, step, {
+    states.push(stepJson(machine, i + 1, step, {
       "warpspec::actor": h.actor,
       "warpspec::invoked": toItf(h.invoked),
       "warpspec::returned": toItf(h.returned),
@@ -151,17 +165,7 @@ export function raceTrace(
   });
   return {
     "#meta": metaJson(meta),
-    vars: [
-      ...VARS,
-      "mbt::actionTaken",
-      "mbt::nondetPicks",
-      "warpspec::ret",
-      "warpspec::events",
-      "warpspec::actor",
-      "warpspec::invoked",
-      "warpspec::returned",
-      "warpspec::schedule",
-    ],
+    vars: [...machine.vars, ...STEP_VARS, ...RACE_VARS],
     states,
   };
 }
@@ -214,46 +218,60 @@ function parseEvents(v: unknown, path: string): Event[] {
   });
 }
 
-function parseState(s: Record<string, unknown>, path: string): SystemState {
-  for (const v of VARS) if (!(v in s)) throw new ItfError(`${path}.${v}`, "missing state variable");
-  return { iommu: s.iommu, type1: s.type1 } as SystemState;
+function parseState(machine: Machine, s: Record<string, unknown>, path: string): unknown {
+  for (const v of machine.vars) {
+    if (!(v in s)) throw new ItfError(`${path}.${v}`, "missing state variable");
+  }
+  return Object.fromEntries(machine.vars.map((v) => [v, s[v]]));
 }
 
-function parseScenario(v: unknown, path: string): RaceScenario & { schedule: string[] } {
+function parseCommands(machine: Machine, x: unknown, path: string): Cmd[] {
+  return list(x, path).map((c, i) => {
+    const { op, ...args } = record(c, `${path}[${i}]`);
+    return machine.parseCommand(op, args, `${path}[${i}].op`, `${path}[${i}]`);
+  });
+}
+
+function parseScenario(
+  machine: Machine,
+  v: unknown,
+  path: string,
+): RaceScenario<Cmd> & { schedule: string[] } {
   const r = record(v, path);
-  const commands = (x: unknown, p: string) =>
-    list(x, p).map((c, i) => {
-      const rec = record(c, `${p}[${i}]`);
-      const { op, ...args } = rec;
-      return parseCommand(op, args, `${p}[${i}].op`, `${p}[${i}]`);
-    });
   return {
-    setup: commands(r.setup, `${path}.setup`),
+    setup: parseCommands(machine, r.setup, `${path}.setup`),
     actors: list(r.actors, `${path}.actors`).map((a, i) => {
       const rec = record(a, `${path}.actors[${i}]`);
       return {
         name: str(rec.name, `${path}.actors[${i}].name`),
-        program: commands(rec.program, `${path}.actors[${i}].program`),
+        program: parseCommands(machine, rec.program, `${path}.actors[${i}].program`),
       };
     }),
     schedule: list(r.schedule, `${path}.schedule`).map((x, i) => str(x, `${path}.schedule[${i}]`)),
   };
 }
 
-function parseMeta(v: unknown): TraceMeta {
+function parseMeta(
+  v: unknown,
+  machines: (name: string) => Machine | undefined,
+): [TraceMeta, Machine] {
   const m = record(v, "$.#meta");
-  const suite = m.suite ?? "sequential";
-  if (suite !== "sequential" && suite !== "race") {
-    throw new ItfError("$.#meta.suite", `unknown suite ${JSON.stringify(suite)}`);
+  const name = str(m.machine, "$.#meta.machine");
+  const machine = machines(name);
+  if (!machine) throw new ItfError("$.#meta.machine", `unknown machine "${name}"`);
+  const mode = m.mode ?? "sequential";
+  if (mode !== "sequential" && mode !== "race") {
+    throw new ItfError("$.#meta.mode", `unknown mode ${JSON.stringify(mode)}`);
   }
   const quirks = list(m.quirks ?? [], "$.#meta.quirks").map((q, i) => {
     const name = str(q, `$.#meta.quirks[${i}]`);
     if (!isQuirkName(name)) throw new ItfError(`$.#meta.quirks[${i}]`, `unknown quirk "${name}"`);
     return name;
   });
-  const race = suite === "race" ? parseScenario(m.race, "$.#meta.race") : undefined;
-  return {
-    suite,
+  const race = mode === "race" ? parseScenario(machine, m.race, "$.#meta.race") : undefined;
+  const meta: TraceMeta = {
+    machine: name,
+    mode,
     quirks,
     violation: m.violation === undefined ? undefined : str(m.violation, "$.#meta.violation"),
     seed: m.seed === undefined ? undefined : int(m.seed, "$.#meta.seed"),
@@ -261,10 +279,23 @@ function parseMeta(v: unknown): TraceMeta {
     replayPath: m.replayPath === undefined ? undefined : str(m.replayPath, "$.#meta.replayPath"),
     race,
   };
+  return [meta, machine];
 }
 
-/** Parses the text of a trace; every problem is an {@link ItfError} naming the JSON path. */
-export function parseTrace(text: string): Trace {
+/** A parsed trace and the machine it belongs to. */
+export interface MachineTrace extends Trace {
+  /** The machine `#meta.machine` names. */
+  readonly machine: Machine;
+}
+
+/**
+ * Parses the text of a trace, finding its machine with `machines`; every problem is an
+ * {@link ItfError} naming the JSON path.
+ */
+export function parseTrace(
+  text: string,
+  machines: (name: string) => Machine | undefined,
+): MachineTrace {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -273,16 +304,16 @@ export function parseTrace(text: string): Trace {
   }
   const top = record(json, "$");
   const decoded = fromItf(top, "$") as Record<string, unknown>;
-  const meta = parseMeta(decoded["#meta"] ?? {});
+  const [meta, machine] = parseMeta(decoded["#meta"] ?? {}, machines);
   const states = list(decoded.states, "$.states");
   if (states.length === 0) {
     throw new ItfError("$.states", "a trace needs at least the initial state");
   }
-  const initial = parseState(record(states[0], "$.states[0]"), "$.states[0]");
+  const initial = parseState(machine, record(states[0], "$.states[0]"), "$.states[0]");
   const steps = states.slice(1).map((raw, k): TraceStep => {
     const path = `$.states[${k + 1}]`;
     const s = record(raw, path);
-    const cmd = parseCommand(
+    const cmd = machine.parseCommand(
       s["mbt::actionTaken"],
       s["mbt::nondetPicks"],
       `${path}.mbt::actionTaken`,
@@ -290,11 +321,11 @@ export function parseTrace(text: string): Trace {
     );
     const step: TraceStep = {
       cmd,
-      state: parseState(s, path),
+      state: parseState(machine, s, path),
       ret: parseRet(s["warpspec::ret"], `${path}.warpspec::ret`),
       events: parseEvents(s["warpspec::events"] ?? [], `${path}.warpspec::events`),
     };
-    if (meta.suite !== "race") return step;
+    if (meta.mode !== "race") return step;
     return {
       ...step,
       actor: str(s["warpspec::actor"], `${path}.warpspec::actor`),
@@ -302,5 +333,5 @@ export function parseTrace(text: string): Trace {
       returned: int(s["warpspec::returned"], `${path}.warpspec::returned`),
     };
   });
-  return { meta, initial, steps };
+  return { meta, initial, steps, machine };
 }

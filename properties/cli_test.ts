@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { initialState } from "../spec/mod.ts";
 import { runSequential } from "../model/runner.ts";
+import { type1Machine as m } from "../model/machines/type1.ts";
 import { sequentialTrace } from "../model/trace.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -87,13 +88,20 @@ Deno.test("replay: a fixture diverges with its quirk and passes without", async 
 });
 
 Deno.test("oracle: accepts a correct trace, rejects the quirky one", async () => {
-  const records = await runSequential([
+  const records = await runSequential(m, [
     { op: "type1.attach", container: 1, group: 10 },
     { op: "type1.setIommu", container: 1 },
     { op: "type1.map", container: 1, iova: 0, size: 4096, vaddr: 0 },
   ]);
   const file = await tempFile(
-    JSON.stringify(sequentialTrace({ suite: "sequential", quirks: [] }, initialState(), records)),
+    JSON.stringify(
+      sequentialTrace(
+        m,
+        { machine: "type1", mode: "sequential", quirks: [] },
+        initialState(),
+        records,
+      ),
+    ),
   );
   const ok = await cli("oracle", file);
   assert.equal(ok.code, 0, ok.stdout + ok.stderr);
@@ -105,7 +113,7 @@ Deno.test("check: finds a quirk, writes the counterexample, exits 1", async () =
   const r = await cli(
     "check",
     "--suite",
-    "sequential",
+    "type1",
     "--quirk",
     "unshareUnderflow",
     "--seed",
@@ -116,9 +124,9 @@ Deno.test("check: finds a quirk, writes the counterexample, exits 1", async () =
     out,
   );
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stdout, /^sequential\s+\d+\s+\d+\s+1/m);
+  assert.match(r.stdout, /^type1\s+\d+\s+\d+\s+1/m);
   const files = [...Deno.readDirSync(out)].map((e) => e.name);
-  assert.deepEqual(files, ["sequential-unshareUnderflow-3.itf.json"]);
+  assert.deepEqual(files, ["type1-unshareUnderflow-3.itf.json"]);
   const replayed = await cli("replay", `${out}/${files[0]}`);
   assert.equal(replayed.code, 1);
   const meta = JSON.parse(await Deno.readTextFile(`${out}/${files[0]}`))["#meta"];
@@ -130,7 +138,7 @@ Deno.test("check: finds a quirk, writes the counterexample, exits 1", async () =
     "--replay-path",
     meta.replayPath,
     "--suite",
-    "sequential",
+    "type1",
   ];
   assert.equal((await cli("replay", ...bySeed, "--quirk", "unshareUnderflow")).code, 1);
   assert.equal((await cli("replay", ...bySeed)).code, 0);

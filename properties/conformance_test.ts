@@ -4,29 +4,31 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { PAGE_SIZE } from "../spec/mod.ts";
+import { type Command, PAGE_SIZE } from "../spec/mod.ts";
 import { fcDriver } from "../impl/sched.ts";
 import { type RaceScenario, runRace } from "../model/race.ts";
 import { testSeed } from "../model/seed.ts";
-import { runRaceSuite, runSequentialSuite } from "../model/suites.ts";
+import { suiteNamed } from "../model/machines.ts";
+import { type1Machine } from "../model/machines/type1.ts";
+import { runSuite } from "../model/suites.ts";
 
 const P = PAGE_SIZE;
 
 Deno.test("sequential conformance: spec and implementation agree on every step", async () => {
-  const r = await runSequentialSuite({ seed: testSeed(), runs: 3000 });
+  const r = await runSuite(suiteNamed("type1")!, { seed: testSeed(), runs: 3000 });
   assert.equal(r.failure?.violation, undefined);
   assert.equal(r.runs, 3000);
   assert.ok(r.commands > 3000 * 10, `too few commands executed: ${r.commands}`);
 });
 
 Deno.test("random races: invariants at every point and linearizable histories", async () => {
-  const r = await runRaceSuite({ seed: testSeed(), runs: 3000 });
+  const r = await runSuite(suiteNamed("type1-race")!, { seed: testSeed(), runs: 3000 });
   assert.equal(r.failure?.violation, undefined);
   assert.equal(r.runs, 3000);
 });
 
 /** Detach of an sdmdev group while the device keeps issuing DMA through the parent's domain. */
-const detachVsDma: RaceScenario = {
+const detachVsDma: RaceScenario<Command> = {
   setup: [
     { op: "type1.attach", container: 1, group: 2 },
     { op: "type1.attach", container: 1, group: 10 },
@@ -49,7 +51,7 @@ const detachVsDma: RaceScenario = {
 };
 
 /** Another kernel user shares the parent's domain while a process attaches the parent itself. */
-const shareVsAttach: RaceScenario = {
+const shareVsAttach: RaceScenario<Command> = {
   setup: [{ op: "type1.attach", container: 2, group: 1 }],
   actors: [
     { name: "kclient", program: [{ op: "iommu.share", group: 1, owner: 1 }] },
@@ -67,7 +69,7 @@ for (
     const check = (quirks: Record<string, boolean>) =>
       fc.check(
         fc.asyncProperty(fc.scheduler(), async (s) => {
-          const r = await runRace(scenario, fcDriver(s), { quirks });
+          const r = await runRace(type1Machine, scenario, fcDriver(s), { quirks });
           if (r.failure) throw new Error(r.failure);
         }),
         { seed: testSeed(), numRuns: 300 },

@@ -7,6 +7,8 @@ import { deepEqual } from "../model/equal.ts";
 import { fromItf, ItfError, toItf } from "../model/itf.ts";
 import { testSeed } from "../model/seed.ts";
 import { runSequential } from "../model/runner.ts";
+import { type1Machine as m } from "../model/machines/type1.ts";
+import { machineNamed } from "../model/machines.ts";
 import { parseTrace, sequentialTrace } from "../model/trace.ts";
 import { DEFAULT_TOPOLOGY } from "../spec/system.ts";
 
@@ -39,9 +41,14 @@ Deno.test("ITF encodes integers as #bigint, maps, sets and null", () => {
 Deno.test("a written trace parses back to the same steps", async () => {
   await fc.assert(
     fc.asyncProperty(commands, async (cmds) => {
-      const records = await runSequential(cmds);
-      const json = sequentialTrace({ suite: "sequential", quirks: [] }, initialState(), records);
-      const trace = parseTrace(JSON.stringify(json));
+      const records = await runSequential(m, cmds);
+      const json = sequentialTrace(
+        m,
+        { machine: "type1", mode: "sequential", quirks: [] },
+        initialState(),
+        records,
+      );
+      const trace = parseTrace(JSON.stringify(json), machineNamed);
       assert.equal(trace.steps.length, records.length);
       trace.steps.forEach((s, i) => {
         assert.deepEqual(s.cmd, records[i].cmd);
@@ -54,9 +61,14 @@ Deno.test("a written trace parses back to the same steps", async () => {
 });
 
 Deno.test("trace errors name the JSON path", async (t) => {
-  const good = sequentialTrace({ suite: "sequential", quirks: [] }, initialState(), [
-    ...(await runSequential([{ op: "type1.attach", container: 1, group: 10 }])),
-  ]) as Record<string, unknown>;
+  const good = sequentialTrace(
+    m,
+    { machine: "type1", mode: "sequential", quirks: [] },
+    initialState(),
+    [
+      ...(await runSequential(m, [{ op: "type1.attach", container: 1, group: 10 }])),
+    ],
+  ) as Record<string, unknown>;
   // deno-lint-ignore no-explicit-any -- a JSON document edited in place
   const mutate = (f: (j: any) => void) => {
     const j = structuredClone(good);
@@ -105,7 +117,7 @@ Deno.test("trace errors name the JSON path", async (t) => {
   for (const [name, text, message] of cases) {
     await t.step(name, () => {
       assert.throws(
-        () => parseTrace(text),
+        () => parseTrace(text, machineNamed),
         (e: unknown) => e instanceof ItfError && message.test(e.message),
       );
     });

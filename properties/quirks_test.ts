@@ -3,8 +3,9 @@
  * checker finds the quirk from scratch within a fixed budget.
  */
 import assert from "node:assert/strict";
-import { QUIRK_NAMES, QUIRKS } from "../impl/quirks.ts";
-import { replayRace, replaySequential } from "../model/replay.ts";
+import { QUIRK_NAMES } from "../impl/quirks.ts";
+import { machineNamed, quirkSuite } from "../model/machines.ts";
+import { replayTrace } from "../model/replay.ts";
 import { runSuite } from "../model/suites.ts";
 import { parseTrace } from "../model/trace.ts";
 
@@ -15,15 +16,15 @@ const DETECTION_SEED = 1;
 for (const quirk of QUIRK_NAMES) {
   Deno.test(`quirk ${quirk}`, async (t) => {
     const file = new URL(`../fixtures/counterexamples/${quirk}.itf.json`, import.meta.url);
-    const trace = parseTrace(await Deno.readTextFile(file));
+    const trace = parseTrace(await Deno.readTextFile(file), machineNamed);
+    const suite = quirkSuite(quirk);
     const replay = (quirks: Record<string, boolean>) =>
-      trace.meta.suite === "race"
-        ? replayRace(trace, quirks, Object.keys(quirks).length > 0)
-        : replaySequential(trace.steps.map((s) => s.cmd), quirks);
+      replayTrace(trace, quirks, Object.keys(quirks).length > 0);
 
-    await t.step("the fixture names the quirk and its suite", () => {
+    await t.step("the fixture names the quirk, its machine and mode", () => {
       assert.deepEqual(trace.meta.quirks, [quirk]);
-      assert.equal(trace.meta.suite, QUIRKS[quirk].suite);
+      assert.equal(trace.meta.machine, suite.machine.name);
+      assert.equal(trace.meta.mode, suite.mode);
     });
     await t.step("the fixture fails with the quirk", async () => {
       assert.equal((await replay({ [quirk]: true })).passed, false);
@@ -33,7 +34,7 @@ for (const quirk of QUIRK_NAMES) {
       assert.equal(r.passed, true, r.lines.join("\n"));
     });
     await t.step(`the checker finds it from scratch within ${BUDGET} runs`, async () => {
-      const r = await runSuite(QUIRKS[quirk].suite, {
+      const r = await runSuite(suite, {
         seed: DETECTION_SEED,
         runs: BUDGET,
         quirks: [quirk],

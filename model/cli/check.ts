@@ -5,15 +5,17 @@
  *
  * @module
  */
-import { runSuite, type SuiteReport, SUITES } from "../suites.ts";
-import { parseArgs, quirkNames, runCli, suiteNames, UsageError } from "./common.ts";
+import { SUITES } from "../machines.ts";
+import { runSuite, type SuiteReport } from "../suites.ts";
+import { parseArgs, quirkNames, runCli, suitesNamed, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
                        [--quirk NAME]... [--out DIR]
   --runs N      property runs per suite (default 10000)
   --seconds S   stop each suite after S seconds (default: no limit)
   --seed N      fast-check seed (default: random, printed)
-  --suite NAME  ${SUITES.join(" | ")} (default: all)
+  --suite NAME  ${SUITES.map((s) => s.name).join(" | ")}
+                (default: all, or those of the machine the quirks belong to)
   --quirk NAME  switch a seed defect on in the implementation (repeatable); see README
   --out DIR     where counterexamples are written (default: out/counterexamples)`;
 
@@ -38,7 +40,10 @@ async function main(): Promise<number> {
   }
   if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
   const quirks = quirkNames(flags.quirk as string[] | undefined);
-  const suites = suiteNames((flags.suite as string[] | undefined) ?? [...SUITES]);
+  const suites = flags.suite
+    ? suitesNamed(flags.suite as string[])
+    : SUITES.filter((s) => quirks.every((q) => s.machine.quirks.includes(q)));
+  if (suites.length === 0) throw new UsageError("no machine has all of these quirks");
   const seed = (flags.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31);
   const runs = (flags.runs as number | undefined) ?? 10_000;
   const seconds = flags.seconds as number | undefined;
@@ -47,18 +52,18 @@ async function main(): Promise<number> {
   console.error(`check: seed ${seed}, ${runs} runs per suite, ${label}`);
   const reports: SuiteReport[] = [];
   for (const suite of suites) {
-    console.error(`check: ${suite} ...`);
+    console.error(`check: ${suite.name} ...`);
     const r = await runSuite(suite, { seed, runs, seconds, quirks });
     reports.push(r);
     if (r.failure) {
       await Deno.mkdir(out, { recursive: true });
-      const file = `${out}/${suite}-${quirks.join("+") || "correct"}-${seed}.itf.json`;
+      const file = `${out}/${suite.name}-${quirks.join("+") || "correct"}-${seed}.itf.json`;
       await Deno.writeTextFile(file, JSON.stringify(r.failure.trace, null, 1) + "\n");
-      console.error(`check: ${suite} FAILED after ${r.runs} runs: ${r.failure.violation}`);
+      console.error(`check: ${suite.name} FAILED after ${r.runs} runs: ${r.failure.violation}`);
       console.error(`check: counterexample (${r.failure.length} steps) written to ${file}`);
       console.error(`check: replay it with: npm run replay -- ${file}`);
     } else {
-      console.error(`check: ${suite} passed ${r.runs} runs in ${(r.ms / 1000).toFixed(1)} s`);
+      console.error(`check: ${suite.name} passed ${r.runs} runs in ${(r.ms / 1000).toFixed(1)} s`);
     }
   }
   console.log(row(["suite", "runs", "commands", "failures", "time"]));

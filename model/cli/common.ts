@@ -6,8 +6,8 @@
  */
 import { isQuirkName, QUIRK_NAMES, type QuirkName } from "../../impl/quirks.ts";
 import { ItfError } from "../itf.ts";
-import { type SuiteName, SUITES } from "../suites.ts";
-import { parseTrace, type Trace } from "../trace.ts";
+import { machineNamed, type Suite, SUITES } from "../machines.ts";
+import { type MachineTrace, parseTrace } from "../trace.ts";
 
 /** A mistake in how a CLI was called or in the input it was given: exit code 2. */
 export class UsageError extends Error {}
@@ -69,17 +69,19 @@ export function quirkNames(values: readonly string[] = []): QuirkName[] {
 }
 
 /** Validates `--suite` values. */
-export function suiteNames(values: readonly string[]): SuiteName[] {
-  return values.map((s) => {
-    if (!(SUITES as readonly string[]).includes(s)) {
-      throw new UsageError(`unknown suite "${s}" (known: ${SUITES.join(", ")})`);
+export function suitesNamed(values: readonly string[]): Suite[] {
+  return values.map((name) => {
+    const suite = SUITES.find((s) => s.name === name);
+    if (!suite) {
+      const known = SUITES.map((s) => s.name).join(", ");
+      throw new UsageError(`unknown suite "${name}" (known: ${known})`);
     }
-    return s as SuiteName;
+    return suite;
   });
 }
 
 /** Reads and parses a trace file; every problem becomes a one-line {@link UsageError}. */
-export async function loadTrace(file: string): Promise<Trace> {
+export async function loadTrace(file: string): Promise<MachineTrace> {
   let text: string;
   try {
     text = await Deno.readTextFile(file);
@@ -89,7 +91,7 @@ export async function loadTrace(file: string): Promise<Trace> {
     throw new UsageError(`${file}: cannot read: ${(e as Error).message}`);
   }
   try {
-    return parseTrace(text);
+    return parseTrace(text, machineNamed);
   } catch (e) {
     if (e instanceof ItfError) throw new UsageError(`${file}: ${e.message}`);
     throw e;

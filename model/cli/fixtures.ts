@@ -1,12 +1,13 @@
 /**
  * `deno task fixtures` — regenerates `fixtures/counterexamples/<quirk>.itf.json`: for each
- * quirk, the suite the catalogue names is run with the quirk on and a fixed seed until it
+ * quirk, the suite of its machine in the catalogue's mode is run with the quirk on and a fixed seed until it
  * fails, and the shrunk counterexample is saved. Deterministic: the same code gives the same
  * files.
  *
  * @module
  */
-import { QUIRK_NAMES, QUIRKS } from "../../impl/quirks.ts";
+import { QUIRK_NAMES } from "../../impl/quirks.ts";
+import { quirkSuite } from "../machines.ts";
 import { runSuite } from "../suites.ts";
 import { parseArgs, runCli, UsageError } from "./common.ts";
 
@@ -19,17 +20,17 @@ async function main(): Promise<number> {
   const out = (flags.out as string | undefined) ?? "fixtures/counterexamples";
   await Deno.mkdir(out, { recursive: true });
   for (const quirk of QUIRK_NAMES) {
-    const suite = QUIRKS[quirk].suite;
+    const suite = quirkSuite(quirk);
     const r = await runSuite(suite, { seed: FIXTURE_SEED, runs: 100_000, quirks: [quirk] });
     if (!r.failure) {
-      throw new Error(`${quirk}: the ${suite} suite did not find it in ${r.runs} runs`);
+      throw new Error(`${quirk}: the ${suite.name} suite did not find it in ${r.runs} runs`);
     }
     await Deno.writeTextFile(
       `${out}/${quirk}.itf.json`,
       JSON.stringify(r.failure.trace, null, 1) + "\n",
     );
     console.log(
-      `${quirk}: ${suite}, ${r.runs} runs, ${r.failure.length} steps: ${r.failure.violation}`,
+      `${quirk}: ${suite.name}, ${r.runs} runs, ${r.failure.length} steps: ${r.failure.violation}`,
     );
   }
   return 0;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { oracleRace, oracleSequential } from "../replay.ts";
+import { oracle } from "../replay.ts";
 import { loadTrace, parseArgs, runCli, UsageError } from "./common.ts";
 
 async function main(): Promise<number> {
@@ -19,7 +19,7 @@ async function main(): Promise<number> {
     throw new UsageError("usage: deno task oracle FILE.itf.json");
   }
   const trace = await loadTrace(positional[0]);
-  const result = trace.meta.suite === "race" ? oracleRace(trace) : oracleSequential(trace);
+  const result = oracle(trace);
   for (const l of result.lines) console.log(l);
   return result.passed ? 0 : 1;
 }

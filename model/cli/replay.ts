@@ -4,49 +4,46 @@
  *
  *   deno task replay FILE.itf.json            with the quirks the trace names
  *   deno task replay --no-quirk FILE.itf.json against the correct implementation
- *   deno task replay --seed N --path P [--replay-path R] --suite S [--quirk NAME]...   a fast-check report
+ *   deno task replay --seed N --path P [--replay-path R] --suite S [--quirk NAME]...
+ *                                             a fast-check report
  *
  * @module
  */
-import type { QuirkName } from "../../impl/quirks.ts";
-import { replayRace, type ReplayResult, replaySequential } from "../replay.ts";
-import { runSuite, type SuiteName, SUITES } from "../suites.ts";
+import { machineNamed } from "../machines.ts";
+import { type ReplayResult, replayTrace } from "../replay.ts";
+import { runSuite } from "../suites.ts";
 import { parseTrace } from "../trace.ts";
-import { loadTrace, parseArgs, quirkNames, runCli, suiteNames, UsageError } from "./common.ts";
+import { loadTrace, parseArgs, quirkNames, runCli, suitesNamed, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task replay [--no-quirk] FILE.itf.json
-       deno task replay --seed N --path P [--replay-path R] --suite ${
-  SUITES.join("|")
-} [--quirk NAME]...`;
+       deno task replay --seed N --path P [--replay-path R] --suite NAME [--quirk NAME]...`;
+
+function switches(quirks: readonly string[]): Record<string, boolean> {
+  return Object.fromEntries(quirks.map((q) => [q, true]));
+}
 
 async function fromFile(file: string, noQuirk: boolean): Promise<ReplayResult> {
   const trace = await loadTrace(file);
-  const quirks = noQuirk ? {} : Object.fromEntries(trace.meta.quirks.map((q) => [q, true]));
-  console.log(
-    `${file}: ${trace.meta.suite} trace, quirks: ${
-      noQuirk ? "none (--no-quirk)" : trace.meta.quirks.join(", ") || "none"
-    }`,
-  );
-  if (trace.meta.violation) console.log(`recorded violation: ${trace.meta.violation}`);
-  return trace.meta.suite === "race"
-    ? await replayRace(trace, quirks, !noQuirk)
-    : await replaySequential(trace.steps.map((s) => s.cmd), quirks);
+  const { machine, mode, quirks, violation } = trace.meta;
+  const label = noQuirk ? "none (--no-quirk)" : quirks.join(", ") || "none";
+  console.log(`${file}: ${machine} ${mode} trace, quirks: ${label}`);
+  if (violation) console.log(`recorded violation: ${violation}`);
+  return await replayTrace(trace, noQuirk ? {} : switches(quirks), !noQuirk);
 }
 
-async function fromSeed(
-  seed: number,
-  path: string,
-  replayPath: string | undefined,
-  suite: SuiteName,
-  quirks: QuirkName[],
-): Promise<ReplayResult> {
+async function fromSeed(flags: Record<string, unknown>): Promise<ReplayResult> {
+  if (flags.seed === undefined || flags.path === undefined || flags.suite === undefined) {
+    throw new UsageError("--seed, --path and --suite go together");
+  }
+  const [suite] = suitesNamed([flags.suite as string]);
+  const quirks = quirkNames(flags.quirk as string[] | undefined);
+  const seed = flags.seed as number;
+  const path = flags.path as string;
+  const replayPath = flags["replay-path"] as string | undefined;
   const report = await runSuite(suite, { seed, path, replayPath, runs: 1, quirks });
   if (!report.failure) return { lines: [`seed ${seed} path ${path}: passes now`], passed: true };
-  const trace = parseTrace(JSON.stringify(report.failure.trace));
-  const switches = Object.fromEntries(quirks.map((q) => [q, true]));
-  return suite === "race"
-    ? await replayRace(trace, switches, true)
-    : await replaySequential(trace.steps.map((s) => s.cmd), switches);
+  const trace = parseTrace(JSON.stringify(report.failure.trace), machineNamed);
+  return await replayTrace(trace, switches(quirks), true);
 }
 
 async function main(): Promise<number> {
@@ -68,18 +65,7 @@ async function main(): Promise<number> {
     if (positional.length > 0) {
       throw new UsageError("give either a trace file or --seed/--path, not both");
     }
-    if (flags.seed === undefined || flags.path === undefined || flags.suite === undefined) {
-      throw new UsageError("--seed, --path and --suite go together");
-    }
-    const [suite] = suiteNames([flags.suite as string]);
-    const quirks = quirkNames(flags.quirk as string[] | undefined);
-    result = await fromSeed(
-      flags.seed as number,
-      flags.path as string,
-      flags["replay-path"] as string | undefined,
-      suite as SuiteName,
-      quirks,
-    );
+    result = await fromSeed(flags);
   } else {
     if (positional.length !== 1) throw new UsageError("expected one trace file (see --help)");
     result = await fromFile(positional[0], flags["no-quirk"] === true);

@@ -1,0 +1,64 @@
+/**
+ * A checkable component: the spec side (initial state, step, invariants), the implementation
+ * side (a fresh implementation exposing exec + observe), how commands are validated and
+ * generated, and which state variables a trace records. The runner, the race checker, traces,
+ * suites, replay and the oracle are written once against this interface.
+ *
+ * @module
+ */
+import type fc from "fast-check";
+import type { Event, Ret, StepResult } from "../spec/types.ts";
+import type { QuirkName, Quirks } from "../impl/quirks.ts";
+import type { Sched } from "../impl/sched.ts";
+
+/** A command of any component: `op` is `<component>.<verb>`. */
+export interface Cmd {
+  /** The op name. */
+  readonly op: string;
+}
+
+/** What executing one command on an implementation produced. */
+export interface Outcome {
+  /** The return value. */
+  readonly ret: Ret;
+  /** Events the command's task raised while it ran. */
+  readonly events: readonly Event[];
+}
+
+/** An implementation under test. */
+export interface Implementation<S, C extends Cmd> {
+  /** Executes one command. */
+  exec(cmd: C): Promise<Outcome>;
+  /** The abstraction function: the implementation's state in the spec's shape. */
+  observe(): S;
+}
+
+/** A checkable component. Methods are bivariant so specific machines fit the generic code. */
+export interface Machine<S = unknown, C extends Cmd = Cmd> {
+  /** Machine name: names its suites (`<name>`, `<name>-race`) and appears in traces. */
+  readonly name: string;
+  /** The state's top-level fields, written as ITF variables. */
+  readonly vars: readonly string[];
+  /** Commands run before the generated ones in every sequence and race setup. */
+  readonly prelude: readonly C[];
+  /** The quirks of the catalogue that live in this machine's implementation. */
+  readonly quirks: readonly QuirkName[];
+  /** The spec's initial state. */
+  initial(): S;
+  /** The spec's step. */
+  step(state: S, cmd: C): StepResult<S>;
+  /** Violated invariants (`name: message`), only the `always` ones when asked. */
+  violations(state: S, scope?: "always"): string[];
+  /** Validates an op and its decoded arguments; errors are ItfErrors naming the JSON path. */
+  parseCommand(op: unknown, args: unknown, opPath: string, argsPath: string): C;
+  /** An arbitrary over every command, weighted towards the interesting ones. */
+  commands(): fc.Arbitrary<C>;
+  /** A fresh implementation with `quirks`, scheduled by `sched` (sequential when absent). */
+  implementation(quirks: Quirks, sched?: Sched): Implementation<S, C>;
+}
+
+/** Human-readable form of a command: `type1.map(container=1, iova=4096, ...)`. */
+export function showCommand(cmd: Cmd): string {
+  const { op, ...args } = cmd;
+  return `${op}(${Object.entries(args).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")})`;
+}

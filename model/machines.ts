@@ -1,0 +1,46 @@
+/**
+ * Every checkable machine, and the suites made from them: `<machine>` (sequential conformance)
+ * and `<machine>-race` (random races).
+ *
+ * @module
+ */
+import { type QuirkName, QUIRKS } from "../impl/quirks.ts";
+import type { Machine } from "./machine.ts";
+import { type1Machine } from "./machines/type1.ts";
+
+/** The machines, in the order `check` runs them. */
+export const MACHINES: readonly Machine[] = [type1Machine as unknown as Machine];
+
+/** The machine called `name`, if any. */
+export function machineNamed(name: string): Machine | undefined {
+  return MACHINES.find((m) => m.name === name);
+}
+
+/** A suite: one machine checked sequentially or in races. */
+export interface Suite {
+  /** `<machine>` or `<machine>-race`. */
+  readonly name: string;
+  /** The machine. */
+  readonly machine: Machine;
+  /** How it is checked. */
+  readonly mode: "sequential" | "race";
+}
+
+/** Every suite, in the order `check` runs them. */
+export const SUITES: readonly Suite[] = MACHINES.flatMap((machine) => [
+  { name: machine.name, machine, mode: "sequential" as const },
+  { name: `${machine.name}-race`, machine, mode: "race" as const },
+]);
+
+/** The suite called `name`, if any. */
+export function suiteNamed(name: string): Suite | undefined {
+  return SUITES.find((s) => s.name === name);
+}
+
+/** The suite the catalogue says finds `quirk`: its machine, in the catalogue's mode. */
+export function quirkSuite(quirk: QuirkName): Suite {
+  const machine = MACHINES.find((m) => m.quirks.includes(quirk));
+  if (!machine) throw new Error(`quirk ${quirk} belongs to no machine`);
+  const mode = QUIRKS[quirk].suite;
+  return SUITES.find((s) => s.machine === machine && s.mode === mode)!;
+}

@@ -1,0 +1,38 @@
+/**
+ * The IOMMU share/unshare + vfio type1 slice as a {@link Machine}: spec/system.ts against
+ * impl/system.ts on the default topology.
+ *
+ * @module
+ */
+import {
+  type Command,
+  DEFAULT_TOPOLOGY,
+  initialState,
+  step,
+  type SystemState,
+  violations,
+} from "../../spec/system.ts";
+import { System } from "../../impl/system.ts";
+import { anyCommand, parseCommand, poolsFor } from "../commands.ts";
+import type { Machine } from "../machine.ts";
+
+/** IOMMU groups and domains, VFIO containers and type1 mappings. */
+export const type1Machine: Machine<SystemState, Command> = {
+  name: "type1",
+  vars: ["iommu", "type1"],
+  prelude: [],
+  quirks: [
+    "skipUndoOnDetach",
+    "unshareBeforeUndo",
+    "attachSdgroupReturnsOneOnShareFailure",
+    "unshareUnderflow",
+    "doubleSdmdevSameParent",
+    "shareWithoutGroupLock",
+  ],
+  initial: () => initialState(DEFAULT_TOPOLOGY),
+  step,
+  violations,
+  parseCommand,
+  commands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY)),
+  implementation: (quirks, sched) => new System({ topology: DEFAULT_TOPOLOGY, quirks, sched }),
+};
