@@ -5,40 +5,84 @@
  * @module
  */
 import fc from "fast-check";
-import { type Command, COMMAND_SCHEMA, type Op, type Topology } from "../spec/system.ts";
+import {
+  type Command,
+  COMMAND_SCHEMA,
+  type FieldKind,
+  type Op,
+  type Topology,
+} from "../spec/system.ts";
 import { PAGE_SIZE } from "../spec/types.ts";
 import { ItfError } from "./itf.ts";
 
-/** Whether `op` names a command. */
-export function isOp(op: unknown): op is Op {
-  return typeof op === "string" && Object.hasOwn(COMMAND_SCHEMA, op);
+/** The op names and argument kinds of one machine's commands. */
+export type Schema = Readonly<Record<string, Readonly<Record<string, FieldKind>>>>;
+
+function fits(kind: FieldKind, v: unknown): boolean {
+  switch (kind.replace("?", "")) {
+    case "int":
+      return typeof v === "number";
+    case "string":
+      return typeof v === "string";
+    case "bool":
+      return typeof v === "boolean";
+    default:
+      return v === "kernel" || typeof v === "number";
+  }
 }
 
-/** Checks that `op` plus `args` (decoded ITF) form a valid command; errors name the JSON path. */
-export function parseCommand(
+const EXPECTED: Record<string, string> = {
+  int: "an integer",
+  string: "a string",
+  bool: "a boolean",
+  owner: '"kernel" or an integer',
+};
+
+/**
+ * Checks that `op` plus `args` (decoded ITF) form a valid command of `schema`; errors name the
+ * JSON path.
+ */
+export function parseWithSchema<C>(
+  schema: Schema,
   op: unknown,
   args: unknown,
   opPath: string,
   argsPath: string,
-): Command {
-  if (!isOp(op)) throw new ItfError(opPath, `unknown op ${JSON.stringify(op)}`);
+): C {
+  if (typeof op !== "string" || !Object.hasOwn(schema, op)) {
+    throw new ItfError(opPath, `unknown op ${JSON.stringify(op)}`);
+  }
   if (typeof args !== "object" || args === null || Array.isArray(args) || args instanceof Map) {
     throw new ItfError(argsPath, `expected a record of arguments for ${op}`);
   }
-  const fields = COMMAND_SCHEMA[op];
+  const fields = schema[op];
   const rec = args as Record<string, unknown>;
   for (const k of Object.keys(rec)) {
     if (!Object.hasOwn(fields, k)) {
       throw new ItfError(`${argsPath}.${k}`, `${op} has no argument "${k}"`);
     }
   }
-  for (const k of Object.keys(fields)) {
-    if (!(k in rec)) throw new ItfError(`${argsPath}.${k}`, `missing argument of ${op}`);
-    if (typeof rec[k] !== "number") {
-      throw new ItfError(`${argsPath}.${k}`, `expected an integer, got ${describe(rec[k])}`);
+  for (const [k, kind] of Object.entries(fields)) {
+    if (!(k in rec)) {
+      if (kind.endsWith("?")) continue;
+      throw new ItfError(`${argsPath}.${k}`, `missing argument of ${op}`);
+    }
+    if (!fits(kind, rec[k])) {
+      const want = EXPECTED[kind.replace("?", "")];
+      throw new ItfError(`${argsPath}.${k}`, `expected ${want}, got ${describe(rec[k])}`);
     }
   }
-  return { op, ...rec } as Command;
+  return { op, ...rec } as C;
+}
+
+/** Checks that `op` plus `args` form a valid command of the type1 machine. */
+export function parseCommand(
+  op: unknown,
+  args: unknown,
+  opPath: string,
+  argsPath: string,
+): Command {
+  return parseWithSchema<Command>(COMMAND_SCHEMA, op, args, opPath, argsPath);
 }
 
 function describe(v: unknown): string {

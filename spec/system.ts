@@ -29,8 +29,11 @@ export type Command = IommuCommand | Type1Command;
 /** The name of every command, as it appears in traces. */
 export type Op = Command["op"];
 
-/** The argument kinds a command field can have. */
-export type FieldKind = "int";
+/**
+ * The argument kinds a command field can have: an integer, a string, a boolean, a queue owner
+ * (`"kernel"` or a positive process id); a trailing `?` marks an optional field.
+ */
+export type FieldKind = "int" | "string" | "bool" | "owner" | "int?" | "bool?";
 
 /**
  * Every op and its argument fields: public API, used to validate traces from other
