@@ -21,3 +21,4 @@ export * from "./system.ts";
 export * from "./mdev.ts";
 export * from "./sdmdev.ts";
 export * as qm from "./qm.ts";
+export * as zip from "./zip.ts";

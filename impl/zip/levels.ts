@@ -1,0 +1,39 @@
+/**
+ * Compression levels 0-9: how hard the LZ77 match finder works at each level.
+ *
+ * @module
+ */
+
+/** Match finder parameters of one level. */
+export interface LevelConfig {
+  /** Lazy evaluation (look one byte ahead for a longer match) instead of greedy matching. */
+  readonly lazy: boolean;
+  /** Greedy: insert the positions inside matches up to this length; lazy: only try for a
+   * longer match while the current one is shorter than this. */
+  readonly limit: number;
+  /** Quarter the chain length once the current match is at least this long. */
+  readonly good: number;
+  /** Stop searching as soon as a match is at least this long. */
+  readonly nice: number;
+  /** Hash chain entries examined per search. */
+  readonly chain: number;
+}
+
+/**
+ * Level table. Level 0 stores; 1-3 are greedy with short chains, 4-9 lazy with longer
+ * chains (compress.ts). Level 6, the default, was tuned on the benchmark corpora (bench/)
+ * to stay within about 0.5% of zlib level 6 output size while searching as little as
+ * possible.
+ */
+export const levels: ReadonlyArray<LevelConfig> = [
+  { lazy: false, limit: 0, good: 0, nice: 0, chain: 0 },
+  { lazy: false, limit: 4, good: 4, nice: 8, chain: 4 },
+  { lazy: false, limit: 5, good: 4, nice: 16, chain: 8 },
+  { lazy: false, limit: 6, good: 4, nice: 32, chain: 32 },
+  { lazy: true, limit: 4, good: 4, nice: 16, chain: 16 },
+  { lazy: true, limit: 16, good: 8, nice: 32, chain: 32 },
+  { lazy: true, limit: 16, good: 8, nice: 128, chain: 64 },
+  { lazy: true, limit: 32, good: 8, nice: 128, chain: 128 },
+  { lazy: true, limit: 128, good: 32, nice: 258, chain: 1024 },
+  { lazy: true, limit: 258, good: 32, nice: 258, chain: 4096 },
+];

@@ -1,0 +1,49 @@
+/**
+ * A bounded output buffer: collects the bytes one stream call produces, never more than the
+ * call's output budget (dest_avail_out), growing geometrically so memory follows the bytes
+ * actually produced rather than the space claimed.
+ *
+ * @module
+ */
+
+/** Collects at most `budget` output bytes. */
+export class OutputSink {
+  /** The bytes written so far are `buf[0, length)`. */
+  buf: Uint8Array;
+  /** Number of bytes written. */
+  length = 0;
+
+  /** A sink that accepts at most `budget` bytes. */
+  constructor(readonly budget: number, initial = 1 << 16) {
+    this.buf = new Uint8Array(Math.max(0, Math.min(budget, initial)));
+  }
+
+  /** How many more bytes may be written. */
+  room(): number {
+    return this.budget - this.length;
+  }
+
+  /** Makes room for `n` more bytes (the caller checks `room()` first). */
+  reserve(n: number): void {
+    const need = this.length + n;
+    if (need <= this.buf.length) return;
+    const size = Math.min(this.budget, Math.max(need, this.buf.length * 2));
+    const grown = new Uint8Array(size);
+    grown.set(this.buf.subarray(0, this.length));
+    this.buf = grown;
+  }
+
+  /** Appends `src[from, to)`; the caller guarantees it fits in `room()`. */
+  write(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    if (n <= 0) return;
+    this.reserve(n);
+    this.buf.set(src.subarray(from, to), this.length);
+    this.length += n;
+  }
+
+  /** The bytes written, as a view. */
+  bytes(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
+}

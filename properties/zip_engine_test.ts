@@ -1,0 +1,239 @@
+/**
+ * The ZIP engine executing SQEs through a fake in-memory DMA: round trips, statuses,
+ * short destinations, DMA faults, the SQE layout, and the spec's SQE result rules.
+ */
+
+import assert from "node:assert/strict";
+import zlib from "node:zlib";
+import fc from "fast-check";
+import { sqeResultViolations, ZipRequestType, ZipStatus } from "../spec/zip.ts";
+import {
+  decodeZipSqe,
+  emptyZipSqe,
+  encodeZipSqe,
+  executeZipSqe,
+  ZipAlgType,
+  type ZipDma,
+  type ZipSqe,
+  zipSqeStatus,
+} from "../impl/device/zip_engine.ts";
+import type { CompressStream, DecompressStream } from "../impl/zip/mod.ts";
+import { equalBytes, prng, textCorpus } from "../model/zip_fuzz.ts";
+
+const seed = Number(Deno.env.get("WARPSPEC_SEED") ?? 20180903);
+console.log(`zip_engine: WARPSPEC_SEED=${seed}`);
+
+/** Memory with mapped regions; anything else faults. Records every write. */
+class FakeDma implements ZipDma {
+  readonly regions = new Map<number, Uint8Array>();
+  readonly writes: { iova: number; length: number }[] = [];
+
+  map(iova: number, bytes: Uint8Array): void {
+    this.regions.set(iova, bytes);
+  }
+
+  private find(iova: number, length: number): [Uint8Array, number] | undefined {
+    for (const [base, bytes] of this.regions) {
+      if (iova >= base && iova + length <= base + bytes.length) return [bytes, iova - base];
+    }
+    return undefined;
+  }
+
+  read(iova: number, length: number): Uint8Array | { fault: string } {
+    const hit = this.find(iova, length);
+    if (!hit) return { fault: `read fault at 0x${iova.toString(16)}+${length}` };
+    return hit[0].slice(hit[1], hit[1] + length);
+  }
+
+  write(iova: number, data: Uint8Array): { fault: string } | undefined {
+    const hit = this.find(iova, data.length);
+    if (!hit) return { fault: `write fault at 0x${iova.toString(16)}+${data.length}` };
+    hit[0].set(data, hit[1]);
+    this.writes.push({ iova, length: data.length });
+    return undefined;
+  }
+}
+
+const src = 0x10000, dst = 0x200000, guard = 64;
+
+/** Runs one job: input at `src`, a destination of `space` bytes followed by guard bytes. */
+function job(input: Uint8Array, space: number, dw9: number, algType: number, level = 6) {
+  const dma = new FakeDma();
+  dma.map(src, input.slice());
+  const dest = new Uint8Array(space + guard).fill(0xa5);
+  dma.map(dst, dest);
+  const sqe: ZipSqe = Object.freeze({
+    ...emptyZipSqe,
+    inputDataLength: input.length,
+    destAvailOut: space,
+    dw9,
+    sourceAddr: src,
+    destAddr: dst,
+  });
+  const before = encodeZipSqe(sqe);
+  const r = executeZipSqe(sqe, dma, { algType, level });
+  assert.ok(equalBytes(encodeZipSqe(sqe), before), "the input SQE is not modified");
+  assert.ok(dest.subarray(space).every((b) => b === 0xa5), "no byte written past dest_avail_out");
+  const violations = sqeResultViolations(
+    { inputLength: input.length, destAvailOut: space },
+    { consumed: r.sqe.consumed, produced: r.sqe.produced, status: zipSqeStatus(r.sqe) },
+  );
+  assert.deepEqual(violations, []);
+  return { ...r, out: dest.subarray(0, r.sqe.produced), dma };
+}
+
+const types = [ZipRequestType.deflate, ZipRequestType.zlib, ZipRequestType.gzip];
+
+Deno.test("zip engine: compress then decompress through SQEs; zlib reads the output", () => {
+  const data = textCorpus(seed, 50_000);
+  for (const dw9 of types) {
+    const c = job(data, 1 << 20, dw9, ZipAlgType.compress);
+    assert.equal(zipSqeStatus(c.sqe), ZipStatus.ok);
+    assert.equal(c.sqe.consumed, data.length);
+    const node = dw9 === 1 ? zlib.inflateRawSync : dw9 === 2 ? zlib.inflateSync : zlib.gunzipSync;
+    assert.ok(equalBytes(new Uint8Array(node(c.out)), data));
+    const d = job(c.out, 1 << 20, dw9, ZipAlgType.decompress);
+    assert.equal(zipSqeStatus(d.sqe), ZipStatus.decompressEnd);
+    assert.equal(d.sqe.consumed, c.out.length);
+    assert.ok(equalBytes(d.out, data));
+  }
+});
+
+Deno.test("zip engine: negative compression is 0x0d and still complete", () => {
+  const next = prng(seed);
+  const rnd = Uint8Array.from({ length: 3000 }, () => next() * 256);
+  const c = job(rnd, 10_000, ZipRequestType.gzip, ZipAlgType.compress);
+  assert.equal(zipSqeStatus(c.sqe), ZipStatus.negativeCompression);
+  assert.ok(equalBytes(new Uint8Array(zlib.gunzipSync(c.out)), rnd));
+});
+
+Deno.test("zip engine: short destinations give 0x0e and never overrun (fast-check)", () => {
+  const data = textCorpus(seed, 20_000);
+  const packed = job(data, 1 << 20, ZipRequestType.zlib, ZipAlgType.compress).out;
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: packed.length - 1 }), (space) => {
+      const c = job(data, space, ZipRequestType.zlib, ZipAlgType.compress);
+      assert.equal(zipSqeStatus(c.sqe), ZipStatus.destInsufficient);
+      assert.equal(c.sqe.produced, space);
+      assert.ok(equalBytes(c.out, packed.subarray(0, space)));
+      const d = job(packed, Math.min(space, data.length - 1), ZipRequestType.zlib, 1);
+      assert.equal(zipSqeStatus(d.sqe), ZipStatus.destInsufficient);
+      assert.ok(equalBytes(d.out, data.subarray(0, d.sqe.produced)));
+    }),
+    { seed, numRuns: 40 },
+  );
+});
+
+Deno.test("zip engine: a stream context continues a job after 0x0e", () => {
+  const data = textCorpus(seed, 30_000);
+  const packed = job(data, 1 << 20, ZipRequestType.gzip, ZipAlgType.compress).out;
+  const contexts = new Map<number, CompressStream | DecompressStream>();
+  const dma = new FakeDma();
+  dma.map(src, packed.slice());
+  const dest = new Uint8Array(data.length);
+  dma.map(dst, dest);
+  let consumed = 0, produced = 0, status = -1;
+  for (let round = 0; round < 100 && status !== ZipStatus.decompressEnd; round++) {
+    const sqe = {
+      ...emptyZipSqe,
+      dw9: ZipRequestType.gzip,
+      sourceAddr: src + consumed,
+      inputDataLength: packed.length - consumed,
+      destAddr: dst + produced,
+      destAvailOut: Math.min(4096, data.length - produced),
+      streamCtxAddr: 0x7000,
+    };
+    const r = executeZipSqe(sqe, dma, { algType: ZipAlgType.decompress, contexts });
+    consumed += r.sqe.consumed;
+    produced += r.sqe.produced;
+    status = zipSqeStatus(r.sqe);
+  }
+  assert.equal(status, ZipStatus.decompressEnd);
+  assert.ok(equalBytes(dest, data));
+  assert.equal(contexts.size, 0, "the context is released when the job ends");
+});
+
+Deno.test("zip engine: DMA faults become statuses with the fault", () => {
+  const data = textCorpus(seed, 1000);
+  const sqe = { ...emptyZipSqe, dw9: 2, inputDataLength: data.length, destAvailOut: 4096 };
+  const dma = new FakeDma();
+  dma.map(src, data);
+  const readFault = executeZipSqe({ ...sqe, sourceAddr: 0x999000, destAddr: dst }, dma, {
+    algType: 0,
+  });
+  assert.equal(zipSqeStatus(readFault.sqe), ZipStatus.dmaReadFault);
+  assert.match(readFault.fault ?? "", /read fault/);
+  assert.equal(readFault.sqe.produced, 0);
+  const writeFault = executeZipSqe({ ...sqe, sourceAddr: src, destAddr: 0x999000 }, dma, {
+    algType: 0,
+  });
+  assert.equal(zipSqeStatus(writeFault.sqe), ZipStatus.dmaWriteFault);
+  assert.match(writeFault.fault ?? "", /write fault/);
+  assert.equal(dma.writes.length, 0);
+});
+
+Deno.test("zip engine: bad requests and corrupt input give error statuses", () => {
+  const data = textCorpus(seed, 1000);
+  for (const [dw9, alg] of [[0, 0], [4, 0], [0x13, 1], [2, 2]]) {
+    const r = job(data, 4096, dw9, alg);
+    assert.equal(zipSqeStatus(r.sqe), ZipStatus.badRequest);
+    assert.equal(r.sqe.produced, 0);
+  }
+  const packed = job(data, 4096, ZipRequestType.zlib, 0).out.slice();
+  packed[packed.length - 1] ^= 1;
+  assert.equal(zipSqeStatus(job(packed, 4096, 2, 1).sqe), ZipStatus.checksumError);
+  assert.equal(zipSqeStatus(job(packed.subarray(0, 20), 4096, 2, 1).sqe), ZipStatus.truncatedInput);
+  assert.equal(
+    zipSqeStatus(job(Uint8Array.of(0x78, 0xbb, 0), 4096, 2, 1).sqe),
+    ZipStatus.headerError,
+  );
+  assert.equal(zipSqeStatus(job(Uint8Array.of(0xff), 4096, 1, 1).sqe), ZipStatus.dataError);
+});
+
+Deno.test("zip engine: the 128-byte SQE layout round trips (fast-check)", () => {
+  const u32 = fc.integer({ min: 0, max: 0xffffffff });
+  const addr = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
+  const sqeArb = fc.record({
+    consumed: u32,
+    produced: u32,
+    compDataLength: u32,
+    dw3: u32,
+    inputDataLength: u32,
+    lba: addr,
+    dw7: u32,
+    dw8: u32,
+    dw9: u32,
+    dw10: u32,
+    privInfo: u32,
+    dw12: u32,
+    tag: u32,
+    destAvailOut: u32,
+    rsvd0: u32,
+    compHeadAddr: addr,
+    sourceAddr: addr,
+    destAddr: addr,
+    streamCtxAddr: addr,
+    cipherKey1Addr: addr,
+    cipherKey2Addr: addr,
+    rsvd1: fc.tuple(u32, u32, u32, u32),
+  });
+  fc.assert(
+    fc.property(sqeArb, (sqe) => {
+      const bytes = encodeZipSqe(sqe);
+      assert.equal(bytes.length, 128);
+      assert.deepEqual(decodeZipSqe(bytes), { ...sqe });
+    }),
+    { seed, numRuns: 200 },
+  );
+  const bytes = encodeZipSqe({
+    ...emptyZipSqe,
+    dw9: 3,
+    destAvailOut: 0x800000,
+    sourceAddr: 2 ** 40 + 5,
+  });
+  const view = new DataView(bytes.buffer);
+  assert.equal(view.getUint32(9 * 4, true), 3, "dw9 is word 9");
+  assert.equal(view.getUint32(14 * 4, true), 0x800000, "dest_avail_out is word 14");
+  assert.equal(view.getUint32(18 * 4, true), 5, "source_addr_l is word 18");
+  assert.equal(view.getUint32(19 * 4, true), 256, "source_addr_h is word 19");
+});
