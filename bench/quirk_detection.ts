@@ -45,7 +45,7 @@ for (const quirk of QUIRK_NAMES) {
   for (let seed = 1; seed <= seeds; seed++) {
     let total = 0;
     const start = performance.now();
-    for (const suite of SUITES.filter((s) => s.machine.quirks.includes(quirk))) {
+    for (const suite of SUITES.filter((s) => s.machine?.quirks.includes(quirk))) {
       const r = await runSuite(suite, { seed, runs: 10_000, quirks: [quirk] });
       total += r.runs;
       if (r.failure) {

@@ -70,6 +70,16 @@ export class Mutex {
   unlock(): void {
     this.#depth--;
   }
+
+  /** Runs `body` holding the mutex. */
+  async hold<T>(sched: Sched, label: string, body: () => Promise<T> | T): Promise<T> {
+    await this.lock(sched, label);
+    try {
+      return await body();
+    } finally {
+      this.unlock();
+    }
+  }
 }
 
 /** Takes the mutexes of `groups` in id order (deduplicated), the kernel's lock ordering. */

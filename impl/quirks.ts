@@ -54,6 +54,117 @@ export const QUIRKS = {
       "attached to a non-default domain",
     suite: "race",
   },
+  kernelSqFullNeverCleared: {
+    seed:
+      "RFCv2 4/7 hisi_qp_send: is_sq_full set when the tail meets the head (L2778), never cleared",
+    summary: "the kernel send path fills all `depth` slots, then one full ring wedges the queue " +
+      "with ENOSPC forever",
+    suite: "sequential",
+  },
+  userSqHeadFromCqHead: {
+    seed: "RFCv2 7/7 hisi_qm_get_from_dio_q: sq_head_index = cq_head index (L4543), " +
+      "req_cache indexed by the CQ head",
+    summary: "the user driver retires SQ slots and looks up requests by CQ position: wrong " +
+      "request returned and a wrong full check when SQ and CQ positions differ",
+    suite: "sequential",
+  },
+  userBadStatusNotConsumed: {
+    seed: "RFCv2 7/7 hisi_qm_get_from_dio_q: hisi_qm_recv_sqe returns -EIO before the head moves",
+    summary: "a CQE whose SQE has a bad status returns EIO without advancing: the queue is " +
+      "stuck on it forever",
+    suite: "sequential",
+  },
+  userSqnNeverSet: {
+    seed: "RFCv2 7/7 hisi_qm_set_queue_dio: info->sqn never assigned, hacc_db uses it (L4378)",
+    summary: "every user doorbell names queue 0, so a user queue other than 0 is never rung",
+    suite: "sequential",
+  },
+  sharedDoorbellPage: {
+    seed: "RFCv2 6/7 hisi_qm_mmap region 0: the whole register page for every queue (L3944)",
+    summary: "v1 hardware: any queue owner can ring any queue's doorbell and the device " +
+      "accepts it",
+    suite: "sequential",
+  },
+  kernelConsumesUserCq: {
+    seed: "RFCv2 4/7 qm_poll_qp: the event_cb branch advances cq_head and rings the CQ doorbell",
+    summary: "the IRQ thread releases a user queue's CQEs the user driver has not read",
+    suite: "sequential",
+  },
+  sendIgnoresCompletionTimeout: {
+    seed: "RFCv2 4/7 hisi_qp_send: wait_for_completion_timeout result ignored, the completion " +
+      "never reinitialised (L2781)",
+    summary: "completions go to whichever send waits next; one arriving after its sender timed " +
+      "out satisfies the next request and is never reported for its own",
+    suite: "sequential",
+  },
+  eqeCqnUnchecked: {
+    seed: "RFCv2 4/7 to_hisi_qp: qp_array[eqe cqn] without a bound check against qp_num",
+    summary: "an EQE naming a CQ at or above qp_num (a faulty device, `qm.deviceBadEqe`) " +
+      "reads past qp_array: an oops instead of a logged, skipped entry",
+    suite: "sequential",
+  },
+  putQueueStraySemicolon: {
+    seed: "RFCv2 3/7 vfio_sdmdev_mdev_remove: `if (sdmdev->ops->put_queue);` (L1497)",
+    summary: "put_queue is called unconditionally: removing an sdmdev of a vendor without " +
+      "put_queue calls a NULL pointer (an oops)",
+    suite: "sequential",
+  },
+  errPtrTreatedAsNull: {
+    seed: "RFCv2 3/7 iommu_type_show and the other show functions test !sdmdev, " +
+      "vfio_sdmdev_pdev_sdmdev returns ERR_PTR (smatch, L6500)",
+    summary: "reading the sdmdev attributes of a device that is not a live sdmdev " +
+      "dereferences ERR_PTR(-ENODEV) (an oops) instead of failing ENODEV",
+    suite: "sequential",
+  },
+  availableInstancesAlwaysZero: {
+    seed: "RFCv2 6/7 qm_ops: no get_available_instances; 3/7 available_instances_show " +
+      "falls back to 0",
+    summary: "available_instances reads 0 however many qps are free",
+    suite: "sequential",
+  },
+  waitWithoutMaskNotify: {
+    seed: "RFCv2 6/7 qm_ops: no mask_notify; 3/7 vfio_sdmdev_wait returns -ENODEV without it",
+    summary: "the WAIT ioctl always fails ENODEV on a QM queue",
+    suite: "sequential",
+  },
+  bindPasidUninitialisedRet: {
+    seed: "RFCv2 3/7 vfio_sdmdev_mdev_ioctl BIND_PASID: ret set only by start_queue (L1558)",
+    summary: "with a vendor lacking start_queue, BIND_PASID returns an uninitialised value " +
+      "and the queue never starts",
+    suite: "sequential",
+  },
+  stopQueueNoop: {
+    seed: 'RFCv2 6/7 hisi_qm_stop_queue: empty, "can not support in v1" (L3976)',
+    summary: "release does not stop the hardware: the queue keeps running on its ring with " +
+      "nobody holding the device, and still reports updates",
+    suite: "sequential",
+  },
+  reopenRestartsQueue: {
+    seed: "RFCv2 3/7 vfio_sdmdev_mdev_ioctl BIND_PASID: start_queue without checking the " +
+      "queue runs; 6/7 hisi_qm_start_qp allocates a new scqe",
+    summary: "a second BIND_PASID starts the running queue again on a new ring, leaking the " +
+      "old one under the process's mappings",
+    suite: "sequential",
+  },
+  removeWhileOpenFreesRing: {
+    seed: "RFCv2 3/7 vfio_sdmdev_mdev_remove: put_queue with no in-use check, reached before " +
+      "the mdev core notices the open fd",
+    summary: "removing an open sdmdev refuses EBUSY only after put_queue freed its qp and the " +
+      "ring the process still maps",
+    suite: "sequential",
+  },
+  unregisterLoopDoubleDestroy: {
+    seed: "mdev v7 mdev_unregister_device: destroy the first mdev and put it until the list " +
+      "is empty (seed 004)",
+    summary: "an open mdev survives the first put, so the vendor destroys it again and the " +
+      "loop puts it off the list under its user; unregister does not wait",
+    suite: "sequential",
+  },
+  removeWhileOpenDestroys: {
+    seed: "mdev v7 mdev_device_destroy: vendor destroy with no check of an open fd (seed 004)",
+    summary: "remove of an open mdev succeeds: the vendor destroys it under its user",
+    suite: "sequential",
+  },
 } as const satisfies Record<string, QuirkInfo>;
 
 /** The name of a quirk. */

@@ -187,16 +187,21 @@ export class ControlledSched implements Sched {
   }
 }
 
-/** A driver that picks uniformly with a seeded PRNG (mulberry32). */
-export function prngDriver(seed: number): Driver {
+/** A small seeded PRNG (mulberry32): returns floats in [0, 1). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
-  const next = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A driver that picks uniformly with a seeded PRNG. */
+export function prngDriver(seed: number): Driver {
+  const next = prng(seed);
   return { choose: (eligible) => eligible[Math.floor(next() * eligible.length)] };
 }
 

@@ -43,6 +43,8 @@ export interface Machine<S = unknown, C extends Cmd = Cmd> {
   readonly prelude: readonly C[];
   /** The quirks of the catalogue that live in this machine's implementation. */
   readonly quirks: readonly QuirkName[];
+  /** Longest generated sequence (default 40): protocols with long set-ups need more. */
+  readonly maxCommands?: number;
   /** The spec's initial state. */
   initial(): S;
   /** The spec's step. */
@@ -53,6 +55,13 @@ export interface Machine<S = unknown, C extends Cmd = Cmd> {
   parseCommand(op: unknown, args: unknown, opPath: string, argsPath: string): C;
   /** An arbitrary over every command, weighted towards the interesting ones. */
   commands(): fc.Arbitrary<C>;
+  /** The commands race actors run (default: {@link Machine.commands}). */
+  raceCommands?(): fc.Arbitrary<C>;
+  /**
+   * Fills placeholders a generated command may carry (e.g. "the process holding the device")
+   * from the current state; resolved commands pass through unchanged. Default: none.
+   */
+  resolve?(state: S, cmd: C): C;
   /** A fresh implementation with `quirks`, scheduled by `sched` (sequential when absent). */
   implementation(quirks: Quirks, sched?: Sched): Implementation<S, C>;
 }

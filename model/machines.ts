@@ -1,36 +1,59 @@
 /**
- * Every checkable machine, and the suites made from them: `<machine>` (sequential conformance)
- * and `<machine>-race` (random races).
+ * Every checkable machine, and the suites: `<machine>` (sequential conformance) and
+ * `<machine>-race` (random races) for each machine, plus `zip-fuzz` (the decompressor fed
+ * mutated and random streams, compared with node:zlib).
  *
  * @module
  */
 import { type QuirkName, QUIRKS } from "../impl/quirks.ts";
 import type { Machine } from "./machine.ts";
+import { qmMachine } from "./machines/qm.ts";
+import { sdmdevMachine } from "./machines/sdmdev.ts";
 import { type1Machine } from "./machines/type1.ts";
 
 /** The machines, in the order `check` runs them. */
-export const MACHINES: readonly Machine[] = [type1Machine as unknown as Machine];
+export const MACHINES: readonly Machine[] = [
+  type1Machine,
+  qmMachine,
+  sdmdevMachine,
+] as unknown as Machine[];
 
 /** The machine called `name`, if any. */
 export function machineNamed(name: string): Machine | undefined {
   return MACHINES.find((m) => m.name === name);
 }
 
-/** A suite: one machine checked sequentially or in races. */
-export interface Suite {
-  /** `<machine>` or `<machine>-race`. */
-  readonly name: string;
-  /** The machine. */
-  readonly machine: Machine;
-  /** How it is checked. */
-  readonly mode: "sequential" | "race";
-}
+/** A suite: one machine checked sequentially or in races, or a fuzzer. */
+export type Suite =
+  | {
+    /** `<machine>` or `<machine>-race`. */
+    readonly name: string;
+    /** The machine. */
+    readonly machine: Machine;
+    /** How it is checked. */
+    readonly mode: "sequential" | "race";
+    /** Runs `check` does without `--runs`. */
+    readonly defaultRuns: number;
+  }
+  | {
+    /** `zip-fuzz`. */
+    readonly name: string;
+    /** No machine. */
+    readonly machine?: undefined;
+    /** A fuzzer. */
+    readonly mode: "fuzz";
+    /** Cases `check` runs without `--runs`. */
+    readonly defaultRuns: number;
+  };
 
 /** Every suite, in the order `check` runs them. */
-export const SUITES: readonly Suite[] = MACHINES.flatMap((machine) => [
-  { name: machine.name, machine, mode: "sequential" as const },
-  { name: `${machine.name}-race`, machine, mode: "race" as const },
-]);
+export const SUITES: readonly Suite[] = [
+  ...MACHINES.flatMap((machine) => [
+    { name: machine.name, machine, mode: "sequential" as const, defaultRuns: 10_000 },
+    { name: `${machine.name}-race`, machine, mode: "race" as const, defaultRuns: 10_000 },
+  ]),
+  { name: "zip-fuzz", mode: "fuzz", defaultRuns: 100_000 },
+];
 
 /** The suite called `name`, if any. */
 export function suiteNamed(name: string): Suite | undefined {

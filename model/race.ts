@@ -81,9 +81,14 @@ export async function runRace<S, C extends Cmd>(
   const sched = new ControlledSched();
   const impl = machine.implementation(options.quirks ?? {}, sched);
   let start = machine.initial();
-  for (const cmd of scenario.setup) start = machine.step(start, cmd).state;
+  const setup: C[] = [];
+  for (const generated of scenario.setup) {
+    const cmd = machine.resolve?.(start, generated) ?? generated;
+    setup.push(cmd);
+    start = machine.step(start, cmd).state;
+  }
   sched.spawn("setup", async () => {
-    for (const cmd of scenario.setup) await impl.exec(cmd);
+    for (const cmd of setup) await impl.exec(cmd);
   });
   await sched.run(FIRST);
 
@@ -92,7 +97,8 @@ export async function runRace<S, C extends Cmd>(
   const history: HistoryEntry<S, C>[] = [];
   for (const actor of scenario.actors) {
     sched.spawn(actor.name, async () => {
-      for (const [index, cmd] of actor.program.entries()) {
+      for (const [index, generated] of actor.program.entries()) {
+        const cmd = machine.resolve?.(impl.observe(), generated) ?? generated;
         const invoked = clock;
         const { ret, events } = await impl.exec(cmd);
         history.push({
@@ -169,14 +175,15 @@ export function linearize<S, C extends Cmd>(
 }
 
 /**
- * Random race scenarios: a setup of up to `setup` commands, then two or three actors with up to
- * three commands each, all drawn from `command`.
+ * Random race scenarios: a setup of up to `setup` commands drawn from `command`, then two or
+ * three actors with up to three commands each drawn from `actorCommand`.
  */
 export function raceScenario<C extends Cmd>(
   command: fc.Arbitrary<C>,
+  actorCommand: fc.Arbitrary<C>,
   setup = 10,
 ): fc.Arbitrary<RaceScenario<C>> {
-  const program = fc.array(command, { minLength: 1, maxLength: 3, size: "max" });
+  const program = fc.array(actorCommand, { minLength: 1, maxLength: 3, size: "max" });
   return fc.record({
     setup: fc.array(command, { maxLength: setup, size: "max" }),
     actors: fc.array(program, { minLength: 2, maxLength: 3 }).map((ps) =>

@@ -76,8 +76,9 @@ export class Conformance<S, C extends Cmd> {
     this.impl = machine.implementation(quirks);
   }
 
-  /** Runs one command on both sides and compares. */
-  async step(cmd: C): Promise<StepRecord<S, C>> {
+  /** Runs one command on both sides (placeholders resolved on the spec's state) and compares. */
+  async step(generated: C): Promise<StepRecord<S, C>> {
+    const cmd = this.#machine.resolve?.(this.spec, generated) ?? generated;
     const s = this.#machine.step(this.spec, cmd);
     this.spec = s.state;
     const impl = await this.impl.exec(cmd);

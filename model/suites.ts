@@ -16,6 +16,7 @@ import type { Suite } from "./machines.ts";
 import { type RaceResult, type RaceScenario, raceScenario, runRace } from "./race.ts";
 import { Conformance, runSequential } from "./runner.ts";
 import { raceTrace, sequentialTrace } from "./trace.ts";
+import { runZipFuzz } from "./zip_fuzz.ts";
 
 /** How long and with what to run a suite. */
 export interface SuiteOptions {
@@ -94,10 +95,16 @@ function params<T>(o: SuiteOptions): fc.Parameters<T> {
   };
 }
 
-function meta(suite: Suite, o: SuiteOptions, violation: string, path: string | null | undefined) {
+function meta(
+  machine: Machine,
+  mode: "sequential" | "race",
+  o: SuiteOptions,
+  violation: string,
+  path: string | null | undefined,
+) {
   return {
-    machine: suite.machine.name,
-    mode: suite.mode,
+    machine: machine.name,
+    mode,
     quirks: o.quirks ?? [],
     violation,
     seed: o.seed,
@@ -105,13 +112,20 @@ function meta(suite: Suite, o: SuiteOptions, violation: string, path: string | n
   };
 }
 
-async function runSequentialSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
-  const machine: Machine = suite.machine;
+async function runSequentialSuite(
+  machine: Machine,
+  suite: Suite,
+  o: SuiteOptions,
+): Promise<SuiteReport> {
   const quirks = quirkSwitches(o.quirks);
   let commands = 0;
   const arb = fc.commands(
     [machine.commands().map((c) => new ConformanceCommand(c))],
-    { maxCommands: o.maxCommands ?? 40, size: "max", replayPath: o.replayPath },
+    {
+      maxCommands: o.maxCommands ?? machine.maxCommands ?? 40,
+      size: "max",
+      replayPath: o.replayPath,
+    },
   );
   const start = performance.now();
   const prop = fc.asyncProperty(arb, async (cmds) => {
@@ -133,7 +147,7 @@ async function runSequentialSuite(suite: Suite, o: SuiteOptions): Promise<SuiteR
   const replayPath = /replayPath="([^"]*)"/.exec(String(details.counterexample[0]))?.[1];
   const trace = sequentialTrace(
     machine,
-    { ...meta(suite, o, violation, details.counterexamplePath), replayPath },
+    { ...meta(machine, "sequential", o, violation, details.counterexamplePath), replayPath },
     machine.initial(),
     records,
   );
@@ -144,12 +158,12 @@ async function runSequentialSuite(suite: Suite, o: SuiteOptions): Promise<SuiteR
   };
 }
 
-async function runRaceSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
-  const machine: Machine = suite.machine;
+async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
   const quirks = quirkSwitches(o.quirks);
   let commands = 0;
   let lastFailure: { scenario: RaceScenario; result: RaceResult } | undefined;
-  const arb = raceScenario(machine.commands(), o.maxCommands ?? 10).map((s) => ({
+  const actorCommands = machine.raceCommands?.() ?? machine.commands();
+  const arb = raceScenario(machine.commands(), actorCommands, o.maxCommands ?? 10).map((s) => ({
     ...s,
     setup: [...machine.prelude, ...s.setup],
   }));
@@ -171,7 +185,7 @@ async function runRaceSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport>
   const trace = raceTrace(
     machine,
     {
-      ...meta(suite, o, violation, details.counterexamplePath),
+      ...meta(machine, "race", o, violation, details.counterexamplePath),
       race: { ...scenario, schedule: result.schedule },
     },
     result.start,
@@ -186,7 +200,31 @@ async function runRaceSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport>
   };
 }
 
+/**
+ * The decompressor fuzz as a suite: `runs` cases from `seed` (quirks and `seconds` do not
+ * apply). A failure's "trace" is the failing case itself: seed, case number, framing, input.
+ */
+function runFuzzSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
+  const start = performance.now();
+  const r = runZipFuzz(o.seed, o.runs);
+  const f = r.failures[0];
+  const base = { suite: suite.name, runs: r.runs, commands: r.runs, seed: o.seed };
+  const ms = performance.now() - start;
+  if (!f) return Promise.resolve({ ...base, ms });
+  const trace = {
+    seed: o.seed,
+    run: f.run,
+    format: f.format,
+    message: f.message,
+    inputHex: f.inputHex,
+  };
+  return Promise.resolve({ ...base, ms, failure: { violation: f.message, trace, length: 1 } });
+}
+
 /** Runs a suite. */
 export function runSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
-  return suite.mode === "sequential" ? runSequentialSuite(suite, o) : runRaceSuite(suite, o);
+  if (suite.mode === "fuzz") return runFuzzSuite(suite, o);
+  return suite.mode === "sequential"
+    ? runSequentialSuite(suite.machine, suite, o)
+    : runRaceSuite(suite.machine, suite, o);
 }

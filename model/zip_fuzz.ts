@@ -14,18 +14,7 @@
 import zlib from "node:zlib";
 import { referenceDecode, type ZipFormat } from "../spec/zip.ts";
 import { compress, DecompressStream, type ZipError } from "../impl/zip/mod.ts";
-
-/** A small seeded PRNG (mulberry32): returns floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../impl/sched.ts";
 
 const vocabulary = (
   "the of and to in is that it was for on are as with his they at be this have from or " +

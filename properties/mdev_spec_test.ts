@@ -868,7 +868,7 @@ Deno.test("sdmdev: every invariant can fire", async (t) => {
     for (
       const n of [
         "sdmdev.qp-single-owner:always",
-        "sdmdev.available-instances:always",
+        "sdmdev.available-instances:between-ops",
         "sdmdev.one-open-per-mdev:always",
         "sdmdev.no-freed-ring-mapped:always",
         "sdmdev.refcounts:always",

@@ -502,7 +502,7 @@ Deno.test("qm invariants can fail", async (t) => {
     ["qm.eq-no-overwrite", { ...base, eqTail: base.eqDoorbell + 8 }],
     ["qm.cq-no-overwrite", withQp({ cqTail: 6, sqHead: 6, sqDoorbell: 6, sqTail: 6 })],
     ["qm.doorbell-owner", withQp({ foreignDoorbells: 1 })],
-    ["qm.eq", { ...base, eq: [{ cqn: 5, phase: 1 }, base.eq[1]] }],
+    ["qm.eq", { ...base, eq: [{ ...base.eq[0], cqn: 0x10000 }, base.eq[1]] }],
     ["qm.eq", { ...base, eqPhase: 0 }],
     ["qm.irq", { ...base, irqPending: false }],
     ["qm.irq", { ...base, irqMasked: true }],

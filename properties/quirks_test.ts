@@ -23,7 +23,7 @@ for (const quirk of QUIRK_NAMES) {
 
     await t.step("the fixture names the quirk, its machine and mode", () => {
       assert.deepEqual(trace.meta.quirks, [quirk]);
-      assert.equal(trace.meta.machine, suite.machine.name);
+      assert.equal(trace.meta.machine, suite.machine?.name);
       assert.equal(trace.meta.mode, suite.mode);
     });
     await t.step("the fixture fails with the quirk", async () => {

@@ -22,7 +22,8 @@ import {
   type FlushMode,
   tryDecompress,
 } from "../impl/zip/mod.ts";
-import { concat, equalBytes, jsonCorpus, prng, textCorpus } from "../model/zip_fuzz.ts";
+import { concat, equalBytes, jsonCorpus, textCorpus } from "../model/zip_fuzz.ts";
+import { prng } from "../impl/sched.ts";
 
 const seed = Number(Deno.env.get("WARPSPEC_SEED") ?? 20180903);
 console.log(`zip_core: WARPSPEC_SEED=${seed}`);

@@ -18,7 +18,8 @@ import {
   zipSqeStatus,
 } from "../impl/device/zip_engine.ts";
 import type { CompressStream, DecompressStream } from "../impl/zip/mod.ts";
-import { equalBytes, prng, textCorpus } from "../model/zip_fuzz.ts";
+import { equalBytes, textCorpus } from "../model/zip_fuzz.ts";
+import { prng } from "../impl/sched.ts";
 
 const seed = Number(Deno.env.get("WARPSPEC_SEED") ?? 20180903);
 console.log(`zip_engine: WARPSPEC_SEED=${seed}`);

@@ -9,7 +9,8 @@ import zlib from "node:zlib";
 import fc from "fast-check";
 import { referenceDecode, type ZipFormat } from "../spec/zip.ts";
 import { compress, CompressStream, decompress } from "../impl/zip/mod.ts";
-import { concat, equalBytes, jsonCorpus, prng, textCorpus } from "../model/zip_fuzz.ts";
+import { concat, equalBytes, jsonCorpus, textCorpus } from "../model/zip_fuzz.ts";
+import { prng } from "../impl/sched.ts";
 
 const seed = Number(Deno.env.get("WARPSPEC_SEED") ?? 20180903);
 console.log(`zip_interop: WARPSPEC_SEED=${seed}`);

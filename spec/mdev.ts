@@ -46,7 +46,15 @@
  */
 import { match } from "ts-pattern";
 import { deleteIn, lowestFreeId, setIn } from "./iommu.ts";
-import { type Errno, type Event, fail, type Invariant, ok, type StepResult } from "./types.ts";
+import {
+  checkInvariants,
+  type Errno,
+  type Event,
+  fail,
+  type Invariant,
+  ok,
+  type StepResult,
+} from "./types.ts";
 
 export type { Errno, Event, Invariant, Ret, StepResult } from "./types.ts";
 
@@ -660,10 +668,5 @@ export const mdevInvariants: readonly Invariant<MdevState>[] = [
 
 /** The names of the violated {@link mdevInvariants} with their messages (mdev v7). */
 export function checkMdevInvariants(state: MdevState): string[] {
-  const out: string[] = [];
-  for (const inv of mdevInvariants) {
-    const msg = inv.check(state);
-    if (msg !== undefined) out.push(`${inv.name}: ${msg}`);
-  }
-  return out;
+  return checkInvariants(mdevInvariants, state);
 }

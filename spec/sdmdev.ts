@@ -84,6 +84,7 @@ import {
   setReserved,
 } from "./mdev.ts";
 import {
+  checkInvariants,
   type Errno,
   type Event,
   fail,
@@ -771,7 +772,7 @@ function ownerName(o: QpOwner): string {
  *   is live and holds exactly it: an sdmdev whose queue has that `qn`, or a transform listing
  *   it; every live sdmdev's and transform's qps are taken by them. So a qp belongs to at most
  *   one mdev or kernel user and none leaks.
- * - `sdmdev.available-instances` (always): free qps are never negative and the mdev core's
+ * - `sdmdev.available-instances` (between ops: registration builds the class device and the mdev parent one after the other): free qps are never negative and the mdev core's
  *   `available_instances` of the parent's type equals them.
  * - `sdmdev.one-open-per-mdev` (always): a queue has an opener exactly when its mdev is open
  *   (the mdev core allows one open); without PASID support all open sdmdevs of a parent
@@ -828,7 +829,7 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
   },
   {
     name: "sdmdev.available-instances",
-    scope: "always",
+    scope: "between-ops",
     check: (w) =>
       eachSdParent(w, (p) => {
         const free = freeQps(p.pool);
@@ -976,10 +977,5 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
 
 /** The names of the violated {@link sdmdevInvariants} with their messages (RFCv2 3/7). */
 export function checkSdmdevInvariants(world: SdmdevWorld): string[] {
-  const out: string[] = [];
-  for (const inv of sdmdevInvariants) {
-    const msg = inv.check(world);
-    if (msg !== undefined) out.push(`${inv.name}: ${msg}`);
-  }
-  return out;
+  return checkInvariants(sdmdevInvariants, world);
 }

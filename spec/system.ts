@@ -13,7 +13,7 @@ import {
   stepIommu,
 } from "./iommu.ts";
 import { pinKey, stepType1, type Type1Command, type Type1State } from "./type1.ts";
-import { type Invariant, PAGE_SIZE, type StepResult } from "./types.ts";
+import { checkInvariants, type Invariant, PAGE_SIZE, type StepResult } from "./types.ts";
 
 /** The state of every specified component. */
 export interface SystemState {
@@ -260,11 +260,5 @@ export const invariants: readonly Invariant<SystemState>[] = [
  * the invariants that must hold at every scheduling point.
  */
 export function violations(state: SystemState, scope?: "always"): string[] {
-  const out: string[] = [];
-  for (const inv of invariants) {
-    if (scope && inv.scope !== scope) continue;
-    const msg = inv.check(state);
-    if (msg !== undefined) out.push(`${inv.name}: ${msg}`);
-  }
-  return out;
+  return checkInvariants(invariants, state, scope);
 }

@@ -90,3 +90,21 @@ export function fail<S>(state: S, errno: Errno, events: readonly Event[] = []): 
 
 /** Size of one page of memory and of one IOMMU page, in bytes. */
 export const PAGE_SIZE: number = 4096;
+
+/**
+ * Every violated invariant of `state`, as `name: message` strings; with a `scope`, only the
+ * invariants of that scope.
+ */
+export function checkInvariants<S>(
+  invariants: readonly Invariant<S>[],
+  state: S,
+  scope?: Invariant<S>["scope"],
+): string[] {
+  const out: string[] = [];
+  for (const inv of invariants) {
+    if (scope && inv.scope !== scope) continue;
+    const msg = inv.check(state);
+    if (msg !== undefined) out.push(`${inv.name}: ${msg}`);
+  }
+  return out;
+}

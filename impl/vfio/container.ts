@@ -46,13 +46,8 @@ export class VfioContainer {
   }
 
   /** Runs `body` holding the container lock. */
-  async #locked<T>(label: string, body: () => Promise<T> | T): Promise<T> {
-    await this.lock.lock(this.#deps.kernel.sched, label);
-    try {
-      return await body();
-    } finally {
-      this.lock.unlock();
-    }
+  #locked<T>(label: string, body: () => Promise<T> | T): Promise<T> {
+    return this.lock.hold(this.#deps.kernel.sched, label, body);
   }
 
   /**

@@ -11,7 +11,7 @@ import { parseArgs, quirkNames, runCli, suitesNamed, UsageError } from "./common
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
                        [--quirk NAME]... [--out DIR]
-  --runs N      property runs per suite (default 10000)
+  --runs N      runs per suite (default: 10000 per machine suite, 100000 zip-fuzz cases)
   --seconds S   stop each suite after S seconds (default: no limit)
   --seed N      fast-check seed (default: random, printed)
   --suite NAME  ${SUITES.map((s) => s.name).join(" | ")}
@@ -42,18 +42,19 @@ async function main(): Promise<number> {
   const quirks = quirkNames(flags.quirk as string[] | undefined);
   const suites = flags.suite
     ? suitesNamed(flags.suite as string[])
-    : SUITES.filter((s) => quirks.every((q) => s.machine.quirks.includes(q)));
+    : SUITES.filter((s) => quirks.every((q) => s.machine?.quirks.includes(q)));
   if (suites.length === 0) throw new UsageError("no machine has all of these quirks");
   const seed = (flags.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31);
-  const runs = (flags.runs as number | undefined) ?? 10_000;
+  const runs = flags.runs as number | undefined;
   const seconds = flags.seconds as number | undefined;
   const out = (flags.out as string | undefined) ?? "out/counterexamples";
   const label = quirks.length ? `quirks ${quirks.join(",")}` : "correct implementation";
-  console.error(`check: seed ${seed}, ${runs} runs per suite, ${label}`);
+  const budget = runs === undefined ? "default runs per suite" : `${runs} runs per suite`;
+  console.error(`check: seed ${seed}, ${budget}, ${label}`);
   const reports: SuiteReport[] = [];
   for (const suite of suites) {
     console.error(`check: ${suite.name} ...`);
-    const r = await runSuite(suite, { seed, runs, seconds, quirks });
+    const r = await runSuite(suite, { seed, runs: runs ?? suite.defaultRuns, seconds, quirks });
     reports.push(r);
     if (r.failure) {
       await Deno.mkdir(out, { recursive: true });

@@ -1,0 +1,749 @@
+/**
+ * The HiSilicon QM hardware (RFCv2 4/7 `qm.c`/`qm.h`): one MMIO register page (mailbox at
+ * 0x300, doorbell at 0x340, EQ interrupt source and mask), the queue contexts it loads through
+ * the mailbox, and the device side of every queue pair's SQ and CQ and of the one EQ. Also the
+ * programming model both drivers share (memory formats, ring positions, the driver's view of a
+ * queue pair's rings), as `qm.h` and `hisi_qm_udrv.h` do for the seed.
+ *
+ * Rings live in real memory (frames of `PhysMem`); the device reaches them only through IOMMU
+ * translation of the IOVAs its contexts name. What a request does is the {@link QmEngine}'s
+ * business (the ZIP engine plugs in there); the device writes the status it returns into the
+ * SQE (`dw3 & 0xff`), a CQE `{sq_head, phase}` at its CQ tail and an EQE `{cqn, phase}` at its
+ * EQ tail, then raises the interrupt unless masked. It never overwrites a CQE or EQE the
+ * consumer has not released: with `depth - 1` unreleased entries it stalls.
+ *
+ * Mailbox: a context load (op 0: SQC, CQC, EQC, SQC_BT, CQC_BT) is taken as it is written, so
+ * the busy bit `qm_mb` polls for is clear again by its first poll; a context read-back (op 1,
+ * the dump upstream's debugfs posts) stays busy until the device services it
+ * ({@link QmDevice.serviceMailbox}, the spec's `qm.mailboxDone`). The base-table loads carry
+ * nothing this model needs: SQC and CQC loads name their context's address themselves.
+ *
+ * Doorbells are per queue: the device knows each queue's owner from the `pasid` field of its
+ * SQC (the kernel is 0, a user process its pid, low 16 bits) and drops a user's doorbell for a
+ * queue that is not its own. The v1 hardware shared one doorbell page between all queues
+ * (RFCv2 6/7 `hisi_qm_mmap` L3944, quirk `sharedDoorbellPage`): then it accepts the doorbell.
+ * A doorbell the device accepted from someone other than the queue's owner (the kernel's page
+ * reaches every queue) is counted in `foreignDoorbells`.
+ *
+ * Ring positions are slot indices and phase bits ({@link RingPos}); each also carries a lap
+ * counter that is observation-only ghost state: it turns the index into the spec's absolute
+ * counter in `observe()` and never influences behaviour.
+ *
+ * @module
+ */
+import {
+  decodeDoorbell,
+  DOORBELL_CMD,
+  MAILBOX_CMD,
+  type Phase,
+  type QmOwner,
+} from "../../spec/qm.ts";
+import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
+import type { IommuCore, IommuGroup } from "../iommu/core.ts";
+import { type Kernel, Mutex } from "../kernel.ts";
+import type { Frame, PhysMem } from "../mem/phys.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Registers and memory formats
+
+/** Mailbox register (`MAILBOX_CMD_SEND_BASE`): a 128-bit write posts, bit 13 of w0 is busy. */
+export const QM_MAILBOX = 0x300;
+/** Doorbell register (`DOORBELL_CMD_SEND_BASE`): one 64-bit write. */
+export const QM_DOORBELL = 0x340;
+/** EQ interrupt source (`QM_VF_EQ_INT_SOURCE`): reads 1 while an interrupt is pending, write 1 acks. */
+export const QM_EQ_INT_SOURCE = 0x8;
+/** EQ interrupt mask (`QM_VF_EQ_INT_MASK`): 1 masks. */
+export const QM_EQ_INT_MASK = 0xc;
+/**
+ * Queue stop register: writing a queue number stops that queue and forgets its contexts. The
+ * v1 hardware has none (RFCv2 6/7 `hisi_qm_stop_queue` is empty); the spec's `qm.release`
+ * states the queue stopped, as later hardware does with its per-queue stop.
+ */
+export const QM_QUEUE_STOP = 0x100070;
+
+/** Bytes of one SQE (`struct hisi_qm_msg`, RFCv2 7/7). */
+export const QM_SQE_SIZE = 128;
+/** Bytes of one CQE (`struct cqe`). */
+export const QM_CQE_SIZE = 16;
+/** Bytes of one EQE (`struct eqe`). */
+export const QM_EQE_SIZE = 4;
+/** Bytes of one SQC, CQC or EQC (`struct sqc`/`cqc`/`eqc`, padded to 32). */
+export const QM_QC_SIZE = 32;
+
+/** The mailbox busy bit in w0 (`MAILBOX_BUSY_SHIFT`). */
+export const QM_MB_BUSY = 1 << 13;
+const MB_OP_SHIFT = 14;
+const SQE_DW3 = 12;
+const SQE_TAG = 52;
+const CQE_SQ_HEAD = 8;
+const CQE_W7 = 14;
+const QC_BASE_L = 4;
+const QC_BASE_H = 8;
+const QC_QES = 16;
+const QC_PASID = 20;
+const QC_W12 = 24;
+const EQC_PHASE_SHIFT = 16;
+
+function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function readU16(b: Uint8Array, off: number): number {
+  return view(b).getUint16(off, true);
+}
+
+function readU32(b: Uint8Array, off: number): number {
+  return view(b).getUint32(off, true);
+}
+
+function writeU16(b: Uint8Array, off: number, v: number): void {
+  view(b).setUint16(off, v, true);
+}
+
+function writeU32(b: Uint8Array, off: number, v: number): void {
+  view(b).setUint32(off, v >>> 0, true);
+}
+
+function readAddr(b: Uint8Array): number {
+  return readU32(b, QC_BASE_H) * 2 ** 32 + readU32(b, QC_BASE_L);
+}
+
+function writeAddr(b: Uint8Array, off: number, addr: number): void {
+  writeU32(b, off, addr % 2 ** 32);
+  writeU32(b, off + 4, Math.floor(addr / 2 ** 32));
+}
+
+/** The `pasid` a queue owner's doorbells carry: 0 for the kernel, else the pid's low 16 bits. */
+export function ownerPasid(owner: QmOwner): number {
+  return owner === "kernel" ? 0 : owner & 0xffff;
+}
+
+/** A queue context as a driver fills it before posting it (`INIT_QC` and friends). */
+export interface QueueContext {
+  /** IOVA of the ring. */
+  readonly base: number;
+  /** Slots in the ring (`qes + 1`). */
+  readonly depth: number;
+  /** Owner's pasid (SQC and CQC). */
+  readonly pasid: number;
+  /** SQC: the CQ its completions go to; CQC: the start phase (1); EQC: the start phase (1). */
+  readonly w12: number;
+}
+
+/** Encodes an SQC, CQC or EQC (head and tail 0). */
+export function encodeContext(kind: "sqc" | "cqc" | "eqc", qc: QueueContext): Uint8Array {
+  const b = new Uint8Array(QM_QC_SIZE);
+  writeAddr(b, QC_BASE_L, qc.base);
+  if (kind === "eqc") {
+    writeU32(b, QC_W12, (qc.depth - 1) | (qc.w12 << EQC_PHASE_SHIFT));
+    return b;
+  }
+  writeU16(b, QC_QES, qc.depth - 1);
+  writeU16(b, QC_PASID, qc.pasid);
+  if (kind === "sqc") writeU16(b, QC_W12, qc.w12);
+  else writeU32(b, QC_W12, qc.w12);
+  return b;
+}
+
+function decodeContext(kind: number, b: Uint8Array): QueueContext {
+  if (kind === MAILBOX_CMD.EQC) {
+    const dw6 = readU32(b, QC_W12);
+    return { base: readAddr(b), depth: (dw6 & 0xffff) + 1, pasid: 0, w12: dw6 >>> 16 & 1 };
+  }
+  const w12 = kind === MAILBOX_CMD.SQC ? readU16(b, QC_W12) : readU32(b, QC_W12) & 1;
+  return { base: readAddr(b), depth: readU16(b, QC_QES) + 1, pasid: readU16(b, QC_PASID), w12 };
+}
+
+/** Encodes a mailbox command (`struct mailbox`): w0 = cmd | busy | op, queue, address. */
+export function encodeMailbox(cmd: number, queue: number, addr: number, read: boolean): Uint8Array {
+  const b = new Uint8Array(16);
+  writeU16(b, 0, cmd | QM_MB_BUSY | (read ? 1 << MB_OP_SHIFT : 0));
+  writeU16(b, 2, queue);
+  writeAddr(b, 4, addr);
+  return b;
+}
+
+/** A fresh SQE carrying the request's tag (low 32 bits in the `tag` word). */
+export function newSqe(tag: number): Uint8Array {
+  const b = new Uint8Array(QM_SQE_SIZE);
+  writeU32(b, SQE_TAG, tag % 2 ** 32);
+  return b;
+}
+
+/** The status the device wrote back into an SQE (`dw3 & 0xff`). */
+export function sqeStatus(sqe: Uint8Array): number {
+  return readU32(sqe, SQE_DW3) & 0xff;
+}
+
+/** The phase bit of a CQE (`w7 & 1`). */
+export function cqePhase(cqe: Uint8Array): Phase {
+  return (readU16(cqe, CQE_W7) & 1) as Phase;
+}
+
+/** The SQ slot a CQE names (`sq_head`). */
+export function cqeSqHead(cqe: Uint8Array): number {
+  return readU16(cqe, CQE_SQ_HEAD);
+}
+
+/** The CQ number of an EQE (`dw0 & 0xffff`). */
+export function eqeCqn(eqe: Uint8Array): number {
+  return readU32(eqe, 0) & 0xffff;
+}
+
+/** The phase bit of an EQE (`dw0 >> 16 & 1`). */
+export function eqePhase(eqe: Uint8Array): Phase {
+  return (readU32(eqe, 0) >>> 16 & 1) as Phase;
+}
+
+/** Distance from slot `from` forward to slot `to` in a ring of `depth` slots. */
+export function ringForward(from: number, to: number, depth: number): number {
+  return ((to - from) % depth + depth) % depth;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ring positions and memory
+
+/**
+ * One position in a ring: the slot index and the phase bit of its lap (1 on the first lap,
+ * flipped on each wrap), as hardware and drivers keep them. `laps` is ghost state for
+ * observation only: `absolute` is the spec's counter.
+ */
+export class RingPos {
+  /** Slots in the ring. */
+  readonly depth: number;
+  /** Slot index. */
+  index = 0;
+  /** Phase bit of the current lap. */
+  phase: Phase;
+  /** Ghost: completed laps, for {@link RingPos.absolute} only. */
+  #laps = 0;
+
+  /** Position 0 of a ring of `depth` slots, with the given start phase. */
+  constructor(depth: number, phase: Phase = 1) {
+    this.depth = depth;
+    this.phase = phase;
+  }
+
+  /** Advances one slot, flipping the phase on a wrap. */
+  step(): void {
+    this.index++;
+    if (this.index === this.depth) {
+      this.index = 0;
+      this.phase = this.phase === 1 ? 0 : 1;
+      this.#laps++;
+    }
+  }
+
+  /** Advances forward to slot `index` (taken modulo the depth). */
+  moveTo(index: number): void {
+    for (let n = ringForward(this.index, index, this.depth); n > 0; n--) this.step();
+  }
+
+  /** Ghost: the absolute position (laps × depth + index), for observation. */
+  get absolute(): number {
+    return this.#laps * this.depth + this.index;
+  }
+}
+
+/** The CPU's view of a coherent DMA buffer (the kernel's mapping, or a user's mmap of it). */
+export class QmMemory {
+  readonly #phys: PhysMem;
+  readonly #frames: readonly Frame[];
+
+  /** A view of `frames`, in order. */
+  constructor(phys: PhysMem, frames: readonly Frame[]) {
+    this.#phys = phys;
+    this.#frames = frames;
+  }
+
+  /** Reads `length` bytes at `offset`. */
+  read(offset: number, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    this.#pages(offset, length, (frame, at, n, done) => {
+      out.set(this.#phys.read(frame, at, n), done);
+    });
+    return out;
+  }
+
+  /** Writes `data` at `offset`. */
+  write(offset: number, data: Uint8Array): void {
+    this.#pages(offset, data.length, (frame, at, n, done) => {
+      this.#phys.write(frame, at, data.subarray(done, done + n));
+    });
+  }
+
+  #pages(
+    offset: number,
+    length: number,
+    f: (frame: Frame, at: number, n: number, done: number) => void,
+  ): void {
+    for (let done = 0; done < length;) {
+      const at = (offset + done) % PAGE_SIZE;
+      const n = Math.min(length - done, PAGE_SIZE - at);
+      f(this.#frames[Math.floor((offset + done) / PAGE_SIZE)], at, n, done);
+      done += n;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The driver's view of one queue pair
+
+/** A request as its submitter keeps it until it completes (`req_cache`). */
+export interface QmRequest {
+  /** Submission number within the queue pair. */
+  readonly seq: number;
+  /** The caller's tag. */
+  readonly tag: number;
+}
+
+/**
+ * A driver's side of one queue pair's SQ and CQ in the `scqe` buffer (SQ first, then CQ):
+ * producer tail, retired SQ head, consumer CQ head with its expected phase, the indices last
+ * published by doorbells, and the request cache by SQ slot. The kernel driver (`qp_status`)
+ * and the user driver (`hisi_qm_queue_info`) both keep one.
+ */
+export class QpRings {
+  /** The buffer holding SQ and CQ. */
+  readonly mem: QmMemory;
+  /** Producer: next SQ slot to fill (`sq_tail`). */
+  readonly sqTail: RingPos;
+  /** Oldest SQ slot whose completion has not been accepted (`sq_head`). */
+  readonly sqHead: RingPos;
+  /** Consumer: next CQ slot to read; its phase is the expected one (`cq_head`, `cqc_phase`). */
+  readonly cqHead: RingPos;
+  /** SQ tail index the last SQ doorbell published. */
+  sqPublished = 0;
+  /** CQ head index the last CQ doorbell published. */
+  cqPublished = 0;
+  /** Requests by SQ slot (`req_cache`). */
+  readonly reqs: (QmRequest | null)[];
+  /** Requests submitted so far: the next request's `seq`. */
+  submitted = 0;
+  /** Ghost: `seq` of the last completion handed to the consumer, -1 before any. */
+  lastCompleted: number = -1;
+
+  /** An empty queue pair over `mem` (SQ at 0, CQ after `sqDepth` SQEs). */
+  constructor(mem: QmMemory, sqDepth: number, cqDepth: number) {
+    this.mem = mem;
+    this.sqTail = new RingPos(sqDepth);
+    this.sqHead = new RingPos(sqDepth);
+    this.cqHead = new RingPos(cqDepth);
+    this.reqs = new Array<QmRequest | null>(sqDepth).fill(null);
+  }
+
+  /** Requests outstanding by the slot count: filled and not yet retired. */
+  used(): number {
+    return ringForward(this.sqHead.index, this.sqTail.index, this.sqTail.depth);
+  }
+
+  /** Whether the SQ is full: `depth - 1` outstanding, one slot reserved (see spec/qm.ts). */
+  full(): boolean {
+    return this.used() >= this.sqTail.depth - 1;
+  }
+
+  /** Fills the SQE at the tail, caches the request, advances the tail; returns the request. */
+  fill(tag: number): QmRequest {
+    const slot = this.sqTail.index;
+    const req = { seq: this.submitted++, tag };
+    this.mem.write(slot * QM_SQE_SIZE, newSqe(tag));
+    this.reqs[slot] = req;
+    this.sqTail.step();
+    return req;
+  }
+
+  /**
+   * The completion at the CQ head if its CQE carries the expected phase (a new one): the SQ
+   * slot the CQE names and the status the device wrote into that SQE. Undefined otherwise.
+   */
+  next(): { readonly sqSlot: number; readonly status: number } | undefined {
+    const cqe = this.cqe(this.cqHead.index);
+    if (cqePhase(cqe) !== this.cqHead.phase) return undefined;
+    const sqSlot = cqeSqHead(cqe);
+    return { sqSlot, status: sqeStatus(this.sqe(sqSlot)) };
+  }
+
+  /** The SQE in slot `slot`. */
+  sqe(slot: number): Uint8Array {
+    return this.mem.read(slot * QM_SQE_SIZE, QM_SQE_SIZE);
+  }
+
+  /** The CQE in slot `slot`. */
+  cqe(slot: number): Uint8Array {
+    return this.mem.read(this.sqTail.depth * QM_SQE_SIZE + slot * QM_CQE_SIZE, QM_CQE_SIZE);
+  }
+
+  /**
+   * Accepts the CQE at the head: takes the request cached in `slot`, retires one SQ slot and
+   * advances the CQ head (the expected phase flips on a wrap). A slot with no request yields
+   * `seq`/`tag` -1.
+   */
+  accept(slot: number): QmRequest {
+    const req = this.reqs[slot] ?? { seq: -1, tag: -1 };
+    this.reqs[slot] = null;
+    this.lastCompleted = req.seq;
+    this.sqHead.step();
+    this.cqHead.step();
+    return req;
+  }
+
+  /** Requests still cached: those that will never complete if the queue goes away now. */
+  pending(): number {
+    return this.reqs.filter((r) => r !== null).length;
+  }
+
+  /**
+   * Records an SQ doorbell (new tail) or CQ doorbell (new head) at slot `index` before the
+   * driver rings it; false, recording nothing, when it would publish an SQE not filled or
+   * release a CQE not accepted.
+   */
+  publish(cmd: number, index: number): boolean {
+    if (cmd === DOORBELL_CMD.SQ) {
+      const d = this.sqTail.depth;
+      const ok = ringForward(this.sqPublished, index, d) <=
+        ringForward(this.sqPublished, this.sqTail.index, d);
+      if (ok) this.sqPublished = index % d;
+      return ok;
+    }
+    const d = this.cqHead.depth;
+    const ok = ringForward(this.cqPublished, index, d) <=
+      ringForward(this.cqPublished, this.cqHead.index, d);
+    if (ok) this.cqPublished = index % d;
+    return ok;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The device
+
+/** What a request does: reads (and may rewrite) the SQE, returns the status byte. */
+export interface QmEngine {
+  /** Executes one request; the result's low 8 bits become the SQE status. */
+  execute(sqe: Uint8Array): number;
+}
+
+/** One owner's mapping of the QM register page (the device sees writes as the owner's). */
+export interface QmMmio {
+  /** readl. */
+  readl(offset: number): number;
+  /** writel. */
+  writel(offset: number, value: number): void;
+  /** writeq (the doorbell). */
+  writeq(offset: number, value: bigint): void;
+  /** The 128-bit `ldp/stp` store of `qm_mb_write`. */
+  write128(offset: number, data: Uint8Array): void;
+}
+
+/** Where the device put one completion (the spec's `QmDeviceStepOk`). */
+export interface QmStepResult {
+  /** SQ slot consumed. */
+  readonly sqIndex: number;
+  /** CQ slot written. */
+  readonly cqIndex: number;
+  /** Phase written with the CQE. */
+  readonly phase: Phase;
+}
+
+/** A loaded SQC and the device's SQ positions. */
+interface SqHw {
+  readonly base: number;
+  readonly pasid: number;
+  readonly cqn: number;
+  /** Next SQE to consume. */
+  readonly head: RingPos;
+  /** Tail published by the last SQ doorbell. */
+  readonly tail: RingPos;
+  /** Doorbells accepted from someone other than the owner. */
+  foreign: number;
+}
+
+/** A loaded CQC and the device's CQ positions. */
+interface CqHw {
+  readonly base: number;
+  /** Next CQ slot to write; its phase is the one written. */
+  readonly tail: RingPos;
+  /** Head released by the last CQ doorbell. */
+  readonly head: RingPos;
+}
+
+/** The loaded EQC and the device's EQ positions. */
+interface EqHw {
+  readonly base: number;
+  readonly tail: RingPos;
+  readonly head: RingPos;
+}
+
+/** A mailbox read-back waiting for the device. */
+interface PostedMailbox {
+  readonly cmd: number;
+  readonly queue: number;
+  readonly addr: number;
+}
+
+/** The device's positions of one queue pair, as absolute counters (observation). */
+export interface QmQueueObservation {
+  /** SQEs consumed. */
+  readonly sqHead: number;
+  /** SQ tail published. */
+  readonly sqDoorbell: number;
+  /** CQEs written. */
+  readonly cqTail: number;
+  /** CQ head released. */
+  readonly cqDoorbell: number;
+  /** Foreign doorbells accepted. */
+  readonly foreignDoorbells: number;
+}
+
+/** The QM device of one PCI function. */
+export class QmDevice {
+  readonly #k: Kernel;
+  /** The device executes one SQE at a time. */
+  readonly #lock = new Mutex();
+  readonly #iommu: IommuCore;
+  readonly #group: IommuGroup;
+  readonly #engine: QmEngine;
+  readonly #sq = new Map<number, SqHw>();
+  readonly #cq = new Map<number, CqHw>();
+  #eq: EqHw | null = null;
+  #mailbox: PostedMailbox | null = null;
+  #irqMasked = true;
+  #irqPending = false;
+
+  /** A device behind `group` of `iommu`; `engine` executes requests. */
+  constructor(kernel: Kernel, iommu: IommuCore, group: IommuGroup, engine: QmEngine) {
+    this.#k = kernel;
+    this.#iommu = iommu;
+    this.#group = group;
+    this.#engine = engine;
+  }
+
+  /** Maps the register page for `owner` (the kernel's ioremap, a user's mmap of region 0). */
+  mmio(owner: QmOwner): QmMmio {
+    return {
+      readl: (offset) => this.#readl(offset),
+      writel: (offset, value) => this.#writel(offset, value),
+      writeq: (offset, value) => {
+        if (offset === QM_DOORBELL) this.#doorbell(owner, value);
+      },
+      write128: (offset, data) => {
+        if (offset === QM_MAILBOX) this.#postMailbox(data);
+      },
+    };
+  }
+
+  /**
+   * The hardware consumes the SQE at queue `qn`'s head: `engine` (default: the device's)
+   * executes it, then status, CQE and EQE are written and the interrupt raised unless masked.
+   * EAGAIN when nothing is published past the head, EBUSY when the CQ or EQ has no free slot,
+   * EINVAL without loaded contexts, EFAULT when a ring access faults in the IOMMU.
+   */
+  step(qn: number, engine: QmEngine = this.#engine): Promise<QmStepResult | Errno> {
+    return this.#lock.hold(this.#k.sched, "qm.device:busy", () => this.#stepLocked(qn, engine));
+  }
+
+  async #stepLocked(qn: number, engine: QmEngine = this.#engine): Promise<QmStepResult | Errno> {
+    const sq = this.#sq.get(qn);
+    const cq = this.#cq.get(qn);
+    const eq = this.#eq;
+    if (!sq || !cq || !eq) return "EINVAL";
+    if (sq.head.index === sq.tail.index) return "EAGAIN";
+    if (ringForward(cq.head.index, cq.tail.index, cq.tail.depth) >= cq.tail.depth - 1) {
+      return "EBUSY";
+    }
+    if (this.#eqFull(eq)) return "EBUSY";
+    const sqIndex = sq.head.index;
+    const sqeAddr = sq.base + sqIndex * QM_SQE_SIZE;
+    const sqe = this.#dmaRead(sqeAddr, QM_SQE_SIZE);
+    if (!sqe) return "EFAULT";
+    const status = engine.execute(sqe) & 0xff;
+    await this.#k.sched.point("qm.device:executed");
+    if (this.#sq.get(qn) !== sq) return "EINVAL";
+    writeU32(sqe, SQE_DW3, (readU32(sqe, SQE_DW3) & ~0xff) | status);
+    const cqIndex = cq.tail.index;
+    const phase = cq.tail.phase;
+    const cqe = new Uint8Array(QM_CQE_SIZE);
+    writeU16(cqe, CQE_SQ_HEAD, sqIndex);
+    writeU16(cqe, CQE_W7, phase);
+    const wrote = this.#dmaWrite(sqeAddr, sqe) &&
+      this.#dmaWrite(cq.base + cqIndex * QM_CQE_SIZE, cqe) && this.#pushEqe(eq, sq.cqn);
+    if (!wrote) return "EFAULT";
+    sq.head.step();
+    cq.tail.step();
+    return { sqIndex, cqIndex, phase };
+  }
+
+  /**
+   * A faulty device (or corrupted EQ memory): writes an EQE naming `cqn` whatever it is, and
+   * raises the interrupt. EBUSY when the EQ is full, EINVAL without an EQ context.
+   */
+  writeBadEqe(cqn: number): Promise<Errno | undefined> {
+    return this.#lock.hold(this.#k.sched, "qm.device:busy", () => {
+      const eq = this.#eq;
+      if (!eq) return "EINVAL";
+      if (this.#eqFull(eq)) return "EBUSY";
+      return this.#pushEqe(eq, cqn) ? undefined : "EFAULT";
+    });
+  }
+
+  #eqFull(eq: EqHw): boolean {
+    return ringForward(eq.head.index, eq.tail.index, eq.tail.depth) >= eq.tail.depth - 1;
+  }
+
+  /** Writes an EQE naming `cqn` at the EQ tail, advances it, raises the interrupt unless masked. */
+  #pushEqe(eq: EqHw, cqn: number): boolean {
+    const eqe = new Uint8Array(QM_EQE_SIZE);
+    writeU32(eqe, 0, cqn | eq.tail.phase << 16);
+    if (!this.#dmaWrite(eq.base + eq.tail.index * QM_EQE_SIZE, eqe)) return false;
+    eq.tail.step();
+    if (!this.#irqMasked) this.#irqPending = true;
+    return true;
+  }
+
+  /** The device services a posted mailbox read-back and clears busy; EAGAIN if none. */
+  serviceMailbox(): Errno | undefined {
+    const mb = this.#mailbox;
+    if (!mb) return "EAGAIN";
+    this.#mailbox = null;
+    this.#dmaWrite(mb.addr, this.#dumpContext(mb.cmd, mb.queue));
+    return undefined;
+  }
+
+  /** Observation: the device's positions of queue `qn`, or undefined without contexts. */
+  observeQueue(qn: number): QmQueueObservation | undefined {
+    const sq = this.#sq.get(qn);
+    const cq = this.#cq.get(qn);
+    if (!sq || !cq) return undefined;
+    return {
+      sqHead: sq.head.absolute,
+      sqDoorbell: sq.tail.absolute,
+      cqTail: cq.tail.absolute,
+      cqDoorbell: cq.head.absolute,
+      foreignDoorbells: sq.foreign,
+    };
+  }
+
+  /** Observation: EQEs written and EQ head released, as absolute counters. */
+  observeEq(): { readonly tail: number; readonly doorbell: number } {
+    return { tail: this.#eq?.tail.absolute ?? 0, doorbell: this.#eq?.head.absolute ?? 0 };
+  }
+
+  /** Observation: interrupt mask, pending interrupt, mailbox busy bit. */
+  observeFlags(): { irqMasked: boolean; irqPending: boolean; mailboxBusy: boolean } {
+    return {
+      irqMasked: this.#irqMasked,
+      irqPending: this.#irqPending,
+      mailboxBusy: this.#mailbox !== null,
+    };
+  }
+
+  #readl(offset: number): number {
+    if (offset === QM_MAILBOX) return this.#mailbox ? QM_MB_BUSY : 0;
+    if (offset === QM_EQ_INT_SOURCE) return this.#irqPending ? 1 : 0;
+    if (offset === QM_EQ_INT_MASK) return this.#irqMasked ? 1 : 0;
+    return 0;
+  }
+
+  #writel(offset: number, value: number): void {
+    if (offset === QM_EQ_INT_SOURCE && value & 1) this.#irqPending = false;
+    if (offset === QM_EQ_INT_MASK) {
+      this.#irqMasked = (value & 1) === 1;
+      const eq = this.#eq;
+      const waiting = eq !== null && eq.head.index !== eq.tail.index;
+      this.#irqPending = !this.#irqMasked && (this.#irqPending || waiting);
+    }
+    if (offset === QM_QUEUE_STOP) {
+      this.#sq.delete(value);
+      this.#cq.delete(value);
+    }
+  }
+
+  #postMailbox(data: Uint8Array): void {
+    if (this.#mailbox) return;
+    const w0 = readU16(data, 0);
+    const mb = { cmd: w0 & 0xff, queue: readU16(data, 2), addr: readAddr(data) };
+    if (w0 >> MB_OP_SHIFT & 1) this.#mailbox = mb;
+    else this.#loadContext(mb);
+  }
+
+  #loadContext(mb: PostedMailbox): void {
+    if (mb.cmd === MAILBOX_CMD.SQC_BT || mb.cmd === MAILBOX_CMD.CQC_BT) return;
+    const bytes = this.#dmaRead(mb.addr, QM_QC_SIZE);
+    if (!bytes) return;
+    const qc = decodeContext(mb.cmd, bytes);
+    const phase = qc.w12 as Phase;
+    if (mb.cmd === MAILBOX_CMD.SQC) {
+      const head = new RingPos(qc.depth);
+      this.#sq.set(mb.queue, {
+        base: qc.base,
+        pasid: qc.pasid,
+        cqn: qc.w12,
+        head,
+        tail: new RingPos(qc.depth),
+        foreign: 0,
+      });
+    } else if (mb.cmd === MAILBOX_CMD.CQC) {
+      this.#cq.set(mb.queue, {
+        base: qc.base,
+        tail: new RingPos(qc.depth, phase),
+        head: new RingPos(qc.depth, phase),
+      });
+    } else if (mb.cmd === MAILBOX_CMD.EQC) {
+      this.#eq = {
+        base: qc.base,
+        tail: new RingPos(qc.depth, phase),
+        head: new RingPos(qc.depth, phase),
+      };
+    }
+  }
+
+  /** The context a read-back returns: base and current head/tail slots (zeros if unloaded). */
+  #dumpContext(cmd: number, queue: number): Uint8Array {
+    const b = new Uint8Array(QM_QC_SIZE);
+    const ring = cmd === MAILBOX_CMD.SQC
+      ? this.#sq.get(queue)
+      : cmd === MAILBOX_CMD.CQC
+      ? this.#cq.get(queue)
+      : cmd === MAILBOX_CMD.EQC
+      ? this.#eq ?? undefined
+      : undefined;
+    if (ring) {
+      writeU16(b, 0, ring.head.index);
+      writeU16(b, 2, ring.tail.index);
+      writeAddr(b, QC_BASE_L, ring.base);
+    }
+    return b;
+  }
+
+  #doorbell(writer: QmOwner, value: bigint): void {
+    const db = decodeDoorbell(value);
+    if (db.cmd === DOORBELL_CMD.EQ) {
+      this.#eq?.head.moveTo(db.index);
+      return;
+    }
+    if (db.cmd !== DOORBELL_CMD.SQ && db.cmd !== DOORBELL_CMD.CQ) return;
+    const sq = this.#sq.get(db.qn);
+    const cq = this.#cq.get(db.qn);
+    if (!sq || !cq) return;
+    if (ownerPasid(writer) !== sq.pasid) {
+      if (writer !== "kernel" && !this.#k.quirks.sharedDoorbellPage) return;
+      sq.foreign++;
+    }
+    if (db.cmd === DOORBELL_CMD.SQ) sq.tail.moveTo(db.index);
+    else cq.head.moveTo(db.index);
+  }
+
+  #dmaRead(iova: number, length: number): Uint8Array | undefined {
+    const lease = this.#iommu.translate(this.#group, iova);
+    if (!lease) return undefined;
+    if (this.#iommu.access(lease) === null) return undefined;
+    return this.#k.phys.read(lease.frame, lease.offset, length);
+  }
+
+  #dmaWrite(iova: number, data: Uint8Array): boolean {
+    const lease = this.#iommu.translate(this.#group, iova);
+    if (!lease) return false;
+    if (this.#iommu.access(lease) === null) return false;
+    this.#k.phys.write(lease.frame, lease.offset, data);
+    return true;
+  }
+}

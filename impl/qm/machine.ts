@@ -1,0 +1,329 @@
+/**
+ * The QM slice of the implementation as one machine: a QM device behind its own IOMMU (one PCI
+ * group, so the type1 slice's observed state is untouched), the kernel driver, and the user
+ * queues of the processes that own them. {@link QmMachine.exec} hands each `spec/qm.ts`
+ * command to the actor that performs it; {@link QmMachine.observe} is the abstraction function
+ * to the spec's {@link QmState}.
+ *
+ * Argument checks a caller meets before reaching the driver (a queue number that names
+ * nothing, a queue that is not the caller's, a bad tag) are made here, in the spec's order.
+ *
+ * @module
+ */
+import {
+  type Doorbell,
+  DOORBELL_CMD,
+  encodeDoorbell,
+  initialQmState,
+  MAILBOX_CMD,
+  type QmCommand,
+  type QmConfig,
+  type QmOwner,
+  type QmQp,
+  type QmState,
+} from "../../spec/qm.ts";
+import type { Errno, Event, Ret } from "../../spec/types.ts";
+import {
+  cqePhase,
+  cqeSqHead,
+  eqeCqn,
+  eqePhase,
+  QM_DOORBELL,
+  QM_EQE_SIZE,
+  QmDevice,
+  type QmEngine,
+  type QpRings,
+  sqeStatus,
+} from "../device/qm_device.ts";
+import { HisiQm, type HisiQp } from "../hisi/qm.ts";
+import { IommuCore } from "../iommu/core.ts";
+import type { Kernel } from "../kernel.ts";
+import { HisiQmQueue } from "../wd/hisi_qm_udrv.ts";
+
+/** The QM's PCI group in its own IOMMU. */
+const QM_GROUP = 1;
+
+/** An engine that completes every request with status 0 (until a real one plugs in). */
+const SUCCEED: QmEngine = { execute: () => 0 };
+
+const MAILBOX_CMDS: readonly number[] = Object.values(MAILBOX_CMD);
+
+function isU16(v: unknown): v is number {
+  return typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffff;
+}
+
+function isOwner(v: unknown): v is QmOwner {
+  return v === "kernel" || (typeof v === "number" && Number.isSafeInteger(v) && v > 0);
+}
+
+function ret<T>(r: T | Errno): Ret {
+  return typeof r === "string" ? { err: r as Errno } : { ok: r };
+}
+
+function done(r: Errno | undefined): Ret {
+  return r === undefined ? { ok: null } : { err: r };
+}
+
+/** What executing one command produced. */
+export interface QmOutcome {
+  /** The return value. */
+  readonly ret: Ret;
+  /** Events the command's task logged while it ran. */
+  readonly events: readonly Event[];
+}
+
+/** The simulated QM: device, kernel driver and user queues. */
+export class QmMachine {
+  /** Shared kernel context. */
+  readonly kernel: Kernel;
+  /** Sizes. */
+  readonly config: QmConfig;
+  /** The QM's own IOMMU. */
+  readonly iommu: IommuCore;
+  /** The hardware. */
+  readonly device: QmDevice;
+  /** The kernel driver. */
+  readonly qm: HisiQm;
+  /** Started user queues by queue number. */
+  readonly userQueues: Map<number, HisiQmQueue> = new Map();
+
+  /**
+   * Boots the QM (`hisi_qm_init` + `hisi_qm_start`). Missing sizes take the spec's defaults;
+   * sizes the hardware cannot have throw a RangeError. `engine` executes requests.
+   */
+  constructor(kernel: Kernel, config: Partial<QmConfig> = {}, engine: QmEngine = SUCCEED) {
+    this.kernel = kernel;
+    this.config = initialQmState(config).config;
+    this.iommu = new IommuCore(kernel);
+    this.iommu.addGroup(QM_GROUP, "pci", null);
+    const group = this.iommu.groups.get(QM_GROUP)!;
+    this.device = new QmDevice(kernel, this.iommu, group, engine);
+    this.qm = new HisiQm(kernel, this.iommu, group, this.device, this.config);
+  }
+
+  /** Executes one command; its events are those its task logged meanwhile. */
+  async exec(cmd: QmCommand): Promise<QmOutcome> {
+    const task = this.kernel.sched.currentTask();
+    const start = this.kernel.log.length;
+    const r = await this.#dispatch(cmd);
+    const events = this.kernel.log.slice(start).filter((e) => e.task === task).map((e) => e.event);
+    return { ret: r, events };
+  }
+
+  #dispatch(cmd: QmCommand): Promise<Ret> | Ret {
+    switch (cmd.op) {
+      case "qm.alloc":
+        return this.#alloc(cmd.owner);
+      case "qm.start":
+        return this.#start(cmd.qn);
+      case "qm.release":
+        return this.#release(cmd.qn);
+      case "qm.send":
+        return this.#send(cmd.qn, "kernel", cmd.tag, true);
+      case "qm.userSend":
+        return this.#send(cmd.qn, cmd.by, cmd.tag, cmd.ring ?? true);
+      case "qm.doorbell":
+        return this.#doorbell(cmd.by, cmd);
+      case "qm.deviceStep":
+        return this.#deviceStep(cmd.qn, cmd.status);
+      case "qm.poll":
+        return this.#poll(cmd.qn, cmd.by);
+      case "qm.irq":
+        return this.qm.irqThread().then(ret);
+      case "qm.setIrqMask":
+        if (typeof cmd.masked !== "boolean") return { err: "EINVAL" };
+        this.qm.setIrqMask(cmd.masked);
+        return { ok: null };
+      case "qm.mailbox":
+        if (!MAILBOX_CMDS.includes(cmd.cmd) || !isU16(cmd.queue)) return { err: "EINVAL" };
+        return this.qm.postMailbox(cmd.cmd, cmd.queue).then(done);
+      case "qm.mailboxDone":
+        return done(this.device.serviceMailbox());
+      case "qm.deviceBadEqe":
+        if (!isU16(cmd.cqn)) return { err: "EINVAL" };
+        return this.device.writeBadEqe(cmd.cqn).then(done);
+    }
+  }
+
+  #alloc(owner: QmOwner): Ret {
+    if (!isOwner(owner)) return { err: "EINVAL" };
+    const qp = this.qm.createQp(owner);
+    return typeof qp === "string" ? { err: qp } : { ok: qp.qn };
+  }
+
+  /** `hisi_qm_start_qp`; a user queue is then set up by its process (`wd_request_queue`). */
+  async #start(qn: number): Promise<Ret> {
+    const qp = this.qm.lookup(qn);
+    if (typeof qp === "string") return { err: qp };
+    if (qp.started) return { err: "EINVAL" };
+    const err = await this.qm.startQp(qp);
+    if (err !== undefined) return { err };
+    if (qp.owner !== "kernel" && qp.scqe) {
+      const mmio = this.device.mmio(qp.owner);
+      const q = new HisiQmQueue(this.kernel, qp.owner, qn, qp.scqe.mem, mmio, this.config);
+      this.userQueues.set(qn, q);
+    }
+    return { ok: qn };
+  }
+
+  /** The process drops its queue (`wd_release_queue`), then `hisi_qm_release_qp`. */
+  async #release(qn: number): Promise<Ret> {
+    const qp = this.qm.lookup(qn);
+    if (typeof qp === "string") return { err: qp };
+    const dropped = this.userQueues.get(qn)?.release() ?? qp.rings?.pending() ?? 0;
+    this.userQueues.delete(qn);
+    await this.qm.releaseQp(qp);
+    return { ok: { dropped } };
+  }
+
+  /** The started queue pair `qn` if `by` owns it: else ENOENT/EINVAL/EPERM as the spec orders. */
+  #owned(qn: number, by: QmOwner): HisiQp | Errno {
+    const qp = this.qm.lookup(qn);
+    if (typeof qp === "string") return qp;
+    if (qp.owner !== by) return "EPERM";
+    return qp.started ? qp : "EINVAL";
+  }
+
+  async #send(qn: number, by: QmOwner, tag: number, ring: boolean): Promise<Ret> {
+    const qp = this.#owned(qn, by);
+    if (typeof qp === "string") return { err: qp };
+    if (!Number.isSafeInteger(tag)) return { err: "EINVAL" };
+    const user = this.userQueues.get(qn);
+    if (user) return ret(await user.send(tag, ring));
+    return ret(await this.qm.send(qp, qp.rings!, tag));
+  }
+
+  async #poll(qn: number, by: number): Promise<Ret> {
+    const qp = this.#owned(qn, by);
+    if (typeof qp === "string") return { err: qp };
+    return ret(await this.userQueues.get(qn)!.recv());
+  }
+
+  /**
+   * A raw doorbell write by `by`. The EQ and AEQ doorbells are the kernel's. An SQ or CQ
+   * doorbell goes through the owner's driver, which refuses an index its ring state cannot
+   * back. Someone else has no doorbell page for the queue (EPERM); with quirk
+   * `sharedDoorbellPage` a user's page reaches every queue, so the write goes straight to the
+   * device.
+   */
+  #doorbell(by: QmOwner, db: Doorbell): Ret {
+    if (!isOwner(by) || !isU16(db.qn) || !isU16(db.index) || !isU16(db.priority)) {
+      return { err: "EINVAL" };
+    }
+    if (db.cmd === DOORBELL_CMD.EQ || db.cmd === DOORBELL_CMD.AEQ) {
+      return by === "kernel" ? done(this.qm.eqDoorbell(db)) : { err: "EPERM" };
+    }
+    if (db.cmd !== DOORBELL_CMD.SQ && db.cmd !== DOORBELL_CMD.CQ) return { err: "EINVAL" };
+    const qp = this.qm.lookup(db.qn);
+    if (typeof qp === "string") return { err: qp };
+    if (qp.owner !== by) {
+      if (by === "kernel" || !this.kernel.quirks.sharedDoorbellPage) return { err: "EPERM" };
+      const { qn, cmd, index, priority } = db;
+      this.device.mmio(by).writeq(QM_DOORBELL, encodeDoorbell({ qn, cmd, index, priority }));
+      return { ok: null };
+    }
+    if (!qp.rings) return { err: "EINVAL" };
+    const user = this.userQueues.get(db.qn);
+    return done(user ? user.doorbell(db) : this.qm.qpDoorbell(qp.rings, db));
+  }
+
+  /** The device's step; a command without a status lets the device's own engine decide. */
+  async #deviceStep(qn: number, status: number | undefined): Promise<Ret> {
+    const qp = this.qm.lookup(qn);
+    if (typeof qp === "string") return { err: qp };
+    if (!qp.started) return { err: "EINVAL" };
+    if (status !== undefined && (!Number.isInteger(status) || status < 0 || status > 0xff)) {
+      return { err: "EINVAL" };
+    }
+    const engine = status === undefined ? undefined : { execute: () => status };
+    const r = await this.device.step(qn, engine);
+    // The device only knows "no queue context"; what that means is the allocator's, now.
+    const now = this.qm.lookup(qn);
+    return r === "EINVAL" && typeof now === "string" ? { err: now } : ret(r);
+  }
+
+  /**
+   * The abstraction function. Ring positions come from whoever keeps them: producer tail
+   * (`submitted`) and consumer head from the queue's owner (kernel driver or user driver),
+   * published and device positions from the device, the EQ head from the IRQ thread; the
+   * absolute counters use the ghost lap counts of {@link RingPos}. SQ and CQ windows are read
+   * from ring memory; an SQE's request (seq, tag) from its owner's request cache.
+   */
+  observe(): QmState {
+    const flags = this.device.observeFlags();
+    const eq = this.device.observeEq();
+    const { eqDepth } = this.config;
+    const eqes = [];
+    for (let p = eq.doorbell; p < eq.tail; p++) {
+      const eqe = this.qm.eqe.mem.read((p % eqDepth) * QM_EQE_SIZE, QM_EQE_SIZE);
+      eqes.push({ cqn: eqeCqn(eqe), phase: eqePhase(eqe) });
+    }
+    return {
+      config: this.config,
+      qps: this.qm.qps.map((qp) => qp && this.#observeQp(qp)),
+      eqTail: eq.tail,
+      eqHead: this.qm.eqHead.absolute,
+      eqDoorbell: eq.doorbell,
+      eqPhase: this.qm.eqHead.phase,
+      eq: eqes,
+      ...flags,
+    };
+  }
+
+  #observeQp(qp: HisiQp): QmQp {
+    const base = {
+      qn: qp.qn,
+      owner: qp.owner,
+      wakeups: qp.wakeups,
+    };
+    const hw = this.device.observeQueue(qp.qn);
+    const rings: QpRings | null | undefined = this.userQueues.get(qp.qn)?.rings ?? qp.rings;
+    if (!hw || !rings) {
+      return {
+        ...base,
+        started: false,
+        sqTail: 0,
+        sqDoorbell: 0,
+        sqHead: 0,
+        cqTail: 0,
+        cqHead: 0,
+        cqDoorbell: 0,
+        phase: 1,
+        sq: [],
+        cq: [],
+        lastCompleted: -1,
+        foreignDoorbells: 0,
+      };
+    }
+    const { sqDepth, cqDepth } = this.config;
+    const sqTail = rings.submitted;
+    const cqHead = rings.cqHead.absolute;
+    const sq = [];
+    for (let p = cqHead; p < sqTail; p++) {
+      const slot = p % sqDepth;
+      const req = rings.reqs[slot] ?? { seq: -1, tag: -1 };
+      const status = p < hw.sqHead ? sqeStatus(rings.sqe(slot)) : null;
+      sq.push({ seq: req.seq, tag: req.tag, status });
+    }
+    const cq = [];
+    for (let p = hw.cqDoorbell; p < hw.cqTail; p++) {
+      const cqe = rings.cqe(p % cqDepth);
+      cq.push({ sqIndex: cqeSqHead(cqe), phase: cqePhase(cqe) });
+    }
+    return {
+      ...base,
+      started: true,
+      sqTail,
+      sqDoorbell: hw.sqDoorbell,
+      sqHead: hw.sqHead,
+      cqTail: hw.cqTail,
+      cqHead,
+      cqDoorbell: hw.cqDoorbell,
+      phase: rings.cqHead.phase,
+      sq,
+      cq,
+      lastCompleted: rings.lastCompleted,
+      foreignDoorbells: hw.foreignDoorbells,
+    };
+  }
+}

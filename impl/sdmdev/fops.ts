@@ -1,0 +1,97 @@
+/**
+ * What a process does with an open sdmdev fd (RFCv2 3/7 `vfio_sdmdev_mdev_mmap`,
+ * `vfio_sdmdev_mdev_ioctl`, uapi `VFIO_SDMDEV_CMD_WAIT` and `VFIO_SDMDEV_CMD_BIND_PASID`),
+ * plus the mm's own checks of an mmap before the driver sees the VMA.
+ *
+ * Quirks: `waitWithoutMaskNotify` shows here as ENODEV (the QM leaves `mask_notify` out),
+ * `bindPasidUninitialisedRet` (L1558: `ret` is never set without `start_queue`) and
+ * `reopenRestartsQueue` (BIND_PASID does not refuse a running queue).
+ *
+ * @module
+ */
+import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
+import type { Kernel } from "../kernel.ts";
+import { SDMDEV_EVENT_Q_UPDATE, type SdmdevQueue } from "./queue.ts";
+import type { VfioSdmdev } from "./sdmdev.ts";
+import type { SvaPasids } from "./sva.ts";
+import { type DeviceFuture, ERESTARTSYS, waitEventTicks } from "./wait.ts";
+
+function isInt(v: unknown, min: number): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= min;
+}
+
+/** mmap of the device fd: the new mapping's id. EINVAL for what the vendor or the mm refuse. */
+export function mmap(sd: VfioSdmdev, q: SdmdevQueue, pgoff: number, size: number): number | Errno {
+  if (!isInt(pgoff, 0) || !isInt(size, 1)) return "EINVAL";
+  if (!sd.ops.mmap) return "EINVAL";
+  const len = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
+  const target = sd.ops.mmap(q, pgoff, len);
+  if (typeof target === "string") return target;
+  let id = 1;
+  while (q.vmas.some((m) => m.id === id)) id++;
+  q.vmas.push({ id, region: target.region, size: len, ring: target.ring });
+  return id;
+}
+
+/** munmap of one mapping: EINVAL when the fd has no such mapping. */
+export function munmap(q: SdmdevQueue, map: number): Errno | undefined {
+  const i = q.vmas.findIndex((m) => m.id === map);
+  if (i < 0) return "EINVAL";
+  q.vmas.splice(i, 1);
+  return undefined;
+}
+
+/**
+ * `vfio_sdmdev_wait`: mask the queue's notification, wait until it is updated or `timeout`
+ * ticks pass (0: forever), unmask. The ticks left (0 on timeout); EAGAIN for a forever wait
+ * nothing wakes; EINVAL for malformed numbers or a queue that is not started.
+ */
+export function wait(sd: VfioSdmdev, q: SdmdevQueue, timeout: number, device: DeviceFuture): Ret {
+  const { ops } = sd;
+  if (!isInt(timeout, 0) || !isInt(device.at, -1)) return { err: "EINVAL" };
+  if (!ops.maskNotify) return { err: "ENODEV" };
+  if (!q.started) return { err: "EINVAL" };
+  ops.maskNotify(q, SDMDEV_EVENT_Q_UPDATE);
+  const r = waitEventTicks(() => ops.isQUpdated(q), timeout, device);
+  ops.maskNotify(q, 0);
+  return r === ERESTARTSYS ? { err: "EAGAIN" } : { ok: r };
+}
+
+/**
+ * `VFIO_SDMDEV_CMD_BIND_PASID` by process `by`: the queue starts with `pasid`. EINVAL
+ * without PASID support (the case is compiled out) or for a PASID of another address space;
+ * EBUSY when the queue runs already; ENODEV when the vendor cannot start a queue.
+ */
+export async function bindPasid(
+  kernel: Kernel,
+  sva: SvaPasids,
+  sd: VfioSdmdev,
+  q: SdmdevQueue,
+  by: number,
+  pasid: number,
+): Promise<Ret> {
+  if (!sd.sva || sva.find(pasid) !== by) return { err: "EINVAL" };
+  await q.mutex.lock(kernel.sched, "sdmdev.bindPasid:q-mutex");
+  try {
+    if (q.openedBy !== by) return { err: "EPERM" }; // released while we waited
+    if (q.started && !kernel.quirks.reopenRestartsQueue) return { err: "EBUSY" };
+    q.pasid = pasid;
+    if (!sd.ops.startQueue) {
+      return kernel.quirks.bindPasidUninitialisedRet ? { ok: stackGarbage(q) } : { err: "ENODEV" };
+    }
+    const r = sd.ops.startQueue(q);
+    if (r !== undefined) return { err: r };
+    q.started = true;
+    return { ok: 0 };
+  } finally {
+    q.mutex.unlock();
+  }
+}
+
+/**
+ * The value an uninitialised `ret` returns: whatever its register last held. Deterministic
+ * stand-in: the PASID just stored in `q->pasid`.
+ */
+function stackGarbage(q: SdmdevQueue): number {
+  return q.pasid;
+}

@@ -1,0 +1,229 @@
+/**
+ * The mdev core, sdmdev and the QM glue as one machine: executes the spec's `mdev.*` and
+ * `sdmdev.*` commands against the simulated kernel objects and maps them back to the spec's
+ * {@link SdmdevWorld} with {@link SdmdevMachine.observe} (the abstraction function).
+ *
+ * How each command reaches the kernel: `mdev.*` go through a generic unit-pool vendor
+ * ({@link unitPoolVendor}); `sdmdev.register` probes a QM ({@link QmQueues} + `qm_ops`) and
+ * registers it with sdmdev; user actions name the calling process (`by`), which holds the
+ * device fd exactly when it opened the device; `sdmdev.notify` is the device completing a
+ * request on a qp; `sdmdev.tfmInit`/`tfmExit` are the ZIP crypto transforms.
+ *
+ * @module
+ */
+import { match } from "ts-pattern";
+import { MAX_MDEV_TYPES, type MdevCommand } from "../../spec/mdev.ts";
+import {
+  MAX_QP_NUM,
+  type SdmdevCommand,
+  type SdmdevParent,
+  type SdmdevQueue as SpecQueue,
+  type SdmdevWorld,
+} from "../../spec/sdmdev.ts";
+import type { Errno, Event, Ret } from "../../spec/types.ts";
+import { type QmOptionalOp, QmQueues, qmSdmdevOps, RingAllocator } from "../hisi/qm_sdmdev.ts";
+import type { Kernel } from "../kernel.ts";
+import { MdevCore, unitPoolVendor } from "../vfio/mdev.ts";
+import { bindPasid, mmap, munmap, wait } from "./fops.ts";
+import { SdmdevQueue } from "./queue.ts";
+import { SdmdevClass, VfioSdmdev } from "./sdmdev.ts";
+import { SvaPasids } from "./sva.ts";
+import { ZipTfms } from "./tfm.ts";
+
+/** How to build an {@link SdmdevMachine}. */
+export interface SdmdevMachineOptions {
+  /** `qm_ops` callbacks every QM registered leaves out (to reach sdmdev's checks for them). */
+  readonly qmOmits?: readonly QmOptionalOp[];
+}
+
+/** A QM probed by `sdmdev.register`: its queues and its kernel crypto users. */
+interface QmPf {
+  readonly qm: QmQueues;
+  readonly tfms: ZipTfms;
+}
+
+function isInt(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max;
+}
+
+function value(r: unknown): Ret {
+  return typeof r === "string" ? { err: r as Errno } : { ok: r };
+}
+
+function done(r: Errno | undefined): Ret {
+  return r === undefined ? { ok: 0 } : { err: r };
+}
+
+/** The simulated mdev core + sdmdev + QM glue, executing spec-shaped commands. */
+export class SdmdevMachine {
+  /** Shared kernel context. */
+  readonly kernel: Kernel;
+  /** The mdev core. */
+  readonly mdev: MdevCore;
+  /** sdmdev. */
+  readonly sdmdev: SdmdevClass;
+  /** The SVA stand-in. */
+  readonly sva: SvaPasids = new SvaPasids();
+  /** Ring buffer memory of every QM. */
+  readonly rings: RingAllocator;
+  #pfs = new WeakMap<VfioSdmdev, QmPf>();
+  #omit: readonly QmOptionalOp[];
+
+  /** An empty machine: no parent registered. */
+  constructor(kernel: Kernel, options: SdmdevMachineOptions = {}) {
+    this.kernel = kernel;
+    this.mdev = new MdevCore(kernel);
+    this.sdmdev = new SdmdevClass(kernel, this.mdev);
+    this.rings = new RingAllocator(kernel);
+    this.#omit = options.qmOmits ?? [];
+  }
+
+  /** Executes one command; its events are those its task logged meanwhile. */
+  async exec(cmd: MdevCommand | SdmdevCommand): Promise<{ ret: Ret; events: readonly Event[] }> {
+    const task = this.kernel.sched.currentTask();
+    const start = this.kernel.log.length;
+    const ret = await this.#dispatch(cmd);
+    const events = this.kernel.log.slice(start).filter((e) => e.task === task).map((e) => e.event);
+    return { ret, events };
+  }
+
+  /** The QM behind a live sdmdev parent. */
+  #pf(parent: number): [VfioSdmdev, QmPf] | Errno {
+    const sd = this.sdmdev.pdevSdmdev(parent);
+    return typeof sd === "string" ? sd : [sd, this.#pfs.get(sd)!];
+  }
+
+  #dispatch(cmd: MdevCommand | SdmdevCommand): Promise<Ret> {
+    const { mdev, sdmdev } = this;
+    return match(cmd)
+      .with({ op: "mdev.register" }, async (c) => {
+        if (!isInt(c.capacity, 0, 0x10000) || !isInt(c.types, 1, MAX_MDEV_TYPES)) {
+          return { err: "EINVAL" } as const;
+        }
+        return done(await mdev.register(c.parent, unitPoolVendor(c)));
+      })
+      .with({ op: "mdev.unregister" }, async (c) => value(await mdev.unregister(c.parent, "mdev")))
+      .with(
+        { op: "mdev.create" },
+        async (c) => value(await mdev.create(c.parent, c.type, c.uuid, "mdev")),
+      )
+      .with({ op: "mdev.remove" }, async (c) => done(await mdev.remove(c.uuid, "mdev")))
+      .with({ op: "mdev.open" }, async (c) => done(await mdev.open(c.uuid, "mdev", 0)))
+      .with({ op: "mdev.release" }, async (c) => done(await mdev.release(c.uuid, "mdev")))
+      .with(
+        { op: "mdev.readTypes" },
+        (c) => Promise.resolve(value(mdev.readTypes(c.parent, "mdev"))),
+      )
+      .with({ op: "sdmdev.register" }, (c) => this.#register(c.parent, c.name, c.qpNum, c.sva))
+      .with({ op: "sdmdev.unregister" }, async (c) => {
+        const pf = this.#pf(c.parent);
+        if (typeof pf === "string") return { err: pf };
+        return value(await sdmdev.unregister(pf[0], () => pf[1].tfms.ctxs.size > 0));
+      })
+      .with({ op: "sdmdev.create" }, async (c) => value(await sdmdev.create(c.parent, c.uuid)))
+      .with({ op: "sdmdev.remove" }, async (c) => done(await mdev.remove(c.uuid, "sdmdev")))
+      .with({ op: "sdmdev.open" }, async (c) => {
+        if (!isInt(c.by, 1)) return { err: "EINVAL" } as const;
+        return done(await mdev.open(c.uuid, "sdmdev", c.by));
+      })
+      .with({ op: "sdmdev.release" }, async (c) => {
+        const r = sdmdev.lookup(c.uuid);
+        if (typeof r === "string") return { err: r };
+        if (!r[1].mdev.open) return { err: "EINVAL" } as const;
+        if (r[1].openedBy !== c.by) return { err: "EPERM" } as const;
+        return done(await mdev.release(c.uuid, "sdmdev"));
+      })
+      .with({ op: "sdmdev.mmap" }, (c) => {
+        const r = sdmdev.fd(c.uuid, c.by);
+        return Promise.resolve(value(typeof r === "string" ? r : mmap(...r, c.pgoff, c.size)));
+      })
+      .with({ op: "sdmdev.munmap" }, (c) => {
+        const r = sdmdev.fd(c.uuid, c.by);
+        return Promise.resolve(typeof r === "string" ? value(r) : done(munmap(r[1], c.map)));
+      })
+      .with({ op: "sdmdev.wait" }, (c) => {
+        const r = sdmdev.fd(c.uuid, c.by);
+        if (typeof r === "string") return Promise.resolve(value(r));
+        const [sd, q] = r;
+        const qn = sd.ops.hw(q).qn;
+        const device = { at: c.updateAt, post: () => this.#pfs.get(sd)!.qm.report(qn) };
+        return Promise.resolve(wait(sd, q, c.timeout, device));
+      })
+      .with({ op: "sdmdev.notify" }, (c) => {
+        const sd = sdmdev.devices.get(c.parent);
+        if (!sd) return Promise.resolve({ err: "ENODEV" } as const);
+        return this.#pfs.get(sd)!.qm.complete(c.qn);
+      })
+      .with({ op: "sdmdev.svaBind" }, (c) => Promise.resolve(value(this.sva.bind(c.by))))
+      .with({ op: "sdmdev.bindPasid" }, async (c) => {
+        const r = sdmdev.fd(c.uuid, c.by);
+        if (typeof r === "string") return value(r);
+        return await bindPasid(this.kernel, this.sva, ...r, c.by, c.pasid);
+      })
+      .with({ op: "sdmdev.readAttrs" }, (c) => Promise.resolve(value(sdmdev.readAttrs(c.parent))))
+      .with({ op: "sdmdev.tfmInit" }, (c) => {
+        const pf = this.#pf(c.parent);
+        return Promise.resolve(value(typeof pf === "string" ? pf : pf[1].tfms.init(c.tfm)));
+      })
+      .with({ op: "sdmdev.tfmExit" }, (c) => {
+        const pf = this.#pf(c.parent);
+        return Promise.resolve(typeof pf === "string" ? value(pf) : done(pf[1].tfms.exit(c.tfm)));
+      })
+      .exhaustive();
+  }
+
+  /** The QM driver's probe (`hisi_qm_init` + `qm_register_sdmdev`). */
+  async #register(parent: number, name: string, qpNum: number, sva: boolean): Promise<Ret> {
+    if (!isInt(qpNum, 1, MAX_QP_NUM) || typeof sva !== "boolean") return { err: "EINVAL" };
+    const qm = new QmQueues(this.kernel, this.rings, qpNum);
+    const sd = new VfioSdmdev(parent, name, sva, qmSdmdevOps(this.kernel, qm, this.#omit));
+    const r = await this.sdmdev.register(sd);
+    if (r === undefined) this.#pfs.set(sd, { qm, tfms: new ZipTfms(qm) });
+    return done(r);
+  }
+
+  /**
+   * The abstraction function. `mdev` is the core's own view (units from each vendor's pool);
+   * sdmdev parents are the class devices, with the QM's qp owners, the transforms' qps and
+   * the parent references; a queue joins the sdmdev state (opener, mappings) with the QM's
+   * (qp, ring, PASID, pending update); PASIDs are the SVA stand-in's; `nextRing` is the ring
+   * allocator's next id.
+   */
+  observe(): SdmdevWorld {
+    const parents = new Map<number, SdmdevParent>();
+    for (const sd of this.sdmdev.devices.values()) {
+      const tfms = new Map<number, readonly [number, number]>();
+      for (const [tfm, [a, b]] of this.#pfs.get(sd)?.tfms.ctxs ?? []) tfms.set(tfm, [a.qn, b.qn]);
+      const pool = sd.ops.pool();
+      parents.set(sd.parent, {
+        parent: sd.parent,
+        name: sd.name,
+        sva: sd.sva,
+        pool: { qpNum: pool.qpNum, owners: new Map(pool.owners) },
+        tfms,
+        refs: sd.pdevRefs,
+      });
+    }
+    const queues = new Map<string, SpecQueue>();
+    for (const d of this.mdev.devices.values()) {
+      const sd = this.sdmdev.devices.get(d.parent.id);
+      if (!sd || !(d.drvdata instanceof SdmdevQueue)) continue;
+      const q = d.drvdata;
+      const hw = sd.ops.hw(q);
+      queues.set(d.uuid, {
+        uuid: d.uuid,
+        parent: sd.parent,
+        qn: hw.qn,
+        openedBy: q.openedBy,
+        pasid: hw.pasid,
+        ring: hw.ring,
+        maps: q.vmas.map((m) => ({ ...m })),
+        updated: hw.updated,
+      });
+    }
+    return {
+      mdev: this.mdev.observe(),
+      sdmdev: { parents, queues, pasids: new Map(this.sva.mms), nextRing: this.rings.next },
+    };
+  }
+}

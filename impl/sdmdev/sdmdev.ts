@@ -1,0 +1,219 @@
+/**
+ * sdmdev, the share-domain mdev (RFCv2 3/7, `drivers/vfio/sdmdev/vfio_sdmdev.c`): the
+ * `sdmdev_class` devices, their registration as mdev parents, the mdev callbacks that map
+ * the mdev lifecycle onto the vendor's queues (create → `get_queue`, remove → `put_queue`,
+ * open → `start_queue` with PASID 0 without SVA, release → `stop_queue`), the one-process
+ * rule without PASID support, and the sysfs attributes.
+ *
+ * Quirks: `putQueueStraySemicolon` (L1497, `if (ops->put_queue);`) and `errPtrTreatedAsNull`
+ * (the `!sdmdev` tests of the show functions, found by smatch, L6500).
+ *
+ * @module
+ */
+import {
+  SDMDEV_DEVICE_API,
+  SDMDEV_DMA_FLAG,
+  type SdmdevAttrs,
+  sdmdevTypeId,
+  VFIO_TYPE1_IOMMU,
+} from "../../spec/sdmdev.ts";
+import type { Errno } from "../../spec/types.ts";
+import type { Kernel } from "../kernel.ts";
+import { type MdevCore, type MdevDevice, type MdevParentOps, mdevTypes } from "../vfio/mdev.ts";
+import { SdmdevQueue, type SdmdevVendorOps } from "./queue.ts";
+
+/** `struct vfio_sdmdev` (RFCv2 3/7): one accelerator exposed through sdmdev. */
+export class VfioSdmdev {
+  /** `sdmdev->dev`: the parent device id. */
+  readonly parent: number;
+  /** `name` attribute. */
+  readonly name: string;
+  /** PASID support (CONFIG_IOMMU_SVA): queues start at BIND_PASID, many processes allowed. */
+  readonly sva: boolean;
+  /** `sdmdev->ops`. */
+  readonly ops: SdmdevVendorOps;
+  /** `iommu_type`. */
+  readonly iommuType: number = VFIO_TYPE1_IOMMU;
+  /** `api_ver`, the types' `device_api`. */
+  readonly apiVer: string = SDMDEV_DEVICE_API;
+  /** `flags`. */
+  readonly flags: number = 0;
+  /** References on the parent device its mdevs hold (`get_device(pdev)` at create). */
+  pdevRefs = 0;
+
+  /** An accelerator about to register. */
+  constructor(parent: number, name: string, sva: boolean, ops: SdmdevVendorOps) {
+    this.parent = parent;
+    this.name = name;
+    this.sva = sva;
+    this.ops = ops;
+  }
+
+  /** `dma_flag`: one process, or many via PASIDs. */
+  get dmaFlag(): number {
+    return this.sva ? SDMDEV_DMA_FLAG.MULTI_PROC_MAP : SDMDEV_DMA_FLAG.SINGLE_PROC_MAP;
+  }
+}
+
+/** The sdmdev queue of an mdev (`mdev_get_drvdata`). */
+export function queueOf(mdev: MdevDevice): SdmdevQueue {
+  if (!(mdev.drvdata instanceof SdmdevQueue)) throw new Error(`mdev ${mdev.uuid} has no queue`);
+  return mdev.drvdata;
+}
+
+/** `sdmdev_class` and the glue between it and the mdev core. */
+export class SdmdevClass {
+  /** Class devices by parent id, including parents being unregistered. */
+  readonly devices: Map<number, VfioSdmdev> = new Map();
+  #k: Kernel;
+  #core: MdevCore;
+
+  /** The class (`vfio_sdmdev_init`) over the mdev core. */
+  constructor(kernel: Kernel, core: MdevCore) {
+    this.#k = kernel;
+    this.#core = core;
+  }
+
+  /** `vfio_sdmdev_register`: the class device, then the mdev parent. EEXIST, EINVAL. */
+  async register(sd: VfioSdmdev): Promise<Errno | undefined> {
+    if (this.devices.has(sd.parent)) return "EEXIST";
+    this.devices.set(sd.parent, sd);
+    const r = await this.#core.register(sd.parent, this.#mdevOps(sd));
+    if (r !== undefined) this.devices.delete(sd.parent);
+    return r;
+  }
+
+  /**
+   * `vfio_sdmdev_unregister`: `mdev_unregister_device`; the class device goes when the
+   * parent's last mdev does. The open devices still waited for; EBUSY when `busy()` (kernel
+   * users holding queue pairs), asked under the parent's lock.
+   */
+  unregister(sd: VfioSdmdev, busy?: () => boolean): Promise<number | Errno> {
+    return this.#core.unregister(sd.parent, "sdmdev", busy);
+  }
+
+  /** `vfio_sdmdev_pdev_sdmdev`: the live sdmdev of a parent, or ENODEV (an ERR_PTR). */
+  pdevSdmdev(parent: number): VfioSdmdev | Errno {
+    const sd = this.devices.get(parent);
+    if (!sd || typeof this.#core.liveParent(parent, "sdmdev") === "string") return "ENODEV";
+    return sd;
+  }
+
+  /** The `create` file of the parent's one type: the new mdev's group id. */
+  async create(parent: number, uuid: string): Promise<number | Errno> {
+    const sd = this.pdevSdmdev(parent);
+    if (typeof sd === "string") return sd;
+    return await this.#core.create(parent, sdmdevTypeId(sd.name), uuid, "sdmdev");
+  }
+
+  /** The sdmdev and queue of the device named by `uuid`. */
+  lookup(uuid: string): [VfioSdmdev, SdmdevQueue] | Errno {
+    const mdev = this.#core.lookup(uuid, "sdmdev");
+    if (typeof mdev === "string") return mdev;
+    return [this.devices.get(mdev.parent.id)!, queueOf(mdev)];
+  }
+
+  /** Like {@link lookup}, for process `by`, which must hold the device fd (else EPERM). */
+  fd(uuid: string, by: number): [VfioSdmdev, SdmdevQueue] | Errno {
+    const r = this.lookup(uuid);
+    if (typeof r === "string") return r;
+    return r[1].openedBy !== null && r[1].openedBy === by ? r : "EPERM";
+  }
+
+  /** The sysfs attributes (`iommu_type_show`, `dma_flag_show` and the type attributes). */
+  readAttrs(parent: number): SdmdevAttrs | Errno {
+    const sd = this.pdevSdmdev(parent);
+    if (typeof sd === "string") {
+      if (!this.#k.quirks.errPtrTreatedAsNull) return sd;
+      this.#k.emit({ fault: "oops", where: "iommu_type_show", deref: `ERR_PTR(-${sd})` });
+      return "EFAULT";
+    }
+    return {
+      iommu_type: sd.iommuType,
+      dma_flag: sd.dmaFlag,
+      flags: sd.flags,
+      name: sd.name,
+      device_api: sd.apiVer,
+      available_instances: sd.ops.getAvailableInstances?.() ?? 0,
+    };
+  }
+
+  /** `sdmdev->mdev_fops`: the parent ops sdmdev registers for an accelerator. */
+  #mdevOps(sd: VfioSdmdev): MdevParentOps {
+    return {
+      vendor: "sdmdev",
+      name: sd.name,
+      types: mdevTypes(sd.name, sd.apiVer, 1),
+      create: (mdev) => Promise.resolve(this.#create(sd, mdev)),
+      remove: (mdev) => Promise.resolve(this.#remove(sd, mdev)),
+      open: (mdev, by) => Promise.resolve(this.#open(sd, mdev, by)),
+      release: (mdev) => this.#release(sd, mdev),
+      availableInstances: () => sd.ops.getAvailableInstances?.() ?? 0,
+      unregistered: () => this.devices.delete(sd.parent),
+      units: () => {
+        const pool = sd.ops.pool();
+        const used = [...pool.owners.values()].filter((o) => "mdev" in o).length;
+        return { capacity: pool.qpNum, reserved: pool.owners.size - used, used };
+      },
+    };
+  }
+
+  /** `vfio_sdmdev_mdev_create`: a queue from the vendor, a reference on the parent. */
+  #create(sd: VfioSdmdev, mdev: MdevDevice): Errno | undefined {
+    if (!sd.ops.getQueue) return "ENODEV";
+    const q = new SdmdevQueue(mdev);
+    const r = sd.ops.getQueue(q);
+    if (r !== undefined) return r;
+    mdev.drvdata = q;
+    sd.pdevRefs++;
+    return undefined;
+  }
+
+  /** `vfio_sdmdev_mdev_remove`: the parent reference dropped, the queue back to the vendor. */
+  #remove(sd: VfioSdmdev, mdev: MdevDevice): Errno | undefined {
+    sd.pdevRefs--;
+    if (sd.ops.putQueue) {
+      sd.ops.putQueue(queueOf(mdev));
+    } else if (this.#k.quirks.putQueueStraySemicolon) {
+      this.#k.emit({ fault: "oops", where: "vfio_sdmdev_mdev_remove", call: "NULL put_queue" });
+      return "EFAULT";
+    }
+    return undefined;
+  }
+
+  /**
+   * `vfio_sdmdev_mdev_open` for process `by`: without PASID support, EBUSY while another
+   * process has an sdmdev of this parent open, else the queue starts with PASID 0.
+   */
+  #open(sd: VfioSdmdev, mdev: MdevDevice, by: number): Errno | undefined {
+    const q = queueOf(mdev);
+    if (!sd.sva) {
+      const siblings = mdev.parent.mdevList.map(queueOf);
+      if (siblings.some((o) => o.openedBy !== null && o.openedBy !== by)) return "EBUSY";
+    }
+    q.openedBy = by;
+    if (sd.sva || !sd.ops.startQueue) return undefined;
+    q.pasid = 0;
+    const r = sd.ops.startQueue(q);
+    if (r !== undefined) {
+      q.openedBy = null;
+      return r;
+    }
+    q.started = true;
+    return undefined;
+  }
+
+  /**
+   * `vfio_sdmdev_mdev_release`: the last reference to the device file is gone, so are its
+   * mappings (each held one); then `stop_queue` quiesces the hardware and frees the ring.
+   */
+  async #release(sd: VfioSdmdev, mdev: MdevDevice): Promise<void> {
+    const q = queueOf(mdev);
+    await q.mutex.hold(this.#k.sched, "sdmdev.release:q-mutex", async () => {
+      q.vmas.length = 0;
+      await sd.ops.stopQueue?.(q);
+      q.started = false;
+      q.openedBy = null;
+    });
+  }
+}

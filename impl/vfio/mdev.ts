@@ -1,0 +1,457 @@
+/**
+ * The mediated-device core and its VFIO bus driver (mdev v7, seed 004:
+ * `drivers/vfio/mdev/mdev_core.c`, `mdev_sysfs.c`, 2/4 `vfio_mdev.c`): parent registration
+ * with mandatory callbacks, supported types and `available_instances`, create by UUID (each
+ * mdev in its own IOMMU group), remove, open/release through the device fd, and parent
+ * unregister that waits for open devices.
+ *
+ * Structure as in the seed: a parent holds its `mdev_list` under `mdev_list_lock`; a device
+ * is reference-counted (`mdev_get_device`/`mdev_put_device`): creation holds one reference
+ * and an open device fd another, and the last put takes the device off its parent's list.
+ * Decisions the seed lacks follow the later upstream code (see `spec/mdev.ts`): remove is
+ * refused while open, unregister leaves open devices until their release.
+ *
+ * Quirks (impl/quirks.ts): `unregisterLoopDoubleDestroy` (the v7 unregister loop),
+ * `removeWhileOpenDestroys` (v7 `mdev_device_destroy` without an open check) and
+ * `removeWhileOpenFreesRing` (the vendor's remove runs before the open fd is noticed).
+ *
+ * Ghost fields, kept only so {@link MdevCore.observe} can name what the spec names: creation
+ * serials, `unregisterFrom`, and each vendor's resource units.
+ *
+ * @module
+ */
+import { lowestFreeId } from "../../spec/iommu.ts";
+import {
+  FIRST_MDEV_GROUP,
+  MAX_MDEV_TYPES,
+  type MdevDevice as SpecDevice,
+  type MdevParent as SpecParent,
+  type MdevState,
+  type MdevTypeInfo,
+  type MdevVendor,
+} from "../../spec/mdev.ts";
+import type { Errno } from "../../spec/types.ts";
+import { type Kernel, Mutex } from "../kernel.ts";
+
+/** One supported type (`mdev_supported_types/<id>/`) and the units an instance takes. */
+export interface MdevTypeDesc {
+  /** Directory name, `<parent name>-<index>`. */
+  readonly id: string;
+  /** `name` attribute. */
+  readonly name: string;
+  /** `device_api` attribute. */
+  readonly deviceApi: string;
+  /** Resource units one instance takes from the vendor's pool. */
+  readonly cost: number;
+}
+
+/** The types a parent named `name` declares: type `i` costs `2^i` units (mdev v7 review). */
+export function mdevTypes(name: string, deviceApi: string, count: number): MdevTypeDesc[] {
+  return Array.from({ length: count }, (_, i) => {
+    const id = `${name}-${i}`;
+    return { id, name: id, deviceApi, cost: 2 ** i };
+  });
+}
+
+/** A vendor's resource pool in the spec's units (observation only). */
+export interface MdevUnits {
+  /** Units of the pool. */
+  readonly capacity: number;
+  /** Units held by users outside the mdev core. */
+  readonly reserved: number;
+  /** Units held by mdevs. */
+  readonly used: number;
+}
+
+/** `struct parent_ops` (mdev v7): what a vendor driver hands `mdev_register_device`. */
+export interface MdevParentOps {
+  /** Which driver registers (selects the sysfs files a user action goes through). */
+  readonly vendor: MdevVendor;
+  /** The parent's name; type ids derive from it. */
+  readonly name: string;
+  /** Supported types, in index order. */
+  readonly types: readonly MdevTypeDesc[];
+  /** `create` (mandatory): set the vendor state up for a new mdev. */
+  create?(mdev: MdevDevice): Promise<Errno | undefined>;
+  /** `destroy`/`remove` (mandatory): tear it down; an error refuses a non-forced remove. */
+  remove?(mdev: MdevDevice): Promise<Errno | undefined>;
+  /** `open`: the device fd of process `by` is being opened. */
+  open?(mdev: MdevDevice, by: number): Promise<Errno | undefined>;
+  /** `release`: the last reference to the device fd is gone. */
+  release?(mdev: MdevDevice): Promise<void>;
+  /** `available_instances` of `type`. */
+  availableInstances(type: MdevTypeDesc): number;
+  /** The end of the vendor's unregister once the parent's last device is gone (`release_done`). */
+  unregistered?(): void;
+  /** Ghost: the vendor's pool in units. */
+  units(): MdevUnits;
+}
+
+/** `struct parent_device` (mdev v7). */
+export class MdevParent {
+  /** Parent device id. */
+  readonly id: number;
+  /** The vendor's callbacks. */
+  readonly ops: MdevParentOps;
+  /** `mdev_list`: live devices, in creation order. */
+  readonly mdevList: MdevDevice[] = [];
+  /** `mdev_list_lock`. */
+  readonly listLock: Mutex = new Mutex();
+  /** Ghost: `nextSerial` when `mdev_unregister_device` began; null while registered. */
+  unregisterFrom: number | null = null;
+
+  /** A freshly registered parent. */
+  constructor(id: number, ops: MdevParentOps) {
+    this.id = id;
+    this.ops = ops;
+  }
+
+  /** Off `parent_list`: its sysfs create files are gone. */
+  get unregistering(): boolean {
+    return this.unregisterFrom !== null;
+  }
+}
+
+/** `struct mdev_device` (mdev v7). */
+export class MdevDevice {
+  /** Canonical lower-case UUID: the device name on the mdev bus. */
+  readonly uuid: string;
+  /** Its parent. */
+  readonly parent: MdevParent;
+  /** Its type. */
+  readonly type: MdevTypeDesc;
+  /** Its IOMMU group id (`mdev_attach_iommu`), set when it is listed. */
+  group = -1;
+  /** Ghost: creation serial, set when it is listed. */
+  serial = -1;
+  /** The device fd is open. */
+  open = false;
+  /** `kref`: one for the creation, one for an open fd. */
+  ref = 1;
+  /** Off the list for good (its memory is gone in the kernel). */
+  gone = false;
+  /** `mdev_get_drvdata`: the vendor's per-device state. */
+  drvdata: unknown = undefined;
+
+  /** A device being created. */
+  constructor(uuid: string, parent: MdevParent, type: MdevTypeDesc) {
+    this.uuid = uuid;
+    this.parent = parent;
+    this.type = type;
+  }
+}
+
+const UUID_TEXT = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\n?$/i;
+const NAME = /^[A-Za-z0-9_]{1,32}$/;
+
+/** `uuid_le_to_bin` on what was written to sysfs: the canonical UUID, or undefined. */
+export function uuidFromSysfs(text: unknown): string | undefined {
+  if (typeof text !== "string" || !UUID_TEXT.test(text)) return undefined;
+  return text.slice(0, 36).toLowerCase();
+}
+
+/** The mdev core: `parent_list`, the mdev bus and the IOMMU group allocator. */
+export class MdevCore {
+  /** Registered parents, including those being unregistered, by id. */
+  readonly parents: Map<number, MdevParent> = new Map();
+  /** Listed devices by UUID (the mdev bus). */
+  readonly devices: Map<string, MdevDevice> = new Map();
+  /** IOMMU group id to its mdev (the group IDA). */
+  readonly groups: Map<number, MdevDevice> = new Map();
+  /** Ghost: successful creates so far. */
+  nextSerial = 0;
+  /** Device names taken on the bus, including devices still being created. */
+  #names = new Set<string>();
+  /** `parent_list_lock`. */
+  #parentListLock = new Mutex();
+  #k: Kernel;
+
+  /** An empty core (`mdev_init`). */
+  constructor(kernel: Kernel) {
+    this.#k = kernel;
+  }
+
+  /** `mdev_register_device`: EINVAL without create/remove or malformed, EEXIST twice. */
+  async register(id: number, ops: MdevParentOps): Promise<Errno | undefined> {
+    if (!ops.create || !ops.remove) return "EINVAL";
+    if (
+      !Number.isSafeInteger(id) || id < 1 || typeof ops.name !== "string" ||
+      !NAME.test(ops.name) || ops.types.length < 1 || ops.types.length > MAX_MDEV_TYPES ||
+      ops.types.some((t) => typeof t.deviceApi !== "string" || t.deviceApi.length === 0)
+    ) {
+      return "EINVAL";
+    }
+    await this.#parentListLock.lock(this.#k.sched, "mdev.register:parent-list-lock");
+    try {
+      if (this.parents.has(id)) return "EEXIST";
+      this.parents.set(id, new MdevParent(id, ops));
+      return undefined;
+    } finally {
+      this.#parentListLock.unlock();
+    }
+  }
+
+  /** A registered parent of `vendor` not being unregistered (`__find_parent_device`). */
+  liveParent(id: number, vendor: MdevVendor): MdevParent | Errno {
+    const p = this.parents.get(id);
+    if (!p || p.unregistering) return "ENODEV";
+    return p.ops.vendor === vendor ? p : "EPERM";
+  }
+
+  /** The listed device named by `uuidText`, checked against `vendor`. */
+  lookup(uuidText: string, vendor: MdevVendor): MdevDevice | Errno {
+    const uuid = uuidFromSysfs(uuidText);
+    if (uuid === undefined) return "EINVAL";
+    const d = this.devices.get(uuid);
+    if (!d) return "ENODEV";
+    return d.parent.ops.vendor === vendor ? d : "EPERM";
+  }
+
+  /** Runs `body` holding the parent's `mdev_list_lock`. */
+  async #locked<T>(p: MdevParent, label: string, body: () => Promise<T>): Promise<T> {
+    await p.listLock.lock(this.#k.sched, label);
+    try {
+      return await body();
+    } finally {
+      p.listLock.unlock();
+    }
+  }
+
+  /** `mdev_create_store` → `mdev_device_create`: the new device's group id. */
+  async create(parentId: number, typeId: string, uuidText: string, vendor: MdevVendor) {
+    const p = this.liveParent(parentId, vendor);
+    if (typeof p === "string") return p;
+    const type = p.ops.types.find((t) => t.id === typeId);
+    if (!type) return "ENODEV";
+    const uuid = uuidFromSysfs(uuidText);
+    if (uuid === undefined) return "EINVAL";
+    return await this.#locked(p, "mdev.create:list-lock", async (): Promise<number | Errno> => {
+      if (p.unregistering) return "ENODEV";
+      if (this.#names.has(uuid)) return "EEXIST";
+      this.#names.add(uuid);
+      const mdev = new MdevDevice(uuid, p, type);
+      const r = await p.ops.create!(mdev);
+      if (r !== undefined) {
+        this.#names.delete(uuid);
+        return r;
+      }
+      mdev.group = lowestFreeId(this.groups, FIRST_MDEV_GROUP);
+      mdev.serial = this.nextSerial++;
+      this.groups.set(mdev.group, mdev);
+      this.devices.set(uuid, mdev);
+      p.mdevList.push(mdev);
+      return mdev.group;
+    });
+  }
+
+  /** `mdev_destroy_store` → `mdev_device_destroy`: EBUSY while the device is open. */
+  async remove(uuidText: string, vendor: MdevVendor): Promise<Errno | undefined> {
+    const d = this.lookup(uuidText, vendor);
+    if (typeof d === "string") return d;
+    const { quirks } = this.#k;
+    return await this.#locked(d.parent, "mdev.remove:list-lock", async () => {
+      if (d.gone) return "ENODEV";
+      const checkFirst = !quirks.removeWhileOpenDestroys && !quirks.removeWhileOpenFreesRing;
+      if (checkFirst && d.open) return "EBUSY";
+      const r = await d.parent.ops.remove!(d);
+      if (r !== undefined) return r;
+      if (quirks.removeWhileOpenFreesRing && d.open) return "EBUSY";
+      this.#put(d);
+      return undefined;
+    });
+  }
+
+  /** `vfio_mdev_open` on behalf of process `by`: one open per device. */
+  async open(uuidText: string, vendor: MdevVendor, by: number): Promise<Errno | undefined> {
+    const d = this.lookup(uuidText, vendor);
+    if (typeof d === "string") return d;
+    return await this.#locked(d.parent, "mdev.open:list-lock", async () => {
+      if (d.gone) return "ENODEV";
+      if (d.open) return "EBUSY";
+      d.open = true;
+      d.ref++;
+      const r = await d.parent.ops.open?.(d, by);
+      if (r !== undefined) {
+        d.open = false;
+        d.ref--;
+      }
+      return r;
+    });
+  }
+
+  /**
+   * `vfio_mdev_close`: EINVAL when not open. While the parent unregisters, the device is
+   * removed at once (`mdev_put_device` → `release_done`), the parent with its last device.
+   */
+  async release(uuidText: string, vendor: MdevVendor): Promise<Errno | undefined> {
+    const d = this.lookup(uuidText, vendor);
+    if (typeof d === "string") return d;
+    return await this.#locked(d.parent, "mdev.release:list-lock", async () => {
+      if (d.gone) return "ENODEV";
+      if (!d.open) return "EINVAL";
+      await d.parent.ops.release?.(d);
+      if (d.parent.unregistering) await d.parent.ops.remove!(d);
+      d.open = false;
+      this.#put(d);
+      if (d.parent.unregistering) this.#put(d);
+      return undefined;
+    });
+  }
+
+  /**
+   * `mdev_unregister_device`: no create from now on, closed devices removed at once, open
+   * ones left for their release. The open devices it still waits for.
+   */
+  async unregister(
+    parentId: number,
+    vendor: MdevVendor,
+    busy: () => boolean = () => false,
+  ): Promise<number | Errno> {
+    const p = this.liveParent(parentId, vendor);
+    if (typeof p === "string") return p;
+    return await this.#locked(p, "mdev.unregister:list-lock", async () => {
+      if (p.unregistering) return "ENODEV";
+      if (busy()) return "EBUSY";
+      p.unregisterFrom = this.nextSerial;
+      const pending = this.#k.quirks.unregisterLoopDoubleDestroy
+        ? await this.#destroyLoopV7(p)
+        : await this.#destroyClosed(p);
+      if (p.mdevList.length === 0) this.#parentGone(p);
+      return pending;
+    });
+  }
+
+  /** Removes every closed device in creation order; the number left open. */
+  async #destroyClosed(p: MdevParent): Promise<number> {
+    let pending = 0;
+    for (const d of [...p.mdevList]) {
+      if (d.open) {
+        pending++;
+      } else {
+        await p.ops.remove!(d);
+        this.#put(d);
+      }
+    }
+    return pending;
+  }
+
+  /**
+   * The v7 loop (quirk `unregisterLoopDoubleDestroy`): destroy the first device and put it
+   * until the list is empty. An open device survives the first put (its fd holds a
+   * reference), so it is destroyed again, and put again until it is off the list under
+   * its user.
+   */
+  async #destroyLoopV7(p: MdevParent): Promise<number> {
+    while (p.mdevList.length > 0) {
+      const mdev = p.mdevList[0];
+      await p.ops.remove!(mdev);
+      this.#put(mdev);
+    }
+    return 0;
+  }
+
+  /** `mdev_put_device`: the last reference takes the device off its list and frees its group. */
+  #put(d: MdevDevice): void {
+    if (--d.ref > 0 || d.gone) return;
+    d.gone = true;
+    const list = d.parent.mdevList;
+    list.splice(list.indexOf(d), 1);
+    this.devices.delete(d.uuid);
+    this.groups.delete(d.group);
+    this.#names.delete(d.uuid);
+    if (d.parent.unregistering && list.length === 0) this.#parentGone(d.parent);
+  }
+
+  /** The parent's last reference: off the registry, the vendor's unregister completes. */
+  #parentGone(p: MdevParent): void {
+    if (this.parents.get(p.id) !== p) return;
+    this.parents.delete(p.id);
+    p.ops.unregistered?.();
+  }
+
+  /** The type attributes in sysfs (`mdev_supported_types`). */
+  readTypes(parentId: number, vendor: MdevVendor): MdevTypeInfo[] | Errno {
+    const p = this.liveParent(parentId, vendor);
+    if (typeof p === "string") return p;
+    return p.ops.types.map((t) => ({
+      id: t.id,
+      name: t.name,
+      device_api: t.deviceApi,
+      available_instances: p.ops.availableInstances(t),
+    }));
+  }
+
+  /** The abstraction function of the core: its state in the spec's shape. */
+  observe(): MdevState {
+    const parents = new Map<number, SpecParent>();
+    for (const p of this.parents.values()) {
+      parents.set(p.id, {
+        id: p.id,
+        vendor: p.ops.vendor,
+        name: p.ops.name,
+        types: p.ops.types.map((t) => ({ ...t })),
+        ...p.ops.units(),
+        unregisterFrom: p.unregisterFrom,
+      });
+    }
+    const devices = new Map<string, SpecDevice>();
+    for (const d of this.devices.values()) {
+      devices.set(d.uuid, {
+        uuid: d.uuid,
+        parent: d.parent.id,
+        type: d.type.id,
+        group: d.group,
+        open: d.open,
+        serial: d.serial,
+      });
+    }
+    const groups = new Map<number, string>();
+    for (const [g, d] of this.groups) groups.set(g, d.uuid);
+    return { parents, devices, groups, nextSerial: this.nextSerial };
+  }
+}
+
+/** What a generic vendor registers with (`mdev.register`). */
+export interface UnitPoolArgs {
+  /** Parent name. */
+  readonly name: string;
+  /** `device_api` of every type. */
+  readonly deviceApi: string;
+  /** Pool size in units. */
+  readonly capacity: number;
+  /** Number of types. */
+  readonly types: number;
+  /** Whether the vendor supplies the mandatory `create` callback. */
+  readonly create: boolean;
+  /** Whether the vendor supplies the mandatory `remove` callback. */
+  readonly remove: boolean;
+}
+
+/**
+ * A generic vendor driver (like the v7 sample drivers) with a pool of resource units: a
+ * create takes its type's cost or is refused with EBUSY; every other callback succeeds.
+ */
+export function unitPoolVendor(a: UnitPoolArgs): MdevParentOps {
+  let used = 0;
+  const free = () => a.capacity - used;
+  return {
+    vendor: "mdev",
+    name: a.name,
+    types: mdevTypes(a.name, a.deviceApi, a.types),
+    ...(a.create && {
+      create: (mdev: MdevDevice) => {
+        if (mdev.type.cost > free()) return Promise.resolve<Errno>("EBUSY");
+        used += mdev.type.cost;
+        return Promise.resolve(undefined);
+      },
+    }),
+    ...(a.remove && {
+      remove: (mdev: MdevDevice) => {
+        used -= mdev.type.cost;
+        return Promise.resolve(undefined);
+      },
+    }),
+    availableInstances: (t) => Math.max(0, Math.floor(free() / t.cost)),
+    units: () => ({ capacity: a.capacity, reserved: 0, used }),
+  };
+}

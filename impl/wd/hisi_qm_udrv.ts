@@ -1,0 +1,116 @@
+/**
+ * The user-space QM driver of the WarpDrive sample (RFCv2 7/7 `hisi_qm_udrv.c`): one queue a
+ * process got from the sdmdev, with its SQ+CQ buffer and the doorbell page mapped. Sending
+ * writes an SQE into the mapped SQ and rings the SQ doorbell with the queue's own number;
+ * receiving checks the phase of the CQE at the head, retires the SQE it names and rings the
+ * CQ doorbell.
+ *
+ * Quirks: `userSqHeadFromCqHead` (L4543), `userBadStatusNotConsumed`, `userSqnNeverSet`
+ * (L4378).
+ *
+ * @module
+ */
+import {
+  type Doorbell,
+  DOORBELL_CMD,
+  encodeDoorbell,
+  type QmCompletion,
+  type QmConfig,
+} from "../../spec/qm.ts";
+import type { Errno } from "../../spec/types.ts";
+import { QM_DOORBELL, type QmMemory, type QmMmio, QpRings } from "../device/qm_device.ts";
+import { type Kernel, Mutex } from "../kernel.ts";
+
+/** Statuses the sample accepts as success (`hisi_qm_recv_sqe`: 0 and 0x0d). */
+const GOOD_STATUS: readonly number[] = [0, 0x0d];
+
+/** One user queue (`struct hisi_qm_queue_info`). */
+export class HisiQmQueue {
+  /** The owning process. */
+  readonly pid: number;
+  /** The queue number the sdmdev handed out. */
+  readonly qn: number;
+  /** The queue number its doorbells carry (`sqn`; 0 with quirk `userSqnNeverSet`). */
+  readonly sqn: number;
+  /** Ring status over the mapped SQ+CQ. */
+  readonly rings: QpRings;
+  readonly #k: Kernel;
+  /** The queue's lock (later upstream's `sd_lock`/`rv_lock`): one sender or receiver at a time. */
+  readonly #lock = new Mutex();
+  readonly #mmio: QmMmio;
+
+  /**
+   * `hisi_qm_set_queue_dio`: `mem` is the mmap of the queue's SQ+CQ buffer, `mmio` of its
+   * doorbell page.
+   */
+  constructor(
+    kernel: Kernel,
+    pid: number,
+    qn: number,
+    mem: QmMemory,
+    mmio: QmMmio,
+    config: QmConfig,
+  ) {
+    this.#k = kernel;
+    this.pid = pid;
+    this.qn = qn;
+    this.sqn = kernel.quirks.userSqnNeverSet ? 0 : qn;
+    this.#mmio = mmio;
+    this.rings = new QpRings(mem, config.sqDepth, config.cqDepth);
+  }
+
+  /**
+   * `hisi_qm_add_to_dio_q`: fills the SQE at the tail and, with `ring`, rings the SQ doorbell;
+   * returns the request's seq, or EBUSY when `sqDepth - 1` are outstanding.
+   */
+  send(tag: number, ring: boolean): Promise<number | Errno> {
+    return this.#lock.hold(this.#k.sched, "udrv.send:lock", () => this.#sendLocked(tag, ring));
+  }
+
+  async #sendLocked(tag: number, ring: boolean): Promise<number | Errno> {
+    const rings = this.rings;
+    if (rings.full()) return "EBUSY";
+    const req = rings.fill(tag);
+    await this.#k.sched.point("udrv.send:sqe-written");
+    if (ring) {
+      this.doorbell({ qn: this.sqn, cmd: DOORBELL_CMD.SQ, index: rings.sqTail.index, priority: 0 });
+    }
+    return req.seq;
+  }
+
+  /**
+   * `hisi_qm_get_from_dio_q`: the completion at the CQ head if its phase is the expected one
+   * (whatever its status), else EAGAIN; retires its SQE and rings the CQ doorbell.
+   */
+  recv(): Promise<QmCompletion | Errno> {
+    return this.#lock.hold(this.#k.sched, "udrv.recv:lock", () => this.#recvLocked());
+  }
+
+  async #recvLocked(): Promise<QmCompletion | Errno> {
+    const rings = this.rings;
+    const c = rings.next();
+    if (c === undefined) return "EAGAIN";
+    if (this.#k.quirks.userBadStatusNotConsumed && !GOOD_STATUS.includes(c.status)) return "EIO";
+    await this.#k.sched.point("udrv.recv:cqe-read");
+    const fromCqHead = this.#k.quirks.userSqHeadFromCqHead;
+    const req = rings.accept(fromCqHead ? rings.cqHead.index : c.sqSlot);
+    if (fromCqHead) rings.sqHead.index = rings.cqHead.index;
+    this.doorbell({ qn: this.sqn, cmd: DOORBELL_CMD.CQ, index: rings.cqHead.index, priority: 0 });
+    return { qn: this.qn, seq: req.seq, tag: req.tag, status: c.status };
+  }
+
+  /**
+   * `hacc_db` for this queue's SQ or CQ (its `qn` field is ignored: the doorbell carries
+   * `sqn`): EINVAL if it would publish an unfilled SQE or release an unread CQE.
+   */
+  doorbell(db: Doorbell): Errno | undefined {
+    if (!this.rings.publish(db.cmd, db.index)) return "EINVAL";
+    this.#mmio.writeq(QM_DOORBELL, encodeDoorbell({ ...db, qn: this.sqn }));
+    return undefined;
+  }
+
+  /** `hisi_qm_unset_queue_dio`: the requests still cached, which will never complete. */
+  release(): number {
+    return this.rings.pending();
+  }
+}

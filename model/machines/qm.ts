@@ -1,0 +1,168 @@
+/**
+ * The QM queue manager as a {@link Machine}: spec/qm.ts against impl/qm/machine.ts.
+ *
+ * The checked configuration has three queue pairs and tiny rings (SQ 2, CQ 3, EQ 4) so that
+ * wraps, full rings and phase flips happen within a few commands; SQ and CQ depths differ so
+ * that a driver confusing the two rings' indices shows. A prelude allocates and starts queue 0
+ * for the kernel and queues 1 and 2 for processes 1 and 2; generated commands name a queue and,
+ * most of the time, act as its prelude owner, so they get past the permission checks.
+ *
+ * @module
+ */
+import fc from "fast-check";
+import {
+  initialQmState,
+  type QmCommand,
+  type QmConfig,
+  qmInvariants,
+  type QmOwner,
+  type QmState,
+  step,
+} from "../../spec/qm.ts";
+import type { FieldKind } from "../../spec/system.ts";
+import { checkInvariants } from "../../spec/types.ts";
+import { Kernel } from "../../impl/kernel.ts";
+import { PhysMem } from "../../impl/mem/phys.ts";
+import { QmMachine } from "../../impl/qm/machine.ts";
+import { ImmediateSched } from "../../impl/sched.ts";
+import { parseWithSchema } from "../commands.ts";
+import type { Machine } from "../machine.ts";
+
+/** Every QM op and its arguments. */
+export const QM_SCHEMA: { readonly [op in QmCommand["op"]]: Readonly<Record<string, FieldKind>> } =
+  {
+    "qm.alloc": { owner: "owner" },
+    "qm.start": { qn: "int" },
+    "qm.release": { qn: "int" },
+    "qm.send": { qn: "int", tag: "int" },
+    "qm.userSend": { qn: "int", by: "int", tag: "int", ring: "bool?" },
+    "qm.doorbell": { by: "owner", qn: "int", cmd: "int", index: "int", priority: "int" },
+    "qm.deviceStep": { qn: "int", status: "int?" },
+    "qm.poll": { qn: "int", by: "int" },
+    "qm.irq": {},
+    "qm.setIrqMask": { masked: "bool" },
+    "qm.mailbox": { cmd: "int", queue: "int" },
+    "qm.mailboxDone": {},
+    "qm.deviceBadEqe": { cqn: "int" },
+  };
+
+/** The configuration `check` uses. */
+export const QM_CHECK_CONFIG: QmConfig = { qpNum: 3, sqDepth: 2, cqDepth: 3, eqDepth: 4 };
+
+/**
+ * Queue pair lifecycle ops run in race setups only: the data path (send, doorbells, device,
+ * poll, IRQ thread, mask, mailbox) races; a release racing a send on the same queue is a
+ * caller error the drivers do not guard against yet.
+ */
+const LIFECYCLE: readonly QmCommand["op"][] = ["qm.alloc", "qm.start", "qm.release"];
+
+/** Who the prelude makes the owner of each queue. */
+const PRELUDE_OWNERS: readonly QmOwner[] = ["kernel", 1, 2];
+
+/** The queue's prelude owner mostly, anyone sometimes. */
+function actorFor(qn: number): fc.Arbitrary<QmOwner> {
+  const anyone = fc.constantFrom<QmOwner>("kernel", 1, 2);
+  const owner = PRELUDE_OWNERS[qn];
+  return owner === undefined
+    ? anyone
+    : fc.oneof({ weight: 4, arbitrary: fc.constant(owner) }, { weight: 1, arbitrary: anyone });
+}
+
+function commandsFor(qpNum: number): fc.Arbitrary<QmCommand> {
+  const qn = fc.oneof( // mostly an allocated queue; qpNum itself is out of range
+    { weight: 6, arbitrary: fc.integer({ min: 0, max: qpNum - 1 }) },
+    { weight: 1, arbitrary: fc.constant(qpNum) },
+  );
+  const tag = fc.integer({ min: 0, max: 999 });
+  const pid = (by: QmOwner) => (by === "kernel" ? 1 : by);
+  const submit = qn.chain((n) =>
+    fc.tuple(actorFor(n), tag, fc.nat(4)).map(([by, t, r]): QmCommand =>
+      by === "kernel"
+        ? { op: "qm.send", qn: n, tag: t }
+        : { op: "qm.userSend", qn: n, by, tag: t, ring: r > 0 }
+    )
+  );
+  const doorbell = qn.chain((n) =>
+    fc.tuple(actorFor(n), fc.integer({ min: 0, max: 4 }), fc.nat(17)).map((
+      [by, cmd, index],
+    ): QmCommand => ({ op: "qm.doorbell", by, qn: n, cmd, index, priority: 0 }))
+  );
+  const poll = qn.chain((n) =>
+    actorFor(n).map((by): QmCommand => ({ op: "qm.poll", qn: n, by: pid(by) }))
+  );
+  return fc.oneof(
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom<QmOwner>("kernel", 1, 2).map((owner): QmCommand => ({
+        op: "qm.alloc",
+        owner,
+      })),
+    },
+    { weight: 1, arbitrary: qn.map((n): QmCommand => ({ op: "qm.start", qn: n })) },
+    { weight: 1, arbitrary: qn.map((n): QmCommand => ({ op: "qm.release", qn: n })) },
+    { weight: 10, arbitrary: submit },
+    { weight: 2, arbitrary: doorbell },
+    {
+      weight: 8,
+      arbitrary: fc.tuple(qn, fc.constantFrom(0, 0, 0, 0x0d, 5)).map((
+        [n, status],
+      ): QmCommand => ({ op: "qm.deviceStep", qn: n, status })),
+    },
+    { weight: 6, arbitrary: poll },
+    { weight: 4, arbitrary: fc.constant<QmCommand>({ op: "qm.irq" }) },
+    {
+      weight: 1,
+      arbitrary: fc.boolean().map((masked): QmCommand => ({ op: "qm.setIrqMask", masked })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(fc.integer({ min: 0, max: 5 }), qn).map((
+        [cmd, queue],
+      ): QmCommand => ({ op: "qm.mailbox", cmd, queue })),
+    },
+    { weight: 1, arbitrary: fc.constant<QmCommand>({ op: "qm.mailboxDone" }) },
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: 0, max: qpNum + 2 }).map((cqn): QmCommand => ({
+        op: "qm.deviceBadEqe",
+        cqn,
+      })),
+    },
+  );
+}
+
+/** A QM machine for `config` (the prelude allocates and starts up to three queues). */
+export function qmMachineWith(config: QmConfig): Machine<QmState, QmCommand> {
+  const prelude: QmCommand[] = PRELUDE_OWNERS.slice(0, config.qpNum).flatMap((owner, qn) => [
+    { op: "qm.alloc", owner },
+    { op: "qm.start", qn },
+  ]);
+  return {
+    name: "qm",
+    vars: Object.keys(initialQmState(config)),
+    maxCommands: 80,
+    prelude,
+    quirks: [
+      "kernelSqFullNeverCleared",
+      "userSqHeadFromCqHead",
+      "userBadStatusNotConsumed",
+      "userSqnNeverSet",
+      "sharedDoorbellPage",
+      "kernelConsumesUserCq",
+      "sendIgnoresCompletionTimeout",
+      "eqeCqnUnchecked",
+    ],
+    initial: () => initialQmState(config),
+    step,
+    violations: (state, scope) => checkInvariants(qmInvariants, state, scope),
+    parseCommand: (op, args, opPath, argsPath) =>
+      parseWithSchema<QmCommand>(QM_SCHEMA, op, args, opPath, argsPath),
+    commands: () => commandsFor(config.qpNum),
+    raceCommands: () => commandsFor(config.qpNum).filter((c) => !LIFECYCLE.includes(c.op)),
+    implementation: (quirks, sched) =>
+      new QmMachine(new Kernel(sched ?? new ImmediateSched(), new PhysMem(), quirks), config),
+  };
+}
+
+/** The QM machine `check` runs. */
+export const qmMachine: Machine<QmState, QmCommand> = qmMachineWith(QM_CHECK_CONFIG);
