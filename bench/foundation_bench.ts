@@ -1,12 +1,10 @@
 /**
- * `deno bench bench/foundation_bench.ts`: the IOMMU/type1 spec alone, and spec + implementation
- * conformance, on the same workload. The anchor is a plain copy-on-write update of a Map per
+ * `deno bench bench/foundation_bench.ts`: the IOMMU/type1 spec alone (conformance throughput of
+ * every machine is in conformance_bench.ts). The anchor is a plain copy-on-write update of a Map per
  * command (the floor of any immutable state machine), so the ratio shows what the spec's logic
  * costs on top. Commands per second = commands per iteration / time per iteration.
  */
 import { initialState, step } from "../spec/system.ts";
-import { Conformance } from "../model/runner.ts";
-import { type1Machine } from "../model/machines/type1.ts";
 import { commandCount, workload } from "./workload.ts";
 
 const w = workload(50);
@@ -32,15 +30,5 @@ Deno.bench(`spec step (${n} commands)`, { group: "spec" }, () => {
   for (const seq of w) {
     let s = initialState();
     for (const cmd of seq) s = step(s, cmd).state;
-  }
-});
-
-Deno.bench(`conformance: spec + impl + observe + compare (${n} commands)`, async () => {
-  for (const seq of w) {
-    const conf = new Conformance(type1Machine);
-    for (const cmd of seq) {
-      const r = await conf.step(cmd);
-      if (r.failure) throw new Error(r.failure);
-    }
   }
 });

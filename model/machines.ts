@@ -7,7 +7,7 @@
  */
 import { type QuirkName, QUIRKS } from "../impl/quirks.ts";
 import type { Machine } from "./machine.ts";
-import { qmMachine } from "./machines/qm.ts";
+import { qm1024Machine, qmMachine } from "./machines/qm.ts";
 import { sdmdevMachine } from "./machines/sdmdev.ts";
 import { type1Machine } from "./machines/type1.ts";
 
@@ -15,6 +15,7 @@ import { type1Machine } from "./machines/type1.ts";
 export const MACHINES: readonly Machine[] = [
   type1Machine,
   qmMachine,
+  qm1024Machine,
   sdmdevMachine,
 ] as unknown as Machine[];
 

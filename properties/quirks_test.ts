@@ -46,3 +46,13 @@ for (const quirk of QUIRK_NAMES) {
     });
   });
 }
+
+Deno.test("the README's quirk catalogue lists every quirk with its suite", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  for (const quirk of QUIRK_NAMES) {
+    const row = readme.split("\n").find((l) => l.startsWith(`| \`${quirk}\``));
+    assert.ok(row, `README has no row for ${quirk}`);
+    const cells = row.split("|").map((c) => c.trim());
+    assert.equal(cells.at(-2), quirkSuite(quirk).name, `README suite of ${quirk}`);
+  }
+});

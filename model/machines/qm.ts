@@ -11,6 +11,7 @@
  */
 import fc from "fast-check";
 import {
+  DEFAULT_QM_CONFIG,
   initialQmState,
   type QmCommand,
   type QmConfig,
@@ -24,6 +25,7 @@ import { checkInvariants } from "../../spec/types.ts";
 import { Kernel } from "../../impl/kernel.ts";
 import { PhysMem } from "../../impl/mem/phys.ts";
 import { QmMachine } from "../../impl/qm/machine.ts";
+import type { QuirkName } from "../../impl/quirks.ts";
 import { ImmediateSched } from "../../impl/sched.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Machine } from "../machine.ts";
@@ -45,6 +47,18 @@ export const QM_SCHEMA: { readonly [op in QmCommand["op"]]: Readonly<Record<stri
     "qm.mailboxDone": {},
     "qm.deviceBadEqe": { cqn: "int" },
   };
+
+/** The QM quirks of the catalogue. */
+const QM_QUIRKS: readonly QuirkName[] = [
+  "kernelSqFullNeverCleared",
+  "userSqHeadFromCqHead",
+  "userBadStatusNotConsumed",
+  "userSqnNeverSet",
+  "sharedDoorbellPage",
+  "kernelConsumesUserCq",
+  "sendIgnoresCompletionTimeout",
+  "eqeCqnUnchecked",
+];
 
 /** The configuration `check` uses. */
 export const QM_CHECK_CONFIG: QmConfig = { qpNum: 3, sqDepth: 2, cqDepth: 3, eqDepth: 4 };
@@ -131,27 +145,25 @@ function commandsFor(qpNum: number): fc.Arbitrary<QmCommand> {
   );
 }
 
-/** A QM machine for `config` (the prelude allocates and starts up to three queues). */
-export function qmMachineWith(config: QmConfig): Machine<QmState, QmCommand> {
+/**
+ * A QM machine called `name` for `config` (the prelude allocates and starts up to three
+ * queues), carrying the QM quirks when `withQuirks`.
+ */
+export function qmMachineWith(
+  config: QmConfig,
+  name = "qm",
+  withQuirks = true,
+): Machine<QmState, QmCommand> {
   const prelude: QmCommand[] = PRELUDE_OWNERS.slice(0, config.qpNum).flatMap((owner, qn) => [
     { op: "qm.alloc", owner },
     { op: "qm.start", qn },
   ]);
   return {
-    name: "qm",
+    name,
     vars: Object.keys(initialQmState(config)),
     maxCommands: 80,
     prelude,
-    quirks: [
-      "kernelSqFullNeverCleared",
-      "userSqHeadFromCqHead",
-      "userBadStatusNotConsumed",
-      "userSqnNeverSet",
-      "sharedDoorbellPage",
-      "kernelConsumesUserCq",
-      "sendIgnoresCompletionTimeout",
-      "eqeCqnUnchecked",
-    ],
+    quirks: withQuirks ? QM_QUIRKS : [],
     initial: () => initialQmState(config),
     step,
     violations: (state, scope) => checkInvariants(qmInvariants, state, scope),
@@ -166,3 +178,10 @@ export function qmMachineWith(config: QmConfig): Machine<QmState, QmCommand> {
 
 /** The QM machine `check` runs. */
 export const qmMachine: Machine<QmState, QmCommand> = qmMachineWith(QM_CHECK_CONFIG);
+
+/** The same at the hardware's default depth of 1024 (index arithmetic on large rings). */
+export const qm1024Machine: Machine<QmState, QmCommand> = qmMachineWith(
+  { ...DEFAULT_QM_CONFIG, qpNum: 3 },
+  "qm1024",
+  false,
+);
