@@ -11,7 +11,7 @@
  * @module
  */
 
-import { jsonCorpus, textCorpus } from "../model/zip_fuzz.ts";
+import { concat, jsonCorpus, textCorpus } from "../model/zip_fuzz.ts";
 
 const size = 4 << 20;
 
@@ -33,14 +33,7 @@ function mail(): Uint8Array | undefined {
     }
   })().sort();
   if (files.length === 0) return undefined;
-  const parts = files.map((f) => Deno.readFileSync(`${dir}/${f}`));
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(files.map((f) => Deno.readFileSync(`${dir}/${f}`)));
 }
 
 function binary(): Uint8Array | undefined {

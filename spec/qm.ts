@@ -270,7 +270,8 @@ export function outstanding(qp: QmQp): number {
   return qp.sqTail - qp.cqHead;
 }
 
-function newQp(qn: number, owner: QmOwner, started: boolean): QmQp {
+/** A queue pair with empty rings (`hisi_qm_create_qp`, or after `hisi_qm_start_qp`). */
+export function newQp(qn: number, owner: QmOwner, started: boolean): QmQp {
   return {
     qn,
     owner,

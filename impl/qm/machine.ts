@@ -16,6 +16,7 @@ import {
   encodeDoorbell,
   initialQmState,
   MAILBOX_CMD,
+  newQp,
   type QmCommand,
   type QmConfig,
   type QmOwner,
@@ -278,23 +279,7 @@ export class QmMachine {
     };
     const hw = this.device.observeQueue(qp.qn);
     const rings: QpRings | null | undefined = this.userQueues.get(qp.qn)?.rings ?? qp.rings;
-    if (!hw || !rings) {
-      return {
-        ...base,
-        started: false,
-        sqTail: 0,
-        sqDoorbell: 0,
-        sqHead: 0,
-        cqTail: 0,
-        cqHead: 0,
-        cqDoorbell: 0,
-        phase: 1,
-        sq: [],
-        cq: [],
-        lastCompleted: -1,
-        foreignDoorbells: 0,
-      };
-    }
+    if (!hw || !rings) return { ...newQp(qp.qn, qp.owner, false), wakeups: qp.wakeups };
     const { sqDepth, cqDepth } = this.config;
     const sqTail = rings.submitted;
     const cqHead = rings.cqHead.absolute;
