@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Event } from "../spec/types.ts";
+import type { Event, Ret } from "../spec/types.ts";
 import type { PhysMem } from "./mem/phys.ts";
 import type { Quirks } from "./quirks.ts";
 import type { Sched } from "./sched.ts";
@@ -39,6 +39,15 @@ export class Kernel {
   /** Records an event for the running task. */
   emit(event: Event): void {
     this.log.push({ task: this.sched.currentTask(), event });
+  }
+
+  /** Executes one command: its return value and the events its task logged meanwhile. */
+  async traced(body: () => Promise<Ret> | Ret): Promise<{ ret: Ret; events: Event[] }> {
+    const task = this.sched.currentTask();
+    const start = this.log.length;
+    const ret = await body();
+    const events = this.log.slice(start).filter((e) => e.task === task).map((e) => e.event);
+    return { ret, events };
   }
 }
 

@@ -165,6 +165,23 @@ export const QUIRKS = {
     summary: "remove of an open mdev succeeds: the vendor destroys it under its user",
     suite: "sequential",
   },
+  positiveStatusAsError: {
+    seed: "RFCv2 5/7 hisi_zip_copy_data_from_buffer: `if (status != 0) return status;` (L3464)",
+    summary: "a nonzero hardware status, including a successful decompression's 0x13, is " +
+      "returned as a positive value instead of data or an errno",
+    suite: "sequential",
+  },
+  producedNotCheckedAgainstDlen: {
+    seed: "RFCv2 5/7 hisi_zip_copy_data_from_buffer: memcpy(dst, ..., produced) (L3470)",
+    summary: "the output is copied into the caller's buffer without checking it against dlen",
+    suite: "sequential",
+  },
+  releaseQpBeforeBuffers: {
+    seed: "RFCv2 5/7 hisi_zip_release_qp: hisi_qm_release_qp, then the buffers freed " +
+      "through qp->qm (L3382)",
+    summary: "freeing a transform's buffers reads the queue pair it has just released",
+    suite: "sequential",
+  },
 } as const satisfies Record<string, QuirkInfo>;
 
 /** The name of a quirk. */

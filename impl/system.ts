@@ -74,12 +74,8 @@ export class System {
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */
-  async exec(cmd: Command): Promise<Outcome> {
-    const task = this.kernel.sched.currentTask();
-    const start = this.kernel.log.length;
-    const ret = await this.#dispatch(cmd);
-    const events = this.kernel.log.slice(start).filter((e) => e.task === task).map((e) => e.event);
-    return { ret, events };
+  exec(cmd: Command): Promise<Outcome> {
+    return this.kernel.traced(() => this.#dispatch(cmd));
   }
 
   async #dispatch(cmd: Command): Promise<Ret> {

@@ -45,6 +45,8 @@ export interface Machine<S = unknown, C extends Cmd = Cmd> {
   readonly quirks: readonly QuirkName[];
   /** Longest generated sequence (default 40): protocols with long set-ups need more. */
   readonly maxCommands?: number;
+  /** Runs `check` does per suite of this machine without `--runs` (default 10000). */
+  readonly runs?: number;
   /** The spec's initial state. */
   initial(): S;
   /** The spec's step. */

@@ -10,6 +10,7 @@ import type { Machine } from "./machine.ts";
 import { qm1024Machine, qmMachine } from "./machines/qm.ts";
 import { sdmdevMachine } from "./machines/sdmdev.ts";
 import { type1Machine } from "./machines/type1.ts";
+import { zipcMachine } from "./machines/zipc.ts";
 
 /** The machines, in the order `check` runs them. */
 export const MACHINES: readonly Machine[] = [
@@ -17,6 +18,7 @@ export const MACHINES: readonly Machine[] = [
   qmMachine,
   qm1024Machine,
   sdmdevMachine,
+  zipcMachine,
 ] as unknown as Machine[];
 
 /** The machine called `name`, if any. */
@@ -50,8 +52,18 @@ export type Suite =
 /** Every suite, in the order `check` runs them. */
 export const SUITES: readonly Suite[] = [
   ...MACHINES.flatMap((machine) => [
-    { name: machine.name, machine, mode: "sequential" as const, defaultRuns: 10_000 },
-    { name: `${machine.name}-race`, machine, mode: "race" as const, defaultRuns: 10_000 },
+    {
+      name: machine.name,
+      machine,
+      mode: "sequential" as const,
+      defaultRuns: machine.runs ?? 10_000,
+    },
+    {
+      name: `${machine.name}-race`,
+      machine,
+      mode: "race" as const,
+      defaultRuns: machine.runs ?? 10_000,
+    },
   ]),
   { name: "zip-fuzz", mode: "fuzz", defaultRuns: 100_000 },
 ];

@@ -1,6 +1,7 @@
 /**
- * The correct implementation conforms to the spec: sequential runs over every op, random races,
- * and the two named races of the foundation issue under fc.scheduler().
+ * The correct implementation conforms to the spec: every machine's sequential and race suites
+ * (a bounded share of what `check` runs), and the two named races of the foundation issue under
+ * fc.scheduler().
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -8,24 +9,22 @@ import { type Command, PAGE_SIZE } from "../spec/mod.ts";
 import { fcDriver } from "../impl/sched.ts";
 import { type RaceScenario, runRace } from "../model/race.ts";
 import { testSeed } from "../model/seed.ts";
-import { suiteNamed } from "../model/machines.ts";
+import { SUITES } from "../model/machines.ts";
 import { type1Machine } from "../model/machines/type1.ts";
 import { runSuite } from "../model/suites.ts";
 
 const P = PAGE_SIZE;
 
-Deno.test("sequential conformance: spec and implementation agree on every step", async () => {
-  const r = await runSuite(suiteNamed("type1")!, { seed: testSeed(), runs: 3000 });
-  assert.equal(r.failure?.violation, undefined);
-  assert.equal(r.runs, 3000);
-  assert.ok(r.commands > 3000 * 10, `too few commands executed: ${r.commands}`);
-});
-
-Deno.test("random races: invariants at every point and linearizable histories", async () => {
-  const r = await runSuite(suiteNamed("type1-race")!, { seed: testSeed(), runs: 3000 });
-  assert.equal(r.failure?.violation, undefined);
-  assert.equal(r.runs, 3000);
-});
+for (const suite of SUITES.filter((s) => s.machine)) {
+  // A fifth of what `check` runs by default, at most 2000: the CI share of the exploration.
+  const runs = Math.min(2000, suite.defaultRuns / 5);
+  Deno.test(`conformance: ${suite.name}, ${runs} runs`, async () => {
+    const r = await runSuite(suite, { seed: testSeed(), runs });
+    assert.equal(r.failure?.violation, undefined);
+    assert.equal(r.runs, runs);
+    assert.ok(r.commands > runs, `too few commands executed: ${r.commands}`);
+  });
+}
 
 /** Detach of an sdmdev group while the device keeps issuing DMA through the parent's domain. */
 const detachVsDma: RaceScenario<Command> = {

@@ -22,3 +22,4 @@ export * from "./mdev.ts";
 export * from "./sdmdev.ts";
 export * as qm from "./qm.ts";
 export * as zip from "./zip.ts";
+export * as zipcrypto from "./zipcrypto.ts";

@@ -82,6 +82,8 @@ const QC_BASE_H = 8;
 const QC_QES = 16;
 const QC_PASID = 20;
 const QC_W12 = 24;
+/** SQC word 13 (`QM_MK_SQC_W13(priority, orders, alg_type)`): the queue's alg_type. */
+const QC_W13 = 26;
 const EQC_PHASE_SHIFT = 16;
 
 function view(b: Uint8Array): DataView {
@@ -128,6 +130,8 @@ export interface QueueContext {
   readonly pasid: number;
   /** SQC: the CQ its completions go to; CQC: the start phase (1); EQC: the start phase (1). */
   readonly w12: number;
+  /** SQC: the queue's alg_type (what its SQEs ask the engine to do); 0 elsewhere. */
+  readonly algType?: number;
 }
 
 /** Encodes an SQC, CQC or EQC (head and tail 0). */
@@ -140,8 +144,12 @@ export function encodeContext(kind: "sqc" | "cqc" | "eqc", qc: QueueContext): Ui
   }
   writeU16(b, QC_QES, qc.depth - 1);
   writeU16(b, QC_PASID, qc.pasid);
-  if (kind === "sqc") writeU16(b, QC_W12, qc.w12);
-  else writeU32(b, QC_W12, qc.w12);
+  if (kind === "sqc") {
+    writeU16(b, QC_W12, qc.w12);
+    writeU16(b, QC_W13, qc.algType ?? 0);
+  } else {
+    writeU32(b, QC_W12, qc.w12);
+  }
   return b;
 }
 
@@ -150,8 +158,16 @@ function decodeContext(kind: number, b: Uint8Array): QueueContext {
     const dw6 = readU32(b, QC_W12);
     return { base: readAddr(b), depth: (dw6 & 0xffff) + 1, pasid: 0, w12: dw6 >>> 16 & 1 };
   }
-  const w12 = kind === MAILBOX_CMD.SQC ? readU16(b, QC_W12) : readU32(b, QC_W12) & 1;
-  return { base: readAddr(b), depth: readU16(b, QC_QES) + 1, pasid: readU16(b, QC_PASID), w12 };
+  const sqc = kind === MAILBOX_CMD.SQC;
+  const w12 = sqc ? readU16(b, QC_W12) : readU32(b, QC_W12) & 1;
+  const algType = sqc ? readU16(b, QC_W13) : 0;
+  return {
+    base: readAddr(b),
+    depth: readU16(b, QC_QES) + 1,
+    pasid: readU16(b, QC_PASID),
+    w12,
+    algType,
+  };
 }
 
 /** Encodes a mailbox command (`struct mailbox`): w0 = cmd | busy | op, queue, address. */
@@ -164,8 +180,9 @@ export function encodeMailbox(cmd: number, queue: number, addr: number, read: bo
 }
 
 /** A fresh SQE carrying the request's tag (low 32 bits in the `tag` word). */
-export function newSqe(tag: number): Uint8Array {
+export function newSqe(tag: number, payload?: Uint8Array): Uint8Array {
   const b = new Uint8Array(QM_SQE_SIZE);
+  if (payload) b.set(payload.subarray(0, QM_SQE_SIZE));
   writeU32(b, SQE_TAG, tag % 2 ** 32);
   return b;
 }
@@ -343,10 +360,10 @@ export class QpRings {
   }
 
   /** Fills the SQE at the tail, caches the request, advances the tail; returns the request. */
-  fill(tag: number): QmRequest {
+  fill(tag: number, payload?: Uint8Array): QmRequest {
     const slot = this.sqTail.index;
     const req = { seq: this.submitted++, tag };
-    this.mem.write(slot * QM_SQE_SIZE, newSqe(tag));
+    this.mem.write(slot * QM_SQE_SIZE, newSqe(tag, payload));
     this.reqs[slot] = req;
     this.sqTail.step();
     return req;
@@ -417,9 +434,25 @@ export class QpRings {
 // The device
 
 /** What a request does: reads (and may rewrite) the SQE, returns the status byte. */
+/** The device's DMA as an engine sees it: IOVAs of the queue's domain, any length. */
+export interface EngineDma {
+  /** Reads `length` bytes at `iova`, or the fault that stopped it. */
+  read(iova: number, length: number): Uint8Array | { fault: string };
+  /** Writes `data` at `iova`; the fault that stopped it, if any. */
+  write(iova: number, data: Uint8Array): { fault: string } | undefined;
+}
+
+/** What the device hands an engine with each request. */
+export interface EnginePort {
+  /** DMA through the IOMMU. */
+  readonly dma: EngineDma;
+  /** The queue's alg_type from its SQC. */
+  readonly algType: number;
+}
+
 export interface QmEngine {
   /** Executes one request; the result's low 8 bits become the SQE status. */
-  execute(sqe: Uint8Array): number;
+  execute(sqe: Uint8Array, port: EnginePort): number;
 }
 
 /** One owner's mapping of the QM register page (the device sees writes as the owner's). */
@@ -449,6 +482,7 @@ interface SqHw {
   readonly base: number;
   readonly pasid: number;
   readonly cqn: number;
+  readonly algType: number;
   /** Next SQE to consume. */
   readonly head: RingPos;
   /** Tail published by the last SQ doorbell. */
@@ -555,7 +589,7 @@ export class QmDevice {
     const sqeAddr = sq.base + sqIndex * QM_SQE_SIZE;
     const sqe = this.#dmaRead(sqeAddr, QM_SQE_SIZE);
     if (!sqe) return "EFAULT";
-    const status = engine.execute(sqe) & 0xff;
+    const status = engine.execute(sqe, { dma: this.#dmaPort, algType: sq.algType }) & 0xff;
     await this.#k.sched.point("qm.device:executed");
     if (this.#sq.get(qn) !== sq) return "EINVAL";
     writeU32(sqe, SQE_DW3, (readU32(sqe, SQE_DW3) & ~0xff) | status);
@@ -677,6 +711,7 @@ export class QmDevice {
         base: qc.base,
         pasid: qc.pasid,
         cqn: qc.w12,
+        algType: qc.algType ?? 0,
         head,
         tail: new RingPos(qc.depth),
         foreign: 0,
@@ -731,6 +766,31 @@ export class QmDevice {
     if (db.cmd === DOORBELL_CMD.SQ) sq.tail.moveTo(db.index);
     else cq.head.moveTo(db.index);
   }
+
+  /** The engine's DMA: any length, page by page through the IOMMU; a fault names the IOVA. */
+  readonly #dmaPort: EngineDma = {
+    read: (iova, length) => {
+      const out = new Uint8Array(length);
+      for (let done = 0; done < length;) {
+        const n = Math.min(length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
+        const part = this.#dmaRead(iova + done, n);
+        if (!part) return { fault: `iommu fault reading ${iova + done}` };
+        out.set(part, done);
+        done += n;
+      }
+      return out;
+    },
+    write: (iova, data) => {
+      for (let done = 0; done < data.length;) {
+        const n = Math.min(data.length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
+        if (!this.#dmaWrite(iova + done, data.subarray(done, done + n))) {
+          return { fault: `iommu fault writing ${iova + done}` };
+        }
+        done += n;
+      }
+      return undefined;
+    },
+  };
 
   #dmaRead(iova: number, length: number): Uint8Array | undefined {
     const lease = this.#iommu.translate(this.#group, iova);

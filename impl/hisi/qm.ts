@@ -53,8 +53,11 @@ const MB_RETRIES = 10;
 const SEND_TIMEOUT_POLLS = 100;
 
 /** A coherent DMA buffer: its IOVA and the CPU's view. */
-interface CoherentBuffer {
+/** A `dma_alloc_coherent` buffer of the QM's device: its IOVA and the memory behind it. */
+export interface CoherentBuffer {
+  /** IOVA in the device's default domain. */
   readonly iova: number;
+  /** The memory, as the CPU sees it. */
   readonly mem: QmMemory;
 }
 
@@ -64,6 +67,8 @@ export class HisiQp {
   readonly qn: number;
   /** The kernel (a crypto user, `req_cb`) or a user process (an sdmdev queue, `event_cb`). */
   readonly owner: QmOwner;
+  /** `alg_type`: what the engine does with this queue's SQEs (ZIP: 0 compress, 1 decompress). */
+  readonly algType: number;
   /** The SQ+CQ buffer (`scqe`), once started. */
   scqe: CoherentBuffer | null = null;
   /** The kernel's ring status over `scqe` (`qp_status`), once started. */
@@ -76,11 +81,14 @@ export class HisiQp {
   completion = 0;
   /** `qp_lock`: serializes senders on this queue pair (as later upstream code does). */
   readonly lock: Mutex = new Mutex();
+  /** Freed by `hisi_qm_release_qp`: any later use is a use-after-free. */
+  freed = false;
 
   /** A fresh, not started queue pair (`hisi_qm_create_qp`). */
-  constructor(qn: number, owner: QmOwner) {
+  constructor(qn: number, owner: QmOwner, algType = 0) {
     this.qn = qn;
     this.owner = owner;
+    this.algType = algType;
   }
 
   /** Whether `hisi_qm_start_qp` loaded its contexts. */
@@ -137,7 +145,7 @@ export class HisiQm {
     this.qpArray = new Array<HisiQp | null>(config.qpNum).fill(null);
     this.eqHead = new RingPos(config.eqDepth);
     const boot = (bytes: number) => {
-      const b = this.#alloc(bytes);
+      const b = this.allocCoherent(bytes);
       if (typeof b === "string") throw new Error(`QM boot: dma_alloc_coherent failed: ${b}`);
       return b;
     };
@@ -161,10 +169,10 @@ export class HisiQm {
   }
 
   /** `hisi_qm_create_qp`: the first free queue number, or EBUSY. */
-  createQp(owner: QmOwner): HisiQp | "EBUSY" {
+  createQp(owner: QmOwner, algType = 0): HisiQp | "EBUSY" {
     const qn = this.qps.indexOf(null);
     if (qn < 0) return "EBUSY";
-    const qp = new HisiQp(qn, owner);
+    const qp = new HisiQp(qn, owner, algType);
     this.qps[qn] = qp;
     return qp;
   }
@@ -179,11 +187,11 @@ export class HisiQm {
 
   async #startQpLocked(qp: HisiQp): Promise<Errno | undefined> {
     const { sqDepth, cqDepth } = this.config;
-    const scqe = this.#alloc(QM_SQE_SIZE * sqDepth + QM_CQE_SIZE * cqDepth);
+    const scqe = this.allocCoherent(QM_SQE_SIZE * sqDepth + QM_CQE_SIZE * cqDepth);
     if (typeof scqe === "string") return scqe;
     const pasid = ownerPasid(qp.owner);
     const at = qp.qn * QM_QC_SIZE;
-    const sqc = { base: scqe.iova, depth: sqDepth, pasid, w12: qp.qn };
+    const sqc = { base: scqe.iova, depth: sqDepth, pasid, w12: qp.qn, algType: qp.algType };
     this.#sqcBt.mem.write(at, encodeContext("sqc", sqc));
     let err = await this.#qmMb(MAILBOX_CMD.SQC, this.#sqcBt.iova + at, qp.qn);
     if (err === undefined) {
@@ -218,6 +226,7 @@ export class HisiQm {
   async #releaseQpLocked(qp: HisiQp): Promise<void> {
     this.qps[qp.qn] = null;
     this.qpArray[qp.qn] = null;
+    qp.freed = true;
     const scqe = qp.scqe;
     if (scqe === null) return;
     this.#mmio.writel(QM_QUEUE_STOP, qp.qn);
@@ -232,14 +241,28 @@ export class HisiQm {
    * completion arrives through the IRQ thread. Quirks: `kernelSqFullNeverCleared` (the seed's
    * latched `is_sq_full`), `sendIgnoresCompletionTimeout` (the seed's blind wait).
    */
-  send(qp: HisiQp, rings: QpRings, tag: number): Promise<number | Errno> {
-    return qp.lock.hold(this.#k.sched, "qm.send:qp-lock", () => this.#sendLocked(qp, rings, tag));
+  send(
+    qp: HisiQp,
+    rings: QpRings,
+    tag: number,
+    sqe?: Uint8Array,
+  ): Promise<number | Errno> {
+    return qp.lock.hold(
+      this.#k.sched,
+      "qm.send:qp-lock",
+      () => this.#sendLocked(qp, rings, tag, sqe),
+    );
   }
 
-  async #sendLocked(qp: HisiQp, rings: QpRings, tag: number): Promise<number | Errno> {
+  async #sendLocked(
+    qp: HisiQp,
+    rings: QpRings,
+    tag: number,
+    sqe?: Uint8Array,
+  ): Promise<number | Errno> {
     const latched = this.#k.quirks.kernelSqFullNeverCleared;
     if (latched ? qp.isSqFull : rings.full()) return "ENOSPC";
-    const req = rings.fill(tag);
+    const req = rings.fill(tag, sqe);
     await this.#k.sched.point("qm.send:sqe-written");
     rings.publish(DOORBELL_CMD.SQ, rings.sqTail.index);
     this.#db(qp.qn, DOORBELL_CMD.SQ, rings.sqTail.index);
@@ -413,10 +436,16 @@ export class HisiQm {
   }
 
   /** `dma_zalloc_coherent` of at least `bytes` on the QM's group. */
-  #alloc(bytes: number): CoherentBuffer | Errno {
+  /** `dma_alloc_coherent` for the QM's device (rings, contexts, a kernel user's buffers). */
+  allocCoherent(bytes: number): CoherentBuffer | Errno {
     const r = this.#iommu.dmaAlloc(this.#group, Math.ceil(bytes / PAGE_SIZE));
     if (typeof r === "string") return r;
     const frames = this.#iommu.buffers.get(r.buffer)!.frames;
     return { iova: r.iova, mem: new QmMemory(this.#k.phys, frames) };
+  }
+
+  /** `dma_free_coherent`. */
+  freeCoherent(buffer: CoherentBuffer): Promise<Errno | undefined> {
+    return this.#iommu.dmaFree(this.#group, buffer.iova);
   }
 }

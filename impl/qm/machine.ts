@@ -103,12 +103,8 @@ export class QmMachine {
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */
-  async exec(cmd: QmCommand): Promise<QmOutcome> {
-    const task = this.kernel.sched.currentTask();
-    const start = this.kernel.log.length;
-    const r = await this.#dispatch(cmd);
-    const events = this.kernel.log.slice(start).filter((e) => e.task === task).map((e) => e.event);
-    return { ret: r, events };
+  exec(cmd: QmCommand): Promise<QmOutcome> {
+    return this.kernel.traced(() => this.#dispatch(cmd));
   }
 
   #dispatch(cmd: QmCommand): Promise<Ret> | Ret {

@@ -79,12 +79,8 @@ export class SdmdevMachine {
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */
-  async exec(cmd: MdevCommand | SdmdevCommand): Promise<{ ret: Ret; events: readonly Event[] }> {
-    const task = this.kernel.sched.currentTask();
-    const start = this.kernel.log.length;
-    const ret = await this.#dispatch(cmd);
-    const events = this.kernel.log.slice(start).filter((e) => e.task === task).map((e) => e.event);
-    return { ret, events };
+  exec(cmd: MdevCommand | SdmdevCommand): Promise<{ ret: Ret; events: readonly Event[] }> {
+    return this.kernel.traced(() => this.#dispatch(cmd));
   }
 
   /** The QM behind a live sdmdev parent. */

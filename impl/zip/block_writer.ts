@@ -15,7 +15,7 @@ import {
 import { buildCodeLengths, buildCodes } from "./huffman_encode.ts";
 
 /** Symbols per block before the block is written. */
-export const blockSymbols = 1 << 14;
+export const blockSymbols = 1 << 13;
 
 /** Code index (0..28) of each match length minus 3. */
 const lengthCodeOf = new Uint8Array(256);

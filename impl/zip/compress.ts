@@ -3,9 +3,11 @@
  * levels 1-3, lazy at 4-9, stored at 0), blocks written by block_writer.ts, and zlib or
  * gzip framing. Input is fed in chunks with a bounded output space per call.
  *
- * Positions are chained by their next 4 bytes, which keeps chains free of candidates that
- * cannot beat a 3-byte match; a small table of the latest position of each 3-byte string
- * supplies short matches nearby.
+ * Positions are chained by their next 4 bytes (read as one little-endian word), which keeps
+ * chains free of candidates that cannot beat a 3-byte match; at lazy levels a table of the
+ * latest position of each 3-byte string supplies short matches nearby. Greedy levels skip
+ * indexing the inside of long matches, and all levels but 8-9 pass over positions faster
+ * after a run of failed searches (incompressible stretches).
  *
  * Resumability: every decision depends only on the data and the flush points, never on how
  * the input or the output space was split. Input positions are only searched once at least
@@ -39,20 +41,28 @@ const maxMatch = 258;
 const minLookahead = maxMatch + 3 + 1;
 /** Window buffer: 32 KiB of history plus room for new input. */
 const bufferSize = windowSize + (1 << 18);
-const hashBits = 15;
-const hash3Bits = 12;
+const hashBits = 16;
+const hashShift = 32 - hashBits;
+const hash3Bits = 15;
+const hash3Shift = 32 - hash3Bits;
+/** Multiplier of the multiplicative hashes (2^32 / golden ratio). */
+const hashMul = 0x9e3779b1 | 0;
+/** Most positions greedy parsing passes over after one failed search. */
+const maxPass = 8;
 /** Lazy matching drops a 3-byte match this far back: it costs more than its literals. */
-const tooFar = 4096;
+const tooFar = 512;
 
 /** A resumable compression context producing one deflate, zlib or gzip stream. */
 export class CompressStream {
   private readonly cfg: LevelConfig;
   private readonly bw = new BlockWriter();
   private readonly win = new Uint8Array(bufferSize);
+  /** `win` for reading 4 bytes at a time (little-endian). */
+  private readonly view = new DataView(this.win.buffer);
   private readonly head = new Int32Array(1 << hashBits).fill(-1);
   private readonly prev = new Int32Array(windowSize).fill(-1);
-  /** The latest position of each 3-byte string (4-byte strings use the chains). */
-  private readonly head3 = new Int32Array(1 << hash3Bits).fill(-1);
+  /** Lazy levels: the latest position of each 3-byte string (4-byte strings use the chains). */
+  private readonly head3: Int32Array;
   /** Next position to process, end of buffered input, first byte of the open block. */
   private pos = 0;
   private end = 0;
@@ -62,6 +72,10 @@ export class CompressStream {
   private matchLen = 2;
   private matchDist = 0;
   private matchAvailable = false;
+  /** Greedy parsing: failed searches since the last match. */
+  private misses = 0;
+  /** Greedy parsing: positions still to pass over as literals without searching. */
+  private passLeft = 0;
 
   private started = false;
   private finished = false;
@@ -76,6 +90,7 @@ export class CompressStream {
       throw new RangeError(`compression level ${level} is not an integer in 0..9`);
     }
     this.cfg = levels[level];
+    this.head3 = new Int32Array(this.cfg.lazy ? 1 << hash3Bits : 0).fill(-1);
     this.check = format === "zlib" ? 1 : 0;
   }
 
@@ -209,116 +224,202 @@ export class CompressStream {
     }
   }
 
-  /**
-   * The match finder, the compressor's hot loop (hash insertion and chain search inlined).
-   * Greedy levels take a match as soon as it is found; lazy levels take it only if the next
-   * position has no longer one.
-   */
+  /** Runs the level's parser; true when it wrote a block (drain before continuing). */
   private processMatches(flushing: boolean): boolean {
-    const bw = this.bw;
-    const win = this.win;
-    const head = this.head;
-    const prev = this.prev;
+    const stopAt = flushing ? this.end : this.end - minLookahead;
+    const wrote = this.cfg.lazy ? this.parseLazy(stopAt) : this.parseGreedy(stopAt);
+    if (!wrote && flushing && this.matchAvailable) {
+      this.bw.literal(this.win[this.pos - 1]);
+      this.matchAvailable = false;
+    }
+    return wrote;
+  }
+
+  /** Inserts the positions `[from, to)` into the 4-byte hash chains. */
+  private insertRange(from: number, to: number): void {
+    const view = this.view, head = this.head, prev = this.prev;
+    const last = to < this.end - 3 ? to : this.end - 3;
+    for (let p = from; p < last; p++) {
+      const h = Math.imul(view.getInt32(p, true), hashMul) >>> hashShift;
+      prev[p & windowMask] = head[h];
+      head[h] = p;
+    }
+  }
+
+  /**
+   * The longest match at `pos` (whose first 4 bytes are `key`) along the chain from `cand`,
+   * if longer than `atLeast` (at least 3), packed as `length << 16 | distance`; 0 if none.
+   */
+  private longestMatch(pos: number, key: number, cand: number, atLeast: number, chain: number) {
+    const win = this.win, view = this.view, prev = this.prev;
     const end = this.end;
-    const stopAt = flushing ? end : end - minLookahead;
-    const { lazy, limit, good, nice: niceLen, chain: chainLen } = this.cfg;
-    const hashShift = 32 - hashBits;
-    const hash3Shift = 32 - hash3Bits;
-    const head3 = this.head3;
-    const historyStart = this.historyStart;
+    const maxLen = end - pos < maxMatch ? end - pos : maxMatch;
+    if (atLeast >= maxLen) return 0;
+    const nice = this.cfg.nice < maxLen ? this.cfg.nice : maxLen;
+    const low = pos - maxDistance > this.historyStart ? pos - maxDistance : this.historyStart;
+    let best = atLeast, bestDist = 0;
+    // The 4 bytes ending at index `best` must match for a candidate to be longer.
+    let tail = view.getInt32(pos + best - 3, true);
+    for (let c = cand; c >= low; c = prev[c & windowMask]) {
+      if (view.getInt32(c + best - 3, true) === tail && view.getInt32(c, true) === key) {
+        let len = 4;
+        for (;;) {
+          if (len + 4 > maxLen) {
+            while (len < maxLen && win[c + len] === win[pos + len]) len++;
+            break;
+          }
+          const x = view.getInt32(c + len, true) ^ view.getInt32(pos + len, true);
+          if (x !== 0) {
+            len += (31 - Math.clz32(x & -x)) >> 3;
+            break;
+          }
+          len += 4;
+        }
+        if (len > best) {
+          best = len;
+          bestDist = pos - c;
+          if (len >= nice) break;
+          tail = view.getInt32(pos + best - 3, true);
+        }
+      }
+      if (--chain === 0) break;
+    }
+    return bestDist === 0 ? 0 : (best << 16) | bestDist;
+  }
+
+  /**
+   * Greedy parsing (levels 1-3): a match is taken as soon as it is found, and positions
+   * inside matches longer than the level's limit are not indexed. After a run of failed
+   * searches, positions are passed over as literals without searching or indexing them
+   * (faster on incompressible data).
+   */
+  private parseGreedy(stopAt: number): boolean {
+    const bw = this.bw, win = this.win, view = this.view, head = this.head, prev = this.prev;
+    const { limit, chain, skip } = this.cfg;
+    let pos = this.pos;
+    let misses = this.misses;
+    let passLeft = this.passLeft;
+    let wrote = false;
+    while (pos < stopAt) {
+      if (passLeft > 0) {
+        passLeft--;
+        bw.literal(win[pos++]);
+      } else {
+        let found = 0;
+        if (pos + 3 < this.end) {
+          const key = view.getInt32(pos, true);
+          const h = Math.imul(key, hashMul) >>> hashShift;
+          const cand = head[h];
+          prev[pos & windowMask] = cand;
+          head[h] = pos;
+          if (cand >= 0) found = this.longestMatch(pos, key, cand, 3, chain);
+        }
+        if (found !== 0) {
+          const len = found >>> 16;
+          bw.match(len, found & 0xffff);
+          if (len <= limit) this.insertRange(pos + 1, pos + len);
+          pos += len;
+          misses = 0;
+        } else {
+          bw.literal(win[pos++]);
+          misses++;
+          if (skip !== 0) passLeft = Math.min(maxPass, misses >> skip);
+        }
+      }
+      if (bw.symCount === blockSymbols) {
+        this.pos = pos;
+        this.writeBlock(pos, false);
+        wrote = true;
+        break;
+      }
+    }
+    this.pos = pos;
+    this.misses = misses;
+    this.passLeft = passLeft;
+    return wrote;
+  }
+
+  /**
+   * Lazy parsing (levels 4-9): a match found at one position is taken only if the next
+   * position has no longer one; the search there is skipped once the match reaches the
+   * level's limit.
+   */
+  private parseLazy(stopAt: number): boolean {
+    const bw = this.bw, win = this.win, view = this.view;
+    const head = this.head, prev = this.prev, head3 = this.head3;
+    const { limit, good, chain, skip } = this.cfg;
+    const goodChain = chain >> 2 || 1;
     let pos = this.pos;
     let matchLen = this.matchLen;
     let matchDist = this.matchDist;
     let available = this.matchAvailable;
+    let misses = this.misses;
+    let passLeft = this.passLeft;
     let wrote = false;
     while (pos < stopAt) {
-      let cand = -1, cand3 = -1;
-      if (pos + 3 < end) {
-        const key3 = win[pos] | (win[pos + 1] << 8) | (win[pos + 2] << 16);
-        const h = Math.imul(key3 | (win[pos + 3] << 24), 0x9e3779b1) >>> hashShift;
-        cand = head[h];
-        prev[pos & windowMask] = cand;
-        head[h] = pos;
-        const h3 = Math.imul(key3, 0x9e3779b1) >>> hash3Shift;
-        cand3 = head3[h3];
-        head3[h3] = pos;
+      if (passLeft > 0) {
+        // Only set after a failed search with no match pending: win[pos - 1] is a literal.
+        passLeft--;
+        bw.literal(win[pos - 1]);
+        pos++;
+        if (bw.symCount === blockSymbols) {
+          this.pos = pos;
+          this.writeBlock(pos - 1, false);
+          wrote = true;
+          break;
+        }
+        continue;
       }
       const prevLen = matchLen, prevDist = matchDist;
       matchLen = 2;
-      if (cand >= 0 && prevLen < limit) {
-        // Longest match along the chain, only accepting matches longer than prevLen.
-        const maxLen = end - pos < maxMatch ? end - pos : maxMatch;
-        const nice = niceLen < maxLen ? niceLen : maxLen;
-        const low = pos - maxDistance > historyStart ? pos - maxDistance : historyStart;
-        let chain = prevLen >= good ? chainLen >> 2 : chainLen;
-        let best = prevLen > 2 ? prevLen : 2;
-        let bestDist = 0;
-        if (best < maxLen) {
-          const first = win[pos], second = win[pos + 1];
-          let tail = win[pos + best];
-          let c = cand;
-          while (c >= low) {
-            if (win[c + best] === tail && win[c] === first && win[c + 1] === second) {
-              let len = 2;
-              while (len < maxLen && win[c + len] === win[pos + len]) len++;
-              if (len > best) {
-                best = len;
-                bestDist = pos - c;
-                if (len >= nice) break;
-                tail = win[pos + best];
-              }
-            }
-            if (--chain === 0) break;
-            c = prev[c & windowMask];
+      if (pos + 3 < this.end) {
+        const key = view.getInt32(pos, true);
+        const h = Math.imul(key, hashMul) >>> hashShift;
+        const cand = head[h];
+        prev[pos & windowMask] = cand;
+        head[h] = pos;
+        const h3 = Math.imul(key << 8, hashMul) >>> hash3Shift;
+        const cand3 = head3[h3];
+        head3[h3] = pos;
+        if (prevLen < limit) {
+          const found = cand >= 0
+            ? this.longestMatch(
+              pos,
+              key,
+              cand,
+              prevLen > 3 ? prevLen : 3,
+              prevLen >= good ? goodChain : chain,
+            )
+            : 0;
+          if (found !== 0) {
+            matchLen = found >>> 16;
+            matchDist = found & 0xffff;
+          } else if (
+            prevLen < 3 && cand3 >= this.historyStart && pos - cand3 <= tooFar &&
+            (view.getInt32(cand3, true) << 8) === key << 8
+          ) {
+            // The 4-byte chains cannot see 3-byte matches; the 3-byte table offers one nearby.
+            matchLen = 3;
+            matchDist = pos - cand3;
           }
         }
-        if (
-          bestDist === 0 && best === 2 && cand3 >= low && pos - cand3 <= tooFar &&
-          win[cand3] === win[pos] && win[cand3 + 1] === win[pos + 1] &&
-          win[cand3 + 2] === win[pos + 2]
-        ) {
-          // The 4-byte chains cannot see 3-byte matches; the 3-byte table offers one nearby.
-          best = 3;
-          bestDist = pos - cand3;
-        }
-        if (bestDist !== 0 && !(best === 3 && bestDist > tooFar)) {
-          matchLen = best;
-          matchDist = bestDist;
-        }
       }
-      // A match taken at this step ends at `stop`; greedy levels skip indexing long ones.
-      let stop = -1, indexInside = true;
-      if (!lazy) {
-        if (matchLen >= 3) {
-          bw.match(matchLen, matchDist);
-          stop = pos + matchLen;
-          indexInside = matchLen <= limit;
-        } else {
-          bw.literal(win[pos++]);
-        }
-      } else if (prevLen >= 3 && matchLen <= prevLen) {
+      if (prevLen >= 3 && matchLen <= prevLen) {
         bw.match(prevLen, prevDist);
-        stop = pos - 1 + prevLen;
-        available = false;
-      } else if (available) {
-        bw.literal(win[pos - 1]);
-        pos++;
-      } else {
-        available = true;
-        pos++;
-      }
-      if (stop >= 0) {
-        const insertEnd = !indexInside ? pos : stop < end - 3 ? stop : end - 3;
-        for (let p = pos + 1; p < insertEnd; p++) {
-          const h = Math.imul(
-            win[p] | (win[p + 1] << 8) | (win[p + 2] << 16) | (win[p + 3] << 24),
-            0x9e3779b1,
-          ) >>> hashShift;
-          prev[p & windowMask] = head[h];
-          head[h] = p;
-        }
+        const stop = pos - 1 + prevLen;
+        this.insertRange(pos + 1, stop);
         pos = stop;
         matchLen = 2;
+        available = false;
+      } else {
+        if (available) bw.literal(win[pos - 1]);
+        available = true;
+        pos++;
+        if (matchLen >= 3) misses = 0;
+        else if (prevLen < 3 && skip !== 0) {
+          misses++;
+          passLeft = Math.min(maxPass, misses >> skip);
+        }
       }
       if (bw.symCount === blockSymbols) {
         this.pos = pos;
@@ -327,14 +428,12 @@ export class CompressStream {
         break;
       }
     }
-    if (!wrote && flushing && available) {
-      bw.literal(win[pos - 1]);
-      available = false;
-    }
     this.pos = pos;
     this.matchLen = matchLen;
     this.matchDist = matchDist;
     this.matchAvailable = available;
+    this.misses = misses;
+    this.passLeft = passLeft;
     return wrote;
   }
 }

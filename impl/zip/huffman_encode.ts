@@ -8,6 +8,7 @@
 
 const maxSymbols = 320;
 const order = new Int32Array(maxSymbols);
+const sortKeys = new Float64Array(maxSymbols);
 const weight = new Float64Array(2 * maxSymbols);
 const parent = new Int32Array(2 * maxSymbols);
 const depth = new Int32Array(2 * maxSymbols);
@@ -38,10 +39,15 @@ export function buildCodeLengths(
     lengths[order[0]] = lengths[order[1]] = 1;
     return;
   }
-  // Leaves sorted by ascending frequency (ties by symbol); then the two-queue construction:
-  // leaves and internal nodes are both produced in ascending weight order.
-  const leaves = Array.from(order.subarray(0, used)).sort((a, b) => freq[a] - freq[b] || a - b);
-  for (let i = 0; i < used; i++) weight[i] = freq[leaves[i]];
+  // Leaves sorted by ascending frequency (ties by symbol), as frequency << 9 | symbol keys;
+  // then the two-queue construction: leaves and internal nodes are both produced in
+  // ascending weight order.
+  for (let i = 0; i < used; i++) sortKeys[i] = freq[order[i]] * 512 + order[i];
+  const leaves = sortKeys.subarray(0, used).sort();
+  for (let i = 0; i < used; i++) {
+    weight[i] = Math.floor(leaves[i] / 512);
+    leaves[i] %= 512;
+  }
   let leaf = 0, inner = used, innerEnd = used;
   const take = (): number => {
     if (leaf < used && (inner >= innerEnd || weight[leaf] <= weight[inner])) return leaf++;

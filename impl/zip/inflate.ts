@@ -74,7 +74,8 @@ buildDecodeTable(
 
 /** A resumable raw deflate decoder with a bounded history window. */
 export class Inflater {
-  private readonly win = new Uint8Array(windowSize + windowSpan);
+  /** The history window (while decoding directly into the output: that buffer). */
+  private win = new Uint8Array(windowSize + windowSpan);
   /** Write position in `win`; `win[flushed, wp)` is decoded but not yet emitted. */
   private wp = 0;
   private flushed = 0;
@@ -176,10 +177,41 @@ export class Inflater {
    * Every decoded byte is in `sink` when this returns. Throws {@link ZipError} on bad data.
    */
   run(sink: OutputSink): InflateStop {
+    if (this.wp === 0 && sink.length === 0 && sink.room() > windowSpan) return this.runDirect(sink);
     for (;;) {
       const stop = this.decode(Math.min(this.win.length, this.wp + sink.room()));
       this.emit(sink);
       if (stop !== "output" || sink.room() === 0) return stop;
+    }
+  }
+
+  /**
+   * {@link run} for the first output of a decoder when the sink has room for more than a
+   * window span: decodes straight into a buffer (grown as needed) that `sink` then takes
+   * over, and keeps only its last 32 KiB as the history window.
+   */
+  private runDirect(sink: OutputSink): InflateStop {
+    const window = this.win;
+    let buf = new Uint8Array(Math.min(sink.room(), Math.max(sink.initial, windowSpan)));
+    this.win = buf;
+    try {
+      for (;;) {
+        const stop = this.decode(Math.min(buf.length, sink.room()));
+        const n = this.wp;
+        if (stop === "output" && n < sink.room()) {
+          const grown = new Uint8Array(Math.min(sink.room(), buf.length * 2));
+          grown.set(buf.subarray(0, n));
+          this.win = buf = grown;
+          continue;
+        }
+        sink.adopt(buf, n);
+        const keep = Math.min(n, windowSize);
+        window.set(buf.subarray(n - keep, n), 0);
+        this.wp = this.flushed = keep;
+        return stop;
+      }
+    } finally {
+      this.win = window;
     }
   }
 
@@ -361,13 +393,28 @@ export class Inflater {
               bc += 16;
             }
             let e = lt[bb & lmask];
-            if ((e & 0xf0) === isLink) {
+            let kind = e & 0xf0;
+            if (kind === isLiteral) {
+              // Literals first; a second one when its (root-level) code is already buffered.
+              let n = e & 15;
+              bb >>>= n;
+              bc -= n;
+              win[wp++] = e >>> 16;
+              e = lt[bb & lmask];
+              n = e & 15;
+              if ((e & 0xf0) !== isLiteral || n > bc) continue;
+              bb >>>= n;
+              bc -= n;
+              win[wp++] = e >>> 16;
+              continue;
+            }
+            if (kind === isLink) {
               e = lt[(e >>> 16) + ((bb >>> lbits) & ((1 << (e & 15)) - 1))];
+              kind = e & 0xf0;
             }
             const n = e & 15;
             bb >>>= n;
             bc -= n;
-            const kind = e & 0xf0;
             if (kind === isLiteral) {
               win[wp++] = e >>> 16;
               continue;

@@ -17,6 +17,9 @@ export interface LevelConfig {
   readonly nice: number;
   /** Hash chain entries examined per search. */
   readonly chain: number;
+  /** After k searches in a row found nothing, pass over k >> skip positions (at most 8)
+   * as literals without searching or indexing them; 0 never passes over. */
+  readonly skip: number;
 }
 
 /**
@@ -26,14 +29,14 @@ export interface LevelConfig {
  * possible.
  */
 export const levels: ReadonlyArray<LevelConfig> = [
-  { lazy: false, limit: 0, good: 0, nice: 0, chain: 0 },
-  { lazy: false, limit: 4, good: 4, nice: 8, chain: 4 },
-  { lazy: false, limit: 5, good: 4, nice: 16, chain: 8 },
-  { lazy: false, limit: 6, good: 4, nice: 32, chain: 32 },
-  { lazy: true, limit: 4, good: 4, nice: 16, chain: 16 },
-  { lazy: true, limit: 16, good: 8, nice: 32, chain: 32 },
-  { lazy: true, limit: 16, good: 8, nice: 128, chain: 64 },
-  { lazy: true, limit: 32, good: 8, nice: 128, chain: 128 },
-  { lazy: true, limit: 128, good: 32, nice: 258, chain: 1024 },
-  { lazy: true, limit: 258, good: 32, nice: 258, chain: 4096 },
+  { lazy: false, limit: 0, good: 0, nice: 0, chain: 0, skip: 0 },
+  { lazy: false, limit: 4, good: 4, nice: 8, chain: 4, skip: 5 },
+  { lazy: false, limit: 5, good: 4, nice: 16, chain: 8, skip: 6 },
+  { lazy: false, limit: 6, good: 4, nice: 32, chain: 32, skip: 7 },
+  { lazy: true, limit: 4, good: 4, nice: 16, chain: 16, skip: 6 },
+  { lazy: true, limit: 16, good: 4, nice: 32, chain: 32, skip: 6 },
+  { lazy: true, limit: 16, good: 4, nice: 128, chain: 64, skip: 6 },
+  { lazy: true, limit: 32, good: 8, nice: 128, chain: 128, skip: 7 },
+  { lazy: true, limit: 128, good: 32, nice: 258, chain: 1024, skip: 0 },
+  { lazy: true, limit: 258, good: 32, nice: 258, chain: 4096, skip: 0 },
 ];

@@ -13,9 +13,9 @@ export class OutputSink {
   /** Number of bytes written. */
   length = 0;
 
-  /** A sink that accepts at most `budget` bytes. */
-  constructor(readonly budget: number, initial = 1 << 16) {
-    this.buf = new Uint8Array(Math.max(0, Math.min(budget, initial)));
+  /** A sink that accepts at most `budget` bytes; `initial` sizes the first buffer. */
+  constructor(readonly budget: number, readonly initial = 1 << 16) {
+    this.buf = new Uint8Array(0);
   }
 
   /** How many more bytes may be written. */
@@ -27,7 +27,7 @@ export class OutputSink {
   reserve(n: number): void {
     const need = this.length + n;
     if (need <= this.buf.length) return;
-    const size = Math.min(this.budget, Math.max(need, this.buf.length * 2));
+    const size = Math.min(this.budget, Math.max(need, this.buf.length * 2, this.initial));
     const grown = new Uint8Array(size);
     grown.set(this.buf.subarray(0, this.length));
     this.buf = grown;
@@ -40,6 +40,12 @@ export class OutputSink {
     this.reserve(n);
     this.buf.set(src.subarray(from, to), this.length);
     this.length += n;
+  }
+
+  /** Takes `buf[0, length)` as the output so far, without copying (the sink must be empty). */
+  adopt(buf: Uint8Array, length: number): void {
+    this.buf = buf;
+    this.length = length;
   }
 
   /** The bytes written, as a view. */

@@ -1,0 +1,168 @@
+/**
+ * The ZIP driver's kernel crypto path (RFCv2 5/7 `zip_crypto.c`): `zlib-deflate` and `gzip`
+ * transforms, each with a compress and a decompress queue pair of the QM and a 64 KiB input
+ * and output DMA buffer per queue pair. A request copies the source into the input buffer,
+ * sends one ZIP SQE with `hisi_qp_send`, and, while the caller waits, the device executes it
+ * and the IRQ thread completes it; the result is read from the written-back SQE and the output
+ * buffer.
+ *
+ * Quirks (impl/quirks.ts): `positiveStatusAsError` (L3464: the hardware status returned as a
+ * positive value), `producedNotCheckedAgainstDlen` (L3470: the output copied whatever `dlen`
+ * says), `releaseQpBeforeBuffers` (L3382: the buffers freed through the already released qp).
+ *
+ * @module
+ */
+import { isZipSuccess, ZipRequestType, ZipStatus } from "../../spec/zip.ts";
+import { compressBound, ZIP_ALGS, ZIP_BUFFER_SIZE, type ZipAlg } from "../../spec/zipcrypto.ts";
+import type { Errno } from "../../spec/types.ts";
+import type { QmDevice } from "../device/qm_device.ts";
+import { decodeZipSqe, emptyZipSqe, encodeZipSqe, ZipAlgType } from "../device/zip_engine.ts";
+import { type Kernel, Mutex } from "../kernel.ts";
+import type { CoherentBuffer, HisiQm, HisiQp } from "./qm.ts";
+
+/** One queue pair of a transform and its buffers (`struct hisi_zip_qp_ctx`). */
+interface ZipQpCtx {
+  readonly qp: HisiQp;
+  readonly input: CoherentBuffer;
+  readonly output: CoherentBuffer;
+  /** One request at a time uses the buffers (the seed has none: two callers mix their data). */
+  readonly lock: Mutex;
+}
+
+/** A transform (`struct hisi_zip_ctx`): the compress and the decompress queue pair. */
+interface ZipTfm {
+  readonly alg: ZipAlg;
+  readonly comp: ZipQpCtx;
+  readonly decomp: ZipQpCtx;
+}
+
+/** What a request returns: the output bytes, or the raw status (quirk), or an errno. */
+export type ZipReply = Uint8Array | { readonly status: number } | Errno;
+
+/** The crypto algorithms `zlib-deflate` and `gzip` on one QM. */
+export class HisiZipCrypto {
+  /** Live transforms by id. */
+  readonly tfms: Map<number, ZipTfm> = new Map();
+  readonly #k: Kernel;
+  readonly #qm: HisiQm;
+  readonly #device: QmDevice;
+  #tags = 0;
+
+  /** The algorithms over `qm`, whose device runs the ZIP engine. */
+  constructor(kernel: Kernel, qm: HisiQm, device: QmDevice) {
+    this.#k = kernel;
+    this.#qm = qm;
+    this.#device = device;
+  }
+
+  /** `hisi_zip_alloc_comp_ctx`: both queue pairs or neither. */
+  async init(tfm: number, alg: string): Promise<Errno | undefined> {
+    if (!Object.hasOwn(ZIP_ALGS, alg) || !Number.isSafeInteger(tfm) || tfm < 1) return "EINVAL";
+    if (this.tfms.has(tfm)) return "EEXIST";
+    if (this.#qm.qps.filter((q) => q === null).length < 2) return "EBUSY";
+    const comp = await this.#createQp(ZipAlgType.compress);
+    if (typeof comp === "string") return comp;
+    const decomp = await this.#createQp(ZipAlgType.decompress);
+    if (typeof decomp === "string") {
+      await this.#releaseQp(comp);
+      return decomp;
+    }
+    this.tfms.set(tfm, { alg: alg as ZipAlg, comp, decomp });
+    return undefined;
+  }
+
+  /** `hisi_zip_free_comp_ctx`. */
+  async exit(tfm: number): Promise<Errno | undefined> {
+    const t = this.tfms.get(tfm);
+    if (!t) return "EINVAL";
+    this.tfms.delete(tfm);
+    await this.#releaseQp(t.decomp);
+    await this.#releaseQp(t.comp);
+    return undefined;
+  }
+
+  /** `hisi_zip_compress`: refuses what its buffers or `dlen` could not hold in the worst case. */
+  async compress(tfm: number, src: Uint8Array, dlen: number): Promise<ZipReply> {
+    const t = this.tfms.get(tfm);
+    if (!t) return "EINVAL";
+    const bound = compressBound(src.length, t.alg);
+    if (src.length > ZIP_BUFFER_SIZE || bound > ZIP_BUFFER_SIZE) return "EINVAL";
+    if (dlen < bound) return "ENOSPC";
+    return await t.comp.lock.hold(
+      this.#k.sched,
+      "zip.compress:ctx",
+      () => this.#request(t, t.comp, src, dlen),
+    );
+  }
+
+  /** `hisi_zip_decompress`. */
+  async decompress(tfm: number, src: Uint8Array, dlen: number): Promise<ZipReply> {
+    const t = this.tfms.get(tfm);
+    if (!t) return "EINVAL";
+    if (src.length > ZIP_BUFFER_SIZE) return "EINVAL";
+    return await t.decomp.lock.hold(
+      this.#k.sched,
+      "zip.decompress:ctx",
+      () => this.#request(t, t.decomp, src, dlen),
+    );
+  }
+
+  /** `hisi_zip_create_qp`: a started kernel queue pair of `algType` with its two buffers. */
+  async #createQp(algType: number): Promise<ZipQpCtx | Errno> {
+    const qp = this.#qm.createQp("kernel", algType);
+    if (typeof qp === "string") return qp;
+    const input = this.#qm.allocCoherent(ZIP_BUFFER_SIZE);
+    const output = this.#qm.allocCoherent(ZIP_BUFFER_SIZE);
+    const started = typeof input === "string" || typeof output === "string"
+      ? "ENOMEM"
+      : await this.#qm.startQp(qp);
+    if (started === undefined) return { qp, input, output, lock: new Mutex() } as ZipQpCtx;
+    for (const b of [input, output]) if (typeof b !== "string") await this.#qm.freeCoherent(b);
+    await this.#qm.releaseQp(qp);
+    return started;
+  }
+
+  /**
+   * `hisi_zip_release_qp`: the queue pair is released (stopped, freed), then the buffers of
+   * its device. With `releaseQpBeforeBuffers` the device is looked up through the freed qp.
+   */
+  async #releaseQp(ctx: ZipQpCtx): Promise<void> {
+    await this.#qm.releaseQp(ctx.qp);
+    if (this.#k.quirks.releaseQpBeforeBuffers && ctx.qp.freed) {
+      this.#k.emit({ fault: "use-after-free", what: "hisi_qp", qn: ctx.qp.qn });
+    }
+    await this.#qm.freeCoherent(ctx.input);
+    await this.#qm.freeCoherent(ctx.output);
+  }
+
+  /** One job: fill the input buffer, send the SQE, let the device and IRQ thread complete it. */
+  async #request(t: ZipTfm, ctx: ZipQpCtx, src: Uint8Array, dlen: number): Promise<ZipReply> {
+    const rings = ctx.qp.rings;
+    if (!rings) return "EINVAL";
+    ctx.input.mem.write(0, src);
+    const sqe = encodeZipSqe({
+      ...emptyZipSqe,
+      inputDataLength: src.length,
+      dw9: ZipRequestType[ZIP_ALGS[t.alg] as "zlib" | "gzip"],
+      destAvailOut: ZIP_BUFFER_SIZE,
+      sourceAddr: ctx.input.iova,
+      destAddr: ctx.output.iova,
+    });
+    const seq = await this.#qm.send(ctx.qp, rings, this.#tags++, sqe);
+    if (typeof seq === "string") return seq;
+    await this.#device.step(ctx.qp.qn);
+    await this.#qm.irqThread();
+    const done = decodeZipSqe(rings.sqe(seq % this.#qm.config.sqDepth));
+    const status = done.dw3 & 0xff;
+    // The seed returns any nonzero status as is, even a successful decompression's 0x13.
+    if (this.#k.quirks.positiveStatusAsError && status !== ZipStatus.ok) return { status };
+    const success = ctx === t.decomp ? status === ZipStatus.decompressEnd : isZipSuccess(status);
+    if (!success) return status === ZipStatus.destInsufficient ? "ENOSPC" : "EINVAL";
+    if (done.produced > ZIP_BUFFER_SIZE) return "ENOMEM";
+    if (done.produced > dlen) {
+      if (!this.#k.quirks.producedNotCheckedAgainstDlen) return "ENOSPC";
+      this.#k.emit({ fault: "dst-overflow", dlen, produced: done.produced });
+    }
+    return ctx.output.mem.read(0, done.produced);
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The ZIP kernel crypto path as a {@link Machine}: spec/zipcrypto.ts against impl/hisi/zip.ts
+ * running on the simulated QM, whose device executes the ZIP engine with DMA through the IOMMU.
+ *
+ * Compressed output is observed by what it means: the implementation's bytes are decoded with
+ * the spec's reference decoder and reported as the decoded content's length and CRC-32 (an
+ * undecodable output reports length -1). Sources come from a small deterministic corpus
+ * (empty, short, text, repetitive, incompressible, oversized) and its zlib/gzip compressions by
+ * node:zlib, some truncated or corrupted. A compress `dlen` of -1 / -2 stands for "exactly /
+ * one less than compressBound", resolved from the transform's algorithm.
+ *
+ * @module
+ */
+import fc from "fast-check";
+import { deflateSync, gzipSync } from "node:zlib";
+import type { FieldKind } from "../../spec/system.ts";
+import { crc32Reference, referenceDecode } from "../../spec/zip.ts";
+import {
+  checkZipCryptoInvariants,
+  compressBound,
+  fromHex,
+  initialZipCryptoState,
+  stepZipCrypto,
+  ZIP_ALGS,
+  type ZipCryptoCommand,
+  type ZipCryptoState,
+} from "../../spec/zipcrypto.ts";
+import type { Ret } from "../../spec/types.ts";
+import { ZipQmEngine } from "../../impl/device/zip_qm_engine.ts";
+import { HisiZipCrypto, type ZipReply } from "../../impl/hisi/zip.ts";
+import { Kernel } from "../../impl/kernel.ts";
+import { PhysMem } from "../../impl/mem/phys.ts";
+import { QmMachine } from "../../impl/qm/machine.ts";
+import type { Quirks } from "../../impl/quirks.ts";
+import { ImmediateSched, prng, type Sched } from "../../impl/sched.ts";
+import { parseWithSchema } from "../commands.ts";
+import type { Implementation, Machine } from "../machine.ts";
+import { textCorpus } from "../zip_fuzz.ts";
+
+/** Every crypto-path op and its arguments. */
+export const ZIPC_SCHEMA: {
+  readonly [op in ZipCryptoCommand["op"]]: Readonly<Record<string, FieldKind>>;
+} = {
+  "zipc.init": { tfm: "int", alg: "string" },
+  "zipc.exit": { tfm: "int" },
+  "zipc.compress": { tfm: "int", data: "string", dlen: "int" },
+  "zipc.decompress": { tfm: "int", data: "string", dlen: "int" },
+};
+
+/** Queue pairs of the QM the crypto path runs on. */
+const QP_NUM = 4;
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function randomBytes(seed: number, n: number): Uint8Array {
+  const next = prng(seed);
+  return Uint8Array.from({ length: n }, () => Math.floor(next() * 256));
+}
+
+/** Sources: empty, one byte, random, text, repetitive, incompressible near 64 KiB, > 64 KiB. */
+const SOURCES: readonly Uint8Array[] = [
+  new Uint8Array(0),
+  new Uint8Array([0x61]),
+  randomBytes(1, 100),
+  textCorpus(2, 3000),
+  new TextEncoder().encode("abcd".repeat(5000)),
+  randomBytes(3, 65000),
+  textCorpus(4, 70000),
+];
+
+/** Compressed sources: zlib and gzip of the small ones, one decoding past 64 KiB, damage. */
+const STREAMS: readonly string[] = (() => {
+  const out: string[] = [];
+  for (const s of [SOURCES[0], SOURCES[2], SOURCES[3], SOURCES[4], SOURCES[6]]) {
+    for (const c of [deflateSync(s), gzipSync(s)]) out.push(hex(new Uint8Array(c)));
+  }
+  const z = new Uint8Array(deflateSync(SOURCES[3]));
+  out.push(hex(z.subarray(0, z.length - 5)));
+  const broken = z.slice();
+  broken[Math.floor(broken.length / 2)] ^= 0x55;
+  out.push(hex(broken), "deadbeef");
+  return out;
+})();
+
+function commands(): fc.Arbitrary<ZipCryptoCommand> {
+  const tfm = fc.integer({ min: 1, max: 3 });
+  const rec = <T>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
+  return fc.oneof(
+    rec(
+      1,
+      fc.record({
+        op: fc.constant("zipc.init" as const),
+        tfm,
+        alg: fc.constantFrom("zlib-deflate", "gzip", "lz4"),
+      }),
+    ),
+    rec(1, fc.record({ op: fc.constant("zipc.exit" as const), tfm })),
+    rec(
+      4,
+      fc.record({
+        op: fc.constant("zipc.compress" as const),
+        tfm,
+        data: fc.constantFrom(...SOURCES.map(hex)),
+        dlen: fc.constantFrom(-1, -1, -2, 8, 65536),
+      }),
+    ),
+    rec(
+      4,
+      fc.record({
+        op: fc.constant("zipc.decompress" as const),
+        tfm,
+        data: fc.constantFrom(...STREAMS),
+        dlen: fc.constantFrom(4, 99, 100, 2999, 3000, 20000, 65536),
+      }),
+    ),
+  );
+}
+
+/** Fills the `dlen` placeholders of a compression from the transform's algorithm. */
+function resolve(s: ZipCryptoState, cmd: ZipCryptoCommand): ZipCryptoCommand {
+  if (cmd.op !== "zipc.compress" || cmd.dlen >= 0) return cmd;
+  const alg = s.tfms.get(cmd.tfm) ?? "zlib-deflate";
+  const bound = compressBound((fromHex(cmd.data) ?? new Uint8Array(0)).length, alg);
+  return { ...cmd, dlen: cmd.dlen === -1 ? bound : bound - 1 };
+}
+
+/** The crypto path on a simulated QM with the ZIP engine. */
+class ZipCryptoImplementation implements Implementation<ZipCryptoState, ZipCryptoCommand> {
+  readonly #kernel: Kernel;
+  readonly #qm: QmMachine;
+  readonly #zip: HisiZipCrypto;
+
+  constructor(quirks: Quirks, sched: Sched) {
+    this.#kernel = new Kernel(sched, new PhysMem(), quirks);
+    const config = { qpNum: QP_NUM, sqDepth: 4, cqDepth: 4, eqDepth: 8 };
+    this.#qm = new QmMachine(this.#kernel, config, new ZipQmEngine(this.#kernel));
+    this.#zip = new HisiZipCrypto(this.#kernel, this.#qm.qm, this.#qm.device);
+  }
+
+  exec(cmd: ZipCryptoCommand) {
+    return this.#kernel.traced(async (): Promise<Ret> => {
+      switch (cmd.op) {
+        case "zipc.init": {
+          const e = await this.#zip.init(cmd.tfm, cmd.alg);
+          return e === undefined ? { ok: 0 } : { err: e };
+        }
+        case "zipc.exit": {
+          const e = await this.#zip.exit(cmd.tfm);
+          return e === undefined ? { ok: 0 } : { err: e };
+        }
+        case "zipc.compress":
+        case "zipc.decompress": {
+          const src = fromHex(cmd.data);
+          if (!src) return { err: "EINVAL" };
+          const alg = this.#zip.tfms.get(cmd.tfm)?.alg;
+          const run = cmd.op === "zipc.compress" ? this.#zip.compress : this.#zip.decompress;
+          const reply = await run.call(this.#zip, cmd.tfm, src, cmd.dlen);
+          return observeReply(reply, cmd.op === "zipc.compress" && alg ? ZIP_ALGS[alg] : null);
+        }
+      }
+    });
+  }
+
+  observe(): ZipCryptoState {
+    const tfms = new Map([...this.#zip.tfms].map(([id, t]) => [id, t.alg]));
+    return { qpFree: this.#qm.qm.qps.filter((q) => q === null).length, tfms };
+  }
+}
+
+/** A reply in the spec's terms: the content the output means (decoded, for a compression). */
+function observeReply(reply: ZipReply, decodeAs: "zlib" | "gzip" | "deflate" | null): Ret {
+  if (typeof reply === "string") return { err: reply };
+  if (!(reply instanceof Uint8Array)) return { ok: reply.status };
+  if (!decodeAs) return { ok: { length: reply.length, crc32: crc32Reference(reply) } };
+  const decoded = referenceDecode(reply, decodeAs);
+  if ("err" in decoded || decoded.consumed !== reply.length) {
+    return { ok: { length: -1, crc32: -1 } };
+  }
+  return { ok: { length: decoded.ok.length, crc32: crc32Reference(decoded.ok) } };
+}
+
+/** The ZIP crypto-path machine. */
+export const zipcMachine: Machine<ZipCryptoState, ZipCryptoCommand> = {
+  name: "zipc",
+  vars: ["qpFree", "tfms"],
+  prelude: [
+    { op: "zipc.init", tfm: 1, alg: "zlib-deflate" },
+    { op: "zipc.init", tfm: 2, alg: "gzip" },
+  ],
+  quirks: ["positiveStatusAsError", "producedNotCheckedAgainstDlen", "releaseQpBeforeBuffers"],
+  initial: () => initialZipCryptoState(QP_NUM),
+  step: stepZipCrypto,
+  violations: checkZipCryptoInvariants,
+  parseCommand: (op, args, opPath, argsPath) =>
+    parseWithSchema<ZipCryptoCommand>(ZIPC_SCHEMA, op, args, opPath, argsPath),
+  runs: 1000,
+  commands,
+  raceCommands: () =>
+    commands().filter((c) => c.op === "zipc.compress" || c.op === "zipc.decompress"),
+  resolve,
+  implementation: (quirks, sched) =>
+    new ZipCryptoImplementation(quirks, sched ?? new ImmediateSched()),
+};
