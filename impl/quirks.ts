@@ -182,6 +182,12 @@ export const QUIRKS = {
     summary: "freeing a transform's buffers reads the queue pair it has just released",
     suite: "sequential",
   },
+  sampleZlibHeaderOnly: {
+    seed: "RFCv2 7/7 test_hisi_zip.c hizip_deflate: writes zip_head {0x78, 0x9c} and the " +
+      "output, no Adler-32 (L4801)",
+    summary: "the sample's zlib file has a header but no trailer: no zlib reader accepts it",
+    suite: "sequential",
+  },
 } as const satisfies Record<string, QuirkInfo>;
 
 /** The name of a quirk. */

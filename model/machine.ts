@@ -47,6 +47,8 @@ export interface Machine<S = unknown, C extends Cmd = Cmd> {
   readonly maxCommands?: number;
   /** Runs `check` does per suite of this machine without `--runs` (default 10000). */
   readonly runs?: number;
+  /** False for a machine whose commands never run concurrently (no `<name>-race` suite). */
+  readonly races?: boolean;
   /** The spec's initial state. */
   initial(): S;
   /** The spec's step. */

@@ -10,6 +10,7 @@ import type { Machine } from "./machine.ts";
 import { qm1024Machine, qmMachine } from "./machines/qm.ts";
 import { sdmdevMachine } from "./machines/sdmdev.ts";
 import { type1Machine } from "./machines/type1.ts";
+import { wdzipMachine } from "./machines/wdzip.ts";
 import { zipcMachine } from "./machines/zipc.ts";
 
 /** The machines, in the order `check` runs them. */
@@ -19,6 +20,7 @@ export const MACHINES: readonly Machine[] = [
   qm1024Machine,
   sdmdevMachine,
   zipcMachine,
+  wdzipMachine,
 ] as unknown as Machine[];
 
 /** The machine called `name`, if any. */
@@ -51,20 +53,12 @@ export type Suite =
 
 /** Every suite, in the order `check` runs them. */
 export const SUITES: readonly Suite[] = [
-  ...MACHINES.flatMap((machine) => [
-    {
-      name: machine.name,
-      machine,
-      mode: "sequential" as const,
-      defaultRuns: machine.runs ?? 10_000,
-    },
-    {
-      name: `${machine.name}-race`,
-      machine,
-      mode: "race" as const,
-      defaultRuns: machine.runs ?? 10_000,
-    },
-  ]),
+  ...MACHINES.flatMap((machine) => {
+    const defaultRuns = machine.runs ?? 10_000;
+    const sequential = { name: machine.name, machine, mode: "sequential" as const, defaultRuns };
+    const race = { name: `${machine.name}-race`, machine, mode: "race" as const, defaultRuns };
+    return machine.races === false ? [sequential] : [sequential, race];
+  }),
   { name: "zip-fuzz", mode: "fuzz", defaultRuns: 100_000 },
 ];
 

@@ -143,3 +143,52 @@ Deno.test("check: finds a quirk, writes the counterexample, exits 1", async () =
   assert.equal((await cli("replay", ...bySeed, "--quirk", "unshareUnderflow")).code, 1);
   assert.equal((await cli("replay", ...bySeed)).code, 0);
 });
+
+Deno.test("zip: real zlib and gzip through the whole simulated stack, both ways", async (t) => {
+  const input = new TextEncoder().encode("WarpDrive shares the parent's domain. ".repeat(3000));
+  const run = async (args: string[], stdin: Uint8Array) => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${root}model/cli/zip.ts`, ...args],
+      env: { DENO_NO_PACKAGE_JSON: "1" },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const w = child.stdin.getWriter();
+    try {
+      await w.write(stdin);
+      await w.close();
+    } catch (e) {
+      if (!(e instanceof Deno.errors.BrokenPipe)) throw e; // it stopped reading: a usage error
+    }
+    const out = await child.output();
+    return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
+  };
+  const { inflateSync, gunzipSync } = await import("node:zlib");
+  await t.step("zlib output inflates with node:zlib", async () => {
+    const r = await run([], input);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(new Uint8Array(inflateSync(r.stdout)), input);
+    const back = await run(["-d"], r.stdout);
+    assert.deepEqual(back.stdout, input);
+  });
+  await t.step("gzip output gunzips with node:zlib", async () => {
+    const r = await run(["-g"], input);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(new Uint8Array(gunzipSync(r.stdout)), input);
+  });
+  await t.step("with the seed's sample defect the zlib file is rejected", async () => {
+    const r = await run(["--quirk", "sampleZlibHeaderOnly"], input);
+    assert.equal(r.code, 0, r.stderr);
+    assert.throws(() => inflateSync(r.stdout));
+  });
+  await t.step("empty input, invalid streams and bad flags: one line, exit 2", async () => {
+    for (
+      const [args, stdin] of [[[], new Uint8Array()], [["-d"], input], [["-x"], input]] as const
+    ) {
+      const r = await run([...args], stdin);
+      assert.equal(r.code, 2);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  });
+});

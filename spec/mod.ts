@@ -23,3 +23,4 @@ export * from "./sdmdev.ts";
 export * as qm from "./qm.ts";
 export * as zip from "./zip.ts";
 export * as zipcrypto from "./zipcrypto.ts";
+export * as wd from "./wd.ts";

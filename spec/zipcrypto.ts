@@ -93,7 +93,8 @@ export function initialZipCryptoState(qpNum = 4): ZipCryptoState {
   return { qpFree: qpNum, tfms: new Map() };
 }
 
-function content(bytes: Uint8Array): ZipContent {
+/** The {@link ZipContent} of some bytes. */
+export function zipContent(bytes: Uint8Array): ZipContent {
   return { length: bytes.length, crc32: crc32Reference(bytes) };
 }
 
@@ -124,7 +125,7 @@ function compress(s: ZipCryptoState, tfm: number, hex: string, dlen: number) {
   const bound = compressBound(src.length, alg);
   if (src.length > ZIP_BUFFER_SIZE || bound > ZIP_BUFFER_SIZE) return fail(s, "EINVAL");
   if (dlen < bound) return fail(s, "ENOSPC");
-  return { state: s, ret: ok(content(src)), events: [] };
+  return { state: s, ret: ok(zipContent(src)), events: [] };
 }
 
 /** `hisi_zip_decompress`. */
@@ -136,7 +137,7 @@ function decompress(s: ZipCryptoState, tfm: number, hex: string, dlen: number) {
   const r = referenceDecode(src, ZIP_ALGS[alg]);
   if ("err" in r) return fail(s, "EINVAL");
   if (r.ok.length > ZIP_BUFFER_SIZE || r.ok.length > dlen) return fail(s, "ENOSPC");
-  return { state: s, ret: ok(content(r.ok)), events: [] };
+  return { state: s, ret: ok(zipContent(r.ok)), events: [] };
 }
 
 /**

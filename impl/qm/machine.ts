@@ -149,6 +149,22 @@ export class QmMachine {
   }
 
   /** `hisi_qm_start_qp`; a user queue is then set up by its process (`wd_request_queue`). */
+  /**
+   * What `wd_request_queue` obtains from the kernel for process `pid`: a queue pair of
+   * `algType` allocated and started for it and mapped as its user queue.
+   */
+  async openUserQueue(pid: number, algType: number): Promise<HisiQmQueue | Errno> {
+    const qp = this.qm.createQp(pid, algType);
+    if (typeof qp === "string") return qp;
+    const r = await this.#start(qp.qn);
+    return "err" in r ? r.err : this.userQueues.get(qp.qn)!;
+  }
+
+  /** `wd_release_queue`: the process's queue pair stopped and released. */
+  async closeUserQueue(queue: HisiQmQueue): Promise<void> {
+    await this.#release(queue.qn);
+  }
+
   async #start(qn: number): Promise<Ret> {
     const qp = this.qm.lookup(qn);
     if (typeof qp === "string") return { err: qp };

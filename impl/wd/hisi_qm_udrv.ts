@@ -63,14 +63,14 @@ export class HisiQmQueue {
    * `hisi_qm_add_to_dio_q`: fills the SQE at the tail and, with `ring`, rings the SQ doorbell;
    * returns the request's seq, or EBUSY when `sqDepth - 1` are outstanding.
    */
-  send(tag: number, ring: boolean): Promise<number | Errno> {
-    return this.#lock.hold(this.#k.sched, "udrv.send:lock", () => this.#sendLocked(tag, ring));
+  send(tag: number, ring: boolean, sqe?: Uint8Array): Promise<number | Errno> {
+    return this.#lock.hold(this.#k.sched, "udrv.send:lock", () => this.#sendLocked(tag, ring, sqe));
   }
 
-  async #sendLocked(tag: number, ring: boolean): Promise<number | Errno> {
+  async #sendLocked(tag: number, ring: boolean, sqe?: Uint8Array): Promise<number | Errno> {
     const rings = this.rings;
     if (rings.full()) return "EBUSY";
-    const req = rings.fill(tag);
+    const req = rings.fill(tag, sqe);
     await this.#k.sched.point("udrv.send:sqe-written");
     if (ring) {
       this.doorbell({ qn: this.sqn, cmd: DOORBELL_CMD.SQ, index: rings.sqTail.index, priority: 0 });

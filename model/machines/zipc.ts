@@ -12,9 +12,7 @@
  * @module
  */
 import fc from "fast-check";
-import { deflateSync, gzipSync } from "node:zlib";
 import type { FieldKind } from "../../spec/system.ts";
-import { crc32Reference, referenceDecode } from "../../spec/zip.ts";
 import {
   checkZipCryptoInvariants,
   compressBound,
@@ -22,20 +20,21 @@ import {
   initialZipCryptoState,
   stepZipCrypto,
   ZIP_ALGS,
+  zipContent,
   type ZipCryptoCommand,
   type ZipCryptoState,
 } from "../../spec/zipcrypto.ts";
 import type { Ret } from "../../spec/types.ts";
 import { ZipQmEngine } from "../../impl/device/zip_qm_engine.ts";
-import { HisiZipCrypto, type ZipReply } from "../../impl/hisi/zip.ts";
+import { HisiZipCrypto } from "../../impl/hisi/zip.ts";
 import { Kernel } from "../../impl/kernel.ts";
 import { PhysMem } from "../../impl/mem/phys.ts";
 import { QmMachine } from "../../impl/qm/machine.ts";
 import type { Quirks } from "../../impl/quirks.ts";
-import { ImmediateSched, prng, type Sched } from "../../impl/sched.ts";
+import { ImmediateSched, type Sched } from "../../impl/sched.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Implementation, Machine } from "../machine.ts";
-import { textCorpus } from "../zip_fuzz.ts";
+import { decodedContent, hex, ZIP_SOURCES, ZIP_STREAMS } from "./zip_common.ts";
 
 /** Every crypto-path op and its arguments. */
 export const ZIPC_SCHEMA: {
@@ -49,40 +48,6 @@ export const ZIPC_SCHEMA: {
 
 /** Queue pairs of the QM the crypto path runs on. */
 const QP_NUM = 4;
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function randomBytes(seed: number, n: number): Uint8Array {
-  const next = prng(seed);
-  return Uint8Array.from({ length: n }, () => Math.floor(next() * 256));
-}
-
-/** Sources: empty, one byte, random, text, repetitive, incompressible near 64 KiB, > 64 KiB. */
-const SOURCES: readonly Uint8Array[] = [
-  new Uint8Array(0),
-  new Uint8Array([0x61]),
-  randomBytes(1, 100),
-  textCorpus(2, 3000),
-  new TextEncoder().encode("abcd".repeat(5000)),
-  randomBytes(3, 65000),
-  textCorpus(4, 70000),
-];
-
-/** Compressed sources: zlib and gzip of the small ones, one decoding past 64 KiB, damage. */
-const STREAMS: readonly string[] = (() => {
-  const out: string[] = [];
-  for (const s of [SOURCES[0], SOURCES[2], SOURCES[3], SOURCES[4], SOURCES[6]]) {
-    for (const c of [deflateSync(s), gzipSync(s)]) out.push(hex(new Uint8Array(c)));
-  }
-  const z = new Uint8Array(deflateSync(SOURCES[3]));
-  out.push(hex(z.subarray(0, z.length - 5)));
-  const broken = z.slice();
-  broken[Math.floor(broken.length / 2)] ^= 0x55;
-  out.push(hex(broken), "deadbeef");
-  return out;
-})();
 
 function commands(): fc.Arbitrary<ZipCryptoCommand> {
   const tfm = fc.integer({ min: 1, max: 3 });
@@ -102,7 +67,7 @@ function commands(): fc.Arbitrary<ZipCryptoCommand> {
       fc.record({
         op: fc.constant("zipc.compress" as const),
         tfm,
-        data: fc.constantFrom(...SOURCES.map(hex)),
+        data: fc.constantFrom(...ZIP_SOURCES.map(hex)),
         dlen: fc.constantFrom(-1, -1, -2, 8, 65536),
       }),
     ),
@@ -111,7 +76,7 @@ function commands(): fc.Arbitrary<ZipCryptoCommand> {
       fc.record({
         op: fc.constant("zipc.decompress" as const),
         tfm,
-        data: fc.constantFrom(...STREAMS),
+        data: fc.constantFrom(...ZIP_STREAMS),
         dlen: fc.constantFrom(4, 99, 100, 2999, 3000, 20000, 65536),
       }),
     ),
@@ -157,7 +122,10 @@ class ZipCryptoImplementation implements Implementation<ZipCryptoState, ZipCrypt
           const alg = this.#zip.tfms.get(cmd.tfm)?.alg;
           const run = cmd.op === "zipc.compress" ? this.#zip.compress : this.#zip.decompress;
           const reply = await run.call(this.#zip, cmd.tfm, src, cmd.dlen);
-          return observeReply(reply, cmd.op === "zipc.compress" && alg ? ZIP_ALGS[alg] : null);
+          if (typeof reply === "string") return { err: reply };
+          if (!(reply instanceof Uint8Array)) return { ok: reply.status };
+          const format = cmd.op === "zipc.compress" && alg ? ZIP_ALGS[alg] : null;
+          return { ok: format ? decodedContent(reply, format) : zipContent(reply) };
         }
       }
     });
@@ -167,18 +135,6 @@ class ZipCryptoImplementation implements Implementation<ZipCryptoState, ZipCrypt
     const tfms = new Map([...this.#zip.tfms].map(([id, t]) => [id, t.alg]));
     return { qpFree: this.#qm.qm.qps.filter((q) => q === null).length, tfms };
   }
-}
-
-/** A reply in the spec's terms: the content the output means (decoded, for a compression). */
-function observeReply(reply: ZipReply, decodeAs: "zlib" | "gzip" | "deflate" | null): Ret {
-  if (typeof reply === "string") return { err: reply };
-  if (!(reply instanceof Uint8Array)) return { ok: reply.status };
-  if (!decodeAs) return { ok: { length: reply.length, crc32: crc32Reference(reply) } };
-  const decoded = referenceDecode(reply, decodeAs);
-  if ("err" in decoded || decoded.consumed !== reply.length) {
-    return { ok: { length: -1, crc32: -1 } };
-  }
-  return { ok: { length: decoded.ok.length, crc32: crc32Reference(decoded.ok) } };
 }
 
 /** The ZIP crypto-path machine. */
