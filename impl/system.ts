@@ -52,6 +52,8 @@ export class System {
   readonly device: DmaMaster;
   /** Containers by id. */
   readonly containers: Map<number, VfioContainer> = new Map();
+  /** Open group fds (`/dev/vfio/<group>`) and the container (process) holding each. */
+  readonly groupFds: Map<number, VfioContainer> = new Map();
 
   /** Boots the machine. */
   constructor(options: SystemOptions = {}) {
@@ -100,9 +102,31 @@ export class System {
       })
       .with({ op: "iommu.dmaFree" }, async (c) => done(await this.iommu.dmaFree(group(), c.iova)))
       .with({ op: "iommu.dma" }, (c) => this.device.dma(group(), c.iova))
+      .with({ op: "type1.openGroup" }, () => {
+        if (this.groupFds.has(group().id)) return { err: "EBUSY" } as const;
+        this.groupFds.set(group().id, container());
+        return { ok: 0 };
+      })
+      .with({ op: "type1.closeGroup" }, async () => {
+        const refuse = () => (this.groupFds.get(group().id) !== container() ? "EINVAL" : undefined);
+        const drop = () => this.groupFds.delete(group().id);
+        return done(await container().closeGroup(group(), refuse, () => void drop()));
+      })
+      .with({ op: "type1.getDeviceFd" }, async () => {
+        if (this.groupFds.get(group().id) !== container()) return { err: "EINVAL" } as const;
+        return done(await container().getDeviceFd(group()));
+      })
+      .with({ op: "type1.closeDeviceFd" }, () => {
+        if (this.groupFds.get(group().id) !== container()) return { err: "EINVAL" } as const;
+        return done(container().closeDeviceFd(group()));
+      })
       .with({ op: "type1.attach" }, async () => {
-        const inAny = () => [...this.containers.values()].some((k) => k.groups.includes(group()));
-        return done(await container().setContainer(group(), inAny));
+        const refuse = () => {
+          if (this.groupFds.get(group().id) !== container()) return "EINVAL";
+          const inAny = [...this.containers.values()].some((k) => k.groups.includes(group()));
+          return inAny ? "EINVAL" : undefined;
+        };
+        return done(await container().setContainer(group(), refuse));
       })
       .with({ op: "type1.detach" }, async () => done(await container().unsetContainer(group())))
       .with({ op: "type1.setIommu" }, async () => done(await container().setIommu()))
@@ -161,7 +185,14 @@ export class System {
     }
     return {
       iommu: { groups, domains, buffers },
-      type1: { containers, pins },
+      type1: {
+        containers,
+        pins,
+        groupFds: new Map([...this.groupFds].map(([g, c]) => [g, c.id])),
+        deviceFds: new Set(
+          [...this.containers.values()].flatMap((c) => [...c.deviceFds].map((g) => g.id)),
+        ),
+      },
     };
   }
 }

@@ -137,13 +137,17 @@ const arbitraryFor: Record<string, (pools: Pools) => fc.Arbitrary<number>> = {
   pages: () => fc.integer({ min: 0, max: 2 }),
 };
 
-/** How often each op is generated relative to the others. */
-const WEIGHTS: { readonly [op in Op]: number } = {
+/** How often each op is generated in sequential runs. */
+export const WEIGHTS: { readonly [op in Op]: number } = {
   "iommu.share": 1,
   "iommu.unshare": 1,
   "iommu.dmaAlloc": 2,
   "iommu.dmaFree": 1,
   "iommu.dma": 3,
+  "type1.openGroup": 5,
+  "type1.closeGroup": 1,
+  "type1.getDeviceFd": 2,
+  "type1.closeDeviceFd": 1,
   "type1.attach": 5,
   "type1.detach": 3,
   "type1.setIommu": 4,
@@ -159,10 +163,34 @@ export function commandOf(op: Op, pools: Pools): fc.Arbitrary<Command> {
 }
 
 /** An arbitrary over every command of the system, weighted towards the interesting ones. */
-export function anyCommand(pools: Pools): fc.Arbitrary<Command> {
+/**
+ * How often each op is generated for race actors: the operations whose interleavings matter
+ * (sharing, attach, SET_IOMMU, detach, MAP_DMA, device DMA) dominate.
+ */
+export const RACE_WEIGHTS: { readonly [op in Op]: number } = {
+  "iommu.share": 4,
+  "iommu.unshare": 2,
+  "iommu.dmaAlloc": 1,
+  "iommu.dmaFree": 1,
+  "iommu.dma": 2,
+  "type1.openGroup": 1,
+  "type1.closeGroup": 1,
+  "type1.getDeviceFd": 1,
+  "type1.closeDeviceFd": 1,
+  "type1.attach": 5,
+  "type1.detach": 5,
+  "type1.setIommu": 5,
+  "type1.map": 3,
+  "type1.unmap": 1,
+};
+
+export function anyCommand(
+  pools: Pools,
+  weights: { readonly [op in Op]: number } = WEIGHTS,
+): fc.Arbitrary<Command> {
   return fc.oneof(
     ...(Object.keys(COMMAND_SCHEMA) as Op[]).map((op) => ({
-      weight: WEIGHTS[op],
+      weight: weights[op],
       arbitrary: commandOf(op, pools),
     })),
   );

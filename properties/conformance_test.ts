@@ -29,6 +29,7 @@ for (const suite of SUITES.filter((s) => s.machine)) {
 /** Detach of an sdmdev group while the device keeps issuing DMA through the parent's domain. */
 const detachVsDma: RaceScenario<Command> = {
   setup: [
+    ...(type1Machine.prelude as Command[]),
     { op: "type1.attach", container: 1, group: 2 },
     { op: "type1.attach", container: 1, group: 10 },
     { op: "type1.setIommu", container: 1 },
@@ -51,7 +52,10 @@ const detachVsDma: RaceScenario<Command> = {
 
 /** Another kernel user shares the parent's domain while a process attaches the parent itself. */
 const shareVsAttach: RaceScenario<Command> = {
-  setup: [{ op: "type1.attach", container: 2, group: 1 }],
+  setup: [
+    ...(type1Machine.prelude as Command[]),
+    { op: "type1.attach", container: 2, group: 1 },
+  ],
   actors: [
     { name: "kclient", program: [{ op: "iommu.share", group: 1, owner: 1 }] },
     { name: "process", program: [{ op: "type1.setIommu", container: 2 }] },

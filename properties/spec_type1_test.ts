@@ -9,11 +9,12 @@ import {
   type SystemState,
   violations,
 } from "../spec/mod.ts";
+import { type1Machine } from "../model/machines/type1.ts";
 
 const P = PAGE_SIZE;
 
 /** Applies commands in order, asserting none fails, and returns the final state. */
-function run(cmds: Command[], state: SystemState = initialState()): SystemState {
+function run(cmds: Command[], state: SystemState = opened()): SystemState {
   for (const cmd of cmds) {
     const r = step(state, cmd);
     assert.ok("ok" in r.ret, `${cmd.op} failed: ${JSON.stringify(r.ret)}`);
@@ -21,6 +22,11 @@ function run(cmds: Command[], state: SystemState = initialState()): SystemState 
     state = r.state;
   }
   return state;
+}
+
+/** Each process holds its groups' fds: container 1 groups 2 and 10, container 2 groups 1 and 11. */
+function opened(): SystemState {
+  return run(type1Machine.prelude as Command[], initialState());
 }
 
 const sdmdevIn1: Command[] = [
@@ -100,19 +106,23 @@ Deno.test("type1 sdmdev attach and detach", async (t) => {
   });
   await t.step("a second sharer of the same parent is refused, in any container", () => {
     const s = run(sdmdevIn1);
-    assert.deepEqual(step(s, { op: "type1.attach", container: 1, group: 11 }).ret, {
+    const moved = run([
+      { op: "type1.closeGroup", container: 2, group: 11 },
+      { op: "type1.openGroup", container: 1, group: 11 },
+    ], s);
+    assert.deepEqual(step(moved, { op: "type1.attach", container: 1, group: 11 }).ret, {
       err: "EBUSY",
     });
     const s2 = run([{ op: "type1.attach", container: 2, group: 11 }], s);
     assert.deepEqual(step(s2, { op: "type1.setIommu", container: 2 }).ret, { err: "EBUSY" });
   });
   await t.step("a failed SET_IOMMU leaves nothing behind", () => {
-    const s = run([{ op: "type1.attach", container: 1, group: 1 }, {
+    const s = run([{ op: "type1.attach", container: 2, group: 1 }, {
       op: "type1.attach",
-      container: 1,
-      group: 10,
+      container: 2,
+      group: 11,
     }]);
-    const r = step(s, { op: "type1.setIommu", container: 1 });
+    const r = step(s, { op: "type1.setIommu", container: 2 });
     assert.deepEqual(r.ret, { err: "EINVAL" });
     assert.equal(r.state, s);
   });
@@ -195,5 +205,50 @@ Deno.test("kernel DMA buffers share the IOVA space with user mappings", async (t
     const miss = step(s, { op: "iommu.dma", group: 10, iova: 3 * P });
     assert.deepEqual(miss.ret, { err: "EFAULT" });
     assert.deepEqual(miss.events, [{ fault: "iommu", group: 10, iova: 3 * P }]);
+  });
+});
+
+Deno.test("VFIO group and device fds", async (t) => {
+  await t.step("a group fd opens once", () => {
+    assert.deepEqual(step(opened(), { op: "type1.openGroup", container: 2, group: 10 }).ret, {
+      err: "EBUSY",
+    });
+  });
+  await t.step("SET_CONTAINER needs the caller's group fd", () => {
+    assert.deepEqual(step(opened(), { op: "type1.attach", container: 2, group: 10 }).ret, {
+      err: "EINVAL",
+    });
+  });
+  await t.step("GET_DEVICE_FD needs the IOMMU set, and each device opens once", () => {
+    const set = run([{ op: "type1.attach", container: 1, group: 10 }]);
+    assert.deepEqual(step(set, { op: "type1.getDeviceFd", container: 1, group: 10 }).ret, {
+      err: "EINVAL",
+    });
+    const fd = run([{ op: "type1.setIommu", container: 1 }, {
+      op: "type1.getDeviceFd",
+      container: 1,
+      group: 10,
+    }], set);
+    assert.deepEqual(step(fd, { op: "type1.getDeviceFd", container: 1, group: 10 }).ret, {
+      err: "EBUSY",
+    });
+  });
+  await t.step(
+    "UNSET_CONTAINER and closing the group are EBUSY while the device fd is open",
+    () => {
+      const fd = run([...sdmdevIn1, { op: "type1.getDeviceFd", container: 1, group: 10 }]);
+      assert.deepEqual(step(fd, { op: "type1.detach", container: 1, group: 10 }).ret, {
+        err: "EBUSY",
+      });
+      assert.deepEqual(step(fd, { op: "type1.closeGroup", container: 1, group: 10 }).ret, {
+        err: "EBUSY",
+      });
+    },
+  );
+  await t.step("closing the last group fd unsets the container", () => {
+    const s = run([...sdmdevIn1, { op: "type1.closeGroup", container: 1, group: 10 }]);
+    assert.deepEqual(s.type1.containers.get(1)!.groups, []);
+    assert.equal(s.type1.containers.get(1)!.iommuSet, false);
+    assert.equal(s.type1.groupFds.has(10), false);
   });
 });

@@ -12,7 +12,7 @@ import {
   sharedRef,
   stepIommu,
 } from "./iommu.ts";
-import { pinKey, stepType1, type Type1Command, type Type1State } from "./type1.ts";
+import { containerOf, pinKey, stepType1, type Type1Command, type Type1State } from "./type1.ts";
 import { checkInvariants, type Invariant, PAGE_SIZE, type StepResult } from "./types.ts";
 
 /** The state of every specified component. */
@@ -45,6 +45,10 @@ export const COMMAND_SCHEMA: { readonly [op in Op]: Readonly<Record<string, Fiel
   "iommu.dmaAlloc": { group: "int", pages: "int" },
   "iommu.dmaFree": { group: "int", iova: "int" },
   "iommu.dma": { group: "int", iova: "int" },
+  "type1.openGroup": { container: "int", group: "int" },
+  "type1.closeGroup": { container: "int", group: "int" },
+  "type1.getDeviceFd": { container: "int", group: "int" },
+  "type1.closeDeviceFd": { container: "int", group: "int" },
   "type1.attach": { container: "int", group: "int" },
   "type1.detach": { container: "int", group: "int" },
   "type1.setIommu": { container: "int" },
@@ -106,7 +110,7 @@ export function initialState(topology: Topology = DEFAULT_TOPOLOGY): SystemState
   );
   return {
     iommu: { groups, domains, buffers: new Map() },
-    type1: { containers, pins: new Map() },
+    type1: { containers, pins: new Map(), groupFds: new Map(), deviceFds: new Set() },
   };
 }
 
@@ -224,6 +228,25 @@ export const invariants: readonly Invariant<SystemState>[] = [
           return `group ${g.id} is unshared but its default domain still maps user iova ${
             stale[0]
           }`;
+        }
+      }
+    },
+  },
+  {
+    name: "files-match-containers",
+    scope: "between-ops",
+    check: (s) => {
+      for (const c of s.type1.containers.values()) {
+        for (const g of c.groups) {
+          if (s.type1.groupFds.get(g) !== c.id) {
+            return `group ${g} is in container ${c.id} without that container's group fd`;
+          }
+        }
+      }
+      for (const g of s.type1.deviceFds) {
+        const c = containerOf(s.type1, g);
+        if (!c || !c.iommuSet || s.type1.groupFds.get(g) !== c.id) {
+          return `device fd of group ${g} open outside an IOMMU-set container holding its group fd`;
         }
       }
     },

@@ -11,6 +11,10 @@
  *   PASID support only one process may use the accelerator";
  * - detaching an sdmdev group quiesces its queue, removes every container mapping from the
  *   shared domain, and only then unshares; the shared domain is never freed by vfio;
+ * - a group fd opens once; SET_CONTAINER is an ioctl on it, so it needs the caller's open group
+ *   fd; GET_DEVICE_FD needs the group set into this container with the IOMMU set, and each
+ *   device opens once; UNSET_CONTAINER (and closing the group fd) is EBUSY while the device fd
+ *   is open;
  * - UNMAP_DMA follows the type1v2 rule: a range that bisects a mapping is EINVAL, mappings
  *   wholly inside the range are removed, and the number of bytes removed is returned.
  *
@@ -73,6 +77,10 @@ export interface Container {
 export interface Type1State {
   /** Containers by id. */
   readonly containers: ReadonlyMap<number, Container>;
+  /** Open group fds: group to the container (process) that opened it; a group opens once. */
+  readonly groupFds: ReadonlyMap<number, number>;
+  /** Groups whose device fd (VFIO_GROUP_GET_DEVICE_FD) is open; one open per device. */
+  readonly deviceFds: ReadonlySet<number>;
   /** Pin count of each page of process memory, keyed `"mm:vaddr"`; absent means unpinned. */
   readonly pins: ReadonlyMap<string, number>;
 }
@@ -87,6 +95,10 @@ export interface Type1World {
 
 /** Commands of the VFIO container / type1 component. */
 export type Type1Command =
+  | { readonly op: "type1.openGroup"; readonly container: number; readonly group: number }
+  | { readonly op: "type1.closeGroup"; readonly container: number; readonly group: number }
+  | { readonly op: "type1.getDeviceFd"; readonly container: number; readonly group: number }
+  | { readonly op: "type1.closeDeviceFd"; readonly container: number; readonly group: number }
   | { readonly op: "type1.attach"; readonly container: number; readonly group: number }
   | { readonly op: "type1.detach"; readonly container: number; readonly group: number }
   | { readonly op: "type1.setIommu"; readonly container: number }
@@ -243,7 +255,69 @@ function detachFromIommu(world: Type1World, container: Container, groupId: numbe
   return withContainer({ iommu, type1 }, { ...container, domains, dmas });
 }
 
+function withFiles(world: Type1World, files: Partial<Type1State>): Type1World {
+  return { ...world, type1: { ...world.type1, ...files } };
+}
+
+/** Opening `/dev/vfio/<group>`: once (EBUSY while anyone holds it open). */
+function openGroup(
+  world: Type1World,
+  container: Container,
+  groupId: number,
+): StepResult<Type1World> {
+  if (world.type1.groupFds.has(groupId)) return fail(world, "EBUSY");
+  const groupFds = setIn(world.type1.groupFds, groupId, container.id);
+  return { state: withFiles(world, { groupFds }), ret: ok(0), events: [] };
+}
+
+/**
+ * Closing the group fd (vfio_group_fops_release): refused while its device fd is open; a group
+ * still set into the container is unset first, as the kernel does on the last close.
+ */
+function closeGroup(
+  world: Type1World,
+  container: Container,
+  groupId: number,
+): StepResult<Type1World> {
+  if (world.type1.groupFds.get(groupId) !== container.id) return fail(world, "EINVAL");
+  if (world.type1.deviceFds.has(groupId)) return fail(world, "EBUSY");
+  const unset = container.groups.includes(groupId)
+    ? detach(world, container, groupId).state
+    : world;
+  const groupFds = new Map(unset.type1.groupFds);
+  groupFds.delete(groupId);
+  return { state: withFiles(unset, { groupFds }), ret: ok(0), events: [] };
+}
+
+/** VFIO_GROUP_GET_DEVICE_FD: the group set into this container, the IOMMU set, not yet open. */
+function getDeviceFd(
+  world: Type1World,
+  container: Container,
+  groupId: number,
+): StepResult<Type1World> {
+  if (world.type1.groupFds.get(groupId) !== container.id) return fail(world, "EINVAL");
+  if (!container.groups.includes(groupId) || !container.iommuSet) return fail(world, "EINVAL");
+  if (world.type1.deviceFds.has(groupId)) return fail(world, "EBUSY");
+  const deviceFds = new Set(world.type1.deviceFds).add(groupId);
+  return { state: withFiles(world, { deviceFds }), ret: ok(0), events: [] };
+}
+
+/** Closing the device fd. */
+function closeDeviceFd(
+  world: Type1World,
+  container: Container,
+  groupId: number,
+): StepResult<Type1World> {
+  if (world.type1.groupFds.get(groupId) !== container.id || !world.type1.deviceFds.has(groupId)) {
+    return fail(world, "EINVAL");
+  }
+  const deviceFds = new Set(world.type1.deviceFds);
+  deviceFds.delete(groupId);
+  return { state: withFiles(world, { deviceFds }), ret: ok(0), events: [] };
+}
+
 function attach(world: Type1World, container: Container, groupId: number): StepResult<Type1World> {
+  if (world.type1.groupFds.get(groupId) !== container.id) return fail(world, "EINVAL");
   if (containerOf(world.type1, groupId)) return fail(world, "EINVAL");
   let next = world;
   if (container.iommuSet) {
@@ -272,6 +346,7 @@ function setIommu(world: Type1World, container: Container): StepResult<Type1Worl
 
 function detach(world: Type1World, container: Container, groupId: number): StepResult<Type1World> {
   if (!container.groups.includes(groupId)) return fail(world, "EINVAL");
+  if (world.type1.deviceFds.has(groupId)) return fail(world, "EBUSY");
   const next = container.iommuSet ? detachFromIommu(world, container, groupId) : world;
   const current = next.type1.containers.get(container.id)!;
   const groups = current.groups.filter((g) => g !== groupId);
@@ -342,6 +417,10 @@ export function stepType1(world: Type1World, cmd: Type1Command): StepResult<Type
   if (!container) return fail(world, "ENODEV");
   if ("group" in cmd && !world.iommu.groups.has(cmd.group)) return fail(world, "ENODEV");
   return match(cmd)
+    .with({ op: "type1.openGroup" }, (c) => openGroup(world, container, c.group))
+    .with({ op: "type1.closeGroup" }, (c) => closeGroup(world, container, c.group))
+    .with({ op: "type1.getDeviceFd" }, (c) => getDeviceFd(world, container, c.group))
+    .with({ op: "type1.closeDeviceFd" }, (c) => closeDeviceFd(world, container, c.group))
     .with({ op: "type1.attach" }, (c) => attach(world, container, c.group))
     .with({ op: "type1.detach" }, (c) => detach(world, container, c.group))
     .with({ op: "type1.setIommu" }, () => setIommu(world, container))

@@ -36,6 +36,8 @@ export class VfioContainer {
   iommu: VfioIommu | null = null;
   /** container->group_lock: serializes the container's ioctls with group set/unset. */
   readonly lock: Mutex = new Mutex();
+  /** Groups of this container whose device fd is open. */
+  readonly deviceFds: Set<IommuGroup> = new Set();
   #deps: ContainerDeps;
 
   /** An empty container. */
@@ -52,13 +54,15 @@ export class VfioContainer {
 
   /**
    * VFIO_GROUP_SET_CONTAINER; with the IOMMU already set the group is attached at once.
-   * `inAnyContainer` is asked once the group's mutex is held.
+   * `refuse` (the caller's group-fd and membership checks) is asked once the group's mutex is
+   * held.
    */
-  setContainer(group: IommuGroup, inAnyContainer: () => boolean): Promise<Errno | undefined> {
+  setContainer(group: IommuGroup, refuse: () => Errno | undefined): Promise<Errno | undefined> {
     return this.#locked("container.set:lock", async () => {
       const unlock = await lockAll(this.#deps.kernel.sched, "container.set:group", [group]);
       try {
-        if (inAnyContainer()) return "EINVAL";
+        const refused = refuse();
+        if (refused !== undefined) return refused;
         if (this.iommu) {
           const r = await this.iommu.attachGroup(group);
           if (r !== undefined) return r;
@@ -106,11 +110,56 @@ export class VfioContainer {
     return this.#locked("container.unset:lock", async () => {
       const index = this.groups.indexOf(group);
       if (index < 0) return "EINVAL";
+      if (this.deviceFds.has(group)) return "EBUSY";
       if (this.iommu) await this.iommu.detachGroup(group);
       this.groups.splice(index, 1);
       if (this.groups.length === 0) this.iommu = null;
       return undefined;
     });
+  }
+
+  /**
+   * The last close of a group fd held by this container (vfio_group_fops_release), with the
+   * container lock then the group's mutex held, the kernel's lock order: `refuse` (the fd
+   * owner check) first, EBUSY while the device fd is open, the group unset if still set, then
+   * `drop` forgets the fd.
+   */
+  closeGroup(
+    group: IommuGroup,
+    refuse: () => Errno | undefined,
+    drop: () => void,
+  ): Promise<Errno | undefined> {
+    return this.#locked("container.closeGroup:lock", async () => {
+      const unlock = await lockAll(this.#deps.kernel.sched, "container.closeGroup:group", [group]);
+      try {
+        const refused = refuse();
+        if (refused !== undefined) return refused;
+        if (this.deviceFds.has(group)) return "EBUSY";
+        if (this.groups.includes(group)) {
+          const r = await this.unsetContainer(group);
+          if (r !== undefined) return r;
+        }
+        drop();
+        return undefined;
+      } finally {
+        unlock();
+      }
+    });
+  }
+
+  /** VFIO_GROUP_GET_DEVICE_FD: the group set into this container with the IOMMU set, once. */
+  getDeviceFd(group: IommuGroup): Promise<Errno | undefined> {
+    return this.#locked("container.getDeviceFd:lock", () => {
+      if (!this.groups.includes(group) || !this.iommu) return "EINVAL";
+      if (this.deviceFds.has(group)) return "EBUSY";
+      this.deviceFds.add(group);
+      return undefined;
+    });
+  }
+
+  /** Closing a device fd. */
+  closeDeviceFd(group: IommuGroup): Errno | undefined {
+    return this.deviceFds.delete(group) ? undefined : "EINVAL";
   }
 
   /** VFIO_IOMMU_MAP_DMA. */

@@ -13,14 +13,21 @@ import {
   violations,
 } from "../../spec/system.ts";
 import { System } from "../../impl/system.ts";
-import { anyCommand, parseCommand, poolsFor } from "../commands.ts";
+import { anyCommand, parseCommand, poolsFor, RACE_WEIGHTS } from "../commands.ts";
 import type { Machine } from "../machine.ts";
 
 /** IOMMU groups and domains, VFIO containers and type1 mappings. */
 export const type1Machine: Machine<SystemState, Command> = {
   name: "type1",
   vars: ["iommu", "type1"],
-  prelude: [],
+  // Each process opens its groups' fds: container 1 the unrelated device and one sdmdev,
+  // container 2 the accelerator's own function and the other sdmdev.
+  prelude: [
+    { op: "type1.openGroup", container: 1, group: 2 },
+    { op: "type1.openGroup", container: 1, group: 10 },
+    { op: "type1.openGroup", container: 2, group: 1 },
+    { op: "type1.openGroup", container: 2, group: 11 },
+  ],
   quirks: [
     "skipUndoOnDetach",
     "unshareBeforeUndo",
@@ -34,5 +41,6 @@ export const type1Machine: Machine<SystemState, Command> = {
   violations,
   parseCommand,
   commands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY)),
+  raceCommands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY), RACE_WEIGHTS),
   implementation: (quirks, sched) => new System({ topology: DEFAULT_TOPOLOGY, quirks, sched }),
 };
