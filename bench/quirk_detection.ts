@@ -1,5 +1,5 @@
 /**
- * `deno run -A bench/quirk_detection.ts [SEEDS]`: for every quirk, runs the suites in `check`'s
+ * `deno run -A bench/quirk_detection.ts [SEEDS] [MACHINE]`: for every quirk (of MACHINE, if given), runs the suites in `check`'s
  * order (sequential, then race; 10000 runs each, the default) with the quirk on, from scratch, for SEEDS seeds (default 5),
  * and prints runs to failure, time to failure and shrunk counterexample length, with medians.
  * Also prints spec and conformance throughput measured in the same run.
@@ -8,11 +8,12 @@ import { QUIRK_NAMES } from "../impl/quirks.ts";
 import { initialState, step } from "../spec/system.ts";
 import { Conformance } from "../model/runner.ts";
 import { type1Machine } from "../model/machines/type1.ts";
-import { SUITES } from "../model/machines.ts";
+import { quirkSuite, SUITES } from "../model/machines.ts";
 import { runSuite } from "../model/suites.ts";
 import { commandCount, workload } from "./workload.ts";
 
 const seeds = Number(Deno.args[0] ?? 5);
+const only = Deno.args[1];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const w = workload(200);
@@ -37,7 +38,7 @@ console.log();
 console.log(
   "quirk                                  suite       median runs  median ms  median steps",
 );
-for (const quirk of QUIRK_NAMES) {
+for (const quirk of QUIRK_NAMES.filter((q) => !only || quirkSuite(q).machine?.name === only)) {
   const runs: number[] = [];
   const ms: number[] = [];
   const steps: number[] = [];
