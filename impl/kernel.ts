@@ -8,7 +8,7 @@
 import type { Event, Ret } from "../spec/types.ts";
 import type { PhysMem } from "./mem/phys.ts";
 import type { Quirks } from "./quirks.ts";
-import type { Sched } from "./sched.ts";
+import { DeadlockError, type MaybeAsync, type Sched } from "./sched.ts";
 
 /** One logged event and the scheduler task that raised it. */
 export interface LoggedEvent {
@@ -42,11 +42,25 @@ export class Kernel {
   }
 
   /** Executes one command: its return value and the events its task logged meanwhile. */
-  async traced(body: () => Promise<Ret> | Ret): Promise<{ ret: Ret; events: Event[] }> {
+  traced(body: () => MaybeAsync<Ret>): Promise<{ ret: Ret; events: Event[] }> {
     const task = this.sched.currentTask();
     const start = this.log.length;
-    const ret = await body();
-    const events = this.log.slice(start).filter((e) => e.task === task).map((e) => e.event);
+    let ret: MaybeAsync<Ret>;
+    try {
+      ret = body();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (ret instanceof Promise) return ret.then((r) => this.#outcome(task, start, r));
+    return Promise.resolve(this.#outcome(task, start, ret));
+  }
+
+  /** `ret` with the events `task` logged from `start` on. */
+  #outcome(task: number, start: number, ret: Ret): { ret: Ret; events: Event[] } {
+    const events: Event[] = [];
+    for (let i = start; i < this.log.length; i++) {
+      if (this.log[i].task === task) events.push(this.log[i].event);
+    }
     return { ret, events };
   }
 }
@@ -81,13 +95,37 @@ export class Mutex {
   }
 
   /** Runs `body` holding the mutex. */
-  async hold<T>(sched: Sched, label: string, body: () => Promise<T> | T): Promise<T> {
+  async hold<T>(sched: Sched, label: string, body: () => MaybeAsync<T>): Promise<T> {
     await this.lock(sched, label);
     try {
       return await body();
     } finally {
       this.unlock();
     }
+  }
+
+  /**
+   * {@link Mutex.hold} without waiting under an immediate scheduler: the mutex is taken at once
+   * (held by another take there, it is the {@link DeadlockError} the scheduler's wait would
+   * raise) and a synchronous `body`'s result is returned as it is.
+   */
+  holdNow<T>(sched: Sched, label: string, body: () => MaybeAsync<T>): MaybeAsync<T> {
+    if (!sched.immediate) return this.hold(sched, label, body);
+    if (this.#depth > 0 && this.#owner !== sched.currentTask()) {
+      throw new DeadlockError([`main:${label}`]);
+    }
+    this.#owner = sched.currentTask();
+    this.#depth++;
+    let r: MaybeAsync<T>;
+    try {
+      r = body();
+    } catch (e) {
+      this.unlock();
+      throw e;
+    }
+    if (r instanceof Promise) return r.finally(() => this.unlock());
+    this.unlock();
+    return r;
   }
 }
 

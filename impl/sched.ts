@@ -24,19 +24,49 @@ export interface Sched {
   waitUntil(label: string, ready: () => boolean): Promise<void>;
   /** Id of the task running now (0 outside a controlled run). */
   currentTask(): number;
+  /**
+   * True when there is one task and every point continues at once: code may then pass a point
+   * without waiting (see {@link afterPoint}). Under any other scheduler every point is awaited.
+   */
+  readonly immediate: boolean;
 }
+
+/** A value, or a promise of it: what a path that only waits under a controlled run returns. */
+export type MaybeAsync<T> = T | Promise<T>;
+
+/** Applies `f` to `v`: at once when `v` is a value, once it is fulfilled when a promise. */
+export function andThen<T, U>(v: MaybeAsync<T>, f: (v: T) => MaybeAsync<U>): MaybeAsync<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
+}
+
+/**
+ * The point `label`, then `next`: at once under an immediate scheduler (where the point would
+ * continue at once anyway), else once the scheduler continues the task.
+ */
+export function afterPoint<T>(
+  sched: Sched,
+  label: string,
+  next: () => MaybeAsync<T>,
+): MaybeAsync<T> {
+  return sched.immediate ? next() : sched.point(label).then(next);
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Sequential scheduler: points continue immediately; a wait whose condition is false is a bug. */
 export class ImmediateSched implements Sched {
+  /** Points continue at once. */
+  readonly immediate = true;
+
   /** Continues at once. */
   point(_label: string): Promise<void> {
-    return Promise.resolve();
+    return RESOLVED;
   }
 
   /** Continues at once when `ready()` holds; otherwise no other task could ever make it hold. */
   waitUntil(label: string, ready: () => boolean): Promise<void> {
     if (!ready()) return Promise.reject(new DeadlockError([`main:${label}`]));
-    return Promise.resolve();
+    return RESOLVED;
   }
 
   /** Always the single main task. */
@@ -101,6 +131,8 @@ export interface SpawnOptions {
 
 /** Cooperative scheduler whose interleavings are chosen by a {@link Driver}. */
 export class ControlledSched implements Sched {
+  /** Every point is a scheduling decision. */
+  readonly immediate = false;
   #tasks: TaskRecord[] = [];
   #pending: PendingPoint[] = [];
   #current = 0;

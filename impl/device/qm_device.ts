@@ -41,6 +41,7 @@ import {
 import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
 import type { IommuCore, IommuGroup } from "../iommu/core.ts";
 import { type Kernel, Mutex } from "../kernel.ts";
+import { afterPoint, type MaybeAsync } from "../sched.ts";
 import type { Frame, PhysMem } from "../mem/phys.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -86,24 +87,26 @@ const QC_W12 = 24;
 const QC_W13 = 26;
 const EQC_PHASE_SHIFT = 16;
 
-function view(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
-}
+// Little-endian fields, byte by byte (no DataView per access).
 
 function readU16(b: Uint8Array, off: number): number {
-  return view(b).getUint16(off, true);
+  return b[off] | b[off + 1] << 8;
 }
 
 function readU32(b: Uint8Array, off: number): number {
-  return view(b).getUint32(off, true);
+  return (b[off] | b[off + 1] << 8 | b[off + 2] << 16 | b[off + 3] << 24) >>> 0;
 }
 
 function writeU16(b: Uint8Array, off: number, v: number): void {
-  view(b).setUint16(off, v, true);
+  b[off] = v;
+  b[off + 1] = v >>> 8;
 }
 
 function writeU32(b: Uint8Array, off: number, v: number): void {
-  view(b).setUint32(off, v >>> 0, true);
+  b[off] = v;
+  b[off + 1] = v >>> 8;
+  b[off + 2] = v >>> 16;
+  b[off + 3] = v >>> 24;
 }
 
 function readAddr(b: Uint8Array): number {
@@ -118,6 +121,28 @@ function writeAddr(b: Uint8Array, off: number, addr: number): void {
 /** The `pasid` a queue owner's doorbells carry: 0 for the kernel, else the pid's low 16 bits. */
 export function ownerPasid(owner: QmOwner): number {
   return owner === "kernel" ? 0 : owner & 0xffff;
+}
+
+/**
+ * Writes the doorbell `qn, cmd, index, priority` to `mmio`: {@link encodeDoorbell}'s 64-bit
+ * layout as two 32-bit halves (no BigInt), with its RangeError for a field that is not a u16.
+ */
+export function writeDoorbell(
+  mmio: QmMmio,
+  qn: number,
+  cmd: number,
+  index: number,
+  priority: number,
+): void {
+  checkU16("qn", qn);
+  checkU16("cmd", cmd);
+  checkU16("index", index);
+  checkU16("priority", priority);
+  mmio.writeq32(QM_DOORBELL, qn | cmd << 16, index | priority << 16);
+}
+
+function checkU16(key: string, v: number): void {
+  if ((v & 0xffff) !== v) throw new RangeError(`doorbell ${key} ${v} is not a u16`);
 }
 
 /** A queue context as a driver fills it before posting it (`INIT_QC` and friends). */
@@ -176,14 +201,6 @@ export function encodeMailbox(cmd: number, queue: number, addr: number, read: bo
   writeU16(b, 0, cmd | QM_MB_BUSY | (read ? 1 << MB_OP_SHIFT : 0));
   writeU16(b, 2, queue);
   writeAddr(b, 4, addr);
-  return b;
-}
-
-/** A fresh SQE carrying the request's tag (low 32 bits in the `tag` word). */
-export function newSqe(tag: number, payload?: Uint8Array): Uint8Array {
-  const b = new Uint8Array(QM_SQE_SIZE);
-  if (payload) b.set(payload.subarray(0, QM_SQE_SIZE));
-  writeU32(b, SQE_TAG, tag % 2 ** 32);
   return b;
 }
 
@@ -285,8 +302,43 @@ export class QmMemory {
   /** Writes `data` at `offset`. */
   write(offset: number, data: Uint8Array): void {
     this.#pages(offset, data.length, (frame, at, n, done) => {
-      this.#phys.write(frame, at, data.subarray(done, done + n));
+      this.#phys.write(frame, at, n === data.length ? data : data.subarray(done, done + n));
     });
+  }
+
+  /** Zeroes `length` bytes at `offset`. */
+  zero(offset: number, length: number): void {
+    this.#pages(offset, length, (frame, at, n) => {
+      this.#phys.contents(frame).fill(0, at, at + n);
+    });
+  }
+
+  /** Reads the little-endian u16 at `offset`. */
+  u16(offset: number): number {
+    const at = offset % PAGE_SIZE;
+    if (at > PAGE_SIZE - 2) return readU16(this.read(offset, 2), 0);
+    const bytes = this.#frames[(offset - at) / PAGE_SIZE].bytes;
+    return bytes ? readU16(bytes, at) : 0;
+  }
+
+  /** Reads the little-endian u32 at `offset`. */
+  u32(offset: number): number {
+    const at = offset % PAGE_SIZE;
+    if (at > PAGE_SIZE - 4) return readU32(this.read(offset, 4), 0);
+    const bytes = this.#frames[(offset - at) / PAGE_SIZE].bytes;
+    return bytes ? readU32(bytes, at) : 0;
+  }
+
+  /** Writes the little-endian u32 `v` at `offset`. */
+  setU32(offset: number, v: number): void {
+    const at = offset % PAGE_SIZE;
+    if (at > PAGE_SIZE - 4) {
+      const b = new Uint8Array(4);
+      writeU32(b, 0, v);
+      this.write(offset, b);
+      return;
+    }
+    writeU32(this.#phys.contents(this.#frames[(offset - at) / PAGE_SIZE]), at, v);
   }
 
   #pages(
@@ -363,7 +415,10 @@ export class QpRings {
   fill(tag: number, payload?: Uint8Array): QmRequest {
     const slot = this.sqTail.index;
     const req = { seq: this.submitted++, tag };
-    this.mem.write(slot * QM_SQE_SIZE, newSqe(tag, payload));
+    const at = slot * QM_SQE_SIZE;
+    this.mem.zero(at, QM_SQE_SIZE);
+    if (payload) this.mem.write(at, payload.subarray(0, QM_SQE_SIZE));
+    this.mem.setU32(at + SQE_TAG, tag % 2 ** 32);
     this.reqs[slot] = req;
     this.sqTail.step();
     return req;
@@ -374,10 +429,10 @@ export class QpRings {
    * slot the CQE names and the status the device wrote into that SQE. Undefined otherwise.
    */
   next(): { readonly sqSlot: number; readonly status: number } | undefined {
-    const cqe = this.cqe(this.cqHead.index);
-    if (cqePhase(cqe) !== this.cqHead.phase) return undefined;
-    const sqSlot = cqeSqHead(cqe);
-    return { sqSlot, status: sqeStatus(this.sqe(sqSlot)) };
+    const cqe = this.#cqeOffset(this.cqHead.index);
+    if ((this.mem.u16(cqe + CQE_W7) & 1) !== this.cqHead.phase) return undefined;
+    const sqSlot = this.mem.u16(cqe + CQE_SQ_HEAD);
+    return { sqSlot, status: this.mem.u32(sqSlot * QM_SQE_SIZE + SQE_DW3) & 0xff };
   }
 
   /** The SQE in slot `slot`. */
@@ -387,7 +442,12 @@ export class QpRings {
 
   /** The CQE in slot `slot`. */
   cqe(slot: number): Uint8Array {
-    return this.mem.read(this.sqTail.depth * QM_SQE_SIZE + slot * QM_CQE_SIZE, QM_CQE_SIZE);
+    return this.mem.read(this.#cqeOffset(slot), QM_CQE_SIZE);
+  }
+
+  /** Offset of CQ slot `slot` in the buffer. */
+  #cqeOffset(slot: number): number {
+    return this.sqTail.depth * QM_SQE_SIZE + slot * QM_CQE_SIZE;
   }
 
   /**
@@ -463,6 +523,8 @@ export interface QmMmio {
   writel(offset: number, value: number): void;
   /** writeq (the doorbell). */
   writeq(offset: number, value: bigint): void;
+  /** writeq of the 64-bit value `hi << 32 | lo`, given as its two 32-bit halves. */
+  writeq32(offset: number, lo: number, hi: number): void;
   /** The 128-bit `ldp/stp` store of `qm_mb_write`. */
   write128(offset: number, data: Uint8Array): void;
 }
@@ -542,6 +604,13 @@ export class QmDevice {
   #mailbox: PostedMailbox | null = null;
   #irqMasked = true;
   #irqPending = false;
+  /**
+   * The SQE being executed, and the CQE and EQE being written: reused by every step (steps are
+   * serialized by the device lock). An engine must not keep the SQE past `execute`.
+   */
+  readonly #sqeBuf = new Uint8Array(QM_SQE_SIZE);
+  readonly #cqeBuf = new Uint8Array(QM_CQE_SIZE);
+  readonly #eqeBuf = new Uint8Array(QM_EQE_SIZE);
 
   /** A device behind `group` of `iommu`; `engine` executes requests. */
   constructor(kernel: Kernel, iommu: IommuCore, group: IommuGroup, engine: QmEngine) {
@@ -557,7 +626,14 @@ export class QmDevice {
       readl: (offset) => this.#readl(offset),
       writel: (offset, value) => this.#writel(offset, value),
       writeq: (offset, value) => {
-        if (offset === QM_DOORBELL) this.#doorbell(owner, value);
+        if (offset !== QM_DOORBELL) return;
+        const db = decodeDoorbell(value);
+        this.#doorbell(owner, db.qn, db.cmd, db.index);
+      },
+      writeq32: (offset, lo, hi) => {
+        if (offset === QM_DOORBELL) {
+          this.#doorbell(owner, lo & 0xffff, lo >>> 16 & 0xffff, hi & 0xffff);
+        }
       },
       write128: (offset, data) => {
         if (offset === QM_MAILBOX) this.#postMailbox(data);
@@ -571,11 +647,11 @@ export class QmDevice {
    * EAGAIN when nothing is published past the head, EBUSY when the CQ or EQ has no free slot,
    * EINVAL without loaded contexts, EFAULT when a ring access faults in the IOMMU.
    */
-  step(qn: number, engine: QmEngine = this.#engine): Promise<QmStepResult | Errno> {
-    return this.#lock.hold(this.#k.sched, "qm.device:busy", () => this.#stepLocked(qn, engine));
+  step(qn: number, engine: QmEngine = this.#engine): MaybeAsync<QmStepResult | Errno> {
+    return this.#lock.holdNow(this.#k.sched, "qm.device:busy", () => this.#stepLocked(qn, engine));
   }
 
-  async #stepLocked(qn: number, engine: QmEngine = this.#engine): Promise<QmStepResult | Errno> {
+  #stepLocked(qn: number, engine: QmEngine): MaybeAsync<QmStepResult | Errno> {
     const sq = this.#sq.get(qn);
     const cq = this.#cq.get(qn);
     const eq = this.#eq;
@@ -586,19 +662,35 @@ export class QmDevice {
     }
     if (this.#eqFull(eq)) return "EBUSY";
     const sqIndex = sq.head.index;
-    const sqeAddr = sq.base + sqIndex * QM_SQE_SIZE;
-    const sqe = this.#dmaRead(sqeAddr, QM_SQE_SIZE);
-    if (!sqe) return "EFAULT";
+    const sqe = this.#sqeBuf;
+    if (!this.#dmaReadInto(sq.base + sqIndex * QM_SQE_SIZE, sqe)) return "EFAULT";
     const status = engine.execute(sqe, { dma: this.#dmaPort, algType: sq.algType }) & 0xff;
-    await this.#k.sched.point("qm.device:executed");
+    return afterPoint(
+      this.#k.sched,
+      "qm.device:executed",
+      () => this.#complete(qn, sq, cq, eq, sqIndex, status),
+    );
+  }
+
+  /** The rest of a step once SQE `sqIndex` executed: status, CQE and EQE written back. */
+  #complete(
+    qn: number,
+    sq: SqHw,
+    cq: CqHw,
+    eq: EqHw,
+    sqIndex: number,
+    status: number,
+  ): QmStepResult | Errno {
     if (this.#sq.get(qn) !== sq) return "EINVAL";
+    const sqe = this.#sqeBuf;
     writeU32(sqe, SQE_DW3, (readU32(sqe, SQE_DW3) & ~0xff) | status);
     const cqIndex = cq.tail.index;
     const phase = cq.tail.phase;
-    const cqe = new Uint8Array(QM_CQE_SIZE);
+    // Only these two fields of the CQE are ever written: the rest stays zero.
+    const cqe = this.#cqeBuf;
     writeU16(cqe, CQE_SQ_HEAD, sqIndex);
     writeU16(cqe, CQE_W7, phase);
-    const wrote = this.#dmaWrite(sqeAddr, sqe) &&
+    const wrote = this.#dmaWrite(sq.base + sqIndex * QM_SQE_SIZE, sqe) &&
       this.#dmaWrite(cq.base + cqIndex * QM_CQE_SIZE, cqe) && this.#pushEqe(eq, sq.cqn);
     if (!wrote) return "EFAULT";
     sq.head.step();
@@ -625,7 +717,7 @@ export class QmDevice {
 
   /** Writes an EQE naming `cqn` at the EQ tail, advances it, raises the interrupt unless masked. */
   #pushEqe(eq: EqHw, cqn: number): boolean {
-    const eqe = new Uint8Array(QM_EQE_SIZE);
+    const eqe = this.#eqeBuf;
     writeU32(eqe, 0, cqn | eq.tail.phase << 16);
     if (!this.#dmaWrite(eq.base + eq.tail.index * QM_EQE_SIZE, eqe)) return false;
     eq.tail.step();
@@ -749,22 +841,22 @@ export class QmDevice {
     return b;
   }
 
-  #doorbell(writer: QmOwner, value: bigint): void {
-    const db = decodeDoorbell(value);
-    if (db.cmd === DOORBELL_CMD.EQ) {
-      this.#eq?.head.moveTo(db.index);
+  /** A doorbell write's fields the device acts on (it ignores the priority). */
+  #doorbell(writer: QmOwner, qn: number, cmd: number, index: number): void {
+    if (cmd === DOORBELL_CMD.EQ) {
+      this.#eq?.head.moveTo(index);
       return;
     }
-    if (db.cmd !== DOORBELL_CMD.SQ && db.cmd !== DOORBELL_CMD.CQ) return;
-    const sq = this.#sq.get(db.qn);
-    const cq = this.#cq.get(db.qn);
+    if (cmd !== DOORBELL_CMD.SQ && cmd !== DOORBELL_CMD.CQ) return;
+    const sq = this.#sq.get(qn);
+    const cq = this.#cq.get(qn);
     if (!sq || !cq) return;
     if (ownerPasid(writer) !== sq.pasid) {
       if (writer !== "kernel" && !this.#k.quirks.sharedDoorbellPage) return;
       sq.foreign++;
     }
-    if (db.cmd === DOORBELL_CMD.SQ) sq.tail.moveTo(db.index);
-    else cq.head.moveTo(db.index);
+    if (cmd === DOORBELL_CMD.SQ) sq.tail.moveTo(index);
+    else cq.head.moveTo(index);
   }
 
   /** The engine's DMA: any length, page by page through the IOMMU; a fault names the IOVA. */
@@ -793,17 +885,24 @@ export class QmDevice {
   };
 
   #dmaRead(iova: number, length: number): Uint8Array | undefined {
-    const lease = this.#iommu.translate(this.#group, iova);
-    if (!lease) return undefined;
-    if (this.#iommu.access(lease) === null) return undefined;
-    return this.#k.phys.read(lease.frame, lease.offset, length);
+    const frame = this.#iommu.dma(this.#group, iova);
+    return frame && this.#k.phys.read(frame, iova % PAGE_SIZE, length);
+  }
+
+  /** Reads `out.length` bytes at `iova` into `out`; false on a fault. */
+  #dmaReadInto(iova: number, out: Uint8Array): boolean {
+    const frame = this.#iommu.dma(this.#group, iova);
+    if (!frame) return false;
+    const at = iova % PAGE_SIZE;
+    if (frame.bytes) out.set(frame.bytes.subarray(at, at + out.length));
+    else out.fill(0);
+    return true;
   }
 
   #dmaWrite(iova: number, data: Uint8Array): boolean {
-    const lease = this.#iommu.translate(this.#group, iova);
-    if (!lease) return false;
-    if (this.#iommu.access(lease) === null) return false;
-    this.#k.phys.write(lease.frame, lease.offset, data);
+    const frame = this.#iommu.dma(this.#group, iova);
+    if (!frame) return false;
+    this.#k.phys.write(frame, iova % PAGE_SIZE, data);
     return true;
   }
 }

@@ -24,8 +24,6 @@ import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
 import {
   encodeContext,
   encodeMailbox,
-  eqeCqn,
-  eqePhase,
   ownerPasid,
   QM_CQE_SIZE,
   QM_DOORBELL,
@@ -43,6 +41,7 @@ import {
   QpRings,
   ringForward,
   RingPos,
+  writeDoorbell,
 } from "../device/qm_device.ts";
 import type { IommuCore, IommuGroup } from "../iommu/core.ts";
 import { type Kernel, Mutex } from "../kernel.ts";
@@ -291,9 +290,9 @@ export class HisiQm {
     const woken: number[] = [];
     let eqes = 0;
     for (;;) {
-      const eqe = this.eqe.mem.read(this.eqHead.index * QM_EQE_SIZE, QM_EQE_SIZE);
-      if (eqePhase(eqe) !== this.eqHead.phase) break;
-      const qp = this.#toHisiQp(eqeCqn(eqe));
+      const dw0 = this.eqe.mem.u32(this.eqHead.index * QM_EQE_SIZE);
+      if ((dw0 >>> 16 & 1) !== this.eqHead.phase) break;
+      const qp = this.#toHisiQp(dw0 & 0xffff);
       if (qp?.rings && qp.owner === "kernel") this.#pollQp(qp, qp.rings, completions);
       else if (qp?.rings) this.#wakeUp(qp, qp.rings, woken);
       this.eqHead.step();
@@ -407,7 +406,7 @@ export class HisiQm {
 
   /** `qm_db`. */
   #db(qn: number, cmd: number, index: number): void {
-    this.#mmio.writeq(QM_DOORBELL, encodeDoorbell({ qn, cmd, index, priority: 0 }));
+    writeDoorbell(this.#mmio, qn, cmd, index, 0);
   }
 
   /** `qm_mb`: waits for an idle mailbox, posts a context load, waits for it to be taken. */

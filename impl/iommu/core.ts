@@ -268,6 +268,29 @@ export class IommuCore {
   }
 
   /**
+   * A DMA translated and performed at once ({@link IommuCore.translate} then
+   * {@link IommuCore.access} with nothing in between): no unmap can run while the translation is
+   * held, so the in-flight count, up and down again, is left alone. The frame accessed, or
+   * undefined on an IOMMU fault or a freed frame; faults and violations are logged as there.
+   */
+  dma(group: IommuGroup, iova: number): Frame | undefined {
+    const domain = this.dmaDomain(group);
+    const frame = domain?.table.get(iova - iova % PAGE_SIZE);
+    if (!frame) {
+      this.#k.emit({ fault: "iommu", group: group.id, iova });
+      return undefined;
+    }
+    if (frame.owner === null) {
+      this.#k.emit({ fault: "dma-to-freed-frame", pfn: frame.pfn });
+      return undefined;
+    }
+    if (frame.owner.kind === "user" && frame.pins <= 0) {
+      this.#k.emit({ fault: "dma-to-unpinned-page", mm: frame.owner.mm, vaddr: frame.owner.vaddr });
+    }
+    return frame;
+  }
+
+  /**
    * Second half of a DMA: the device accesses the frame it translated to. Touching a freed
    * frame or an unpinned page of process memory is a safety violation, logged as a fault.
    */

@@ -47,6 +47,11 @@ export class PhysMem {
     return this.#frames.get(pfn);
   }
 
+  /** A frame's contents for direct access, allocated (zeroed) on first touch. */
+  contents(frame: Frame): Uint8Array {
+    return frame.bytes ??= new Uint8Array(PAGE_SIZE);
+  }
+
   /** Reads `length` bytes at `offset` of a frame. */
   read(frame: Frame, offset: number, length: number): Uint8Array {
     return frame.bytes ? frame.bytes.slice(offset, offset + length) : new Uint8Array(length);

@@ -39,6 +39,7 @@ import {
 import { HisiQm, type HisiQp } from "../hisi/qm.ts";
 import { IommuCore } from "../iommu/core.ts";
 import type { Kernel } from "../kernel.ts";
+import { andThen, type MaybeAsync } from "../sched.ts";
 import { HisiQmQueue } from "../wd/hisi_qm_udrv.ts";
 
 /** The QM's PCI group in its own IOMMU. */
@@ -107,7 +108,7 @@ export class QmMachine {
     return this.kernel.traced(() => this.#dispatch(cmd));
   }
 
-  #dispatch(cmd: QmCommand): Promise<Ret> | Ret {
+  #dispatch(cmd: QmCommand): MaybeAsync<Ret> {
     switch (cmd.op) {
       case "qm.alloc":
         return this.#alloc(cmd.owner);
@@ -197,19 +198,18 @@ export class QmMachine {
     return qp.started ? qp : "EINVAL";
   }
 
-  async #send(qn: number, by: QmOwner, tag: number, ring: boolean): Promise<Ret> {
+  #send(qn: number, by: QmOwner, tag: number, ring: boolean): MaybeAsync<Ret> {
     const qp = this.#owned(qn, by);
     if (typeof qp === "string") return { err: qp };
     if (!Number.isSafeInteger(tag)) return { err: "EINVAL" };
     const user = this.userQueues.get(qn);
-    if (user) return ret(await user.send(tag, ring));
-    return ret(await this.qm.send(qp, qp.rings!, tag));
+    return andThen(user ? user.send(tag, ring) : this.qm.send(qp, qp.rings!, tag), ret);
   }
 
-  async #poll(qn: number, by: number): Promise<Ret> {
+  #poll(qn: number, by: number): MaybeAsync<Ret> {
     const qp = this.#owned(qn, by);
     if (typeof qp === "string") return { err: qp };
-    return ret(await this.userQueues.get(qn)!.recv());
+    return andThen(this.userQueues.get(qn)!.recv(), ret);
   }
 
   /**
@@ -241,7 +241,7 @@ export class QmMachine {
   }
 
   /** The device's step; a command without a status lets the device's own engine decide. */
-  async #deviceStep(qn: number, status: number | undefined): Promise<Ret> {
+  #deviceStep(qn: number, status: number | undefined): MaybeAsync<Ret> {
     const qp = this.qm.lookup(qn);
     if (typeof qp === "string") return { err: qp };
     if (!qp.started) return { err: "EINVAL" };
@@ -249,10 +249,11 @@ export class QmMachine {
       return { err: "EINVAL" };
     }
     const engine = status === undefined ? undefined : { execute: () => status };
-    const r = await this.device.step(qn, engine);
-    // The device only knows "no queue context"; what that means is the allocator's, now.
-    const now = this.qm.lookup(qn);
-    return r === "EINVAL" && typeof now === "string" ? { err: now } : ret(r);
+    return andThen(this.device.step(qn, engine), (r) => {
+      // The device only knows "no queue context"; what that means is the allocator's, now.
+      const now = this.qm.lookup(qn);
+      return r === "EINVAL" && typeof now === "string" ? { err: now } : ret(r);
+    });
   }
 
   /**

@@ -10,16 +10,11 @@
  *
  * @module
  */
-import {
-  type Doorbell,
-  DOORBELL_CMD,
-  encodeDoorbell,
-  type QmCompletion,
-  type QmConfig,
-} from "../../spec/qm.ts";
+import { type Doorbell, DOORBELL_CMD, type QmCompletion, type QmConfig } from "../../spec/qm.ts";
 import type { Errno } from "../../spec/types.ts";
-import { QM_DOORBELL, type QmMemory, type QmMmio, QpRings } from "../device/qm_device.ts";
+import { type QmMemory, type QmMmio, QpRings, writeDoorbell } from "../device/qm_device.ts";
 import { type Kernel, Mutex } from "../kernel.ts";
+import { afterPoint, type MaybeAsync } from "../sched.ts";
 
 /** Statuses the sample accepts as success (`hisi_qm_recv_sqe`: 0 and 0x0d). */
 const GOOD_STATUS: readonly number[] = [0, 0x0d];
@@ -63,40 +58,44 @@ export class HisiQmQueue {
    * `hisi_qm_add_to_dio_q`: fills the SQE at the tail and, with `ring`, rings the SQ doorbell;
    * returns the request's seq, or EBUSY when `sqDepth - 1` are outstanding.
    */
-  send(tag: number, ring: boolean, sqe?: Uint8Array): Promise<number | Errno> {
-    return this.#lock.hold(this.#k.sched, "udrv.send:lock", () => this.#sendLocked(tag, ring, sqe));
+  send(tag: number, ring: boolean, sqe?: Uint8Array): MaybeAsync<number | Errno> {
+    return this.#lock.holdNow(
+      this.#k.sched,
+      "udrv.send:lock",
+      () => this.#sendLocked(tag, ring, sqe),
+    );
   }
 
-  async #sendLocked(tag: number, ring: boolean, sqe?: Uint8Array): Promise<number | Errno> {
+  #sendLocked(tag: number, ring: boolean, sqe?: Uint8Array): MaybeAsync<number | Errno> {
     const rings = this.rings;
     if (rings.full()) return "EBUSY";
     const req = rings.fill(tag, sqe);
-    await this.#k.sched.point("udrv.send:sqe-written");
-    if (ring) {
-      this.doorbell({ qn: this.sqn, cmd: DOORBELL_CMD.SQ, index: rings.sqTail.index, priority: 0 });
-    }
-    return req.seq;
+    return afterPoint(this.#k.sched, "udrv.send:sqe-written", () => {
+      if (ring) this.#ring(DOORBELL_CMD.SQ, rings.sqTail.index, 0);
+      return req.seq;
+    });
   }
 
   /**
    * `hisi_qm_get_from_dio_q`: the completion at the CQ head if its phase is the expected one
    * (whatever its status), else EAGAIN; retires its SQE and rings the CQ doorbell.
    */
-  recv(): Promise<QmCompletion | Errno> {
-    return this.#lock.hold(this.#k.sched, "udrv.recv:lock", () => this.#recvLocked());
+  recv(): MaybeAsync<QmCompletion | Errno> {
+    return this.#lock.holdNow(this.#k.sched, "udrv.recv:lock", () => this.#recvLocked());
   }
 
-  async #recvLocked(): Promise<QmCompletion | Errno> {
+  #recvLocked(): MaybeAsync<QmCompletion | Errno> {
     const rings = this.rings;
     const c = rings.next();
     if (c === undefined) return "EAGAIN";
     if (this.#k.quirks.userBadStatusNotConsumed && !GOOD_STATUS.includes(c.status)) return "EIO";
-    await this.#k.sched.point("udrv.recv:cqe-read");
-    const fromCqHead = this.#k.quirks.userSqHeadFromCqHead;
-    const req = rings.accept(fromCqHead ? rings.cqHead.index : c.sqSlot);
-    if (fromCqHead) rings.sqHead.index = rings.cqHead.index;
-    this.doorbell({ qn: this.sqn, cmd: DOORBELL_CMD.CQ, index: rings.cqHead.index, priority: 0 });
-    return { qn: this.qn, seq: req.seq, tag: req.tag, status: c.status };
+    return afterPoint(this.#k.sched, "udrv.recv:cqe-read", () => {
+      const fromCqHead = this.#k.quirks.userSqHeadFromCqHead;
+      const req = rings.accept(fromCqHead ? rings.cqHead.index : c.sqSlot);
+      if (fromCqHead) rings.sqHead.index = rings.cqHead.index;
+      this.#ring(DOORBELL_CMD.CQ, rings.cqHead.index, 0);
+      return { qn: this.qn, seq: req.seq, tag: req.tag, status: c.status };
+    });
   }
 
   /**
@@ -104,8 +103,12 @@ export class HisiQmQueue {
    * `sqn`): EINVAL if it would publish an unfilled SQE or release an unread CQE.
    */
   doorbell(db: Doorbell): Errno | undefined {
-    if (!this.rings.publish(db.cmd, db.index)) return "EINVAL";
-    this.#mmio.writeq(QM_DOORBELL, encodeDoorbell({ ...db, qn: this.sqn }));
+    return this.#ring(db.cmd, db.index, db.priority);
+  }
+
+  #ring(cmd: number, index: number, priority: number): Errno | undefined {
+    if (!this.rings.publish(cmd, index)) return "EINVAL";
+    writeDoorbell(this.#mmio, this.sqn, cmd, index, priority);
     return undefined;
   }
 
