@@ -24,6 +24,7 @@ import { lowestFreeId } from "../../spec/iommu.ts";
 import {
   FIRST_MDEV_GROUP,
   MAX_MDEV_TYPES,
+  type MdevCommand,
   type MdevDevice as SpecDevice,
   type MdevParent as SpecParent,
   type MdevState,
@@ -411,21 +412,8 @@ export class MdevCore {
   }
 }
 
-/** What a generic vendor registers with (`mdev.register`). */
-export interface UnitPoolArgs {
-  /** Parent name. */
-  readonly name: string;
-  /** `device_api` of every type. */
-  readonly deviceApi: string;
-  /** Pool size in units. */
-  readonly capacity: number;
-  /** Number of types. */
-  readonly types: number;
-  /** Whether the vendor supplies the mandatory `create` callback. */
-  readonly create: boolean;
-  /** Whether the vendor supplies the mandatory `remove` callback. */
-  readonly remove: boolean;
-}
+/** What a generic vendor registers with: the `mdev.register` command's arguments. */
+export type UnitPoolArgs = Omit<Extract<MdevCommand, { op: "mdev.register" }>, "op" | "parent">;
 
 /**
  * A generic vendor driver (like the v7 sample drivers) with a pool of resource units: a
