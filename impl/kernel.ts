@@ -10,6 +10,14 @@ import type { PhysMem } from "./mem/phys.ts";
 import type { Quirks } from "./quirks.ts";
 import { DeadlockError, type MaybeAsync, type Sched } from "./sched.ts";
 
+/** What executing one command produced. */
+export interface Outcome {
+  /** The return value. */
+  readonly ret: Ret;
+  /** Events the command's task raised while it ran. */
+  readonly events: readonly Event[];
+}
+
 /** One logged event and the scheduler task that raised it. */
 export interface LoggedEvent {
   /** Scheduler task id. */
@@ -42,7 +50,7 @@ export class Kernel {
   }
 
   /** Executes one command: its return value and the events its task logged meanwhile. */
-  traced(body: () => MaybeAsync<Ret>): Promise<{ ret: Ret; events: Event[] }> {
+  traced(body: () => MaybeAsync<Ret>): Promise<Outcome> {
     const task = this.sched.currentTask();
     const start = this.log.length;
     let ret: MaybeAsync<Ret>;
@@ -56,7 +64,7 @@ export class Kernel {
   }
 
   /** `ret` with the events `task` logged from `start` on. */
-  #outcome(task: number, start: number, ret: Ret): { ret: Ret; events: Event[] } {
+  #outcome(task: number, start: number, ret: Ret): Outcome {
     const events: Event[] = [];
     for (let i = start; i < this.log.length; i++) {
       if (this.log[i].task === task) events.push(this.log[i].event);

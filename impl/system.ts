@@ -9,10 +9,10 @@ import { match } from "ts-pattern";
 import type { Domain, Group, KernelBuffer, Target } from "../spec/iommu.ts";
 import { type Command, DEFAULT_TOPOLOGY, type SystemState, type Topology } from "../spec/system.ts";
 import { type Container, pinKey } from "../spec/type1.ts";
-import { type Errno, type Event, PAGE_SIZE, type Ret } from "../spec/types.ts";
+import { type Errno, PAGE_SIZE, type Ret } from "../spec/types.ts";
 import { DmaMaster } from "./device/dma_master.ts";
 import { IommuCore, type IommuDomain } from "./iommu/core.ts";
-import { Kernel } from "./kernel.ts";
+import { Kernel, type Outcome } from "./kernel.ts";
 import { AddressSpace } from "./mem/mm.ts";
 import { PhysMem } from "./mem/phys.ts";
 import type { Quirks } from "./quirks.ts";
@@ -28,14 +28,6 @@ export interface SystemOptions {
   readonly quirks?: Quirks;
   /** The scheduler (default: sequential). */
   readonly sched?: Sched;
-}
-
-/** What executing one command produced. */
-export interface Outcome {
-  /** The return value. */
-  readonly ret: Ret;
-  /** Events the command's task raised while it ran. */
-  readonly events: readonly Event[];
 }
 
 function done(r: Errno | undefined): Ret {

@@ -1,6 +1,7 @@
 /**
- * Commands as data: validation of untrusted command records (traces, CLI input) against the
- * spec's {@link COMMAND_SCHEMA}, and fast-check arbitraries generated from the same schema.
+ * Commands as data: validation of untrusted command records (traces, CLI input) against any
+ * machine's schema ({@link parseWithSchema}), and the type1 machine's validator and
+ * fast-check arbitraries, generated from the spec's {@link COMMAND_SCHEMA}.
  *
  * @module
  */

@@ -7,7 +7,8 @@
  * @module
  */
 import type fc from "fast-check";
-import type { Event, Ret, StepResult } from "../spec/types.ts";
+import type { StepResult } from "../spec/types.ts";
+import type { Outcome } from "../impl/kernel.ts";
 import type { QuirkName, Quirks } from "../impl/quirks.ts";
 import type { Sched } from "../impl/sched.ts";
 
@@ -17,13 +18,8 @@ export interface Cmd {
   readonly op: string;
 }
 
-/** What executing one command on an implementation produced. */
-export interface Outcome {
-  /** The return value. */
-  readonly ret: Ret;
-  /** Events the command's task raised while it ran. */
-  readonly events: readonly Event[];
-}
+/** What executing one command on an implementation produced (ret and events). */
+export type { Outcome };
 
 /** An implementation under test. */
 export interface Implementation<S, C extends Cmd> {

@@ -23,7 +23,7 @@ import {
   type QmQp,
   type QmState,
 } from "../../spec/qm.ts";
-import type { Errno, Event, Ret } from "../../spec/types.ts";
+import type { Errno, Ret } from "../../spec/types.ts";
 import {
   cqePhase,
   cqeSqHead,
@@ -38,7 +38,7 @@ import {
 } from "../device/qm_device.ts";
 import { HisiQm, type HisiQp } from "../hisi/qm.ts";
 import { IommuCore } from "../iommu/core.ts";
-import type { Kernel } from "../kernel.ts";
+import type { Kernel, Outcome } from "../kernel.ts";
 import { andThen, type MaybeAsync } from "../sched.ts";
 import { HisiQmQueue } from "../wd/hisi_qm_udrv.ts";
 
@@ -64,14 +64,6 @@ function ret<T>(r: T | Errno): Ret {
 
 function done(r: Errno | undefined): Ret {
   return r === undefined ? { ok: null } : { err: r };
-}
-
-/** What executing one command produced. */
-export interface QmOutcome {
-  /** The return value. */
-  readonly ret: Ret;
-  /** Events the command's task logged while it ran. */
-  readonly events: readonly Event[];
 }
 
 /** The simulated QM: device, kernel driver and user queues. */
@@ -104,7 +96,7 @@ export class QmMachine {
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */
-  exec(cmd: QmCommand): Promise<QmOutcome> {
+  exec(cmd: QmCommand): Promise<Outcome> {
     return this.kernel.traced(() => this.#dispatch(cmd));
   }
 

@@ -20,9 +20,9 @@ import {
   type SdmdevQueue as SpecQueue,
   type SdmdevWorld,
 } from "../../spec/sdmdev.ts";
-import type { Errno, Event, Ret } from "../../spec/types.ts";
+import type { Errno, Ret } from "../../spec/types.ts";
 import { type QmOptionalOp, QmQueues, qmSdmdevOps, RingAllocator } from "../hisi/qm_sdmdev.ts";
-import type { Kernel } from "../kernel.ts";
+import type { Kernel, Outcome } from "../kernel.ts";
 import { MdevCore, unitPoolVendor } from "../vfio/mdev.ts";
 import { bindPasid, mmap, munmap, wait } from "./fops.ts";
 import { SdmdevQueue } from "./queue.ts";
@@ -79,7 +79,7 @@ export class SdmdevMachine {
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */
-  exec(cmd: MdevCommand | SdmdevCommand): Promise<{ ret: Ret; events: readonly Event[] }> {
+  exec(cmd: MdevCommand | SdmdevCommand): Promise<Outcome> {
     return this.kernel.traced(() => this.#dispatch(cmd));
   }
 
