@@ -71,3 +71,33 @@ export function showCommand(cmd: Cmd): string {
   const { op, ...args } = cmd;
   return `${op}(${Object.entries(args).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ")})`;
 }
+
+/**
+ * Executes `cmd` on `impl`, turning an exception thrown inside the implementation (a bug in
+ * the simulated system, like a kernel oops) into an outcome: `ret` EFAULT and one
+ * `{ fault: "exception" }` event carrying the message and the innermost stack frame. The
+ * checker then reports it like any other finding, with a counterexample, instead of dying.
+ */
+export async function execGuarded<C extends Cmd>(
+  impl: Implementation<unknown, C>,
+  cmd: C,
+): Promise<Outcome & { readonly exception?: string }> {
+  try {
+    return await impl.exec(cmd);
+  } catch (e) {
+    const exception = describeException(e);
+    return {
+      ret: { err: "EFAULT" },
+      events: [{ fault: "exception", message: exception }],
+      exception,
+    };
+  }
+}
+
+/** `Name: message (at file:line)` of a thrown value, the frame without the absolute path. */
+function describeException(e: unknown): string {
+  if (!(e instanceof Error)) return `thrown: ${String(e)}`;
+  const frame = e.stack?.split("\n").find((l) => /^\s+at .*\.ts:\d+/.test(l));
+  const where = frame?.match(/(?:file:\/\/)?[^\s(]*?((?:impl|model|spec)\/[^\s)]*\.ts:\d+)/)?.[1];
+  return `${e.name}: ${e.message}${where ? ` (at ${where})` : ""}`;
+}

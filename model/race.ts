@@ -12,7 +12,7 @@ import type { Event, Ret } from "../spec/types.ts";
 import type { Quirks } from "../impl/quirks.ts";
 import { ControlledSched, type Driver } from "../impl/sched.ts";
 import { firstDifference } from "./equal.ts";
-import type { Cmd, Machine } from "./machine.ts";
+import { type Cmd, execGuarded, type Machine } from "./machine.ts";
 
 /** A race to run: setup commands, then named actors with their programs. */
 export interface RaceScenario<C extends Cmd = Cmd> {
@@ -87,20 +87,28 @@ export async function runRace<S, C extends Cmd>(
     setup.push(cmd);
     start = machine.step(start, cmd).state;
   }
+  let failure: string | undefined;
   sched.spawn("setup", async () => {
-    for (const cmd of setup) await impl.exec(cmd);
+    for (const cmd of setup) {
+      const { exception } = await execGuarded(impl, cmd);
+      if (exception !== undefined && !failure) {
+        failure = `exception in the implementation (setup): ${exception}`;
+      }
+    }
   });
   await sched.run(FIRST);
 
   let clock = 0;
-  let failure: string | undefined;
   const history: HistoryEntry<S, C>[] = [];
   for (const actor of scenario.actors) {
     sched.spawn(actor.name, async () => {
       for (const [index, generated] of actor.program.entries()) {
         const cmd = machine.resolve?.(impl.observe(), generated) ?? generated;
         const invoked = clock;
-        const { ret, events } = await impl.exec(cmd);
+        const { ret, events, exception } = await execGuarded(impl, cmd);
+        if (exception !== undefined && !failure) {
+          failure = `exception in the implementation (${actor.name}): ${exception}`;
+        }
         history.push({
           actor: actor.name,
           index,

@@ -8,7 +8,13 @@
 import type { Event, Ret } from "../spec/types.ts";
 import type { Quirks } from "../impl/quirks.ts";
 import { firstDifference } from "./equal.ts";
-import type { Cmd, Implementation, Machine, Outcome } from "./machine.ts";
+import {
+  type Cmd,
+  execGuarded,
+  type Implementation,
+  type Machine,
+  type Outcome,
+} from "./machine.ts";
 
 /** What happened at one step, on both sides. */
 export interface StepRecord<S = unknown, C extends Cmd = Cmd> {
@@ -81,9 +87,11 @@ export class Conformance<S, C extends Cmd> {
     const cmd = this.#machine.resolve?.(this.spec, generated) ?? generated;
     const s = this.#machine.step(this.spec, cmd);
     this.spec = s.state;
-    const impl = await this.impl.exec(cmd);
+    const { exception, ...impl } = await execGuarded(this.impl, cmd);
     const observed = this.impl.observe();
-    const failure = compareStep(this.#machine, s, { ...impl, state: observed });
+    const failure = exception !== undefined
+      ? `exception in the implementation: ${exception}`
+      : compareStep(this.#machine, s, { ...impl, state: observed });
     return {
       cmd,
       specState: s.state,

@@ -125,9 +125,7 @@ export class SdmdevMachine {
       .with({ op: "sdmdev.release" }, async (c) => {
         const r = sdmdev.lookup(c.uuid);
         if (typeof r === "string") return { err: r };
-        if (!r[1].mdev.open) return { err: "EINVAL" } as const;
-        if (r[1].openedBy !== c.by) return { err: "EPERM" } as const;
-        return done(await mdev.release(c.uuid, "sdmdev"));
+        return done(await mdev.release(c.uuid, "sdmdev", () => r[1].openedBy === c.by));
       })
       .with({ op: "sdmdev.mmap" }, (c) => {
         const r = sdmdev.fd(c.uuid, c.by);
@@ -173,9 +171,9 @@ export class SdmdevMachine {
     if (!isInt(qpNum, 1, MAX_QP_NUM) || typeof sva !== "boolean") return { err: "EINVAL" };
     const qm = new QmQueues(this.kernel, this.rings, qpNum);
     const sd = new VfioSdmdev(parent, name, sva, qmSdmdevOps(this.kernel, qm, this.#omit));
-    const r = await this.sdmdev.register(sd);
-    if (r === undefined) this.#pfs.set(sd, { qm, tfms: new ZipTfms(qm) });
-    return done(r);
+    // The QM is known before sdmdev lists the device: a notify racing the probe finds it.
+    this.#pfs.set(sd, { qm, tfms: new ZipTfms(qm) });
+    return done(await this.sdmdev.register(sd));
   }
 
   /**

@@ -74,12 +74,16 @@ export class SdmdevClass {
     this.#core = core;
   }
 
-  /** `vfio_sdmdev_register`: the class device, then the mdev parent. EEXIST, EINVAL. */
+  /**
+   * `vfio_sdmdev_register`: the mdev parent, then the class device. EEXIST, EINVAL. The
+   * class device is listed only once the parent registered, so nothing racing the
+   * registration (a completion, a create, a second register) sees a half-registered
+   * accelerator; two registers of one parent are told apart by the mdev core's EEXIST.
+   */
   async register(sd: VfioSdmdev): Promise<Errno | undefined> {
     if (this.devices.has(sd.parent)) return "EEXIST";
-    this.devices.set(sd.parent, sd);
     const r = await this.#core.register(sd.parent, this.#mdevOps(sd));
-    if (r !== undefined) this.devices.delete(sd.parent);
+    if (r === undefined) this.devices.set(sd.parent, sd);
     return r;
   }
 

@@ -283,13 +283,20 @@ export class MdevCore {
   /**
    * `vfio_mdev_close`: EINVAL when not open. While the parent unregisters, the device is
    * removed at once (`mdev_put_device` → `release_done`), the parent with its last device.
+   * `holds` (the vendor's "does the caller hold this fd") is asked under the list lock, so a
+   * release cannot close an fd that another release closed and an open re-opened meanwhile.
    */
-  async release(uuidText: string, vendor: MdevVendor): Promise<Errno | undefined> {
+  async release(
+    uuidText: string,
+    vendor: MdevVendor,
+    holds: (d: MdevDevice) => boolean = () => true,
+  ): Promise<Errno | undefined> {
     const d = this.lookup(uuidText, vendor);
     if (typeof d === "string") return d;
     return await this.#locked(d.parent, "mdev.release:list-lock", async () => {
       if (d.gone) return "ENODEV";
       if (!d.open) return "EINVAL";
+      if (!holds(d)) return "EPERM";
       await d.parent.ops.release?.(d);
       if (d.parent.unregistering) await d.parent.ops.remove!(d);
       d.open = false;
