@@ -7,7 +7,7 @@
  */
 import { SUITES } from "../machines.ts";
 import { runSuite, type SuiteReport } from "../suites.ts";
-import { parseArgs, quirkNames, runCli, suitesNamed, UsageError } from "./common.ts";
+import { parseArgs, printLines, quirkNames, runCli, suitesNamed, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
                        [--quirk NAME]... [--out DIR]
@@ -35,7 +35,7 @@ async function main(): Promise<number> {
     help: "bool",
   });
   if (flags.help) {
-    console.log(USAGE);
+    await printLines(USAGE);
     return 0;
   }
   if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
@@ -67,14 +67,14 @@ async function main(): Promise<number> {
       console.error(`check: ${suite.name} passed ${r.runs} runs in ${(r.ms / 1000).toFixed(1)} s`);
     }
   }
-  console.log(row(["suite", "runs", "commands", "failures", "time"]));
-  for (const r of reports) {
-    console.log(
-      row([r.suite, r.runs, r.commands, r.failure ? 1 : 0, `${(r.ms / 1000).toFixed(2)}s`]),
-    );
-  }
   const failed = reports.filter((r) => r.failure).length;
-  console.log(`${reports.length - failed} passed, ${failed} failed`);
+  await printLines(
+    row(["suite", "runs", "commands", "failures", "time"]),
+    ...reports.map((r) =>
+      row([r.suite, r.runs, r.commands, r.failure ? 1 : 0, `${(r.ms / 1000).toFixed(2)}s`])
+    ),
+    `${reports.length - failed} passed, ${failed} failed`,
+  );
   return failed > 0 ? 1 : 0;
 }
 

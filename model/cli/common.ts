@@ -1,6 +1,7 @@
 /**
- * What every CLI shares: flag parsing, reading trace files, and the rule that a user mistake
- * is one line on stderr and exit code 2 (never a stack trace).
+ * What every CLI shares: flag parsing, reading trace files, writing all of an output, and the
+ * rules that a user mistake is one line on stderr and exit code 2, and a failed run (bad data,
+ * an output that cannot be written) one line and exit code 1 (never a stack trace).
  *
  * @module
  */
@@ -11,6 +12,66 @@ import { type MachineTrace, parseTrace } from "../trace.ts";
 
 /** A mistake in how a CLI was called or in the input it was given: exit code 2. */
 export class UsageError extends Error {}
+
+/** A run that failed on its data or its output (not on how it was called): exit code 1. */
+export class RunError extends Error {}
+
+/** Where output goes: `Deno.stdout`, a file, anything with the `Deno.Writer` contract. */
+export interface Writer {
+  /** Writes some prefix of `p` and returns its length (possibly less than `p.length`). */
+  write(p: Uint8Array): Promise<number>;
+}
+
+/**
+ * Writes every byte of `data` to `w`, `name` saying what `w` is in messages. A write may take
+ * only a prefix (a pipe, a full disk), so this loops until all is written; a failure is a
+ * {@link RunError}: the output is not complete and the run must not exit 0.
+ */
+export async function writeAll(w: Writer, data: Uint8Array, name = "stdout"): Promise<void> {
+  for (let off = 0; off < data.length;) {
+    let n: number;
+    try {
+      n = await w.write(data.subarray(off));
+    } catch (e) {
+      const why = e instanceof Deno.errors.WouldBlock
+        ? "the output is non-blocking and full"
+        : (e as Error).message;
+      throw new RunError(`${name}: write failed after ${off} bytes: ${why}`);
+    }
+    if (n <= 0) throw new RunError(`${name}: write made no progress after ${off} bytes`);
+    off += n;
+  }
+}
+
+let stdout: Writer | undefined;
+
+/**
+ * Standard output as a {@link Writer} whose counts can be trusted. `Deno.stdout.write` goes
+ * through Rust's line-buffered stdout: on a non-blocking pipe (O_NONBLOCK belongs to the pipe's
+ * open file description, which a parent may have set and every process shares) one call can
+ * take bytes and still report WouldBlock, so a retry would duplicate them and giving up would
+ * lose them. A pipe is therefore reopened through /dev/stdout: a new, blocking description of
+ * the same pipe, written without a buffer. Files and terminals keep `Deno.stdout`.
+ */
+export async function stdoutWriter(): Promise<Writer> {
+  if (!stdout) {
+    let fifo = false;
+    try {
+      fifo = Deno.statSync("/dev/stdout").isFifo === true;
+    } catch {
+      // no /dev/stdout: Deno.stdout it is
+    }
+    stdout = fifo ? await Deno.open("/dev/stdout", { write: true }) : Deno.stdout;
+  }
+  return stdout;
+}
+
+const encoder = new TextEncoder();
+
+/** Prints `lines` to stdout, each followed by a newline, all of them or a {@link RunError}. */
+export async function printLines(...lines: readonly string[]): Promise<void> {
+  await writeAll(await stdoutWriter(), encoder.encode(lines.map((l) => `${l}\n`).join("")));
+}
 
 /** The kinds of flag value. */
 export type FlagKind = "int" | "string" | "list" | "bool";
@@ -99,17 +160,18 @@ export async function loadTrace(file: string): Promise<MachineTrace> {
 }
 
 /**
- * Runs a CLI body and exits with its code. User mistakes print `<cli>: error: ...` and exit 2;
- * anything else is a bug in warpspec: one line, exit 3 (set WARPSPEC_DEBUG=1 for the stack).
+ * Runs a CLI body and exits with its code. User mistakes print `<cli>: error: ...` and exit 2,
+ * a {@link RunError} prints the same and exits 1; anything else is a bug in warpspec: one line,
+ * exit 3 (set WARPSPEC_DEBUG=1 for the stack).
  */
 export async function runCli(name: string, body: () => Promise<number>): Promise<never> {
   let code: number;
   try {
     code = await body();
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof RunError) {
       console.error(`${name}: error: ${e.message}`);
-      code = 2;
+      code = e instanceof UsageError ? 2 : 1;
     } else {
       console.error(`${name}: internal error: ${(e as Error)?.message ?? e}`);
       if (Deno.env.get("WARPSPEC_DEBUG")) console.error((e as Error)?.stack);

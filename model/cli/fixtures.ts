@@ -9,7 +9,7 @@
 import { QUIRK_NAMES } from "../../impl/quirks.ts";
 import { quirkSuite } from "../machines.ts";
 import { runSuite } from "../suites.ts";
-import { parseArgs, runCli, UsageError } from "./common.ts";
+import { parseArgs, printLines, runCli, UsageError } from "./common.ts";
 
 /** The seed the saved counterexamples were found with. */
 export const FIXTURE_SEED = 20180903;
@@ -29,7 +29,7 @@ async function main(): Promise<number> {
       `${out}/${quirk}.itf.json`,
       JSON.stringify(r.failure.trace, null, 1) + "\n",
     );
-    console.log(
+    await printLines(
       `${quirk}: ${suite.name}, ${r.runs} runs, ${r.failure.length} steps: ${r.failure.violation}`,
     );
   }

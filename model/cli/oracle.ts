@@ -7,20 +7,20 @@
  * @module
  */
 import { oracle } from "../replay.ts";
-import { loadTrace, parseArgs, runCli, UsageError } from "./common.ts";
+import { loadTrace, parseArgs, printLines, runCli, UsageError } from "./common.ts";
 
 async function main(): Promise<number> {
   const { flags, positional } = parseArgs(Deno.args, { help: "bool" });
   if (flags.help || positional.length !== 1) {
     if (flags.help) {
-      console.log("usage: deno task oracle FILE.itf.json");
+      await printLines("usage: deno task oracle FILE.itf.json");
       return 0;
     }
     throw new UsageError("usage: deno task oracle FILE.itf.json");
   }
   const trace = await loadTrace(positional[0]);
   const result = oracle(trace);
-  for (const l of result.lines) console.log(l);
+  await printLines(...result.lines);
   return result.passed ? 0 : 1;
 }
 

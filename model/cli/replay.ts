@@ -13,7 +13,15 @@ import { machineNamed } from "../machines.ts";
 import { type ReplayResult, replayTrace } from "../replay.ts";
 import { runSuite } from "../suites.ts";
 import { parseTrace } from "../trace.ts";
-import { loadTrace, parseArgs, quirkNames, runCli, suitesNamed, UsageError } from "./common.ts";
+import {
+  loadTrace,
+  parseArgs,
+  printLines,
+  quirkNames,
+  runCli,
+  suitesNamed,
+  UsageError,
+} from "./common.ts";
 
 const USAGE = `usage: deno task replay [--no-quirk] FILE.itf.json
        deno task replay --seed N --path P [--replay-path R] --suite NAME [--quirk NAME]...`;
@@ -26,8 +34,8 @@ async function fromFile(file: string, noQuirk: boolean): Promise<ReplayResult> {
   const trace = await loadTrace(file);
   const { machine, mode, quirks, violation } = trace.meta;
   const label = noQuirk ? "none (--no-quirk)" : quirks.join(", ") || "none";
-  console.log(`${file}: ${machine} ${mode} trace, quirks: ${label}`);
-  if (violation) console.log(`recorded violation: ${violation}`);
+  await printLines(`${file}: ${machine} ${mode} trace, quirks: ${label}`);
+  if (violation) await printLines(`recorded violation: ${violation}`);
   return await replayTrace(trace, noQuirk ? {} : switches(quirks), !noQuirk);
 }
 
@@ -57,7 +65,7 @@ async function main(): Promise<number> {
     help: "bool",
   });
   if (flags.help) {
-    console.log(USAGE);
+    await printLines(USAGE);
     return 0;
   }
   let result: ReplayResult;
@@ -70,7 +78,7 @@ async function main(): Promise<number> {
     if (positional.length !== 1) throw new UsageError("expected one trace file (see --help)");
     result = await fromFile(positional[0], flags["no-quirk"] === true);
   }
-  for (const l of result.lines) console.log(l);
+  await printLines(...result.lines);
   return result.passed ? 0 : 1;
 }
 

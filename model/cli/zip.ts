@@ -13,7 +13,15 @@ import { PhysMem } from "../../impl/mem/phys.ts";
 import { ImmediateSched } from "../../impl/sched.ts";
 import { runZipSample, SAMPLE_MAX_INPUT } from "../../impl/wd/zip_sample.ts";
 import { zipQmMachine } from "../machines/wdzip.ts";
-import { parseArgs, quirkNames, runCli, UsageError } from "./common.ts";
+import {
+  parseArgs,
+  printLines,
+  quirkNames,
+  runCli,
+  stdoutWriter,
+  UsageError,
+  writeAll,
+} from "./common.ts";
 
 const WHY: Record<string, string> = {
   EINVAL: "invalid input (empty, over 16 MiB, or not a valid stream)",
@@ -26,7 +34,7 @@ async function main(): Promise<number> {
     { decompress: "bool", gzip: "bool", quirk: "list", help: "bool" },
   );
   if (flags.help) {
-    console.log("usage: npm run zip -- [-d] [-g] [--quirk NAME]... < in > out");
+    await printLines("usage: npm run zip -- [-d] [-g] [--quirk NAME]... < in > out");
     return 0;
   }
   if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
@@ -45,7 +53,7 @@ async function main(): Promise<number> {
     decompress: flags.decompress === true,
   });
   if (typeof r === "string") throw new UsageError(`stdin: ${WHY[r] ?? r}`);
-  await Deno.stdout.write(r);
+  await writeAll(await stdoutWriter(), r);
   return 0;
 }
 
