@@ -24,7 +24,9 @@ import {
 } from "../spec/mdev.ts";
 import {
   checkSdmdevInvariants,
+  holderOf,
   initialSdmdevWorld,
+  mappingsOf,
   RING_SIZE,
   type SdmdevAttrs,
   type SdmdevCommand,
@@ -153,6 +155,12 @@ const screate = (uuid: string, parent = 1): SdmdevCommand => ({
 const sopen = (uuid: string, by = P1): SdmdevCommand => ({ op: "sdmdev.open", uuid, by });
 const srelease = (uuid: string, by = P1): SdmdevCommand => ({ op: "sdmdev.release", uuid, by });
 const sremove = (uuid: string): SdmdevCommand => ({ op: "sdmdev.remove", uuid });
+const smunmap = (uuid: string, map: number, by = P1): SdmdevCommand => ({
+  op: "sdmdev.munmap",
+  uuid,
+  by,
+  map,
+});
 const smmap = (uuid: string, pgoff: number, size: number, by = P1): SdmdevCommand => ({
   op: "sdmdev.mmap",
   uuid,
@@ -179,6 +187,21 @@ function queue(w: SdmdevWorld, uuid: string): SdmdevQueue {
   const q = w.sdmdev.queues.get(uuid);
   assert.ok(q, `queue ${uuid} exists`);
   return q;
+}
+
+/** A queue's life flattened for assertions: holder, fd, ring, PASID, mappings, update. */
+function view(w: SdmdevWorld, uuid: string) {
+  const q = queue(w, uuid);
+  const l = q.life;
+  return {
+    state: l.state,
+    openedBy: holderOf(q),
+    fd: l.state !== "closed" && l.fd,
+    ring: l.state === "started" ? l.ring : null,
+    pasid: l.state === "started" ? l.pasid : null,
+    maps: mappingsOf(q),
+    updated: l.state === "started" && l.updated,
+  };
 }
 
 function freeOf(w: SdmdevWorld, parent = 1): number {
@@ -501,8 +524,8 @@ Deno.test("sdmdev: create takes a qp, remove puts it back", async (t) => {
     const { state } = runS(sd(), [screate(U1), sopen(U1), smmap(U1, 1, RING_SIZE)]);
     const [after, ret] = oneS(state, sremove(U1));
     assert.deepEqual(ret, { err: "EBUSY" });
-    assert.equal(queue(after, U1).ring, queue(state, U1).ring);
-    assert.equal(queue(after, U1).maps.length, 1);
+    assert.equal(view(after, U1).ring, view(state, U1).ring);
+    assert.equal(view(after, U1).maps.length, 1);
   });
 });
 
@@ -511,7 +534,7 @@ Deno.test("sdmdev: open and release", async (t) => {
   await t.step("open without PASID starts the queue with PASID 0 and a fresh ring", () => {
     const [w, ret] = oneS(made, sopen(U1));
     assert.deepEqual(ret, { ok: 0 });
-    const q = queue(w, U1);
+    const q = view(w, U1);
     assert.equal(q.openedBy, P1);
     assert.equal(q.pasid, 0);
     assert.equal(q.ring, 1);
@@ -537,20 +560,46 @@ Deno.test("sdmdev: open and release", async (t) => {
       sopen(U2, P2),
     ]);
     assert.deepEqual(rets.slice(2), [{ ok: 0 }, { ok: 0 }]);
-    assert.equal(queue(state, U1).ring, null);
-    assert.equal(queue(state, U1).pasid, null);
+    assert.equal(view(state, U1).ring, null);
+    assert.equal(view(state, U1).pasid, null);
   });
   await t.step("open errnos: ENODEV unknown, EINVAL malformed or bad caller", () => {
     assert.deepEqual(oneS(made, sopen(U3))[1], { err: "ENODEV" });
     assert.deepEqual(oneS(made, sopen("x"))[1], { err: "EINVAL" });
     assert.deepEqual(oneS(made, sopen(U1, 0))[1], { err: "EINVAL" });
   });
-  await t.step("release stops the queue, drops mappings, frees the ring", () => {
+  await t.step("close with mappings left: the file stays open and the queue runs", () => {
     const { state } = runS(made, [sopen(U1), smmap(U1, 0, PAGE_SIZE), smmap(U1, 1, RING_SIZE)]);
-    const qn = queue(state, U1).qn;
     const [w, ret] = oneS(state, srelease(U1));
     assert.deepEqual(ret, { ok: 0 });
-    const q = queue(w, U1);
+    const q = view(w, U1);
+    assert.deepEqual([q.state, q.openedBy, q.fd, q.ring, q.maps.length], [
+      "started",
+      P1,
+      false,
+      1,
+      2,
+    ]);
+    assert.equal(w.mdev.devices.get(U1)!.open, true);
+    assert.deepEqual(oneS(w, srelease(U1))[1], { err: "EINVAL" }, "the fd is closed already");
+    assert.deepEqual(oneS(w, smmap(U1, 0, PAGE_SIZE))[1], { err: "EPERM" }, "no fd to mmap");
+    assert.deepEqual(oneS(w, sopen(U1))[1], { err: "EBUSY" }, "the file is still open");
+    assert.deepEqual(oneS(w, smunmap(U1, 1, P2))[1], { err: "EPERM" });
+    assert.deepEqual(oneS(w, sremove(U1))[1], { err: "EBUSY" });
+  });
+  await t.step("the last munmap after close releases: queue stopped, ring freed", () => {
+    const { state } = runS(made, [
+      sopen(U1),
+      smmap(U1, 0, PAGE_SIZE),
+      smmap(U1, 1, RING_SIZE),
+      srelease(U1),
+      smunmap(U1, 2),
+    ]);
+    assert.equal(view(state, U1).state, "started", "one mapping still holds the file");
+    const qn = queue(state, U1).qn;
+    const [w, ret] = oneS(state, smunmap(U1, 1));
+    assert.deepEqual(ret, { ok: 0 });
+    const q = view(w, U1);
     assert.deepEqual([q.openedBy, q.ring, q.pasid, q.maps, q.updated], [
       null,
       null,
@@ -564,7 +613,7 @@ Deno.test("sdmdev: open and release", async (t) => {
   });
   await t.step("reopen allocates a new ring, never the freed one", () => {
     const { state } = runS(made, [sopen(U1), srelease(U1), sopen(U1)]);
-    assert.equal(queue(state, U1).ring, 2);
+    assert.equal(view(state, U1).ring, 2);
     assert.equal(state.sdmdev.nextRing, 3);
   });
   await t.step("release errnos: EINVAL not open, EPERM another process, ENODEV", () => {
@@ -580,7 +629,7 @@ Deno.test("sdmdev: mmap regions", async (t) => {
   await t.step("region 0: the MMIO page, at most one page", () => {
     const [w, ret] = oneS(opened, smmap(U1, 0, PAGE_SIZE));
     assert.deepEqual(ret, { ok: 1 });
-    assert.deepEqual(queue(w, U1).maps, [{ id: 1, region: 0, size: PAGE_SIZE, ring: null }]);
+    assert.deepEqual(view(w, U1).maps, [{ id: 1, region: 0, size: PAGE_SIZE, ring: null }]);
     assert.deepEqual(oneS(opened, smmap(U1, 0, 100))[1], { ok: 1 });
     assert.deepEqual(oneS(opened, smmap(U1, 0, PAGE_SIZE + 1))[1], { err: "EINVAL" });
     assert.deepEqual(oneS(opened, smmap(U1, 16, PAGE_SIZE))[1], { ok: 1 }, "pgoff 16 is region 0");
@@ -588,7 +637,7 @@ Deno.test("sdmdev: mmap regions", async (t) => {
   await t.step("region 1: the ring, at most its size", () => {
     const [w, ret] = oneS(opened, smmap(U1, 1, RING_SIZE));
     assert.deepEqual(ret, { ok: 1 });
-    assert.deepEqual(queue(w, U1).maps, [{ id: 1, region: 1, size: RING_SIZE, ring: 1 }]);
+    assert.deepEqual(view(w, U1).maps, [{ id: 1, region: 1, size: RING_SIZE, ring: 1 }]);
     assert.deepEqual(oneS(opened, smmap(U1, 1, RING_SIZE + 1))[1], { err: "EINVAL" });
     assert.deepEqual(oneS(opened, smmap(U1, 0x11, PAGE_SIZE))[1], { ok: 1 }, "pgoff 17");
   });
@@ -615,7 +664,7 @@ Deno.test("sdmdev: mmap regions", async (t) => {
       smmap(U1, 1, 2 * PAGE_SIZE),
     ]);
     assert.deepEqual(rets, [{ ok: 1 }, { ok: 2 }, { ok: 0 }, { ok: 1 }]);
-    assert.deepEqual(queue(state, U1).maps.map((m) => [m.id, m.region]), [[2, 1], [1, 1]]);
+    assert.deepEqual(view(state, U1).maps.map((m) => [m.id, m.region]), [[2, 1], [1, 1]]);
     const munmap = (map: number, by = P1): SdmdevCommand => ({
       op: "sdmdev.munmap",
       uuid: U1,
@@ -639,17 +688,17 @@ Deno.test("sdmdev: WAIT", async (t) => {
   await t.step("timeout: 0; a late update stays pending for the next WAIT", () => {
     const [w, ret] = oneS(opened, swait(U1, 100, -1));
     assert.deepEqual(ret, { ok: 0 });
-    assert.equal(queue(w, U1).updated, false);
+    assert.equal(view(w, U1).updated, false);
     const [late, r2] = oneS(opened, swait(U1, 100, 150));
     assert.deepEqual(r2, { ok: 0 });
-    assert.equal(queue(late, U1).updated, true);
+    assert.equal(view(late, U1).updated, true);
     assert.deepEqual(oneS(late, swait(U1, 10, -1))[1], { ok: 10 });
   });
   await t.step("a pending notification is consumed by the WAIT", () => {
-    assert.equal(queue(notified, U1).updated, true);
+    assert.equal(view(notified, U1).updated, true);
     const [w, ret] = oneS(notified, swait(U1, 50, -1));
     assert.deepEqual(ret, { ok: 50 });
-    assert.equal(queue(w, U1).updated, false);
+    assert.equal(view(w, U1).updated, false);
     assert.deepEqual(oneS(w, swait(U1, 50, -1))[1], { ok: 0 });
   });
   await t.step("timeout 0 waits forever: 0 on update, EAGAIN (signal) without", () => {
@@ -699,8 +748,8 @@ Deno.test("sdmdev: BIND_PASID", async (t) => {
   await t.step("bind with the caller's PASID starts the queue with it", () => {
     const [s, ret] = oneS(w, bind(U1, P1, pasid1));
     assert.deepEqual(ret, { ok: 0 });
-    assert.equal(queue(s, U1).pasid, pasid1);
-    assert.notEqual(queue(s, U1).ring, null);
+    assert.equal(view(s, U1).pasid, pasid1);
+    assert.notEqual(view(s, U1).ring, null);
     assert.deepEqual(oneS(s, smmap(U1, 1, RING_SIZE))[1], { ok: 1 });
   });
   await t.step("EINVAL unless the PASID belongs to the caller's mm", () => {
@@ -766,7 +815,7 @@ Deno.test("sdmdev: unregister", async (t) => {
     assert.equal(during.sdmdev.queues.has(U1), false);
     assert.equal(during.sdmdev.parents.get(1)!.pool.owners.size, 1);
     assert.equal(during.sdmdev.parents.get(1)!.refs, 1);
-    assert.notEqual(queue(during, U2).ring, null, "the open queue keeps running");
+    assert.notEqual(view(during, U2).ring, null, "the open queue keeps running");
   });
   await t.step("no create, transform, attribute read or second unregister meanwhile", () => {
     assert.deepEqual(oneS(during, screate(U3))[1], { err: "ENODEV" });
@@ -777,9 +826,12 @@ Deno.test("sdmdev: unregister", async (t) => {
     assert.deepEqual(oneS(during, { op: "sdmdev.unregister", parent: 1 })[1], { err: "ENODEV" });
     assert.deepEqual(oneS(during, sremove(U2))[1], { err: "EBUSY" });
   });
-  await t.step("release removes the last sdmdev, and the parent with it", () => {
-    const [w, r] = oneS(during, srelease(U2));
+  await t.step("the release of the last sdmdev's file removes it, and the parent with it", () => {
+    const [closed, r] = oneS(during, srelease(U2));
     assert.deepEqual(r, { ok: 0 });
+    assert.equal(closed.sdmdev.queues.size, 1, "its mapping still holds the file");
+    const [w, u] = oneS(closed, smunmap(U2, 1));
+    assert.deepEqual(u, { ok: 0 });
     assert.equal(w.sdmdev.queues.size, 0);
     assert.equal(w.sdmdev.parents.size, 0);
     assert.equal(w.mdev.parents.size, 0);
@@ -829,18 +881,25 @@ Deno.test("sdmdev: every invariant can fire", async (t) => {
       ...w,
       mdev: { ...w.mdev, parents: new Map([[1, { ...w.mdev.parents.get(1)!, reserved: 0 }]]) },
     }],
-    ["sdmdev.one-open-per-mdev", withQ({ openedBy: null, maps: [], ring: null, pasid: null })],
+    ["sdmdev.one-open-per-mdev", withQ({ life: { state: "closed" } })],
     ["sdmdev.one-open-per-mdev", {
-      ...withQ({ openedBy: P2 }, U2),
+      ...withQ({ life: { state: "opened", by: P2, fd: true, maps: [] } }, U2),
       mdev: {
         ...w.mdev,
         devices: new Map([...w.mdev.devices, [U2, { ...w.mdev.devices.get(U2)!, open: true }]]),
       },
     }],
-    ["sdmdev.no-freed-ring-mapped", withQ({ ring: null, pasid: null })],
-    ["sdmdev.no-freed-ring-mapped", withQ({ ring: q1.ring }, U2)],
-    ["sdmdev.running-owner", withQ({ pasid: 3 })],
-    ["sdmdev.running-owner", withQ({ ring: 9 }, U2)],
+    [
+      "sdmdev.no-freed-ring-mapped",
+      withQ({
+        life: { state: "opened", by: P1, fd: true, maps: mappingsOf(q1) },
+      }),
+    ],
+    [
+      "sdmdev.no-freed-ring-mapped",
+      withQ({ life: { ...q1.life, maps: [] } as SdmdevQueue["life"] }, U2),
+    ],
+    ["sdmdev.running-owner", withQ({ life: { ...q1.life, pasid: 3 } as SdmdevQueue["life"] })],
     ["sdmdev.refcounts", withP({ refs: -1 })],
     ["sdmdev.refcounts", withP({ refs: 3 })],
     ["sdmdev.no-create-after-unregister", {
@@ -897,7 +956,7 @@ function resolve(w: SdmdevWorld, cmd: SdmdevCommand): SdmdevCommand {
   if (c.by === HOLDER) {
     const canon = parseUuid(c.uuid);
     const q = canon === undefined ? undefined : w.sdmdev.queues.get(canon);
-    c = { ...c, by: q?.openedBy ?? P1 };
+    c = { ...c, by: (q && holderOf(q)) ?? P1 };
   }
   if (c.op === "sdmdev.bindPasid" && c.pasid === OWN) {
     const own = [...w.sdmdev.pasids].find(([, mm]) => mm === c.by);
@@ -1168,10 +1227,11 @@ Deno.test("the property finds seeded sdmdev defects", async (t) => {
       mutate("sdmdev.release", (w, cmd, good) => {
         if (!("ok" in good.ret) || !("uuid" in cmd)) return good;
         const q = w.sdmdev.queues.get(parseUuid(cmd.uuid)!)!;
-        if (q.ring === null || !good.state.sdmdev.queues.has(q.uuid)) return good;
-        return { ...good, state: patchQueue(good.state, q.uuid, { ring: q.ring, pasid: q.pasid }) };
+        if (q.life.state !== "started" || !good.state.sdmdev.queues.has(q.uuid)) return good;
+        const life = { ...q.life, fd: false, maps: [] };
+        return { ...good, state: patchQueue(good.state, q.uuid, { life }) };
       }),
-      /sdmdev\.running-owner/,
+      /sdmdev\.one-open-per-mdev/,
     ],
     [
       "reopenRestartsQueue: a second BIND_PASID allocates a new ring under the old mappings",
@@ -1179,7 +1239,9 @@ Deno.test("the property finds seeded sdmdev defects", async (t) => {
         if (!("err" in good.ret) || good.ret.err !== "EBUSY" || cmd.op !== "sdmdev.bindPasid") {
           return good;
         }
-        const next = patchQueue(w, cmd.uuid, { ring: w.sdmdev.nextRing });
+        const q = w.sdmdev.queues.get(parseUuid(cmd.uuid)!)!;
+        const life = { ...q.life, ring: w.sdmdev.nextRing } as SdmdevQueue["life"];
+        const next = patchQueue(w, cmd.uuid, { life });
         return {
           ...good,
           ret: { ok: 0 },

@@ -88,7 +88,13 @@ const RACES: readonly (readonly [string, RaceScenario<Cmd>, QuirkName])[] = [
     actors: [
       { name: "driver", program: [{ op: "sdmdev.unregister", parent: 3 }] },
       { name: "admin", program: [{ op: "sdmdev.create", parent: 3, uuid: U2 }] },
-      { name: "process", program: [{ op: "sdmdev.release", uuid: U1, by: 1 }] },
+      {
+        name: "process",
+        program: [
+          { op: "sdmdev.release", uuid: U1, by: 1 },
+          { op: "sdmdev.munmap", uuid: U1, by: 1, map: 1 },
+        ],
+      },
     ],
   }, "unregisterLoopDoubleDestroy"],
   ["release vs hardware still using the queue", {
@@ -99,7 +105,13 @@ const RACES: readonly (readonly [string, RaceScenario<Cmd>, QuirkName])[] = [
       { op: "sdmdev.mmap", uuid: U1, by: 1, pgoff: 1, size: RING_SIZE },
     ],
     actors: [
-      { name: "process", program: [{ op: "sdmdev.release", uuid: U1, by: 1 }] },
+      {
+        name: "process",
+        program: [
+          { op: "sdmdev.release", uuid: U1, by: 1 },
+          { op: "sdmdev.munmap", uuid: U1, by: 1, map: 1 },
+        ],
+      },
       {
         name: "device",
         program: [{ op: "sdmdev.notify", parent: 3, qn: 0 }, {

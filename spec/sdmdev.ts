@@ -15,10 +15,16 @@
  * - open of a parent without PASID support starts the queue with PASID 0 (`start_queue`): a
  *   fresh SQ+CQ ring is allocated and the hardware runs it. With PASID support the queue is
  *   started by BIND_PASID instead, with a PASID of the caller's own address space.
- * - release (the last reference to the device file: close, or exit of the process) quiesces
- *   the hardware queue first (`stop_queue`: the device touches the queue no more), then the
- *   mappings that are left go, then the ring is freed. The next start allocates a new ring.
- *   If the parent is being unregistered, the mdev and its qp go too (mdev.ts).
+ * - the device file lives while the opener's fd or any of its mmaps holds it (a VMA takes a
+ *   reference on the file): closing the fd with mappings left keeps the queue open, and
+ *   running; the device file is released (`vfio_sdmdev_mdev_release`) when the last of them
+ *   goes, by `sdmdev.release` (close) or by the `sdmdev.munmap` of the last mapping. Release
+ *   quiesces the hardware queue first (`stop_queue`: the device touches the queue no more),
+ *   then frees the ring. The next start allocates a new ring. If the parent is being
+ *   unregistered, the mdev and its qp go too (mdev.ts).
+ * - a queue's lifecycle is a named state ({@link QueueLife}): `closed` (no file), `opened`
+ *   (file alive, queue not started: a PASID-capable parent before BIND_PASID) and `started`
+ *   (the hardware runs its ring), in the manner of uacce's INIT/STARTED.
  * - a running queue is never restarted: a second BIND_PASID is EBUSY, and open cannot start
  *   a queue twice because a second open is EBUSY.
  * - without PASID support one process at a time may use a parent: all its mdevs share the
@@ -51,7 +57,8 @@
  *   reported as EAGAIN (the errno vocabulary has no EINTR/ERESTARTSYS). WAIT on a queue that
  *   is not running is EINVAL: nothing could ever update it.
  * - **Callers.** Ops on an open device name the calling process (`by`); a process other than
- *   the one that opened it gets EPERM (it holds no fd for it).
+ *   the one that opened it gets EPERM (it holds no fd for it), and so does the opener once it
+ *   closed its fd, except for `sdmdev.munmap`, which needs only the mapping in its mm.
  * - **PASIDs** stand in for the IOMMU SVA layer (`iommu_sva_bind_device`,
  *   `iommu_sva_find`): `sdmdev.svaBind` gives a process its PASID (the lowest free, at least
  *   1; the same one on every call), never freed in this model.
@@ -163,6 +170,34 @@ export interface SdmdevMapping {
   readonly ring: number | null;
 }
 
+/** What an opened device file holds: its process, its fd and its mmaps (RFCv2 3/7). */
+export interface OpenedFile {
+  /** The process that opened the device (whose mm holds the mappings). */
+  readonly by: number;
+  /** The process still holds its fd; false once closed while mappings keep the file. */
+  readonly fd: boolean;
+  /** Live mmaps of the device, in creation order; each holds the file. */
+  readonly maps: readonly SdmdevMapping[];
+}
+
+/**
+ * The lifecycle of an sdmdev's file and hardware queue (RFCv2 3/7, 6/7; the named states
+ * follow uacce's INIT/STARTED):
+ * - `closed`: nobody has the device file; the qp is taken but not started, no ring;
+ * - `opened`: the file is alive, the queue not started (before BIND_PASID);
+ * - `started`: the file is alive and the hardware runs `ring` with `pasid` (0 without PASID
+ *   support); `updated` is a reported update not yet consumed by a WAIT (`is_q_updated`).
+ */
+export type QueueLife =
+  | { readonly state: "closed" }
+  | ({ readonly state: "opened" } & OpenedFile)
+  | ({
+    readonly state: "started";
+    readonly pasid: number;
+    readonly ring: number;
+    readonly updated: boolean;
+  } & OpenedFile);
+
 /** The queue behind one sdmdev (`struct vfio_sdmdev_queue` + `hisi_qp`, RFCv2 3/7, 6/7). */
 export interface SdmdevQueue {
   /** The mdev's canonical UUID. */
@@ -171,16 +206,8 @@ export interface SdmdevQueue {
   readonly parent: number;
   /** The qp taken at create. */
   readonly qn: number;
-  /** The process holding the device open, or null. */
-  readonly openedBy: number | null;
-  /** The PASID the running queue uses (0 without PASID support); null when stopped. */
-  readonly pasid: number | null;
-  /** The SQ+CQ ring buffer while the queue runs; null when stopped (none allocated). */
-  readonly ring: number | null;
-  /** Live mmaps of the device, in creation order. */
-  readonly maps: readonly SdmdevMapping[];
-  /** The device reported an update not yet consumed by a WAIT (`is_q_updated`). */
-  readonly updated: boolean;
+  /** Where its file and hardware queue are. */
+  readonly life: QueueLife;
 }
 
 /** The sdmdev layer's own state (RFCv2 3/7, the `sdmdev_class` devices and their queues). */
@@ -316,7 +343,17 @@ function isInt(v: unknown, min: number, max: number = Number.MAX_SAFE_INTEGER): 
 
 /** Whether a queue is running: started on the hardware with a ring (RFCv2 6/7, `hisi_qm_start_qp`). */
 export function isRunning(q: SdmdevQueue): boolean {
-  return q.ring !== null;
+  return q.life.state === "started";
+}
+
+/** The process whose file (fd or mappings) keeps the device open, or null when closed. */
+export function holderOf(q: SdmdevQueue): number | null {
+  return q.life.state === "closed" ? null : q.life.by;
+}
+
+/** The queue's live mappings (none when closed). */
+export function mappingsOf(q: SdmdevQueue): readonly SdmdevMapping[] {
+  return q.life.state === "closed" ? [] : q.life.maps;
 }
 
 /** Free qps of a pool: `available_instances` (RFCv2 3/7, `get_available_instances`). */
@@ -369,11 +406,29 @@ function lookupQueue(world: SdmdevWorld, uuid: string): [SdmdevQueue, MdevDevice
   return [world.sdmdev.queues.get(d.uuid)!, d];
 }
 
-/** Like {@link lookupQueue}, and `by` must be the process holding it open (else EPERM). */
-function ownQueue(world: SdmdevWorld, uuid: string, by: number): SdmdevQueue | Errno {
+/** A queue whose file is alive, with the life narrowed to the open states. */
+type OpenQueue = SdmdevQueue & { readonly life: Exclude<QueueLife, { state: "closed" }> };
+
+/**
+ * Like {@link lookupQueue}, and `by` must be the process whose file keeps it open (else
+ * EPERM); with `needFd`, `by` must still hold its fd too (else EPERM: it holds no fd).
+ */
+function ownQueue(
+  world: SdmdevWorld,
+  uuid: string,
+  by: number,
+  needFd = true,
+): OpenQueue | Errno {
   const r = lookupQueue(world, uuid);
   if (typeof r === "string") return r;
-  return r[0].openedBy !== null && r[0].openedBy === by ? r[0] : "EPERM";
+  const q = r[0];
+  if (q.life.state === "closed" || q.life.by !== by) return "EPERM";
+  return needFd && !q.life.fd ? "EPERM" : q as OpenQueue;
+}
+
+/** `q` with the file part of its life replaced (the state itself kept). */
+function withFile(q: OpenQueue, file: Partial<OpenedFile>): SdmdevQueue {
+  return { ...q, life: { ...q.life, ...file } };
 }
 
 /** `put_queue` (RFCv2 6/7 `hisi_qm_put_queue` → `hisi_qm_release_qp`) and `put_device(pdev)`. */
@@ -385,18 +440,28 @@ function putQueue(world: SdmdevWorld, q: SdmdevQueue): SdmdevWorld {
 }
 
 /** `start_queue` (RFCv2 6/7 `hisi_qm_start_queue`): a fresh ring, the hardware runs it. */
-function startQueue(world: SdmdevWorld, q: SdmdevQueue, pasid: number): SdmdevWorld {
+function startQueue(world: SdmdevWorld, q: OpenQueue, pasid: number): SdmdevWorld {
   const ring = world.sdmdev.nextRing;
-  const started = { ...q, ring, pasid, updated: false };
-  return withSd(withQueue(world, started), { nextRing: ring + 1 });
+  const { by, fd, maps } = q.life;
+  const life: QueueLife = { state: "started", by, fd, maps, pasid, ring, updated: false };
+  return withSd(withQueue(world, { ...q, life }), { nextRing: ring + 1 });
 }
 
 /**
- * `stop_queue` as intended (RFCv2 6/7 `hisi_qm_stop_queue` is empty in v1): the hardware is
- * quiesced, then the mappings left are torn down, then the ring is freed.
+ * The last reference to the device file is gone (`vfio_sdmdev_mdev_release` → `stop_queue`,
+ * as intended: RFCv2 6/7 `hisi_qm_stop_queue` is empty in v1): the hardware is quiesced,
+ * then the ring is freed; the mdev core's release follows, which removes the device (and
+ * the parent with its last) when the parent is being unregistered.
  */
-function stopQueue(q: SdmdevQueue): SdmdevQueue {
-  return { ...q, ring: null, pasid: null, maps: [], updated: false };
+function releaseFile(world: SdmdevWorld, q: SdmdevQueue): StepResult<SdmdevWorld> {
+  const r = releaseDevice(world.mdev, q.uuid, "sdmdev");
+  if (typeof r === "string") return fail(world, r);
+  const [mdev, rel] = r;
+  const closed: SdmdevQueue = { ...q, life: { state: "closed" } };
+  let next = withQueue({ ...world, mdev }, closed);
+  if (rel.removed) next = putQueue(next, closed);
+  if (rel.parentGone) next = withSd(next, { parents: deleteIn(next.sdmdev.parents, q.parent) });
+  return done(next, 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -453,16 +518,7 @@ function create(world: SdmdevWorld, parent: number, uuid: string): StepResult<Sd
   const [qn] = freeQns(p.pool, 1);
   if (qn === undefined) return fail(world, "EBUSY");
   const pool = { ...p.pool, owners: setIn(p.pool.owners, qn, { mdev: d.uuid }) };
-  const q: SdmdevQueue = {
-    uuid: d.uuid,
-    parent,
-    qn,
-    openedBy: null,
-    pasid: null,
-    ring: null,
-    maps: [],
-    updated: false,
-  };
+  const q: SdmdevQueue = { uuid: d.uuid, parent, qn, life: { state: "closed" } };
   const next = withQueue(withParent({ ...world, mdev }, { ...p, pool, refs: p.refs + 1 }), q);
   return done(next, d.group);
 }
@@ -483,31 +539,29 @@ function open(world: SdmdevWorld, uuid: string, by: number): StepResult<SdmdevWo
   const p = world.sdmdev.parents.get(q.parent)!;
   if (!p.sva) {
     for (const other of world.sdmdev.queues.values()) {
-      if (other.parent === p.parent && other.openedBy !== null && other.openedBy !== by) {
+      const holder = holderOf(other);
+      if (other.parent === p.parent && holder !== null && holder !== by) {
         return fail(world, "EBUSY");
       }
     }
   }
   const r = openDevice(world.mdev, uuid, "sdmdev");
   if (typeof r === "string") return fail(world, r);
-  const opened = withQueue({ ...world, mdev: r[0] }, { ...q, openedBy: by });
-  return done(p.sva ? opened : startQueue(opened, opened.sdmdev.queues.get(q.uuid)!, 0), 0);
+  const life: QueueLife = { state: "opened", by, fd: true, maps: [] };
+  const file: OpenQueue = { ...q, life };
+  const opened = withQueue({ ...world, mdev: r[0] }, file);
+  return done(p.sva ? opened : startQueue(opened, file, 0), 0);
 }
 
 function release(world: SdmdevWorld, uuid: string, by: number): StepResult<SdmdevWorld> {
   const found = lookupQueue(world, uuid);
   if (typeof found === "string") return fail(world, found);
-  const [q, d] = found;
-  if (!d.open) return fail(world, "EINVAL");
-  if (q.openedBy !== by) return fail(world, "EPERM");
-  const r = releaseDevice(world.mdev, uuid, "sdmdev");
-  if (typeof r === "string") return fail(world, r);
-  const [mdev, rel] = r;
-  const stopped: SdmdevQueue = { ...stopQueue(q), openedBy: null };
-  let next = withQueue({ ...world, mdev }, stopped);
-  if (rel.removed) next = putQueue(next, stopped);
-  if (rel.parentGone) next = withSd(next, { parents: deleteIn(next.sdmdev.parents, q.parent) });
-  return done(next, 0);
+  const [q] = found;
+  if (q.life.state === "closed" || !q.life.fd) return fail(world, "EINVAL");
+  if (q.life.by !== by) return fail(world, "EPERM");
+  const closed = withFile(q as OpenQueue, { fd: false });
+  if (q.life.maps.length > 0) return done(withQueue(world, closed), 0);
+  return releaseFile(world, closed);
 }
 
 function mmap(
@@ -527,14 +581,15 @@ function mmap(
     if (len > PAGE_SIZE) return fail(world, "EINVAL");
     mapping = { region: 0, size: len, ring: null };
   } else if (region === 1) {
-    if (q.ring === null || len > RING_SIZE) return fail(world, "EINVAL");
-    mapping = { region: 1, size: len, ring: q.ring };
+    if (q.life.state !== "started" || len > RING_SIZE) return fail(world, "EINVAL");
+    mapping = { region: 1, size: len, ring: q.life.ring };
   } else {
     return fail(world, "EINVAL");
   }
+  const { maps } = q.life;
   let id = 1;
-  while (q.maps.some((m) => m.id === id)) id++;
-  return done(withQueue(world, { ...q, maps: [...q.maps, { id, ...mapping }] }), id);
+  while (maps.some((m) => m.id === id)) id++;
+  return done(withQueue(world, withFile(q, { maps: [...maps, { id, ...mapping }] })), id);
 }
 
 function munmap(
@@ -543,11 +598,13 @@ function munmap(
   by: number,
   map: number,
 ): StepResult<SdmdevWorld> {
-  const q = ownQueue(world, uuid, by);
+  const q = ownQueue(world, uuid, by, false);
   if (typeof q === "string") return fail(world, q);
-  const maps = q.maps.filter((m) => m.id !== map);
-  if (maps.length === q.maps.length) return fail(world, "EINVAL");
-  return done(withQueue(world, { ...q, maps }), 0);
+  const maps = q.life.maps.filter((m) => m.id !== map);
+  if (maps.length === q.life.maps.length) return fail(world, "EINVAL");
+  const unmapped = withFile(q, { maps });
+  if (q.life.fd || maps.length > 0) return done(withQueue(world, unmapped), 0);
+  return releaseFile(world, unmapped);
 }
 
 function wait(
@@ -560,16 +617,16 @@ function wait(
   const q = ownQueue(world, uuid, by);
   if (typeof q === "string") return fail(world, q);
   if (!isInt(timeout, 0) || !isInt(updateAt, -1)) return fail(world, "EINVAL");
-  if (!isRunning(q)) return fail(world, "EINVAL");
-  const at = q.updated ? 0 : updateAt;
+  const life = q.life;
+  if (life.state !== "started") return fail(world, "EINVAL");
+  const updated = (u: boolean) => withQueue(world, { ...q, life: { ...life, updated: u } });
+  const at = life.updated ? 0 : updateAt;
   if (timeout === 0) {
     if (at < 0) return fail(world, "EAGAIN");
-    return done(withQueue(world, { ...q, updated: false }), 0);
+    return done(updated(false), 0);
   }
-  if (at >= 0 && at <= timeout) {
-    return done(withQueue(world, { ...q, updated: false }), Math.max(1, timeout - at));
-  }
-  return done(at > timeout ? withQueue(world, { ...q, updated: true }) : world, 0);
+  if (at >= 0 && at <= timeout) return done(updated(false), Math.max(1, timeout - at));
+  return done(at > timeout ? updated(true) : world, 0);
 }
 
 function notify(world: SdmdevWorld, parent: number, qn: number): StepResult<SdmdevWorld> {
@@ -578,8 +635,12 @@ function notify(world: SdmdevWorld, parent: number, qn: number): StepResult<Sdmd
   const owner = p.pool.owners.get(qn);
   if (!owner || !("mdev" in owner)) return fail(world, "EINVAL");
   const q = world.sdmdev.queues.get(owner.mdev)!;
-  if (!isRunning(q)) return fail(world, "EINVAL");
-  return done(q.updated ? world : withQueue(world, { ...q, updated: true }), 0);
+  const life = q.life;
+  if (life.state !== "started") return fail(world, "EINVAL");
+  return done(
+    life.updated ? world : withQueue(world, { ...q, life: { ...life, updated: true } }),
+    0,
+  );
 }
 
 function svaBind(world: SdmdevWorld, by: number): StepResult<SdmdevWorld> {
@@ -680,13 +741,15 @@ function as<K extends SdmdevCommand["op"]>(cmd: SdmdevCommand, _op: K): SdCmd<K>
  * - `sdmdev.open {uuid, by}` (`vfio_sdmdev_mdev_open` → `start_queue(pasid 0)` without
  *   PASID support): ok(0); EINVAL (`by` not a positive integer), EBUSY (already open, or,
  *   without PASID support, another process has an sdmdev of this parent open).
- * - `sdmdev.release {uuid, by}` (`vfio_sdmdev_mdev_release` → `stop_queue`): ok(0); EINVAL
- *   (not open), EPERM (`by` did not open it).
+ * - `sdmdev.release {uuid, by}` (close of the device fd; `vfio_sdmdev_mdev_release` →
+ *   `stop_queue` once no mapping is left either): ok(0); EINVAL (not open, or its fd already
+ *   closed), EPERM (`by` did not open it).
  * - `sdmdev.mmap {uuid, by, pgoff, size}` (`hisi_qm_mmap`): ok(mapping id); EPERM (`by`
  *   does not hold it open), EINVAL (region `pgoff & 0xf` other than 0 or 1; region 0 longer
  *   than one page; region 1 before the queue runs or longer than {@link RING_SIZE}; zero or
  *   malformed size).
- * - `sdmdev.munmap {uuid, by, map}`: ok(0); EPERM, EINVAL (no such mapping).
+ * - `sdmdev.munmap {uuid, by, map}`: ok(0), and the file is released when this was its last
+ *   reference; EPERM (`by`'s mm has no mapping of the device), EINVAL (no such mapping).
  * - `sdmdev.wait {uuid, by, timeout, updateAt}` (`VFIO_SDMDEV_CMD_WAIT`): ok(remaining
  *   ticks, 0 on timeout or after a forever wait); EAGAIN (forever wait, no update: the caller
  *   sleeps until a signal); EPERM; EINVAL (queue not running, malformed numbers).
@@ -774,15 +837,15 @@ function ownerName(o: QpOwner): string {
  *   one mdev or kernel user and none leaks.
  * - `sdmdev.available-instances` (between ops: registration builds the class device and the mdev parent one after the other): free qps are never negative and the mdev core's
  *   `available_instances` of the parent's type equals them.
- * - `sdmdev.one-open-per-mdev` (always): a queue has an opener exactly when its mdev is open
+ * - `sdmdev.one-open-per-mdev` (always): a queue's file is alive exactly when its mdev is open
  *   (the mdev core allows one open); without PASID support all open sdmdevs of a parent
  *   belong to one process.
- * - `sdmdev.no-freed-ring-mapped` (always): only open queues have mappings; a region-1
- *   mapping names the ring its queue runs now (a stopped queue's ring is freed, and ring ids
- *   are never reused); ring ids are below `nextRing` and no two queues share one.
- * - `sdmdev.running-owner` (always): a running queue is open and has a PASID: 0 without PASID
- *   support, else one of its opener's address space; a stopped queue has no PASID and no
- *   pending update.
+ * - `sdmdev.no-freed-ring-mapped` (always): a region-1 mapping names the ring its queue runs
+ *   now (a stopped queue's ring is freed, and ring ids are never reused); ring ids are below
+ *   `nextRing` and no two queues share one. (Only open files have mappings, and only running
+ *   queues a PASID: {@link QueueLife} cannot say otherwise.)
+ * - `sdmdev.running-owner` (always): a running queue's PASID is 0 without PASID support,
+ *   else one of its opener's address space.
  * - `sdmdev.refcounts` (always): a parent's device references are non-negative and equal to
  *   its live sdmdevs (one `get_device` per create, one `put_device` per remove).
  * - `sdmdev.no-create-after-unregister` (always): every sdmdev of a parent being unregistered
@@ -847,15 +910,16 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
       const user = new Map<number, number>();
       return eachQueue(w, (q, p) => {
         const d = w.mdev.devices.get(q.uuid);
-        if ((q.openedBy !== null) !== (d?.open === true)) {
-          return `opened by ${q.openedBy}, mdev open: ${d?.open}`;
+        const holder = holderOf(q);
+        if ((holder !== null) !== (d?.open === true)) {
+          return `held by ${holder}, mdev open: ${d?.open}`;
         }
-        if (q.openedBy === null || !p || p.sva) return undefined;
+        if (holder === null || !p || p.sva) return undefined;
         const first = user.get(p.parent);
-        if (first !== undefined && first !== q.openedBy) {
-          return `open by process ${q.openedBy} while process ${first} uses parent ${p.parent}`;
+        if (first !== undefined && first !== holder) {
+          return `open by process ${holder} while process ${first} uses parent ${p.parent}`;
         }
-        user.set(p.parent, q.openedBy);
+        user.set(p.parent, holder);
         return undefined;
       });
     },
@@ -866,18 +930,16 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
     check: (w) => {
       const rings = new Set<number>();
       return eachQueue(w, (q) => {
-        if (q.ring !== null) {
-          if (rings.has(q.ring) || q.ring >= w.sdmdev.nextRing || q.ring < 1) {
-            return `ring ${q.ring} shared or never allocated`;
+        const ring = q.life.state === "started" ? q.life.ring : null;
+        if (ring !== null) {
+          if (rings.has(ring) || ring >= w.sdmdev.nextRing || ring < 1) {
+            return `ring ${ring} shared or never allocated`;
           }
-          rings.add(q.ring);
+          rings.add(ring);
         }
-        if (q.maps.length > 0 && q.openedBy === null) {
-          return `${q.maps.length} mappings of a closed device`;
-        }
-        for (const m of q.maps) {
-          if (m.region === 1 && (m.ring === null || m.ring !== q.ring)) {
-            return `mapping ${m.id} of ring ${m.ring}, queue runs ring ${q.ring}`;
+        for (const m of mappingsOf(q)) {
+          if (m.region === 1 && (m.ring === null || m.ring !== ring)) {
+            return `mapping ${m.id} of ring ${m.ring}, queue runs ring ${ring}`;
           }
           if (m.region === 0 && m.ring !== null) return `MMIO mapping ${m.id} names a ring`;
         }
@@ -890,14 +952,11 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
     scope: "always",
     check: (w) =>
       eachQueue(w, (q, p) => {
-        if (!isRunning(q)) {
-          return q.pasid === null && !q.updated ? undefined : "stopped, yet has a PASID or update";
-        }
-        if (q.openedBy === null) return `ring ${q.ring} runs with nobody holding the device`;
-        if (q.pasid === null) return "running without a PASID";
-        if (p && !p.sva && q.pasid !== 0) return `PASID ${q.pasid} without PASID support`;
-        if (p && p.sva && w.sdmdev.pasids.get(q.pasid) !== q.openedBy) {
-          return `PASID ${q.pasid} is not process ${q.openedBy}'s`;
+        const life = q.life;
+        if (life.state !== "started") return undefined;
+        if (p && !p.sva && life.pasid !== 0) return `PASID ${life.pasid} without PASID support`;
+        if (p && p.sva && w.sdmdev.pasids.get(life.pasid) !== life.by) {
+          return `PASID ${life.pasid} is not process ${life.by}'s`;
         }
         return undefined;
       }),
@@ -926,7 +985,7 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
           if (q.parent !== p.parent) continue;
           const d = w.mdev.devices.get(q.uuid);
           if (!d || d.serial >= from) return `sdmdev ${q.uuid} created after unregister began`;
-          if (q.openedBy === null) return `sdmdev ${q.uuid} closed but not removed`;
+          if (holderOf(q) === null) return `sdmdev ${q.uuid} closed but not removed`;
         }
         return undefined;
       }),
@@ -963,8 +1022,9 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
         return `${w.sdmdev.queues.size} queues for ${sdDevices} sdmdev mdevs`;
       }
       return eachQueue(w, (q) => {
-        const ids = new Set(q.maps.map((m) => m.id));
-        return ids.size === q.maps.length ? undefined : "mapping ids repeat";
+        const maps = mappingsOf(q);
+        const ids = new Set(maps.map((m) => m.id));
+        return ids.size === maps.length ? undefined : "mapping ids repeat";
       });
     },
   },

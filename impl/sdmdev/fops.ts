@@ -12,7 +12,7 @@
 import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
 import type { Kernel } from "../kernel.ts";
 import { SDMDEV_EVENT_Q_UPDATE, type SdmdevQueue } from "./queue.ts";
-import type { VfioSdmdev } from "./sdmdev.ts";
+import { checkFd, type VfioSdmdev } from "./sdmdev.ts";
 import type { SvaPasids } from "./sva.ts";
 import { type DeviceFuture, ERESTARTSYS, waitEventTicks } from "./wait.ts";
 
@@ -31,14 +31,6 @@ export function mmap(sd: VfioSdmdev, q: SdmdevQueue, pgoff: number, size: number
   while (q.vmas.some((m) => m.id === id)) id++;
   q.vmas.push({ id, region: target.region, size: len, ring: target.ring });
   return id;
-}
-
-/** munmap of one mapping: EINVAL when the fd has no such mapping. */
-export function munmap(q: SdmdevQueue, map: number): Errno | undefined {
-  const i = q.vmas.findIndex((m) => m.id === map);
-  if (i < 0) return "EINVAL";
-  q.vmas.splice(i, 1);
-  return undefined;
 }
 
 /**
@@ -73,7 +65,8 @@ export async function bindPasid(
   if (!sd.sva || sva.find(pasid) !== by) return { err: "EINVAL" };
   await q.mutex.lock(kernel.sched, "sdmdev.bindPasid:q-mutex");
   try {
-    if (q.openedBy !== by) return { err: "EPERM" }; // released while we waited
+    const closed = checkFd(q, by); // closed (and maybe removed) while we waited
+    if (closed !== undefined) return { err: closed };
     if (q.started && !kernel.quirks.reopenRestartsQueue) return { err: "EBUSY" };
     q.pasid = pasid;
     if (!sd.ops.startQueue) {

@@ -15,6 +15,7 @@ import { match } from "ts-pattern";
 import { MAX_MDEV_TYPES, type MdevCommand } from "../../spec/mdev.ts";
 import {
   MAX_QP_NUM,
+  type QueueLife,
   type SdmdevCommand,
   type SdmdevParent,
   type SdmdevQueue as SpecQueue,
@@ -24,8 +25,8 @@ import type { Errno, Ret } from "../../spec/types.ts";
 import { type QmOptionalOp, QmQueues, qmSdmdevOps, RingAllocator } from "../hisi/qm_sdmdev.ts";
 import type { Kernel, Outcome } from "../kernel.ts";
 import { MdevCore, unitPoolVendor } from "../vfio/mdev.ts";
-import { bindPasid, mmap, munmap, wait } from "./fops.ts";
-import { SdmdevQueue } from "./queue.ts";
+import { bindPasid, mmap, wait } from "./fops.ts";
+import { type QueueHwView, SdmdevQueue } from "./queue.ts";
 import { SdmdevClass, VfioSdmdev } from "./sdmdev.ts";
 import { SvaPasids } from "./sva.ts";
 import { ZipTfms } from "./tfm.ts";
@@ -52,6 +53,22 @@ function value(r: unknown): Ret {
 
 function done(r: Errno | undefined): Ret {
   return r === undefined ? { ok: 0 } : { err: r };
+}
+
+/**
+ * The spec's {@link QueueLife} of a queue: `closed` without a file, `opened` or `started` by
+ * whether the hardware runs a ring. A ring that runs after the file was released (quirk
+ * `stopQueueNoop`) is a state the spec cannot express: it is observed as `closed` with a
+ * `hardware` field the spec never has, so the comparison names it.
+ */
+function lifeOf(q: SdmdevQueue, hw: QueueHwView): QueueLife {
+  if (q.openedBy === null) {
+    if (hw.ring === null) return { state: "closed" };
+    return { state: "closed", hardware: { ring: hw.ring, pasid: hw.pasid } } as QueueLife;
+  }
+  const file = { by: q.openedBy, fd: q.fd, maps: q.vmas.map((m) => ({ ...m })) };
+  if (hw.ring === null) return { state: "opened", ...file };
+  return { state: "started", ...file, pasid: hw.pasid ?? 0, ring: hw.ring, updated: hw.updated };
 }
 
 /** The simulated mdev core + sdmdev + QM glue, executing spec-shaped commands. */
@@ -123,18 +140,16 @@ export class SdmdevMachine {
         return done(await mdev.open(c.uuid, "sdmdev", c.by));
       })
       .with({ op: "sdmdev.release" }, async (c) => {
-        const r = sdmdev.lookup(c.uuid);
-        if (typeof r === "string") return { err: r };
-        return done(await mdev.release(c.uuid, "sdmdev", () => r[1].openedBy === c.by));
+        return done(await sdmdev.close(c.uuid, c.by));
       })
       .with({ op: "sdmdev.mmap" }, (c) => {
         const r = sdmdev.fd(c.uuid, c.by);
         return Promise.resolve(value(typeof r === "string" ? r : mmap(...r, c.pgoff, c.size)));
       })
-      .with({ op: "sdmdev.munmap" }, (c) => {
-        const r = sdmdev.fd(c.uuid, c.by);
-        return Promise.resolve(typeof r === "string" ? value(r) : done(munmap(r[1], c.map)));
-      })
+      .with(
+        { op: "sdmdev.munmap" },
+        async (c) => done(await sdmdev.munmap(c.uuid, c.by, c.map)),
+      )
       .with({ op: "sdmdev.wait" }, (c) => {
         const r = sdmdev.fd(c.uuid, c.by);
         if (typeof r === "string") return Promise.resolve(value(r));
@@ -204,16 +219,7 @@ export class SdmdevMachine {
       if (!sd || !(d.drvdata instanceof SdmdevQueue)) continue;
       const q = d.drvdata;
       const hw = sd.ops.hw(q);
-      queues.set(d.uuid, {
-        uuid: d.uuid,
-        parent: sd.parent,
-        qn: hw.qn,
-        openedBy: q.openedBy,
-        pasid: hw.pasid,
-        ring: hw.ring,
-        maps: q.vmas.map((m) => ({ ...m })),
-        updated: hw.updated,
-      });
+      queues.set(d.uuid, { uuid: d.uuid, parent: sd.parent, qn: hw.qn, life: lifeOf(q, hw) });
     }
     return {
       mdev: this.mdev.observe(),

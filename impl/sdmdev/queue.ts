@@ -30,11 +30,13 @@ export class SdmdevQueue {
   priv: unknown = undefined;
   /** `q->pasid`: the PASID the vendor starts the queue with. */
   pasid = 0;
-  /** The process holding the device fd, or null. */
+  /** The process whose fd or mappings hold the device file, or null when it is released. */
   openedBy: number | null = null;
+  /** That process still holds its fd (a VMA holds the file too, so this may be false). */
+  fd = false;
   /** sdmdev started the queue (`start_queue` succeeded) and has not stopped it since. */
   started = false;
-  /** The live mmaps of the device fd, in creation order. */
+  /** The live mmaps of the device file, in creation order; each holds the file. */
   readonly vmas: SdmdevVma[] = [];
   /** `q->mutex`: serializes BIND_PASID. */
   readonly mutex: Mutex = new Mutex();

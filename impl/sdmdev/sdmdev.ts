@@ -61,6 +61,17 @@ export function queueOf(mdev: MdevDevice): SdmdevQueue {
   return mdev.drvdata;
 }
 
+/**
+ * Whether process `by` holds `q`'s device fd: undefined if so, else EPERM. A file whose
+ * last reference is gone (released, or its release still running) answers as it will once
+ * released: ENODEV when the release removes the device (its parent is being unregistered).
+ */
+export function checkFd(q: SdmdevQueue, by: number): Errno | undefined {
+  if (q.openedBy !== null && q.openedBy === by && q.fd) return undefined;
+  const released = q.openedBy === null || (!q.fd && q.vmas.length === 0);
+  return q.mdev.gone || (released && q.mdev.parent.unregistering) ? "ENODEV" : "EPERM";
+}
+
 /** `sdmdev_class` and the glue between it and the mdev core. */
 export class SdmdevClass {
   /** Class devices by parent id, including parents being unregistered. */
@@ -117,11 +128,55 @@ export class SdmdevClass {
     return [this.devices.get(mdev.parent.id)!, queueOf(mdev)];
   }
 
-  /** Like {@link lookup}, for process `by`, which must hold the device fd (else EPERM). */
+  /** Like {@link lookup}, for process `by`, which must hold the device fd ({@link checkFd}). */
   fd(uuid: string, by: number): [VfioSdmdev, SdmdevQueue] | Errno {
     const r = this.lookup(uuid);
     if (typeof r === "string") return r;
-    return r[1].openedBy !== null && r[1].openedBy === by ? r : "EPERM";
+    return checkFd(r[1], by) ?? r;
+  }
+
+  /**
+   * Close of the device fd by process `by`: EINVAL when the file is not open or the fd is
+   * closed already, EPERM for another process. The file is released (the mdev core's
+   * release → `vfio_sdmdev_mdev_release`) only when no mapping holds it any more. The fd's
+   * reference is dropped under the mdev list lock, so an open, a close or a munmap racing it
+   * sees the file either before or after, never half released.
+   */
+  async close(uuid: string, by: number): Promise<Errno | undefined> {
+    const r = this.lookup(uuid);
+    if (typeof r === "string") return r;
+    const q = r[1];
+    return await this.#core.release(uuid, "sdmdev", () => {
+      if (q.openedBy === null || !q.fd) return "EINVAL";
+      if (q.openedBy !== by) return "EPERM";
+      q.fd = false;
+      return q.vmas.length > 0 ? "keep" : undefined;
+    });
+  }
+
+  /**
+   * munmap of mapping `map` by process `by` (its mm must hold the device's mappings, else
+   * EPERM; EINVAL for no such mapping). While the fd is open the file stays; once it is
+   * closed, the mapping's reference is dropped under the mdev list lock and the last one
+   * releases the file.
+   */
+  async munmap(uuid: string, by: number, map: number): Promise<Errno | undefined> {
+    const r = this.lookup(uuid);
+    if (typeof r === "string") return r;
+    const q = r[1];
+    const drop = (): Errno | "keep" | undefined => {
+      if (q.openedBy === null || q.openedBy !== by) return "EPERM";
+      const i = q.vmas.findIndex((m) => m.id === map);
+      if (i < 0) return "EINVAL";
+      q.vmas.splice(i, 1);
+      return q.fd || q.vmas.length > 0 ? "keep" : undefined;
+    };
+    if (q.fd) {
+      const verdict = drop();
+      return verdict === "keep" ? undefined : verdict;
+    }
+    if (q.openedBy === null || q.openedBy !== by) return "EPERM";
+    return await this.#core.release(uuid, "sdmdev", drop);
   }
 
   /** The sysfs attributes (`iommu_type_show`, `dma_flag_show` and the type attributes). */
@@ -196,11 +251,13 @@ export class SdmdevClass {
       if (siblings.some((o) => o.openedBy !== null && o.openedBy !== by)) return "EBUSY";
     }
     q.openedBy = by;
+    q.fd = true;
     if (sd.sva || !sd.ops.startQueue) return undefined;
     q.pasid = 0;
     const r = sd.ops.startQueue(q);
     if (r !== undefined) {
       q.openedBy = null;
+      q.fd = false;
       return r;
     }
     q.started = true;
@@ -208,13 +265,12 @@ export class SdmdevClass {
   }
 
   /**
-   * `vfio_sdmdev_mdev_release`: the last reference to the device file is gone, so are its
-   * mappings (each held one); then `stop_queue` quiesces the hardware and frees the ring.
+   * `vfio_sdmdev_mdev_release`: the last reference to the device file is gone (its fd and
+   * every mapping); `stop_queue` quiesces the hardware and frees the ring.
    */
   async #release(sd: VfioSdmdev, mdev: MdevDevice): Promise<void> {
     const q = queueOf(mdev);
     await q.mutex.hold(this.#k.sched, "sdmdev.release:q-mutex", async () => {
-      q.vmas.length = 0;
       await sd.ops.stopQueue?.(q);
       q.started = false;
       q.openedBy = null;

@@ -283,20 +283,23 @@ export class MdevCore {
   /**
    * `vfio_mdev_close`: EINVAL when not open. While the parent unregisters, the device is
    * removed at once (`mdev_put_device` → `release_done`), the parent with its last device.
-   * `holds` (the vendor's "does the caller hold this fd") is asked under the list lock, so a
-   * release cannot close an fd that another release closed and an open re-opened meanwhile.
+   * `drop` is the vendor's part of the file's reference counting, run under the list lock
+   * before anything is released: it drops the caller's reference and says whether that was
+   * the last one (undefined: release), whether others keep the file ("keep"), or why the
+   * caller holds no reference (an errno).
    */
   async release(
     uuidText: string,
     vendor: MdevVendor,
-    holds: (d: MdevDevice) => boolean = () => true,
+    drop: () => Errno | "keep" | undefined = () => undefined,
   ): Promise<Errno | undefined> {
     const d = this.lookup(uuidText, vendor);
     if (typeof d === "string") return d;
     return await this.#locked(d.parent, "mdev.release:list-lock", async () => {
       if (d.gone) return "ENODEV";
+      const verdict = drop();
+      if (verdict !== undefined) return verdict === "keep" ? undefined : verdict;
       if (!d.open) return "EINVAL";
-      if (!holds(d)) return "EPERM";
       await d.parent.ops.release?.(d);
       if (d.parent.unregistering) await d.parent.ops.remove!(d);
       d.open = false;

@@ -16,6 +16,7 @@
 import fc from "fast-check";
 import { type MdevCommand, stepMdev } from "../../spec/mdev.ts";
 import {
+  holderOf,
   initialSdmdevWorld,
   RING_SIZE,
   type SdmdevCommand,
@@ -131,7 +132,7 @@ function resolve(w: SdmdevWorld, cmd: Cmd): Cmd {
   let c = cmd;
   if (c.by === HOLDER) {
     const q = w.sdmdev.queues.get(c.uuid.slice(0, 36).toLowerCase());
-    c = { ...c, by: q?.openedBy ?? 1 };
+    c = { ...c, by: (q && holderOf(q)) ?? 1 };
   }
   if (c.op === "sdmdev.bindPasid" && c.pasid === OWN) {
     const own = [...w.sdmdev.pasids].find(([, mm]) => mm === c.by);
