@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { SUITES } from "../machines.ts";
-import { runSuite, type SuiteReport } from "../suites.ts";
+import { type Suite, SUITES } from "../machines.ts";
+import { runSuite, type SuiteOptions, type SuiteReport } from "../suites.ts";
 import { parseArgs, printLines, quirkNames, runCli, suitesNamed, UsageError } from "./common.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
@@ -22,6 +22,29 @@ const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--sui
 function row(cells: readonly (string | number)[]): string {
   const widths = [12, 8, 10, 9, 9];
   return cells.map((c, i) => String(c).padEnd(widths[i] ?? 0)).join(" ").trimEnd();
+}
+
+/**
+ * {@link runSuite}, with an exception that escapes it (one thrown outside a command, where the
+ * runner cannot turn it into a counterexample: the spec's own step, shrinking) reported as
+ * the suite's failure, so the other suites still run. Its "trace" names the suite and seed.
+ */
+async function runGuarded(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
+  const start = performance.now();
+  try {
+    return await runSuite(suite, o);
+  } catch (e) {
+    const violation = `exception outside a command: ${e instanceof Error ? e.stack : String(e)}`;
+    const trace = { suite: suite.name, seed: o.seed, quirks: [...(o.quirks ?? [])], violation };
+    return {
+      suite: suite.name,
+      runs: 0,
+      commands: 0,
+      ms: performance.now() - start,
+      seed: o.seed,
+      failure: { violation: violation.split("\n")[0], trace, length: 0 },
+    };
+  }
 }
 
 async function main(): Promise<number> {
@@ -54,7 +77,7 @@ async function main(): Promise<number> {
   const reports: SuiteReport[] = [];
   for (const suite of suites) {
     console.error(`check: ${suite.name} ...`);
-    const r = await runSuite(suite, { seed, runs: runs ?? suite.defaultRuns, seconds, quirks });
+    const r = await runGuarded(suite, { seed, runs: runs ?? suite.defaultRuns, seconds, quirks });
     reports.push(r);
     if (r.failure) {
       await Deno.mkdir(out, { recursive: true });
