@@ -800,10 +800,22 @@ Deno.test("sdmdev: kernel users share the qp pool", async (t) => {
       err: "ENODEV",
     });
   });
-  await t.step("unregister is EBUSY while a transform holds qps", () => {
-    const [w] = oneS(sd(), tfm("sdmdev.tfmInit", 1));
-    assert.deepEqual(oneS(w, { op: "sdmdev.unregister", parent: 1 })[1], { err: "EBUSY" });
-  });
+  await t.step(
+    "unregister cannot fail: it waits for a transform to exit, then the parent goes",
+    () => {
+      const [w] = oneS(sd(), tfm("sdmdev.tfmInit", 1));
+      const [during, r] = oneS(w, { op: "sdmdev.unregister", parent: 1 });
+      assert.deepEqual(r, { ok: 1 }, "one user waited for");
+      assert.equal(during.sdmdev.parents.has(1), true);
+      assert.deepEqual(oneS(during, tfm("sdmdev.tfmInit", 2))[1], { err: "ENODEV" });
+      assert.deepEqual(oneS(during, screate(U1))[1], { err: "ENODEV" });
+      const [after, e] = oneS(during, tfm("sdmdev.tfmExit", 1));
+      assert.deepEqual(e, { ok: 0 });
+      assert.equal(after.sdmdev.parents.size, 0);
+      assert.equal(after.mdev.parents.size, 0);
+      assert.deepEqual(oneS(after, tfm("sdmdev.tfmExit", 1))[1], { err: "ENODEV" });
+    },
+  );
 });
 
 Deno.test("sdmdev: unregister", async (t) => {

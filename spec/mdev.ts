@@ -295,7 +295,9 @@ function liveParent(state: MdevState, id: number, vendor: MdevVendor): MdevParen
 
 /**
  * Sets the units a parent's users outside the mdev core hold (sdmdev: kernel crypto qps).
- * EINVAL when that would leave the pool overdrawn; ENODEV/EPERM as for create.
+ * EINVAL when that would leave the pool overdrawn; ENODEV/EPERM as for create. While the
+ * parent is being unregistered the units may only go down, and the parent goes when
+ * neither devices nor reserved units are left.
  */
 export function setReserved(
   state: MdevState,
@@ -303,10 +305,27 @@ export function setReserved(
   vendor: MdevVendor,
   reserved: number,
 ): MdevState | Errno {
-  const p = liveParent(state, parentId, vendor);
-  if (typeof p === "string") return p;
-  if (!isInt(reserved, 0, p.capacity - p.used)) return "EINVAL";
-  return { ...state, parents: setIn(state.parents, p.id, { ...p, reserved }) };
+  const p = state.parents.get(parentId);
+  const unregistering = p !== undefined && p.unregisterFrom !== null;
+  if (!unregistering) {
+    const live = liveParent(state, parentId, vendor);
+    if (typeof live === "string") return live;
+  }
+  if (p!.vendor !== vendor) return "EPERM";
+  const limit = unregistering ? p!.reserved : p!.capacity - p!.used;
+  if (!isInt(reserved, 0, limit)) return "EINVAL";
+  const left = { ...p!, reserved };
+  if (parentDone(left, state.devices)) return { ...state, parents: deleteIn(state.parents, p!.id) };
+  return { ...state, parents: setIn(state.parents, p!.id, left) };
+}
+
+/**
+ * Whether an unregistering parent has nothing left: no device and no reserved units (kernel
+ * users of the vendor's pool), so it goes.
+ */
+function parentDone(p: MdevParent, devices: ReadonlyMap<string, MdevDevice>): boolean {
+  return p.unregisterFrom !== null && p.used === 0 && p.reserved === 0 &&
+    !hasDevices(devices, p.id);
 }
 
 /**
@@ -353,12 +372,9 @@ function dropDevice(state: MdevState, d: MdevDevice): MdevState {
   const cost = p.types.find((t) => t.id === d.type)!.cost;
   const devices = deleteIn(state.devices, d.uuid);
   const left = { ...p, used: p.used - cost };
-  let parents: ReadonlyMap<number, MdevParent>;
-  if (p.unregisterFrom !== null && left.used === 0 && !hasDevices(devices, p.id)) {
-    parents = deleteIn(state.parents, p.id);
-  } else {
-    parents = setIn(state.parents, p.id, left);
-  }
+  const parents = parentDone(left, devices)
+    ? deleteIn(state.parents, p.id)
+    : setIn(state.parents, p.id, left);
   return { ...state, parents, devices, groups: deleteIn(state.groups, d.group) };
 }
 
@@ -478,7 +494,8 @@ export function beginUnregister(
       next = dropDevice(next, d);
     }
   }
-  if (pending === 0 && next.parents.has(p.id)) {
+  const left = next.parents.get(p.id);
+  if (left && parentDone(left, next.devices)) {
     next = { ...next, parents: deleteIn(next.parents, p.id) };
   }
   return [next, { removed, pending }];
@@ -591,7 +608,8 @@ function eachDevice(
  * - `mdev.no-create-after-unregister` (always): every device of a parent being unregistered
  *   was created before the unregister started, and is open (closed ones are removed).
  * - `mdev.units-balance` (between-ops): every device's parent and type exist, a parent's
- *   `used` is the sum of its devices' costs, an unregistering parent has a device, keys are
+ *   `used` is the sum of its devices' costs, an unregistering parent has a device or reserved
+ *   units (kernel users it waits for), keys are
  *   canonical UUIDs and serials are unique and below `nextSerial`.
  */
 export const mdevInvariants: readonly Invariant<MdevState>[] = [
@@ -658,8 +676,8 @@ export const mdevInvariants: readonly Invariant<MdevState>[] = [
       return eachParent(s, (p) => {
         const u = used.get(p.id) ?? 0;
         if (p.used !== u) return `used ${p.used}, its devices cost ${u}`;
-        return p.unregisterFrom !== null && u === 0 && !hasDevices(s.devices, p.id)
-          ? "unregistering with no device left, yet still registered"
+        return parentDone(p, s.devices)
+          ? "unregistering with no device and no reserved unit left, yet still registered"
           : undefined;
       });
     },

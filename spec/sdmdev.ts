@@ -62,10 +62,12 @@
  * - **PASIDs** stand in for the IOMMU SVA layer (`iommu_sva_bind_device`,
  *   `iommu_sva_find`): `sdmdev.svaBind` gives a process its PASID (the lowest free, at least
  *   1; the same one on every call), never freed in this model.
- * - **Unregister** (`vfio_sdmdev_unregister`, called from `hisi_qm_stop` on driver removal) is
- *   EBUSY while a kernel crypto transform holds qps of the parent: the crypto API holds a
- *   reference on the driver module while a transform exists, so the driver cannot go.
- *   Otherwise it behaves as `mdev.unregister`, and returns the open devices it waits for.
+ * - **Unregister** (`vfio_sdmdev_unregister`, called from the parent's PCI remove,
+ *   `hisi_zip_remove` → `hisi_qm_stop`) cannot fail: a PCI remove returns `void`. It waits
+ *   for the users to go, as the later upstream QM drivers do before tearing down: no create
+ *   and no new transform from then on, closed sdmdevs removed at once, open sdmdevs removed
+ *   when their file is released, transforms kept until they exit; the parent goes with the
+ *   last of them. It returns the users it waits for (open sdmdevs plus transforms).
  * - **Sysfs** reads of a device that is not a registered sdmdev (or one being unregistered)
  *   are ENODEV.
  *
@@ -499,14 +501,18 @@ function register(
 function unregister(world: SdmdevWorld, parent: number): StepResult<SdmdevWorld> {
   const p = liveParent(world, parent);
   if (typeof p === "string") return fail(world, p);
-  if (p.tfms.size > 0) return fail(world, "EBUSY");
   const r = beginUnregister(world.mdev, parent, "sdmdev");
   if (typeof r === "string") return fail(world, r);
   const [mdev, { removed, pending }] = r;
   let next: SdmdevWorld = { ...world, mdev };
   for (const d of removed) next = putQueue(next, next.sdmdev.queues.get(d.uuid)!);
-  if (pending === 0) next = withSd(next, { parents: deleteIn(next.sdmdev.parents, parent) });
-  return done(next, pending);
+  return done(dropGoneParent(next, parent), pending + p.tfms.size);
+}
+
+/** The sdmdev parent goes once the mdev core's parent has (its last user left). */
+function dropGoneParent(world: SdmdevWorld, parent: number): SdmdevWorld {
+  if (world.mdev.parents.has(parent)) return world;
+  return withSd(world, { parents: deleteIn(world.sdmdev.parents, parent) });
 }
 
 function create(world: SdmdevWorld, parent: number, uuid: string): StepResult<SdmdevWorld> {
@@ -699,8 +705,8 @@ function tfmInit(world: SdmdevWorld, parent: number, tfm: number): StepResult<Sd
 }
 
 function tfmExit(world: SdmdevWorld, parent: number, tfm: number): StepResult<SdmdevWorld> {
-  const p = liveParent(world, parent);
-  if (typeof p === "string") return fail(world, p);
+  const p = world.sdmdev.parents.get(parent);
+  if (!p) return fail(world, "ENODEV");
   const pair = p.tfms.get(tfm);
   if (!pair) return fail(world, "EINVAL");
   const mdev = setReserved(world.mdev, parent, "sdmdev", 2 * (p.tfms.size - 1));
@@ -712,7 +718,7 @@ function tfmExit(world: SdmdevWorld, parent: number, tfm: number): StepResult<Sd
     pool: { ...p.pool, owners },
     tfms: deleteIn(p.tfms, tfm),
   });
-  return done(next, 0);
+  return done(dropGoneParent(next, parent), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -733,8 +739,8 @@ function as<K extends SdmdevCommand["op"]>(cmd: SdmdevCommand, _op: K): SdCmd<K>
  * - `sdmdev.register {parent, name, qpNum, sva}` (`vfio_sdmdev_register` +
  *   `mdev_register_device`): ok(0); EINVAL (malformed: `qpNum` 1..{@link MAX_QP_NUM}, name
  *   as in mdev.ts), EEXIST (already an mdev or sdmdev parent).
- * - `sdmdev.unregister {parent}` (`vfio_sdmdev_unregister`): ok(open devices still waited
- *   for); ENODEV (unknown or already unregistering), EBUSY (a kernel transform holds qps).
+ * - `sdmdev.unregister {parent}` (`vfio_sdmdev_unregister`): ok(users still waited for:
+ *   open devices and transforms); ENODEV (unknown or already unregistering).
  * - `sdmdev.create {parent, uuid}` (`vfio_sdmdev_mdev_create` → `get_queue`): ok(group id);
  *   ENODEV (not a live sdmdev parent), EINVAL (UUID), EEXIST (live UUID), EBUSY (no free qp).
  * - `sdmdev.remove {uuid}` (`vfio_sdmdev_mdev_remove` → `put_queue`): ok(0); EBUSY (open).
@@ -764,7 +770,8 @@ function as<K extends SdmdevCommand["op"]>(cmd: SdmdevCommand, _op: K): SdCmd<K>
  *   ENODEV when not a live sdmdev parent.
  * - `sdmdev.tfmInit {parent, tfm}` (`hisi_zip_alloc_comp_ctx`): ok([qn, qn]), two qps or
  *   none; ENODEV, EINVAL (tfm not a positive integer), EEXIST (live tfm), EBUSY (< 2 free).
- * - `sdmdev.tfmExit {parent, tfm}` (`hisi_zip_free_comp_ctx`): ok(0); ENODEV, EINVAL.
+ * - `sdmdev.tfmExit {parent, tfm}` (`hisi_zip_free_comp_ctx`): ok(0), and the last user of
+ *   a parent being unregistered lets it go; ENODEV (not a registered sdmdev parent), EINVAL.
  */
 export function stepSdmdev(world: SdmdevWorld, cmd: SdmdevCommand): StepResult<SdmdevWorld> {
   const c = cmd;
@@ -849,7 +856,7 @@ function ownerName(o: QpOwner): string {
  * - `sdmdev.refcounts` (always): a parent's device references are non-negative and equal to
  *   its live sdmdevs (one `get_device` per create, one `put_device` per remove).
  * - `sdmdev.no-create-after-unregister` (always): every sdmdev of a parent being unregistered
- *   was created before the unregister began and is still open, and no transform holds qps.
+ *   was created before the unregister began and is still open.
  * - `sdmdev.world-consistent` (between-ops): sdmdev parents are exactly the mdev parents of
  *   vendor `sdmdev`, with one type of cost 1, capacity `qpNum` and `reserved` twice the
  *   transforms; queues are exactly the mdevs of those parents; mapping ids are unique.
@@ -980,7 +987,6 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
       eachSdParent(w, (p) => {
         const from = w.mdev.parents.get(p.parent)?.unregisterFrom;
         if (from === null || from === undefined) return undefined;
-        if (p.tfms.size > 0) return `${p.tfms.size} transforms while unregistering`;
         for (const q of w.sdmdev.queues.values()) {
           if (q.parent !== p.parent) continue;
           const d = w.mdev.devices.get(q.uuid);

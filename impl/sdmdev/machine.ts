@@ -131,7 +131,8 @@ export class SdmdevMachine {
       .with({ op: "sdmdev.unregister" }, async (c) => {
         const pf = this.#pf(c.parent);
         if (typeof pf === "string") return { err: pf };
-        return value(await sdmdev.unregister(pf[0], () => pf[1].tfms.ctxs.size > 0));
+        const pending = await sdmdev.unregister(pf[0]);
+        return value(typeof pending === "string" ? pending : pending + pf[1].tfms.ctxs.size);
       })
       .with({ op: "sdmdev.create" }, async (c) => value(await sdmdev.create(c.parent, c.uuid)))
       .with({ op: "sdmdev.remove" }, async (c) => done(await mdev.remove(c.uuid, "sdmdev")))
@@ -175,8 +176,11 @@ export class SdmdevMachine {
         return Promise.resolve(value(typeof pf === "string" ? pf : pf[1].tfms.init(c.tfm)));
       })
       .with({ op: "sdmdev.tfmExit" }, (c) => {
-        const pf = this.#pf(c.parent);
-        return Promise.resolve(typeof pf === "string" ? value(pf) : done(pf[1].tfms.exit(c.tfm)));
+        const sd = sdmdev.devices.get(c.parent); // also while it is being unregistered
+        if (!sd) return Promise.resolve({ err: "ENODEV" } as const);
+        const r = this.#pfs.get(sd)!.tfms.exit(c.tfm);
+        if (r === undefined) sdmdev.kernelUserGone(sd);
+        return Promise.resolve(done(r));
       })
       .exhaustive();
   }

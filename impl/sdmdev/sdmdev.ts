@@ -99,12 +99,17 @@ export class SdmdevClass {
   }
 
   /**
-   * `vfio_sdmdev_unregister`: `mdev_unregister_device`; the class device goes when the
-   * parent's last mdev does. The open devices still waited for; EBUSY when `busy()` (kernel
-   * users holding queue pairs), asked under the parent's lock.
+   * `vfio_sdmdev_unregister`: `mdev_unregister_device`, which cannot fail (the parent's PCI
+   * remove is void); the class device goes with the parent's last user (an mdev, or a
+   * kernel crypto user of its qps). The open devices still waited for.
    */
-  unregister(sd: VfioSdmdev, busy?: () => boolean): Promise<number | Errno> {
-    return this.#core.unregister(sd.parent, "sdmdev", busy);
+  unregister(sd: VfioSdmdev): Promise<number | Errno> {
+    return this.#core.unregister(sd.parent, "sdmdev");
+  }
+
+  /** A kernel user gave its qps back: an unregister waiting for it may complete. */
+  kernelUserGone(sd: VfioSdmdev): void {
+    this.#core.reservedReleased(sd.parent);
   }
 
   /** `vfio_sdmdev_pdev_sdmdev`: the live sdmdev of a parent, or ENODEV (an ERR_PTR). */

@@ -311,25 +311,34 @@ export class MdevCore {
 
   /**
    * `mdev_unregister_device`: no create from now on, closed devices removed at once, open
-   * ones left for their release. The open devices it still waits for.
+   * ones left for their release; the parent goes when neither devices nor the vendor's
+   * reserved units (its kernel users) are left. The open devices it still waits for.
    */
-  async unregister(
-    parentId: number,
-    vendor: MdevVendor,
-    busy: () => boolean = () => false,
-  ): Promise<number | Errno> {
+  async unregister(parentId: number, vendor: MdevVendor): Promise<number | Errno> {
     const p = this.liveParent(parentId, vendor);
     if (typeof p === "string") return p;
     return await this.#locked(p, "mdev.unregister:list-lock", async () => {
       if (p.unregistering) return "ENODEV";
-      if (busy()) return "EBUSY";
       p.unregisterFrom = this.nextSerial;
       const pending = this.#k.quirks.unregisterLoopDoubleDestroy
         ? await this.#destroyLoopV7(p)
         : await this.#destroyClosed(p);
-      if (p.mdevList.length === 0) this.#parentGone(p);
+      this.#goneIfIdle(p);
       return pending;
     });
+  }
+
+  /** A kernel user of `parentId`'s units left: an unregister waiting for it may complete. */
+  reservedReleased(parentId: number): void {
+    const p = this.parents.get(parentId);
+    if (p) this.#goneIfIdle(p);
+  }
+
+  /** An unregistering parent with no device and no reserved units goes. */
+  #goneIfIdle(p: MdevParent): void {
+    if (p.unregistering && p.mdevList.length === 0 && p.ops.units().reserved === 0) {
+      this.#parentGone(p);
+    }
   }
 
   /** Removes every closed device in creation order; the number left open. */
@@ -370,7 +379,7 @@ export class MdevCore {
     this.devices.delete(d.uuid);
     this.groups.delete(d.group);
     this.#names.delete(d.uuid);
-    if (d.parent.unregistering && list.length === 0) this.#parentGone(d.parent);
+    this.#goneIfIdle(d.parent);
   }
 
   /** The parent's last reference: off the registry, the vendor's unregister completes. */
