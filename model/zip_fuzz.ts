@@ -146,16 +146,24 @@ export function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** node:zlib's decoding of a whole `format` stream (throws where node:zlib reports an error). */
+export function nodeInflate(
+  data: Uint8Array,
+  format: ZipFormat,
+  opts: zlib.ZlibOptions = {},
+): Uint8Array {
+  const out = format === "deflate"
+    ? zlib.inflateRawSync(data, opts)
+    : format === "zlib"
+    ? zlib.inflateSync(data, opts)
+    : zlib.gunzipSync(data, opts);
+  return new Uint8Array(out);
+}
+
 /** node:zlib's verdict on a whole input: the bytes, or undefined when it reports an error. */
 function nodeDecode(data: Uint8Array, format: ZipFormat, limit: number): Uint8Array | undefined {
-  const opts = { maxOutputLength: limit };
   try {
-    const out = format === "deflate"
-      ? zlib.inflateRawSync(data, opts)
-      : format === "zlib"
-      ? zlib.inflateSync(data, opts)
-      : zlib.gunzipSync(data, opts);
-    return new Uint8Array(out);
+    return nodeInflate(data, format, { maxOutputLength: limit });
   } catch {
     return undefined;
   }

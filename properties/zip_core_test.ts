@@ -22,7 +22,7 @@ import {
   type FlushMode,
   tryDecompress,
 } from "../impl/zip/mod.ts";
-import { concat, equalBytes, jsonCorpus, textCorpus } from "../model/zip_fuzz.ts";
+import { concat, equalBytes, jsonCorpus, nodeInflate, textCorpus } from "../model/zip_fuzz.ts";
 import { prng } from "../impl/sched.ts";
 
 const seed = Number(Deno.env.get("WARPSPEC_SEED") ?? 20180903);
@@ -306,4 +306,30 @@ Deno.test("zip core: tryDecompress returns typed errors", () => {
   assert.ok("ok" in ok && ok.consumed === packed.length);
   const raw = tryDecompress(Uint8Array.of(0x07), "deflate");
   assert.ok("err" in raw && raw.err.code === "bad-block-type");
+});
+
+/** Issue 8 defect 2: 64 incompressible bytes, a flush, one more byte (0x48). */
+const flushAfterIncompressible = Uint8Array.from(
+  "419627c4f995d99cbf0f0a3123af7dc4e2d2e2e3e99350282c7542b34de4f7efee56e1ca31ad9969b53b7d101b7adeb4e3617a8328e09f4b85fa28873875498f48"
+    .match(/../g)!,
+  (h) => parseInt(h, 16),
+);
+
+Deno.test("zip core: a flush after incompressible data keeps the next byte (issue 8 defect 2)", () => {
+  const data = flushAfterIncompressible;
+  assert.equal(data.length, 65);
+  for (const format of formats) {
+    for (const mode of ["sync", "full"] as FlushMode[]) {
+      for (const level of allLevels) {
+        const s = new CompressStream(format, level);
+        const packed = concat([
+          s.push(data.subarray(0, 64), 1e6, mode).output,
+          s.push(data.subarray(64), 1e6, "finish").output,
+        ]);
+        const what = `${format} level ${level} ${mode} flush`;
+        assert.ok(equalBytes(nodeInflate(packed, format), data), `node:zlib, ${what}`);
+        assert.ok(equalBytes(decompress(packed, format), data), `ours, ${what}`);
+      }
+    }
+  }
 });

@@ -9,21 +9,12 @@ import zlib from "node:zlib";
 import fc from "fast-check";
 import { referenceDecode, type ZipFormat } from "../spec/zip.ts";
 import { compress, CompressStream, decompress } from "../impl/zip/mod.ts";
-import { concat, equalBytes, jsonCorpus, textCorpus } from "../model/zip_fuzz.ts";
+import { concat, equalBytes, jsonCorpus, nodeInflate, textCorpus } from "../model/zip_fuzz.ts";
 import { prng } from "../impl/sched.ts";
 
 const seed = Number(Deno.env.get("WARPSPEC_SEED") ?? 20180903);
 console.log(`zip_interop: WARPSPEC_SEED=${seed}`);
 const formats: ZipFormat[] = ["deflate", "zlib", "gzip"];
-
-function nodeInflate(data: Uint8Array, format: ZipFormat): Uint8Array {
-  const out = format === "deflate"
-    ? zlib.inflateRawSync(data)
-    : format === "zlib"
-    ? zlib.inflateSync(data)
-    : zlib.gunzipSync(data);
-  return new Uint8Array(out);
-}
 
 function nodeDeflate(data: Uint8Array, format: ZipFormat, opts: zlib.ZlibOptions): Uint8Array {
   const out = format === "deflate"

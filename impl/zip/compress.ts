@@ -229,8 +229,11 @@ export class CompressStream {
     const stopAt = flushing ? this.end : this.end - minLookahead;
     const wrote = this.cfg.lazy ? this.parseLazy(stopAt) : this.parseGreedy(stopAt);
     if (!wrote && flushing && this.matchAvailable) {
+      // The pending literal is written now, so nothing may still refer to it: a pass-over
+      // run (which writes win[pos - 1] as the next pending literal) ends here too.
       this.bw.literal(this.win[this.pos - 1]);
       this.matchAvailable = false;
+      this.passLeft = 0;
     }
     return wrote;
   }
