@@ -8,12 +8,33 @@
  * node:zlib reports one, the same bytes wherever both succeed, and agreement with the
  * specification's reference decoder.
  *
+ * `runCompressFuzz(seed, runs)` compresses generated inputs (random, incompressible, text,
+ * runs, repeats, copies from far back, and mixtures of them) at every level and framing, in
+ * random input chunks with random sync/full flush points (on small inputs sometimes after
+ * every byte) and random output budgets (down to 0 and 1 byte per call), and checks each call
+ * against the SQE result rules, the whole output against node:zlib and our decoder, the
+ * output at each flush point as a decodable prefix, the output after each full flush as a
+ * stream of its own, and that the bytes equal those of the same flush points fed in one call
+ * each with unlimited space (without flushes: the one-shot `compress`).
+ *
  * @module
  */
 
 import zlib from "node:zlib";
-import { referenceDecode, type ZipFormat } from "../spec/zip.ts";
-import { compress, DecompressStream, type ZipError } from "../impl/zip/mod.ts";
+import {
+  compressStatusFor,
+  referenceDecode,
+  sqeResultViolations,
+  type ZipFormat,
+  ZipStatus,
+} from "../spec/zip.ts";
+import {
+  compress,
+  CompressStream,
+  DecompressStream,
+  type FlushMode,
+  type ZipError,
+} from "../impl/zip/mod.ts";
 import { prng } from "../impl/sched.ts";
 
 const vocabulary = (
@@ -264,4 +285,279 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 function toHex(data: Uint8Array): string {
   return Array.from(data, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** One compressor fuzz failure: the case (replay with {@link compressFuzzCase}) and the fault. */
+export interface CompressFuzzFailure {
+  /** The case number. */
+  readonly run: number;
+  /** The framing compressed to. */
+  readonly format: ZipFormat;
+  /** What went wrong, with the case's level, size, flush points and budgets. */
+  readonly message: string;
+  /** The input bytes, hex (empty above 64 KiB: regenerate with the seed and case number). */
+  readonly inputHex: string;
+}
+
+/** The outcome of {@link runCompressFuzz}. */
+export interface CompressFuzzReport {
+  /** The seed used. */
+  readonly seed: number;
+  /** Number of cases run. */
+  readonly runs: number;
+  /** Cases with at least one sync or full flush. */
+  readonly flushed: number;
+  /** Violations found (empty when all is well). */
+  readonly failures: CompressFuzzFailure[];
+}
+
+/** One chunk of a compression plan: input up to `end`, pushed with `mode`. */
+interface PlanStep {
+  readonly end: number;
+  readonly mode: FlushMode;
+}
+
+/** A compressor fuzz case: what to compress, how, and with which output budgets. */
+interface CompressCase {
+  readonly format: ZipFormat;
+  readonly level: number;
+  readonly input: Uint8Array;
+  /** Chunks in order; the last one finishes the stream at `input.length`. */
+  readonly plan: readonly PlanStep[];
+  /** The output budget of the next call. */
+  readonly budget: () => number;
+  /** How budgets are drawn, for messages. */
+  readonly budgetKind: string;
+}
+
+/**
+ * A generated input of `size` bytes: segments of random bytes, bytes from a 2-4 symbol
+ * alphabet, text, runs of one byte, a short pattern repeated, and copies (slightly altered)
+ * of earlier input, some from beyond the 32 KiB window.
+ */
+function fuzzInput(rnd: () => number, size: number): Uint8Array {
+  const out = new Uint8Array(size);
+  const byte = () => Math.floor(rnd() * 256);
+  let n = 0;
+  while (n < size) {
+    const len = Math.min(size - n, 1 + Math.floor(rnd() * rnd() * Math.min(size, 40_000)));
+    const seg = out.subarray(n, n + len);
+    switch (Math.floor(rnd() * 6)) {
+      case 0:
+        for (let i = 0; i < len; i++) seg[i] = byte();
+        break;
+      case 1: {
+        const base = byte(), symbols = 2 + Math.floor(rnd() * 3);
+        for (let i = 0; i < len; i++) seg[i] = base + Math.floor(rnd() * symbols);
+        break;
+      }
+      case 2:
+        seg.set(textCorpus(Math.floor(rnd() * 1e9), len));
+        break;
+      case 3:
+        seg.fill(byte());
+        break;
+      case 4: {
+        const period = 1 + Math.floor(rnd() * 40);
+        for (let i = 0; i < len; i++) seg[i] = i < period ? byte() : seg[i - period];
+        break;
+      }
+      default: {
+        if (n === 0) {
+          for (let i = 0; i < len; i++) seg[i] = byte();
+          break;
+        }
+        const from = Math.floor(rnd() * n);
+        for (let i = 0; i < len; i++) seg[i] = out[from + (i % (n - from))];
+        for (let k = Math.floor(rnd() * 4); k > 0; k--) seg[Math.floor(rnd() * len)] = byte();
+      }
+    }
+    n += len;
+  }
+  return out;
+}
+
+/** Draws a case's input size: mostly small, sometimes beyond a block or the window buffer. */
+function fuzzSize(rnd: () => number): number {
+  const r = rnd();
+  if (r < 0.35) return Math.floor(rnd() * 300);
+  if (r < 0.85) return Math.floor(rnd() * 20_000);
+  if (r < 0.97) return Math.floor(rnd() * 140_000);
+  return 280_000 + Math.floor(rnd() * 160_000);
+}
+
+/** The flush plan: a flush (or a plain chunk end) after every byte, or at random points. */
+function fuzzPlan(rnd: () => number, size: number): PlanStep[] {
+  const plan: PlanStep[] = [];
+  const pick = (): FlushMode => {
+    const r = rnd();
+    return r < 0.4 ? "none" : r < 0.7 ? "sync" : "full";
+  };
+  if (size <= 300 && rnd() < 0.4) {
+    const only: FlushMode | undefined = rnd() < 0.5 ? undefined : rnd() < 0.5 ? "sync" : "full";
+    for (let end = 0; end < size; end++) plan.push({ end, mode: only ?? pick() });
+  } else {
+    const ends = Array.from({ length: Math.floor(rnd() * 10) }, () => Math.floor(rnd() * size));
+    for (const end of ends.sort((a, b) => a - b)) plan.push({ end, mode: pick() });
+  }
+  plan.push({ end: size, mode: "finish" });
+  return plan;
+}
+
+/** The output budgets of a case: unlimited, tiny (0-3 bytes), small, or mixed per call. */
+function fuzzBudget(rnd: () => number, size: number): { budget: () => number; kind: string } {
+  const r = rnd();
+  if (r < 0.25) return { budget: () => Infinity, kind: "unlimited" };
+  if (r < 0.5 && size <= 20_000) {
+    return { budget: () => (rnd() < 0.05 ? 0 : 1 + Math.floor(rnd() * 3)), kind: "tiny" };
+  }
+  if (r < 0.75) return { budget: () => 1 + Math.floor(rnd() * 300), kind: "small" };
+  const budget = () => (rnd() < 0.05 ? 0 : Math.floor(2 ** (rnd() * 17)));
+  return { budget, kind: "mixed" };
+}
+
+/** The case numbered `run` of `seed`; it has its own PRNG, so it replays on its own. */
+function compressCase(seed: number, run: number): CompressCase {
+  const rnd = prng((seed ^ Math.imul(run + 1, 0x9e3779b1)) >>> 0);
+  const format = formats[Math.floor(rnd() * 3)];
+  const level = Math.floor(rnd() * 10);
+  const size = fuzzSize(rnd);
+  const input = fuzzInput(rnd, size);
+  const plan = fuzzPlan(rnd, size);
+  const { budget, kind } = fuzzBudget(rnd, size);
+  return { format, level, input, plan, budget, budgetKind: kind };
+}
+
+/** The same flush points, each fed in one call with unlimited output space. */
+function referenceCompress(c: CompressCase): Uint8Array {
+  const s = new CompressStream(c.format, c.level);
+  const out: Uint8Array[] = [];
+  let from = 0;
+  for (const { end, mode } of c.plan) {
+    if (mode === "none") continue;
+    out.push(s.push(c.input.subarray(from, end), Infinity, mode).output);
+    from = end;
+  }
+  return concat(out);
+}
+
+/** Runs a case as planned; returns the output, the output length at each flush, or a fault. */
+function streamCompress(
+  c: CompressCase,
+): { out: Uint8Array; flushes: { end: number; at: number; mode: FlushMode }[] } | string {
+  const s = new CompressStream(c.format, c.level);
+  const out: Uint8Array[] = [];
+  const flushes: { end: number; at: number; mode: FlushMode }[] = [];
+  let from = 0, total = 0;
+  let calls = 100 + 2 * c.input.length + 32 * c.plan.length;
+  for (const { end, mode } of c.plan) {
+    for (;;) {
+      const space = c.budget();
+      const offered = end - from;
+      const r = s.push(c.input.subarray(from, end), space, mode);
+      const rules = sqeResultViolations({ inputLength: offered, destAvailOut: space }, r);
+      if (rules.length > 0) return `call at input ${from}: ${rules.join("; ")}`;
+      if (r.output.length !== r.produced) return `output length ${r.output.length} ≠ produced`;
+      from += r.consumed;
+      total += r.produced;
+      out.push(r.output);
+      if (space > 0 && --calls === 0) return "no end after the call budget: hang";
+      if (r.status === ZipStatus.destInsufficient) continue;
+      if (from !== end) return `status 0x${r.status.toString(16)} with ${end - from} bytes left`;
+      if (mode === "finish") {
+        const want = compressStatusFor(c.input.length, total);
+        if (r.status !== want) return `final status 0x${r.status.toString(16)}, want 0x${want}`;
+        const after = s.push(Uint8Array.of(1), 100, "finish");
+        if (after.consumed !== 0 || after.produced !== 0) return "a finished stream went on";
+      } else if (r.status !== ZipStatus.ok) return `status 0x${r.status.toString(16)}`;
+      if (mode === "sync" || mode === "full") flushes.push({ end, at: total, mode });
+      break;
+    }
+  }
+  return { out: concat(out), flushes };
+}
+
+/** Every check of one case; returns the first violation, or undefined. */
+function checkCompressCase(c: CompressCase): string | undefined {
+  const streamed = streamCompress(c);
+  if (typeof streamed === "string") return streamed;
+  const { out, flushes } = streamed;
+  const { format, input } = c;
+  let node: Uint8Array;
+  try {
+    node = nodeInflate(out, format);
+  } catch (e) {
+    return `node:zlib rejects the output: ${e}`;
+  }
+  if (!equalBytes(node, input)) return "node:zlib inflates the output to other bytes";
+  const ours = new DecompressStream(format).push(out, Infinity, true);
+  if (ours.error || !equalBytes(ours.output, input)) return "our decoder disagrees";
+  const partial = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  const trailer = format === "zlib" ? 4 : format === "gzip" ? 8 : 0;
+  for (const { end, at, mode } of flushes) {
+    let prefix: Uint8Array;
+    try {
+      prefix = nodeInflate(out.subarray(0, at), format, partial);
+    } catch (e) {
+      return `the output up to the ${mode} flush at ${end} is not a valid prefix: ${e}`;
+    }
+    if (!equalBytes(prefix, input.subarray(0, end))) {
+      return `the output up to the ${mode} flush at ${end} decodes to other bytes`;
+    }
+    if (mode !== "full") continue;
+    const rest = out.subarray(at, out.length - trailer);
+    let alone: Uint8Array;
+    try {
+      alone = nodeInflate(rest, "deflate");
+    } catch (e) {
+      return `the output after the full flush at ${end} does not decode on its own: ${e}`;
+    }
+    if (!equalBytes(alone, input.subarray(end))) {
+      return `the output after the full flush at ${end} decodes to other bytes on its own`;
+    }
+  }
+  const whole = flushes.length === 0 ? compress(input, format, c.level) : referenceCompress(c);
+  if (!equalBytes(out, whole)) {
+    return flushes.length === 0
+      ? "chunked output differs from the one-shot output"
+      : "output differs from the same flushes fed in one call each";
+  }
+  return undefined;
+}
+
+/** Describes a case for a failure message. */
+function describeCase(c: CompressCase): string {
+  const points = c.plan.slice(0, -1).map(({ end, mode }) => `${end}${mode[0]}`);
+  const shown = points.length > 12 ? [...points.slice(0, 12), "…"] : points;
+  return `level ${c.level}, ${c.input.length} bytes, chunks [${shown.join(" ")}], ` +
+    `${c.budgetKind} output budgets`;
+}
+
+/**
+ * Checks compressor case `run` of `seed` alone (as {@link runCompressFuzz} ran it); returns
+ * the violation message, or undefined when the case passes.
+ */
+export function compressFuzzCase(seed: number, run: number): string | undefined {
+  const c = compressCase(seed, run);
+  const fault = checkCompressCase(c);
+  return fault === undefined ? undefined : `${fault} (${c.format} ${describeCase(c)})`;
+}
+
+/** Runs `runs` compressor fuzz cases from `seed`; see the module documentation. */
+export function runCompressFuzz(seed: number, runs: number): CompressFuzzReport {
+  const failures: CompressFuzzFailure[] = [];
+  let flushed = 0;
+  for (let run = 0; run < runs; run++) {
+    const c = compressCase(seed, run);
+    if (c.plan.some(({ mode }) => mode === "sync" || mode === "full")) flushed++;
+    const fault = checkCompressCase(c);
+    if (fault === undefined) continue;
+    failures.push({
+      run,
+      format: c.format,
+      message: `${fault} (${describeCase(c)})`,
+      inputHex: c.input.length <= 65536 ? toHex(c.input) : "",
+    });
+  }
+  return { seed, runs, flushed, failures };
 }

@@ -333,3 +333,19 @@ Deno.test("zip core: a flush after incompressible data keeps the next byte (issu
     }
   }
 });
+
+Deno.test("zip core: a full flush right after a sync flush still forgets the history", () => {
+  const a = textCorpus(seed, 3000);
+  for (const format of formats) {
+    const s = new CompressStream(format, 6);
+    const head = concat([
+      s.push(a, 1e6, "sync").output,
+      s.push(a.subarray(0, 0), 1e6, "full").output,
+    ]);
+    const tail = s.push(a, 1e6, "finish").output;
+    assert.ok(equalBytes(nodeInflate(concat([head, tail]), format), concat([a, a])), format);
+    const trailer = format === "zlib" ? 4 : format === "gzip" ? 8 : 0;
+    const alone = tail.subarray(0, tail.length - trailer);
+    assert.ok(equalBytes(nodeInflate(alone, "deflate"), a), `${format}: no distance reaches back`);
+  }
+});

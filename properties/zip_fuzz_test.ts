@@ -1,6 +1,7 @@
 /**
- * Fuzzing the decompressor with mutated valid streams and random bytes (model/zip_fuzz.ts),
- * with a fixed seed and a bounded number of cases; WARPSPEC_SEED overrides the seed.
+ * Fuzzing the decompressor with mutated valid streams and random bytes, and the compressor
+ * with generated inputs, flush points and output budgets (model/zip_fuzz.ts), with a fixed
+ * seed and a bounded number of cases; WARPSPEC_SEED overrides the seed.
  */
 
 import assert from "node:assert/strict";
@@ -8,7 +9,7 @@ import fc from "fast-check";
 import zlib from "node:zlib";
 import { isZipError, type ZipFormat, ZipStatus } from "../spec/zip.ts";
 import { compress, DecompressStream, ZipError } from "../impl/zip/mod.ts";
-import { runZipFuzz, textCorpus } from "../model/zip_fuzz.ts";
+import { runCompressFuzz, runZipFuzz, textCorpus } from "../model/zip_fuzz.ts";
 
 export { runZipFuzz } from "../model/zip_fuzz.ts";
 
@@ -19,6 +20,12 @@ Deno.test("zip fuzz: mutated and random streams (runZipFuzz)", () => {
   const report = runZipFuzz(seed, 4000);
   assert.deepEqual(report.failures.slice(0, 3), []);
   assert.ok(report.bothRejected > 1000, `only ${report.bothRejected} cases were rejected`);
+});
+
+Deno.test("zip fuzz: compressor at every level, framing, flush point and budget", () => {
+  const report = runCompressFuzz(seed, 500);
+  assert.deepEqual(report.failures.slice(0, 3), []);
+  assert.ok(report.flushed > 300, `only ${report.flushed} cases flushed`);
 });
 
 Deno.test("zip fuzz: truncation at every byte is an error exactly like node:zlib", () => {

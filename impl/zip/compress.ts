@@ -213,7 +213,10 @@ export class CompressStream {
       this.finished = true;
       return;
     }
-    if (this.totalIn === this.lastFlushIn) return;
+    // A repeated flush without new input adds nothing, unless it is a full flush after a
+    // sync flush: then the history must still be forgotten (zlib too writes a second marker).
+    const forgotten = mode === "sync" || this.historyStart === this.pos;
+    if (this.totalIn === this.lastFlushIn && forgotten) return;
     this.lastFlushIn = this.totalIn;
     if (bw.symCount > 0 || this.pos > this.blockStart) this.writeBlock(this.pos, false);
     bw.writeStored(this.win, this.pos, 0, false);
