@@ -1,14 +1,51 @@
 /**
- * The `zip` CLI as a user meets it: output of any length reaches a file, a pipe read slowly
- * and a non-blocking pipe shared with the parent (where one write takes only what fits)
- * byte for byte.
+ * The `zip` CLI as a user of gzip/pigz meets it: real zlib and gzip both ways through the
+ * whole simulated stack, empty input, format detection, flags, one-line errors with exit 1
+ * for bad data and 2 for bad usage, output starting before the input ends, and output of any
+ * length reaching a file, a pipe read slowly and a non-blocking pipe shared with the parent
+ * (where one write takes only what fits) byte for byte.
  */
 import assert from "node:assert/strict";
-import { deflateSync } from "node:zlib";
+import { deflateSync, gunzipSync, gzipSync, inflateSync } from "node:zlib";
+import { Progress } from "../model/cli/zip.ts";
+import { concat } from "../model/zip_fuzz.ts";
+import { SAMPLE_CHUNK, SAMPLE_MAX_INPUT } from "../impl/wd/zip_sample.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const zipCommand = [Deno.execPath(), "run", "-A", `${root}model/cli/zip.ts`];
 const env = { DENO_NO_PACKAGE_JSON: "1" };
+const text = (n: number) =>
+  new TextEncoder().encode(
+    Array.from({ length: n }, (_, i) => `line ${i} of the WarpDrive stream\n`).join(""),
+  );
+
+/** Runs the CLI with `stdin`; its exit code, stdout and stderr. */
+async function zip(args: readonly string[], stdin: Uint8Array) {
+  const child = new Deno.Command(zipCommand[0], {
+    args: [...zipCommand.slice(1), ...args],
+    env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  try {
+    await w.write(stdin);
+    await w.close();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.BrokenPipe)) throw e; // it stopped reading: a usage error
+  }
+  const out = await child.output();
+  return { code: out.code, stdout: out.stdout, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+/** Asserts exit `code` and exactly one line on stderr matching `message`. */
+function assertOneLine(r: { code: number; stderr: string }, code: number, message: RegExp) {
+  assert.equal(r.code, code, r.stderr);
+  const lines = r.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, r.stderr);
+  assert.match(lines[0], message);
+}
 
 /** Runs `argv` with stdin from `file`, reading its stdout from a pipe in small, slow steps. */
 async function readSlowly(argv: string[], file: string, extraEnv = {}): Promise<Uint8Array> {
@@ -37,13 +74,6 @@ async function readSlowly(argv: string[], file: string, extraEnv = {}): Promise<
   return concat(parts);
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, (at += p.length) - p.length);
-  return out;
-}
-
 /**
  * A parent whose stdout is a non-blocking pipe (as a shell or a test harness may leave it)
  * and a child writing through it: sets O_NONBLOCK on its fd 1 with libc's fcntl, then runs
@@ -58,13 +88,11 @@ const io = { stdin: "inherit", stdout: "inherit", stderr: "inherit" };
 Deno.exit((await new Deno.Command(cmd, { args, ...io }).output()).code);`;
 
 Deno.test("zip -d writes all of a 2 MiB output: a file, a slow pipe, a non-blocking pipe", async (t) => {
-  const text = new TextEncoder().encode(
-    Array.from({ length: 70_000 }, (_, i) => `line ${i} of the WarpDrive stream\n`).join(""),
-  );
-  assert.ok(text.length > 2 * 1024 * 1024);
+  const plain = text(70_000);
+  assert.ok(plain.length > 2 * 1024 * 1024);
   const dir = await Deno.makeTempDir();
   const input = `${dir}/in.z`;
-  await Deno.writeFile(input, deflateSync(text));
+  await Deno.writeFile(input, deflateSync(plain));
   const argv = [...zipCommand, "-d"];
   await t.step("into a file", async () => {
     const out = `${dir}/out`;
@@ -73,10 +101,10 @@ Deno.test("zip -d writes all of a 2 MiB output: a file, a slow pipe, a non-block
       env,
     }).output();
     assert.equal(sh.code, 0, new TextDecoder().decode(sh.stderr));
-    assert.deepEqual(await Deno.readFile(out), text);
+    assert.deepEqual(await Deno.readFile(out), plain);
   });
   await t.step("into a pipe read slowly", async () => {
-    assert.deepEqual(await readSlowly(argv, input), text);
+    assert.deepEqual(await readSlowly(argv, input), plain);
   });
   await t.step({
     name: "into a non-blocking pipe shared with the parent",
@@ -84,8 +112,168 @@ Deno.test("zip -d writes all of a 2 MiB output: a file, a slow pipe, a non-block
     fn: async () => {
       const parent = [Deno.execPath(), "eval", NONBLOCKING_PARENT];
       const out = await readSlowly(parent, input, { CMD: JSON.stringify(argv) });
-      assert.equal(out.length, text.length);
-      assert.deepEqual(out, text);
+      assert.equal(out.length, plain.length);
+      assert.deepEqual(out, plain);
     },
   });
+});
+
+Deno.test("zip: real zlib and gzip through the whole simulated stack, both ways", async (t) => {
+  const input = text(3000);
+  await t.step("zlib output inflates with node:zlib and back", async () => {
+    const r = await zip([], input);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(new Uint8Array(inflateSync(r.stdout)), input);
+    assert.deepEqual((await zip(["-d"], r.stdout)).stdout, input);
+  });
+  await t.step("gzip output gunzips with node:zlib; -d detects gzip without -g", async () => {
+    const r = await zip(["-g"], input);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(new Uint8Array(gunzipSync(r.stdout)), input);
+    const back = await zip(["-d"], r.stdout);
+    assert.equal(back.code, 0, back.stderr);
+    assert.deepEqual(back.stdout, input);
+  });
+  await t.step("node:zlib's streams decompress; gzip members all of them", async () => {
+    const gz = new Uint8Array(gzipSync(input));
+    const cases = [
+      [new Uint8Array(deflateSync(input)), input],
+      [gz, input],
+      [concat([gz, gz]), concat([input, input])],
+    ];
+    for (const [stream, decoded] of cases) {
+      const r = await zip(["-d"], stream);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout, decoded);
+    }
+  });
+  await t.step("with the seed's sample defect: 78 9c, raw deflate, no trailer", async () => {
+    const r = await zip(["--quirk", "sampleZlibHeaderOnly"], input);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual([...r.stdout.subarray(0, 2)], [0x78, 0x9c]);
+    assert.throws(() => inflateSync(r.stdout));
+  });
+});
+
+Deno.test("zip: empty input is a valid empty stream and decompresses back to nothing", async () => {
+  for (const [args, inflate] of [[[], inflateSync], [["-g"], gunzipSync]] as const) {
+    const r = await zip(args, new Uint8Array());
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(inflate(r.stdout).length, 0);
+    const back = await zip(["-d"], r.stdout);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(back.stdout.length, 0);
+  }
+});
+
+Deno.test("zip: flags as gzip has them", async (t) => {
+  const input = text(100);
+  await t.step("-h and --help print usage, exit 0", async () => {
+    for (const flag of ["-h", "--help"]) {
+      const r = await zip([flag], input);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(new TextDecoder().decode(r.stdout), /^usage: .*-d.*-g.*-1\.\.-9/);
+    }
+  });
+  await t.step("-- ends the options; combined short flags; -6 is the engine's level", async () => {
+    const r = await zip(["-6g", "-c", "--"], input);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(new Uint8Array(gunzipSync(r.stdout)), input);
+    assert.deepEqual((await zip(["-dc", "--"], r.stdout)).stdout, input);
+  });
+  const usage: [string[], RegExp][] = [
+    [["-x"], /zip: error: unknown option -x/],
+    [["--frobnicate"], /unknown option --frobnicate/],
+    [["--", "-d"], /unexpected argument "-d"/],
+    [["file.txt"], /unexpected argument "file.txt"/],
+    [["--quirk", "nope"], /unknown quirk "nope"/],
+    [["-0"], /unknown option -0/],
+    [["-9"], /-9: the simulated ZIP engine compresses at level 6 only/],
+  ];
+  for (const [args, message] of usage) {
+    await t.step(`bad usage ${args.join(" ")}: one line, exit 2`, async () => {
+      assertOneLine(await zip(args, input), 2, message);
+    });
+  }
+});
+
+Deno.test("zip -d: each kind of bad data is one line naming it, exit 1", async (t) => {
+  const input = text(200);
+  const z = new Uint8Array(deflateSync(input));
+  const gz = new Uint8Array(gzipSync(input));
+  const flip = (s: Uint8Array, at: number) => {
+    const c = s.slice();
+    c[at < 0 ? c.length + at : at] ^= 1;
+    return c;
+  };
+  const cases: [string, Uint8Array, RegExp][] = [
+    ["no input", new Uint8Array(), /stdin: truncated: no zlib or gzip header/],
+    ["not a stream", new TextEncoder().encode("hello"), /bad header: neither a zlib nor/],
+    ["a zlib preset dictionary", Uint8Array.of(0x78, 0xbb, 0, 0, 0, 1, 3, 0), /bad zlib header/],
+    ["a zlib Adler-32", flip(z, -1), /Adler-32 checksum mismatch/],
+    ["a gzip CRC-32", flip(gz, -8), /CRC-32 mismatch/],
+    ["a gzip ISIZE", flip(gz, -1), /ISIZE mismatch/],
+    ["a truncated stream", z.subarray(0, z.length - 3), /truncated: the input ends inside/],
+    ["invalid deflate data", Uint8Array.of(0x78, 0x9c, 0xff, 0xff, 0, 0), /invalid deflate data/],
+    ["trailing garbage", concat([z, new TextEncoder().encode("xyz")]), /3 bytes of trailing/],
+  ];
+  for (const [name, stream, message] of cases) {
+    await t.step(name, async () => {
+      assertOneLine(await zip(["-d"], stream), 1, message);
+    });
+  }
+  await t.step("trailing zeros: a warning, exit 0", async () => {
+    const r = await zip(["-d"], concat([z, new Uint8Array(4)]));
+    assertOneLine(r, 0, /warning: stdin: 4 trailing zero bytes ignored/);
+    assert.deepEqual(r.stdout, input);
+  });
+  await t.step("over the one-request limit (zlib): exit 1", async () => {
+    const r = await zip([], new Uint8Array(SAMPLE_MAX_INPUT + 1));
+    assertOneLine(r, 1, /over 16777216 bytes/);
+    assert.equal(r.stdout.length, 0);
+  });
+});
+
+Deno.test("zip -g streams: one gzip member per request, output before the input ends", async () => {
+  const input = text(100_000);
+  assert.ok(input.length > 2 * SAMPLE_CHUNK);
+  const child = new Deno.Command(zipCommand[0], {
+    args: [...zipCommand.slice(1), "-g"],
+    env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const parts: Uint8Array[] = [];
+  const reading = (async () => {
+    for await (const p of child.stdout) parts.push(p);
+  })();
+  const w = child.stdin.getWriter();
+  await w.write(input.subarray(0, 2 * SAMPLE_CHUNK));
+  while (parts.length === 0) await new Promise((r) => setTimeout(r, 10)); // stdin still open
+  await w.write(input.subarray(2 * SAMPLE_CHUNK));
+  await w.close();
+  await reading;
+  assert.equal((await child.status).code, 0);
+  const out = concat(parts);
+  assert.deepEqual(new Uint8Array(gunzipSync(out)), input);
+  const members = [...out.keys()].filter((i) =>
+    out[i] === 0x1f && out[i + 1] === 0x8b && out[i + 2] === 8
+  );
+  assert.ok(members.length >= Math.ceil(input.length / SAMPLE_CHUNK));
+});
+
+Deno.test("zip progress: a line once a run has read 4 MiB, ended by a newline", async () => {
+  const seen: string[] = [];
+  const p = new Progress({
+    write: (b) => Promise.resolve(seen.push(new TextDecoder().decode(b)) && b.length),
+  });
+  await p.add(3 * 2 ** 20, 0);
+  assert.deepEqual(seen, []);
+  await p.add(2 ** 20, 2 ** 19);
+  await p.end();
+  assert.deepEqual(seen, ["\rzip: 4.0 MiB in, 0.5 MiB out", "\rzip: 4.0 MiB in, 0.5 MiB out\n"]);
+  const quiet = new Progress(undefined);
+  await quiet.add(2 ** 30, 0);
+  await quiet.end();
 });

@@ -7,7 +7,8 @@
  */
 import { type Suite, SUITES } from "../machines.ts";
 import { runSuite, type SuiteOptions, type SuiteReport } from "../suites.ts";
-import { parseArgs, printLines, quirkNames, runCli, suitesNamed, UsageError } from "./common.ts";
+import { parseArgs, printLines, quirkNames, runCli, UsageError } from "./common.ts";
+import { suitesNamed } from "./model_args.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
                        [--quirk NAME]... [--out DIR]

@@ -1,14 +1,11 @@
 /**
- * What every CLI shares: flag parsing, reading trace files, writing all of an output, and the
+ * What every CLI shares: flag parsing, writing all of an output, and the
  * rules that a user mistake is one line on stderr and exit code 2, and a failed run (bad data,
  * an output that cannot be written) one line and exit code 1 (never a stack trace).
  *
  * @module
  */
 import { isQuirkName, QUIRK_NAMES, type QuirkName } from "../../impl/quirks.ts";
-import { ItfError } from "../itf.ts";
-import { machineNamed, type Suite, SUITES } from "../machines.ts";
-import { type MachineTrace, parseTrace } from "../trace.ts";
 
 /** A mistake in how a CLI was called or in the input it was given: exit code 2. */
 export class UsageError extends Error {}
@@ -84,12 +81,19 @@ export interface ParsedArgs {
   readonly positional: readonly string[];
 }
 
-/** Parses `--name value` / `--name=value` / `--bool` flags against `spec`; unknown flags are errors. */
+/**
+ * Parses `--name value` / `--name=value` / `--bool` flags against `spec`; unknown flags are
+ * errors, and every argument after `--` is positional.
+ */
 export function parseArgs(argv: readonly string[], spec: Record<string, FlagKind>): ParsedArgs {
   const flags: ParsedArgs["flags"] = {};
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
+    if (arg === "--") {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
     if (!arg.startsWith("--")) {
       positional.push(arg);
       continue;
@@ -127,36 +131,6 @@ export function quirkNames(values: readonly string[] = []): QuirkName[] {
     }
     return q;
   });
-}
-
-/** Validates `--suite` values. */
-export function suitesNamed(values: readonly string[]): Suite[] {
-  return values.map((name) => {
-    const suite = SUITES.find((s) => s.name === name);
-    if (!suite) {
-      const known = SUITES.map((s) => s.name).join(", ");
-      throw new UsageError(`unknown suite "${name}" (known: ${known})`);
-    }
-    return suite;
-  });
-}
-
-/** Reads and parses a trace file; every problem becomes a one-line {@link UsageError}. */
-export async function loadTrace(file: string): Promise<MachineTrace> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) throw new UsageError(`${file}: no such file`);
-    if (e instanceof Deno.errors.IsADirectory) throw new UsageError(`${file}: is a directory`);
-    throw new UsageError(`${file}: cannot read: ${(e as Error).message}`);
-  }
-  try {
-    return parseTrace(text, machineNamed);
-  } catch (e) {
-    if (e instanceof ItfError) throw new UsageError(`${file}: ${e.message}`);
-    throw e;
-  }
 }
 
 /**

@@ -7,7 +7,8 @@
  * @module
  */
 import { oracle } from "../replay.ts";
-import { loadTrace, parseArgs, printLines, runCli, UsageError } from "./common.ts";
+import { parseArgs, printLines, runCli, UsageError } from "./common.ts";
+import { loadTrace } from "./model_args.ts";
 
 async function main(): Promise<number> {
   const { flags, positional } = parseArgs(Deno.args, { help: "bool" });

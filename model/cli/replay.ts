@@ -13,15 +13,8 @@ import { machineNamed } from "../machines.ts";
 import { type ReplayResult, replayTrace } from "../replay.ts";
 import { runSuite } from "../suites.ts";
 import { parseTrace } from "../trace.ts";
-import {
-  loadTrace,
-  parseArgs,
-  printLines,
-  quirkNames,
-  runCli,
-  suitesNamed,
-  UsageError,
-} from "./common.ts";
+import { parseArgs, printLines, quirkNames, runCli, UsageError } from "./common.ts";
+import { loadTrace, suitesNamed } from "./model_args.ts";
 
 const USAGE = `usage: deno task replay [--no-quirk] FILE.itf.json
        deno task replay --seed N --path P [--replay-path R] --suite NAME [--quirk NAME]...`;

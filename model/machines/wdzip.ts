@@ -17,13 +17,12 @@ import {
   type WdState,
 } from "../../spec/wd.ts";
 import { fromHex, zipContent } from "../../spec/zipcrypto.ts";
-import { ZipQmEngine } from "../../impl/device/zip_qm_engine.ts";
 import { Kernel } from "../../impl/kernel.ts";
 import { PhysMem } from "../../impl/mem/phys.ts";
-import { QmMachine } from "../../impl/qm/machine.ts";
+import type { QmMachine } from "../../impl/qm/machine.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import { ImmediateSched, type Sched } from "../../impl/sched.ts";
-import { runZipSample } from "../../impl/wd/zip_sample.ts";
+import { runZipSample, zipQmMachine } from "../../impl/wd/zip_sample.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Implementation, Machine } from "../machine.ts";
 import { decodedContent, hex, ZIP_SOURCES, ZIP_STREAMS } from "./zip_common.ts";
@@ -34,15 +33,6 @@ export const WD_SCHEMA: { readonly [op in WdCommand["op"]]: Readonly<Record<stri
     "wd.compress": { format: "string", data: "string" },
     "wd.decompress": { format: "string", data: "string" },
   };
-
-/** A simulated QM whose device runs the ZIP engine. */
-export function zipQmMachine(kernel: Kernel): QmMachine {
-  return new QmMachine(
-    kernel,
-    { qpNum: 2, sqDepth: 4, cqDepth: 4, eqDepth: 8 },
-    new ZipQmEngine(kernel),
-  );
-}
 
 class WdImplementation implements Implementation<WdState, WdCommand> {
   readonly #kernel: Kernel;
