@@ -250,7 +250,13 @@ Deno.test("zip -g streams: one gzip member per request, output before the input 
   })();
   const w = child.stdin.getWriter();
   await w.write(input.subarray(0, 2 * SAMPLE_CHUNK));
-  while (parts.length === 0) await new Promise((r) => setTimeout(r, 10)); // stdin still open
+  for (const deadline = Date.now() + 20_000; parts.length === 0;) { // stdin is still open
+    if (Date.now() > deadline) {
+      child.kill();
+      assert.fail("no output before the input ended");
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
   await w.write(input.subarray(2 * SAMPLE_CHUNK));
   await w.close();
   await reading;
