@@ -48,6 +48,7 @@ import { match } from "ts-pattern";
 import { deleteIn, lowestFreeId, setIn } from "./iommu.ts";
 import {
   checkInvariants,
+  type CommandSchema,
   type Errno,
   type Event,
   fail,
@@ -688,3 +689,22 @@ export const mdevInvariants: readonly Invariant<MdevState>[] = [
 export function checkMdevInvariants(state: MdevState): string[] {
   return checkInvariants(mdevInvariants, state);
 }
+
+/** Every mdev op and its argument fields (public API: validates traces, generates commands). */
+export const mdevCommandSchema: CommandSchema<MdevCommand["op"]> = {
+  "mdev.register": {
+    parent: "int",
+    name: "string",
+    deviceApi: "string",
+    capacity: "int",
+    types: "int",
+    create: "bool",
+    remove: "bool",
+  },
+  "mdev.unregister": { parent: "int" },
+  "mdev.create": { parent: "int", type: "string", uuid: "string" },
+  "mdev.remove": { uuid: "string" },
+  "mdev.open": { uuid: "string" },
+  "mdev.release": { uuid: "string" },
+  "mdev.readTypes": { parent: "int" },
+};

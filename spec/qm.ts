@@ -33,6 +33,7 @@
 import { match } from "ts-pattern";
 import {
   checkInvariants,
+  type CommandSchema,
   type Errno,
   type Event,
   fail,
@@ -995,3 +996,20 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
 export function checkQmInvariants(state: QmState): string[] {
   return checkInvariants(qmInvariants, state);
 }
+
+/** Every QM op and its argument fields (public API: validates traces, generates commands). */
+export const qmCommandSchema: CommandSchema<QmCommand["op"]> = {
+  "qm.alloc": { owner: "owner" },
+  "qm.start": { qn: "int" },
+  "qm.release": { qn: "int" },
+  "qm.send": { qn: "int", tag: "int" },
+  "qm.userSend": { qn: "int", by: "int", tag: "int", ring: "bool?" },
+  "qm.doorbell": { by: "owner", qn: "int", cmd: "int", index: "int", priority: "int" },
+  "qm.deviceStep": { qn: "int", status: "int?" },
+  "qm.poll": { qn: "int", by: "int" },
+  "qm.irq": {},
+  "qm.setIrqMask": { masked: "bool" },
+  "qm.mailbox": { cmd: "int", queue: "int" },
+  "qm.mailboxDone": {},
+  "qm.deviceBadEqe": { cqn: "int" },
+};

@@ -94,6 +94,7 @@ import {
 } from "./mdev.ts";
 import {
   checkInvariants,
+  type CommandSchema,
   type Errno,
   type Event,
   fail,
@@ -1045,3 +1046,22 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
 export function checkSdmdevInvariants(world: SdmdevWorld): string[] {
   return checkInvariants(sdmdevInvariants, world);
 }
+
+/** Every sdmdev op and its argument fields (public API: validates traces, generates commands). */
+export const sdmdevCommandSchema: CommandSchema<SdmdevCommand["op"]> = {
+  "sdmdev.register": { parent: "int", name: "string", qpNum: "int", sva: "bool" },
+  "sdmdev.unregister": { parent: "int" },
+  "sdmdev.create": { parent: "int", uuid: "string" },
+  "sdmdev.remove": { uuid: "string" },
+  "sdmdev.open": { uuid: "string", by: "int" },
+  "sdmdev.release": { uuid: "string", by: "int" },
+  "sdmdev.mmap": { uuid: "string", by: "int", pgoff: "int", size: "int" },
+  "sdmdev.munmap": { uuid: "string", by: "int", map: "int" },
+  "sdmdev.wait": { uuid: "string", by: "int", timeout: "int", updateAt: "int" },
+  "sdmdev.notify": { parent: "int", qn: "int" },
+  "sdmdev.svaBind": { by: "int" },
+  "sdmdev.bindPasid": { uuid: "string", by: "int", pasid: "int" },
+  "sdmdev.readAttrs": { parent: "int" },
+  "sdmdev.tfmInit": { parent: "int", tfm: "int" },
+  "sdmdev.tfmExit": { parent: "int", tfm: "int" },
+};

@@ -13,7 +13,13 @@ import {
   stepIommu,
 } from "./iommu.ts";
 import { containerOf, pinKey, stepType1, type Type1Command, type Type1State } from "./type1.ts";
-import { checkInvariants, type Invariant, PAGE_SIZE, type StepResult } from "./types.ts";
+import {
+  checkInvariants,
+  type CommandSchema,
+  type Invariant,
+  PAGE_SIZE,
+  type StepResult,
+} from "./types.ts";
 
 /** The state of every specified component. */
 export interface SystemState {
@@ -29,17 +35,13 @@ export type Command = IommuCommand | Type1Command;
 /** The name of every command, as it appears in traces. */
 export type Op = Command["op"];
 
-/**
- * The argument kinds a command field can have: an integer, a string, a boolean, a queue owner
- * (`"kernel"` or a positive process id); a trailing `?` marks an optional field.
- */
-export type FieldKind = "int" | "string" | "bool" | "owner" | "int?" | "bool?";
+export type { FieldKind } from "./types.ts";
 
 /**
- * Every op and its argument fields: public API, used to validate traces from other
- * implementations and to generate commands.
+ * Every op of the IOMMU/type1 world and its argument fields: public API, used to validate
+ * traces from other implementations and to generate commands.
  */
-export const COMMAND_SCHEMA: { readonly [op in Op]: Readonly<Record<string, FieldKind>> } = {
+export const COMMAND_SCHEMA: CommandSchema<Op> = {
   "iommu.share": { group: "int", owner: "int" },
   "iommu.unshare": { group: "int", owner: "int" },
   "iommu.dmaAlloc": { group: "int", pages: "int" },

@@ -108,3 +108,17 @@ export function checkInvariants<S>(
   }
   return out;
 }
+
+/**
+ * The argument kinds a command field can have: an integer, a string, a boolean, a queue owner
+ * (`"kernel"` or a positive process id); a trailing `?` marks an optional field.
+ */
+export type FieldKind = "int" | "string" | "bool" | "owner" | "int?" | "bool?";
+
+/**
+ * A component's command schema: every op and the kind of each argument field. Public API:
+ * what validates traces from other implementations and generates commands.
+ */
+export type CommandSchema<Op extends string> = {
+  readonly [op in Op]: Readonly<Record<string, FieldKind>>;
+};

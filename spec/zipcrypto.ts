@@ -18,7 +18,14 @@
  */
 import { match } from "ts-pattern";
 import { crc32Reference, referenceDecode, type ZipFormat } from "./zip.ts";
-import { checkInvariants, fail, type Invariant, ok, type StepResult } from "./types.ts";
+import {
+  checkInvariants,
+  type CommandSchema,
+  fail,
+  type Invariant,
+  ok,
+  type StepResult,
+} from "./types.ts";
 
 /** Bytes in each transform's input and output DMA buffers (`INPUT_BUFFER_SIZE`). */
 export const ZIP_BUFFER_SIZE = 64 * 1024;
@@ -180,3 +187,11 @@ export function checkZipCryptoInvariants(
 ): string[] {
   return checkInvariants(zipCryptoInvariants, state, scope);
 }
+
+/** Every crypto-path op and its argument fields (public API: validates traces, generates commands). */
+export const zipCryptoCommandSchema: CommandSchema<ZipCryptoCommand["op"]> = {
+  "zipc.init": { tfm: "int", alg: "string" },
+  "zipc.exit": { tfm: "int" },
+  "zipc.compress": { tfm: "int", data: "string", dlen: "int" },
+  "zipc.decompress": { tfm: "int", data: "string", dlen: "int" },
+};

@@ -14,13 +14,13 @@ import {
   DEFAULT_QM_CONFIG,
   initialQmState,
   type QmCommand,
+  qmCommandSchema,
   type QmConfig,
   qmInvariants,
   type QmOwner,
   type QmState,
   step,
 } from "../../spec/qm.ts";
-import type { FieldKind } from "../../spec/system.ts";
 import { checkInvariants } from "../../spec/types.ts";
 import { Kernel } from "../../impl/kernel.ts";
 import { PhysMem } from "../../impl/mem/phys.ts";
@@ -29,24 +29,6 @@ import type { QuirkName } from "../../impl/quirks.ts";
 import { ImmediateSched } from "../../impl/sched.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Machine } from "../machine.ts";
-
-/** Every QM op and its arguments. */
-export const QM_SCHEMA: { readonly [op in QmCommand["op"]]: Readonly<Record<string, FieldKind>> } =
-  {
-    "qm.alloc": { owner: "owner" },
-    "qm.start": { qn: "int" },
-    "qm.release": { qn: "int" },
-    "qm.send": { qn: "int", tag: "int" },
-    "qm.userSend": { qn: "int", by: "int", tag: "int", ring: "bool?" },
-    "qm.doorbell": { by: "owner", qn: "int", cmd: "int", index: "int", priority: "int" },
-    "qm.deviceStep": { qn: "int", status: "int?" },
-    "qm.poll": { qn: "int", by: "int" },
-    "qm.irq": {},
-    "qm.setIrqMask": { masked: "bool" },
-    "qm.mailbox": { cmd: "int", queue: "int" },
-    "qm.mailboxDone": {},
-    "qm.deviceBadEqe": { cqn: "int" },
-  };
 
 /** The QM quirks of the catalogue. */
 const QM_QUIRKS: readonly QuirkName[] = [
@@ -168,7 +150,7 @@ export function qmMachineWith(
     step,
     violations: (state, scope) => checkInvariants(qmInvariants, state, scope),
     parseCommand: (op, args, opPath, argsPath) =>
-      parseWithSchema<QmCommand>(QM_SCHEMA, op, args, opPath, argsPath),
+      parseWithSchema<QmCommand>(qmCommandSchema, op, args, opPath, argsPath),
     commands: () => commandsFor(config.qpNum),
     raceCommands: () => commandsFor(config.qpNum).filter((c) => !LIFECYCLE.includes(c.op)),
     implementation: (quirks, sched) =>

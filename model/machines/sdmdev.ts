@@ -14,18 +14,23 @@
  * @module
  */
 import fc from "fast-check";
-import { type MdevCommand, stepMdev } from "../../spec/mdev.ts";
+import { type MdevCommand, mdevCommandSchema, stepMdev } from "../../spec/mdev.ts";
 import {
   holderOf,
   initialSdmdevWorld,
   RING_SIZE,
   type SdmdevCommand,
+  sdmdevCommandSchema,
   sdmdevInvariants,
   type SdmdevWorld,
   stepSdmdev,
 } from "../../spec/sdmdev.ts";
-import type { FieldKind } from "../../spec/system.ts";
-import { checkInvariants, PAGE_SIZE, type StepResult } from "../../spec/types.ts";
+import {
+  checkInvariants,
+  type CommandSchema,
+  PAGE_SIZE,
+  type StepResult,
+} from "../../spec/types.ts";
 import { Kernel } from "../../impl/kernel.ts";
 import { PhysMem } from "../../impl/mem/phys.ts";
 import type { Quirks } from "../../impl/quirks.ts";
@@ -39,38 +44,7 @@ import type { Machine } from "../machine.ts";
 export type Cmd = MdevCommand | SdmdevCommand;
 
 /** Every mdev and sdmdev op and its arguments. */
-export const SDMDEV_SCHEMA: { readonly [op in Cmd["op"]]: Readonly<Record<string, FieldKind>> } = {
-  "mdev.register": {
-    parent: "int",
-    name: "string",
-    deviceApi: "string",
-    capacity: "int",
-    types: "int",
-    create: "bool",
-    remove: "bool",
-  },
-  "mdev.unregister": { parent: "int" },
-  "mdev.create": { parent: "int", type: "string", uuid: "string" },
-  "mdev.remove": { uuid: "string" },
-  "mdev.open": { uuid: "string" },
-  "mdev.release": { uuid: "string" },
-  "mdev.readTypes": { parent: "int" },
-  "sdmdev.register": { parent: "int", name: "string", qpNum: "int", sva: "bool" },
-  "sdmdev.unregister": { parent: "int" },
-  "sdmdev.create": { parent: "int", uuid: "string" },
-  "sdmdev.remove": { uuid: "string" },
-  "sdmdev.open": { uuid: "string", by: "int" },
-  "sdmdev.release": { uuid: "string", by: "int" },
-  "sdmdev.mmap": { uuid: "string", by: "int", pgoff: "int", size: "int" },
-  "sdmdev.munmap": { uuid: "string", by: "int", map: "int" },
-  "sdmdev.wait": { uuid: "string", by: "int", timeout: "int", updateAt: "int" },
-  "sdmdev.notify": { parent: "int", qn: "int" },
-  "sdmdev.svaBind": { by: "int" },
-  "sdmdev.bindPasid": { uuid: "string", by: "int", pasid: "int" },
-  "sdmdev.readAttrs": { parent: "int" },
-  "sdmdev.tfmInit": { parent: "int", tfm: "int" },
-  "sdmdev.tfmExit": { parent: "int", tfm: "int" },
-};
+const SCHEMA: CommandSchema<Cmd["op"]> = { ...mdevCommandSchema, ...sdmdevCommandSchema };
 
 /** The spec's step for either component. */
 function specStep(w: SdmdevWorld, cmd: Cmd): StepResult<SdmdevWorld> {
@@ -259,7 +233,7 @@ export const sdmdevMachine: Machine<SdmdevWorld, Cmd> = {
   step: specStep,
   violations: (w, scope) => checkInvariants(sdmdevInvariants, w, scope),
   parseCommand: (op, args, opPath, argsPath) =>
-    parseWithSchema<Cmd>(SDMDEV_SCHEMA, op, args, opPath, argsPath),
+    parseWithSchema<Cmd>(SCHEMA, op, args, opPath, argsPath),
   commands,
   resolve,
   implementation: (quirks, sched) =>

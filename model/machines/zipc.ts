@@ -12,7 +12,6 @@
  * @module
  */
 import fc from "fast-check";
-import type { FieldKind } from "../../spec/system.ts";
 import {
   checkZipCryptoInvariants,
   compressBound,
@@ -22,6 +21,7 @@ import {
   ZIP_ALGS,
   zipContent,
   type ZipCryptoCommand,
+  zipCryptoCommandSchema,
   type ZipCryptoState,
 } from "../../spec/zipcrypto.ts";
 import type { Ret } from "../../spec/types.ts";
@@ -35,16 +35,6 @@ import { ImmediateSched, type Sched } from "../../impl/sched.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Implementation, Machine } from "../machine.ts";
 import { decodedContent, hex, ZIP_SOURCES, ZIP_STREAMS } from "./zip_common.ts";
-
-/** Every crypto-path op and its arguments. */
-export const ZIPC_SCHEMA: {
-  readonly [op in ZipCryptoCommand["op"]]: Readonly<Record<string, FieldKind>>;
-} = {
-  "zipc.init": { tfm: "int", alg: "string" },
-  "zipc.exit": { tfm: "int" },
-  "zipc.compress": { tfm: "int", data: "string", dlen: "int" },
-  "zipc.decompress": { tfm: "int", data: "string", dlen: "int" },
-};
 
 /** Queue pairs of the QM the crypto path runs on. */
 const QP_NUM = 4;
@@ -150,7 +140,7 @@ export const zipcMachine: Machine<ZipCryptoState, ZipCryptoCommand> = {
   step: stepZipCrypto,
   violations: checkZipCryptoInvariants,
   parseCommand: (op, args, opPath, argsPath) =>
-    parseWithSchema<ZipCryptoCommand>(ZIPC_SCHEMA, op, args, opPath, argsPath),
+    parseWithSchema<ZipCryptoCommand>(zipCryptoCommandSchema, op, args, opPath, argsPath),
   runs: 1000,
   commands,
   raceCommands: () =>
