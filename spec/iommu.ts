@@ -9,7 +9,9 @@
  *
  * @module
  */
-import { match } from "ts-pattern";
+// The published spec must import with no import map of its user's (see README).
+// deno-lint-ignore no-import-prefix
+import { match } from "npm:ts-pattern@5.9.2";
 import { type Event, fail, ok, PAGE_SIZE, type StepResult } from "./types.ts";
 
 /** What one IOMMU page leads to: a page of process memory (`mm`) or of a kernel DMA buffer. */

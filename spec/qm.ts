@@ -30,7 +30,9 @@
  * @module
  */
 
-import { match } from "ts-pattern";
+// The published spec must import with no import map of its user's (see README).
+// deno-lint-ignore no-import-prefix
+import { match } from "npm:ts-pattern@5.9.2";
 import {
   checkInvariants,
   type CommandSchema,

@@ -11,7 +11,9 @@
  *
  * @module
  */
-import { match } from "ts-pattern";
+// The published spec must import with no import map of its user's (see README).
+// deno-lint-ignore no-import-prefix
+import { match } from "npm:ts-pattern@5.9.2";
 import { referenceDecode } from "./zip.ts";
 import { fromHex, zipContent } from "./zipcrypto.ts";
 import { checkInvariants, fail, type Invariant, ok, type StepResult } from "./types.ts";
