@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import fc from "fast-check";
 import { referenceDecode, type ZipFormat } from "../spec/zip.ts";
-import { compress, CompressStream, decompress } from "../impl/zip/mod.ts";
+import { compress, CompressStream, decompress, tryDecompress } from "../impl/zip/mod.ts";
 import { concat, equalBytes, jsonCorpus, nodeInflate, textCorpus } from "../model/zip_fuzz.ts";
 import { prng } from "../impl/sched.ts";
 
@@ -161,5 +161,64 @@ Deno.test("zip interop: compression ratio stays close to zlib's at level 6 and 9
     const ours = compress(data, "deflate", level).length;
     const theirs = nodeDeflate(data, "deflate", { level }).length;
     assert.ok(ours <= theirs * 1.03, `level ${level}: ours ${ours}, zlib ${theirs}`);
+  }
+});
+
+/** `z` with its zlib header's CINFO set to `cinfo` and FCHECK fixed (FLEVEL kept). */
+function withCinfo(z: Uint8Array, cinfo: number): Uint8Array {
+  const out = z.slice();
+  out[0] = (cinfo << 4) | (z[0] & 15);
+  const flg = z[1] & 0xe0;
+  out[1] = flg | ((31 - ((out[0] * 256 + flg) % 31)) % 31);
+  return out;
+}
+
+/** node:zlib's result, or undefined where it reports an error. */
+function nodeInflateOrUndefined(data: Uint8Array, opts: zlib.ZlibOptions) {
+  try {
+    return nodeInflate(data, "zlib", opts);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * zlib's inflate (windowBits 15, as inflateInit and python's zlib.decompress use) accepts
+ * CINFO 0..7 with distances up to 32 KiB whatever the header declares (it checks the declared
+ * window only when built with INFLATE_STRICT) and rejects CINFO 8..15. node:zlib's default
+ * (windowBits 0: a window of the declared size) accepts a distance beyond it only while the
+ * bytes are still in its output chunk, which depends on chunking; there we accept too.
+ */
+Deno.test("zip interop: zlib headers with every CINFO decode as zlib decodes them", () => {
+  const rnd = prng(seed);
+  const random = (n: number) => Uint8Array.from({ length: n }, () => rnd() * 256);
+  // Distances beyond every declared window from 256 B to 16 KiB, and up to 32 KiB.
+  const far = random(20_000);
+  const inputs = [
+    concat([far, far]),
+    concat([far.subarray(0, 300), far.subarray(0, 300)]),
+    textCorpus(seed, 40_000),
+    new Uint8Array(0),
+  ];
+  const streams = inputs.flatMap((data) => [
+    { data, z: compress(data, "zlib", 6) },
+    { data, z: nodeDeflate(data, "zlib", { windowBits: 9 }) },
+  ]);
+  for (const { data, z } of streams) {
+    for (let cinfo = 0; cinfo < 16; cinfo++) {
+      const packed = withCinfo(z, cinfo);
+      const node = nodeInflateOrUndefined(packed, { windowBits: 15 });
+      const nodeDefault = nodeInflateOrUndefined(packed, {});
+      const ours = tryDecompress(packed, "zlib");
+      const what = `CINFO ${cinfo}, ${data.length} bytes`;
+      if (cinfo <= 7) {
+        assert.ok(node && equalBytes(node, data), `node:zlib accepts ${what}`);
+        assert.ok("ok" in ours && equalBytes(ours.ok, data), `we accept ${what}`);
+        assert.ok(!nodeDefault || equalBytes(nodeDefault, data), `node:zlib default, ${what}`);
+      } else {
+        assert.equal(node ?? nodeDefault, undefined, `node:zlib rejects ${what}`);
+        assert.ok("err" in ours && ours.err.code === "bad-header", `we reject ${what}`);
+      }
+    }
   }
 });

@@ -95,7 +95,7 @@ export class DecompressStream {
             if (b < 0) return "input";
             if (parser.push(b)) break;
           }
-          inf.startStream(parser instanceof ZlibHeaderParser ? parser.window : 32768);
+          inf.startStream();
           this.phase = phase.body;
           break;
         }

@@ -31,11 +31,12 @@ export function gzipHeader(level: number): Uint8Array {
   return Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255);
 }
 
-/** Parses a zlib header one byte at a time. */
+/**
+ * Parses a zlib header one byte at a time: CM 8, CINFO 0..7 (8..15 is invalid, as in zlib),
+ * a valid FCHECK and no FDICT. The declared window does not bound distances (Inflater).
+ */
 export class ZlibHeaderParser {
   private cmf = -1;
-  /** The window the header declares (bytes), valid once `push` returned true. */
-  window = 32768;
 
   /** Feeds one byte; returns true when the header is complete. Throws on a bad header. */
   push(b: number): boolean {
@@ -48,7 +49,6 @@ export class ZlibHeaderParser {
       throw new ZipError("bad-header");
     }
     if (b & 0x20) throw new ZipError("preset-dictionary");
-    this.window = 1 << ((cmf >> 4) + 8);
     return true;
   }
 }

@@ -81,8 +81,6 @@ export class Inflater {
   private flushed = 0;
   /** Index in `win` where the current stream's history begins (distances may not cross it). */
   private historyStart = 0;
-  /** Largest distance allowed by the framing (zlib CINFO), at most 32 KiB. */
-  private windowLimit = windowSize;
 
   private input: Uint8Array = new Uint8Array(0);
   /** Next unread input byte and end of the current input chunk. */
@@ -109,12 +107,15 @@ export class Inflater {
   private litTable = fixedLiteralTable;
   private distTable = fixedDistanceTable;
 
-  /** Starts a new deflate stream; `windowLimit` bounds distances (zlib CINFO window). */
-  startStream(windowLimit = windowSize): void {
+  /**
+   * Starts a new deflate stream. Distances may reach any byte it produced, up to 32 KiB (the
+   * largest distance deflate encodes); like zlib, a zlib header's smaller CINFO window does
+   * not lower that (zlib checks it only when built with INFLATE_STRICT).
+   */
+  startStream(): void {
     this.state = mode.blockHeader;
     this.lastBlock = false;
     this.historyStart = this.wp;
-    this.windowLimit = windowLimit;
   }
 
   /** Supplies the input chunk for the following calls: `data[pos, end)`. */
@@ -227,7 +228,6 @@ export class Inflater {
     let state = this.state;
     let stop: InflateStop = "input";
     const hs = this.historyStart;
-    const wl = this.windowLimit;
     let lt = this.litTable;
     let dt = this.distTable;
     // Imported bindings are copied to locals: V8 re-checks module bindings on every use.
@@ -451,7 +451,7 @@ export class Inflater {
               const dist = (d >>> 16) + (bb & ((1 << x) - 1));
               bb >>>= x;
               bc -= x;
-              if (dist > wp - hs || dist > wl) throw new ZipError("distance-too-far");
+              if (dist > wp - hs) throw new ZipError("distance-too-far");
               let from = wp - dist;
               if (dist >= len && len > 32) {
                 win.copyWithin(wp, from, from + len);
@@ -542,7 +542,7 @@ export class Inflater {
           const dist = this.copyDist + (bb & ((1 << x) - 1));
           bb >>>= x;
           bc -= x;
-          if (dist > wp - hs || dist > wl) throw new ZipError("distance-too-far");
+          if (dist > wp - hs) throw new ZipError("distance-too-far");
           this.copyDist = dist;
           state = mode.copy;
           break;
