@@ -1,12 +1,14 @@
 /**
  * The ZIP engine executing SQEs through a fake in-memory DMA: round trips, statuses,
- * short destinations, DMA faults, the SQE layout, and the spec's SQE result rules.
+ * short destinations, DMA faults, the SQE layout, the spec's SQE result rules, and the
+ * stateful mode (a stream split into SQEs of any size, tiny output budgets, resubmission
+ * after 0x0e).
  */
 
 import assert from "node:assert/strict";
 import zlib from "node:zlib";
 import fc from "fast-check";
-import { sqeResultViolations, ZipRequestType, ZipStatus } from "../spec/zip.ts";
+import { isZipSuccess, sqeResultViolations, ZipRequestType, ZipStatus } from "../spec/zip.ts";
 import {
   decodeZipSqe,
   emptyZipSqe,
@@ -16,9 +18,10 @@ import {
   type ZipDma,
   type ZipSqe,
   zipSqeStatus,
+  ZipStreamCtl,
 } from "../impl/device/zip_engine.ts";
 import type { CompressStream, DecompressStream } from "../impl/zip/mod.ts";
-import { equalBytes, textCorpus } from "../model/zip_fuzz.ts";
+import { concat, equalBytes, textCorpus } from "../model/zip_fuzz.ts";
 import { prng } from "../impl/sched.ts";
 
 const seed = Number(Deno.env.get("WARPSPEC_SEED") ?? 20180903);
@@ -237,4 +240,194 @@ Deno.test("zip engine: the 128-byte SQE layout round trips (fast-check)", () => 
   assert.equal(view.getUint32(14 * 4, true), 0x800000, "dest_avail_out is word 14");
   assert.equal(view.getUint32(18 * 4, true), 5, "source_addr_l is word 18");
   assert.equal(view.getUint32(19 * 4, true), 256, "source_addr_h is word 19");
+});
+
+/** What {@link streamSqes} did: the output and the SQEs it took. */
+interface Streamed {
+  readonly out: Uint8Array;
+  readonly sqes: number;
+  readonly status: number;
+}
+
+/**
+ * Runs `input` through stateful SQEs at one stream context: one request per chunk of
+ * `chunks` (new stream on the first, finish on the last), each resubmitted with the
+ * unconsumed rest while the engine answers 0x0e, with `budget()` bytes of output room each.
+ * Stops at the first status that is neither 0 nor 0x0e, and at 0x13.
+ */
+function streamSqes(
+  input: Uint8Array,
+  chunks: readonly number[],
+  dw9: number,
+  algType: number,
+  budget: () => number,
+  contexts = new Map<number, CompressStream | DecompressStream>(),
+  level = 6,
+): Streamed {
+  const dma = new FakeDma();
+  dma.map(src, input.slice());
+  const parts: Uint8Array[] = [];
+  let at = 0, sqes = 0, status = -1;
+  for (const [i, length] of chunks.entries()) {
+    const end = at + length;
+    const flags = ZipStreamCtl.stateful | (i === chunks.length - 1 ? ZipStreamCtl.finish : 0);
+    do {
+      const room = budget();
+      const dest = new Uint8Array(room + guard).fill(0xa5);
+      dma.map(dst, dest);
+      const sqe = {
+        ...emptyZipSqe,
+        dw7: flags | (sqes === 0 ? ZipStreamCtl.newStream : 0),
+        dw9,
+        sourceAddr: src + at,
+        inputDataLength: end - at,
+        destAddr: dst,
+        destAvailOut: room,
+        streamCtxAddr: 0x7000,
+      };
+      const r = executeZipSqe(sqe, dma, { algType, contexts, level });
+      sqes++;
+      status = zipSqeStatus(r.sqe);
+      const violations = sqeResultViolations(
+        { inputLength: end - at, destAvailOut: room },
+        { consumed: r.sqe.consumed, produced: r.sqe.produced, status },
+      );
+      assert.deepEqual(violations, []);
+      assert.ok(dest.subarray(room).every((b) => b === 0xa5), "no byte past dest_avail_out");
+      parts.push(dest.slice(0, r.sqe.produced));
+      at += r.sqe.consumed;
+    } while (status === ZipStatus.destInsufficient);
+    if (status !== ZipStatus.ok) break;
+    assert.equal(at, end, "status 0 takes all of the request's input");
+  }
+  return { out: concat(parts), sqes, status };
+}
+
+/** Splits `n` into chunks of the sizes `sizes` gives in turn (the rest last). */
+function chunking(n: number, sizes: readonly number[]): number[] {
+  const out: number[] = [];
+  let left = n;
+  for (const s of sizes) {
+    if (left <= s) break;
+    out.push(s);
+    left -= s;
+  }
+  out.push(left);
+  return out;
+}
+
+const inflaters = {
+  [ZipRequestType.deflate]: zlib.inflateRawSync,
+  [ZipRequestType.zlib]: zlib.inflateSync,
+  [ZipRequestType.gzip]: zlib.gunzipSync,
+} as const;
+
+Deno.test("zip engine stateful: any chunking and output budget is one stream (fast-check)", () => {
+  const next = prng(seed);
+  const corpora = [
+    textCorpus(seed, 12_000),
+    Uint8Array.from({ length: 6000 }, () => next() * 256), // incompressible
+  ];
+  const contexts = new Map<number, CompressStream | DecompressStream>();
+  fc.assert(
+    fc.property(
+      fc.constantFrom(...types),
+      fc.constantFrom(...corpora.keys()),
+      fc.array(fc.oneof(fc.constant(1), fc.integer({ min: 1, max: 5000 })), { maxLength: 8 }),
+      fc.integer({ min: 1, max: 200 }),
+      fc.integer(),
+      fc.constantFrom(1, 6, 9),
+      (dw9, corpus, sizes, maxBudget, budgetSeed, level) => {
+        const data = corpora[corpus];
+        const rnd = prng(budgetSeed);
+        const tiny = () => 1 + Math.floor(rnd() * maxBudget);
+        const chunks = chunking(data.length, sizes);
+        const c = streamSqes(data, chunks, dw9, ZipAlgType.compress, tiny, contexts, level);
+        assert.ok(isZipSuccess(c.status), `compress status 0x${c.status.toString(16)}`);
+        assert.ok(equalBytes(new Uint8Array(inflaters[dw9](c.out)), data), "node:zlib decodes");
+        const roomy = streamSqes(data, chunks, dw9, ZipAlgType.compress, () => 1 << 20);
+        if (level === 6) assert.ok(equalBytes(roomy.out, c.out), "budgets do not change bytes");
+        const back = chunking(c.out.length, sizes);
+        const d = streamSqes(c.out, back, dw9, ZipAlgType.decompress, tiny, contexts);
+        assert.equal(d.status, ZipStatus.decompressEnd);
+        assert.ok(equalBytes(d.out, data), "chunked decompression gives the input back");
+        assert.equal(contexts.size, 0, "a finished stream releases its context");
+      },
+    ),
+    { seed, numRuns: 30 },
+  );
+});
+
+Deno.test("zip engine stateful: node:zlib's streams decode in 1-byte requests", () => {
+  const data = textCorpus(seed + 1, 3000);
+  const streams = [
+    [ZipRequestType.deflate, zlib.deflateRawSync(data, { level: 9 })],
+    [ZipRequestType.zlib, zlib.deflateSync(data, { level: 1 })],
+    [ZipRequestType.gzip, concat([zlib.gzipSync(data), zlib.gzipSync(data)])],
+  ] as const;
+  for (const [dw9, stream] of streams) {
+    const bytes = new Uint8Array(stream);
+    const ones = Array.from({ length: bytes.length }, () => 1);
+    const d = streamSqes(bytes, ones, dw9, ZipAlgType.decompress, () => 4096);
+    assert.equal(d.status, ZipStatus.decompressEnd);
+    const want = dw9 === ZipRequestType.gzip ? concat([data, data]) : data;
+    assert.ok(equalBytes(d.out, want));
+  }
+});
+
+Deno.test("zip engine stateful: the flush bits and the context's life", async (t) => {
+  const data = textCorpus(seed + 2, 4000);
+  const half = data.length >> 1;
+  const contexts = new Map<number, CompressStream | DecompressStream>();
+  const dma = new FakeDma();
+  dma.map(src, data.slice());
+  dma.map(dst, new Uint8Array(1 << 16));
+  /** Runs one SQE over the first half of `data` at context 0x7000; its status and output. */
+  const run = (dw9: number, dw7: number) => {
+    const r = executeZipSqe(
+      {
+        ...emptyZipSqe,
+        dw7,
+        dw9,
+        sourceAddr: src,
+        inputDataLength: half,
+        destAddr: dst,
+        destAvailOut: 1 << 16,
+        streamCtxAddr: 0x7000,
+      },
+      dma,
+      { algType: ZipAlgType.compress, contexts },
+    );
+    return { status: zipSqeStatus(r.sqe), out: dma.read(dst, r.sqe.produced) as Uint8Array };
+  };
+  const { stateful, newStream, finish } = ZipStreamCtl;
+  await t.step("a sync request is all of its input, flushed to a byte boundary", () => {
+    const r = run(ZipRequestType.deflate, stateful | newStream);
+    assert.equal(r.status, ZipStatus.ok);
+    assert.deepEqual([...r.out.subarray(-4)], [0, 0, 0xff, 0xff]);
+    const sync = { finishFlush: zlib.constants.Z_SYNC_FLUSH };
+    assert.ok(equalBytes(new Uint8Array(zlib.inflateRawSync(r.out, sync)), data.subarray(0, half)));
+    assert.equal(contexts.size, 1, "kept after a sync flush");
+  });
+  await t.step("a new stream drops the context left at the address", () => {
+    const r = run(ZipRequestType.zlib, stateful | newStream | finish);
+    const oneShot = job(data.subarray(0, half), 1 << 16, ZipRequestType.zlib, 0).out;
+    assert.ok(equalBytes(r.out, oneShot));
+    assert.equal(contexts.size, 0, "dropped when the stream finishes");
+  });
+  await t.step("an SQE without the stateful bit finishes the stream left there", () => {
+    const first = run(ZipRequestType.zlib, stateful | newStream);
+    const rest = run(ZipRequestType.zlib, 0);
+    const both = new Uint8Array(zlib.inflateSync(concat([first.out, rest.out])));
+    assert.ok(equalBytes(both, concat([data.subarray(0, half), data.subarray(0, half)])));
+    assert.equal(contexts.size, 0);
+  });
+  await t.step("decompression without finish expects more (0); finish says truncated", () => {
+    const packed = job(data, 1 << 20, ZipRequestType.zlib, ZipAlgType.compress).out;
+    const cut = packed.subarray(0, packed.length - 5);
+    const d = streamSqes(cut, [cut.length, 0], 2, 1, () => 1 << 20, contexts);
+    assert.equal(d.status, ZipStatus.truncatedInput, "from the empty finishing request");
+    assert.equal(d.sqes, 2);
+    assert.equal(contexts.size, 0, "an error drops the context");
+  });
 });

@@ -10,13 +10,22 @@
  *   (qm_sq_ctx_cfg, "0 is compress, 1 is decompress"), so the caller passes it in;
  * - the engine writes back consumed, produced and the status in dw3 & 0xff.
  *
- * Every SQE is one whole job: all input_data_length bytes are the input and the stream is
- * finished (compression writes the complete framed stream). Output goes to the destination
+ * A stateless SQE is one whole job: all input_data_length bytes are the input and the stream
+ * is finished (compression writes the complete framed stream). Output goes to the destination
  * in chunks of at most {@link dmaChunk} bytes, so the engine's memory does not depend on
- * dest_avail_out. When the caller supplies `contexts`, an SQE with a nonzero
- * stream_ctx_addr keeps its stream context there after status 0x0e, and resubmitting the
- * unconsumed input with fresh output space continues the same stream (the abstraction of
- * the hardware's stream context buffer).
+ * dest_avail_out.
+ *
+ * Stateful mode, as the later hardware has it (UADK `hisi_comp.c`): dw7 bits 25-27 are the
+ * flush type (1 finish, 0 sync flush: more input follows), the stream mode (1 stateful) and
+ * the stream position (1 a new stream). When the caller supplies `contexts`, a stateful SQE
+ * with a nonzero stream_ctx_addr runs on the stream context kept there (the abstraction of the
+ * hardware's context buffer): a new stream starts a fresh one; a sync flush compresses the
+ * input and flushes to a byte boundary (status 0), or decodes it expecting more (status 0);
+ * finish ends the stream. The context is kept after status 0 without finish and after 0x0e
+ * (resubmit the unconsumed input with fresh output space), and dropped otherwise. An SQE with
+ * a nonzero stream_ctx_addr but without the stateful bit finishes its stream and keeps the
+ * context only after 0x0e. Without `contexts` or with stream_ctx_addr 0 every SQE is
+ * stateless.
  *
  * @module
  */
@@ -91,6 +100,16 @@ export interface ZipSqe {
   /** rsvd1[4]. */
   readonly rsvd1: readonly [number, number, number, number];
 }
+
+/** dw7 stream control bits (UADK: `(stream_pos << 2 | stream_mode << 1 | flush) << 25`). */
+export const ZipStreamCtl = {
+  /** Flush type finish: this SQE's input ends the stream (0: sync flush, more follows). */
+  finish: 1 << 25,
+  /** Stream mode stateful: the SQE runs on the context at stream_ctx_addr. */
+  stateful: 1 << 26,
+  /** Stream position new: the SQE starts a stream (a context left at the address is dropped). */
+  newStream: 1 << 27,
+} as const;
 
 /** An SQE with every field zero, to build requests from. */
 export const emptyZipSqe: ZipSqe = {
@@ -240,8 +259,11 @@ export function executeZipSqe(
   }
   const key = sqe.streamCtxAddr;
   const keep = options.contexts !== undefined && key !== 0;
-  let stream = keep ? options.contexts!.get(key) : undefined;
-  if (!stream || (stream instanceof CompressStream) !== compressing) {
+  const stateful = keep && (sqe.dw7 & ZipStreamCtl.stateful) !== 0;
+  const finish = !stateful || (sqe.dw7 & ZipStreamCtl.finish) !== 0;
+  const fresh = stateful && (sqe.dw7 & ZipStreamCtl.newStream) !== 0;
+  let stream = keep && !fresh ? options.contexts!.get(key) : undefined;
+  if (!stream || (stream instanceof CompressStream) !== compressing || stream.format !== format) {
     stream = compressing ? new CompressStream(format, level) : new DecompressStream(format);
   }
   let consumed = 0, produced = 0;
@@ -250,8 +272,8 @@ export function executeZipSqe(
     const room = Math.min(dmaChunk, sqe.destAvailOut - produced);
     const rest = input.subarray(consumed);
     const r = stream instanceof CompressStream
-      ? stream.push(rest, room, "finish")
-      : stream.push(rest, room, true);
+      ? stream.push(rest, room, finish ? "finish" : "sync")
+      : stream.push(rest, room, finish);
     consumed += r.consumed;
     if (r.produced > 0) {
       const fault = dma.write(sqe.destAddr + produced, r.output);
@@ -268,7 +290,8 @@ export function executeZipSqe(
     // 0x0e for a chunk is only the job's status when the whole destination is used.
     if (!isZipContinuable(status) || produced === sqe.destAvailOut) break;
   }
-  if (keep && isZipContinuable(status)) options.contexts!.set(key, stream);
+  const continues = isZipContinuable(status) || (!finish && status === ZipStatus.ok);
+  if (keep && continues) options.contexts!.set(key, stream);
   else if (keep) options.contexts!.delete(key);
   return { sqe: complete(sqe, consumed, produced, status as ZipStatusCode) };
 }
