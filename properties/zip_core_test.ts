@@ -8,6 +8,7 @@ import fc from "fast-check";
 import {
   adler32Reference,
   crc32Reference,
+  isZipError,
   referenceDecode,
   type ZipFormat,
   ZipStatus,
@@ -303,7 +304,7 @@ Deno.test("zip core: tryDecompress returns typed errors", () => {
   assert.ok("err" in r && r.err.code === "checksum-mismatch");
   assert.equal("err" in r && r.err.status, ZipStatus.checksumError);
   const ok = tryDecompress(concat([packed, new Uint8Array(3)]), "gzip");
-  assert.ok("ok" in ok && ok.consumed === packed.length);
+  assert.ok("ok" in ok && ok.consumed === packed.length + 3 && ok.trailingZeros === 3);
   const raw = tryDecompress(Uint8Array.of(0x07), "deflate");
   assert.ok("err" in raw && raw.err.code === "bad-block-type");
 });
@@ -348,4 +349,60 @@ Deno.test("zip core: a full flush right after a sync flush still forgets the his
     const alone = tail.subarray(0, tail.length - trailer);
     assert.ok(equalBytes(nodeInflate(alone, "deflate"), a), `${format}: no distance reaches back`);
   }
+});
+
+Deno.test("zip core: what may follow a gzip member (issue 8 defect 4)", async (t) => {
+  const a = textCorpus(seed, 3000), b = jsonCorpus(seed, 2000);
+  const ga = compress(a, "gzip", 6), gb = compress(b, "gzip", 1);
+  const zeros = new Uint8Array(5);
+  await t.step("concatenated members all decode, also as node:zlib decodes them", () => {
+    const both = concat([ga, gb, ga]);
+    assert.ok(equalBytes(decompress(both, "gzip"), concat([a, b, a])));
+    assert.ok(equalBytes(nodeInflate(both, "gzip"), concat([a, b, a])));
+  });
+  await t.step("trailing zeros are consumed and counted", () => {
+    const r = tryDecompress(concat([ga, gb, zeros]), "gzip");
+    assert.ok("ok" in r && equalBytes(r.ok, concat([a, b])));
+    assert.equal(r.consumed, ga.length + gb.length + zeros.length);
+    assert.equal(r.trailingZeros, zeros.length);
+  });
+  await t.step("a member after zero padding is trailing data: an error, not lost", () => {
+    const r = tryDecompress(concat([ga, Uint8Array.of(0), gb]), "gzip");
+    assert.ok("err" in r && r.err.code === "bad-header", "member + 00 + member");
+  });
+  await t.step("other trailing bytes are an error", () => {
+    for (const tail of [[1, 2], [0, 0, 7], [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xff]]) {
+      const r = tryDecompress(concat([ga, Uint8Array.from(tail)]), "gzip");
+      assert.ok("err" in r, `member + ${tail}`);
+    }
+    const cut = tryDecompress(concat([ga, Uint8Array.of(0x1f)]), "gzip");
+    assert.ok("err" in cut && cut.err.code === "truncated");
+  });
+  await t.step("streamed byte by byte, zeros and garbage in later calls", () => {
+    for (const [tail, bad] of [[zeros, false], [Uint8Array.of(0, 0, 9, 0), true]] as const) {
+      const data = concat([ga, tail]);
+      const s = new DecompressStream("gzip", { trailing: "zeros" });
+      const out: Uint8Array[] = [];
+      let status = 0;
+      for (let i = 0; i < data.length && !isZipError(status); i++) {
+        const r = s.push(data.subarray(i, i + 1), 1 << 20, i === data.length - 1);
+        status = r.status;
+        assert.equal(r.consumed, isZipError(status) ? 0 : 1);
+        out.push(r.output);
+      }
+      if (bad) assert.equal(status, ZipStatus.headerError);
+      else {
+        assert.equal(status, ZipStatus.decompressEnd);
+        assert.equal(s.trailingZeros, tail.length);
+        assert.ok(equalBytes(concat(out), a));
+      }
+    }
+  });
+  await t.step("the engine's rule (default): the stream ends at the zero byte, unread", () => {
+    const data = concat([ga, Uint8Array.of(0), gb]);
+    const r = new DecompressStream("gzip").push(data, 1 << 20, true);
+    assert.equal(r.status, ZipStatus.decompressEnd);
+    assert.equal(r.consumed, ga.length);
+    assert.ok(equalBytes(r.output, a));
+  });
 });

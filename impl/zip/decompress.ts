@@ -2,6 +2,11 @@
  * The decompression stream context: raw deflate, zlib or gzip (several members allowed),
  * fed in chunks with a bounded output space per call, like the engine's stateful mode.
  *
+ * What may follow the stream is set by {@link DecompressOptions.trailing}: by default (the
+ * engine's rule, spec/zip.ts) the stream ends where it ends and the rest is not consumed;
+ * a gzip stream ends at the end of the input or at a zero byte after a member. Reading a
+ * whole file as `gzip -d` does, the rest may only be zero bytes.
+ *
  * Statuses (spec/zip.ts): 0x13 when the stream ended, 0x0e when the output space ran out
  * first, 0 when all input was taken and more is expected, an error status otherwise. Errors
  * are sticky: later calls repeat the status without consuming anything.
@@ -19,9 +24,23 @@ import type { StreamResult } from "./stream_result.ts";
 
 const phase = { header: 0, body: 1, trailer: 2, nextMember: 3, done: 4, failed: 5 } as const;
 
+/** How a {@link DecompressStream} treats input after the end of the stream. */
+export interface DecompressOptions {
+  /**
+   * `"stop"` (default): the stream ends at the end of its last block and trailer (gzip: of
+   * its last member, which a zero byte or the end of input marks), and what follows is not
+   * consumed: the caller decides about it. `"zeros"`: the input after the stream may only be
+   * zero bytes (as `gzip -d` accepts them); they are consumed and counted in
+   * {@link DecompressStream.trailingZeros}, and any other byte is a `bad-header` error.
+   */
+  readonly trailing?: "stop" | "zeros";
+}
+
 /** A resumable decompression context for one stream. */
 export class DecompressStream {
   private readonly inflater = new Inflater();
+  private readonly takeZeros: boolean;
+  private zeros = 0;
   private phase: number = phase.header;
   private header: ZlibHeaderParser | GzipHeaderParser | undefined;
   private check = 0;
@@ -31,7 +50,8 @@ export class DecompressStream {
   private error: ZipError | undefined;
 
   /** A context for a stream in `format`. */
-  constructor(readonly format: ZipFormat) {
+  constructor(readonly format: ZipFormat, options: DecompressOptions = {}) {
+    this.takeZeros = options.trailing === "zeros";
     this.startMember();
   }
 
@@ -128,8 +148,21 @@ export class DecompressStream {
           break;
         }
         default:
+          if (this.takeZeros) this.skipZeros();
           return "end";
       }
+    }
+  }
+
+  /** Consumes the zero bytes after the stream; throws at any other byte. */
+  private skipZeros(): void {
+    const inf = this.inflater;
+    for (let b = inf.peekByte(); b >= 0; b = inf.peekByte()) {
+      if (b !== 0) {
+        throw new ZipError("bad-header", `trailing data after the ${this.format} stream`);
+      }
+      inf.takeByte();
+      this.zeros++;
     }
   }
 
@@ -160,6 +193,11 @@ export class DecompressStream {
   /** Whether the stream has ended (status 0x13 was reported). */
   get ended(): boolean {
     return this.phase === phase.done;
+  }
+
+  /** With `trailing: "zeros"`: how many zero bytes followed the stream so far. */
+  get trailingZeros(): number {
+    return this.zeros;
   }
 }
 

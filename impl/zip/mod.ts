@@ -11,7 +11,7 @@ import { DecompressStream } from "./decompress.ts";
 import type { ZipError } from "./errors.ts";
 
 export { CompressStream, type FlushMode } from "./compress.ts";
-export { DecompressStream } from "./decompress.ts";
+export { type DecompressOptions, DecompressStream } from "./decompress.ts";
 export { ZipError, type ZipErrorCode } from "./errors.ts";
 export type { StreamResult } from "./stream_result.ts";
 export { adler32, crc32 } from "./checksum.ts";
@@ -23,21 +23,34 @@ export function compress(data: Uint8Array, format: ZipFormat, level = 6): Uint8A
 }
 
 /**
- * Decompresses one complete `format` stream (gzip: all its members). Throws {@link ZipError}
- * when the stream is invalid or truncated. Output is unbounded: use {@link DecompressStream}
- * to bound it.
+ * Decompresses one complete `format` stream. gzip, as `gzip -d` reads a file: all its
+ * members, then only zero bytes (anything else is a `bad-header` error); zlib and raw
+ * deflate, as zlib does: bytes after the stream are not read. Throws {@link ZipError} when
+ * the stream is invalid or truncated. Output is unbounded: use {@link DecompressStream} to
+ * bound it.
  */
 export function decompress(data: Uint8Array, format: ZipFormat): Uint8Array {
-  const r = new DecompressStream(format).push(data, Infinity, true);
+  const r = wholeStream(format).push(data, Infinity, true);
   if (r.error) throw r.error;
   return r.output;
 }
 
-/** Like {@link decompress} but returns the typed error instead of throwing it. */
+/**
+ * Like {@link decompress} but returns the typed error instead of throwing it; on success
+ * also the input bytes used (gzip: with the trailing zeros) and how many of them were
+ * trailing zeros (a warning for gzip: they are accepted, as `gzip -d` accepts them).
+ */
 export function tryDecompress(
   data: Uint8Array,
   format: ZipFormat,
-): { ok: Uint8Array; consumed: number } | { err: ZipError } {
-  const r = new DecompressStream(format).push(data, Infinity, true);
-  return r.error ? { err: r.error } : { ok: r.output, consumed: r.consumed };
+): { ok: Uint8Array; consumed: number; trailingZeros: number } | { err: ZipError } {
+  const s = wholeStream(format);
+  const r = s.push(data, Infinity, true);
+  return r.error
+    ? { err: r.error }
+    : { ok: r.output, consumed: r.consumed, trailingZeros: s.trailingZeros };
+}
+
+function wholeStream(format: ZipFormat): DecompressStream {
+  return new DecompressStream(format, { trailing: format === "gzip" ? "zeros" : "stop" });
 }
