@@ -28,3 +28,26 @@ Deno.test("spec/mod.ts imports from a directory outside the repo, with no import
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("every component's step throws the same typed error for an unknown op", async (t) => {
+  const spec = await import("../spec/mod.ts");
+  const bogus = { op: "nosuch.op" } as never;
+  const steps: [string, () => unknown][] = [
+    ["system", () => spec.step(spec.initialState(), bogus)],
+    ["type1", () => spec.stepType1(spec.initialState(), { op: "type1.nosuch" } as never)],
+    ["iommu", () => spec.stepIommu(spec.initialState().iommu, bogus)],
+    ["mdev", () => spec.stepMdev(spec.initialMdevState(), bogus)],
+    ["sdmdev", () => spec.stepSdmdev(spec.initialSdmdevWorld(), bogus)],
+    ["qm", () => spec.qm.step(spec.qm.initialQmState(), bogus)],
+    ["wd", () => spec.wd.stepWd(spec.wd.initialWdState(), bogus)],
+    [
+      "zipcrypto",
+      () => spec.zipcrypto.stepZipCrypto(spec.zipcrypto.initialZipCryptoState(), bogus),
+    ],
+  ];
+  for (const [name, run] of steps) {
+    await t.step(name, () => {
+      assert.throws(run, (e) => e instanceof spec.UnknownOpError && /unknown op "/.test(e.message));
+    });
+  }
+});

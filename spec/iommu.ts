@@ -12,7 +12,15 @@
 // The published spec must import with no import map of its user's (see README).
 // deno-lint-ignore no-import-prefix
 import { match } from "npm:ts-pattern@5.9.2";
-import { type Event, fail, ok, PAGE_SIZE, type StepResult } from "./types.ts";
+import {
+  type CommandSchema,
+  type Event,
+  fail,
+  ok,
+  PAGE_SIZE,
+  type StepResult,
+  unknownOp,
+} from "./types.ts";
 
 /** What one IOMMU page leads to: a page of process memory (`mm`) or of a kernel DMA buffer. */
 export type Target =
@@ -304,6 +312,7 @@ function dma(state: IommuState, groupId: number, iova: number): StepResult<Iommu
 
 /** Executes one IOMMU command. Unknown groups fail with ENODEV. */
 export function stepIommu(state: IommuState, cmd: IommuCommand): StepResult<IommuState> {
+  if (!Object.hasOwn(iommuCommandSchema, cmd.op)) unknownOp(cmd);
   if (!state.groups.has(cmd.group)) return fail(state, "ENODEV");
   return match(cmd)
     .with({ op: "iommu.share" }, (c): StepResult<IommuState> => {
@@ -317,5 +326,14 @@ export function stepIommu(state: IommuState, cmd: IommuCommand): StepResult<Iomm
     .with({ op: "iommu.dmaAlloc" }, (c) => dmaAlloc(state, c.group, c.pages))
     .with({ op: "iommu.dmaFree" }, (c) => dmaFree(state, c.group, c.iova))
     .with({ op: "iommu.dma" }, (c) => dma(state, c.group, c.iova))
-    .exhaustive();
+    .exhaustive(unknownOp);
 }
+
+/** Every IOMMU op and its argument fields (public API: validates traces, generates commands). */
+export const iommuCommandSchema: CommandSchema<IommuCommand["op"]> = {
+  "iommu.share": { group: "int", owner: "int" },
+  "iommu.unshare": { group: "int", owner: "int" },
+  "iommu.dmaAlloc": { group: "int", pages: "int" },
+  "iommu.dmaFree": { group: "int", iova: "int" },
+  "iommu.dma": { group: "int", iova: "int" },
+};

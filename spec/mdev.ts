@@ -57,6 +57,7 @@ import {
   type Invariant,
   ok,
   type StepResult,
+  unknownOp,
 } from "./types.ts";
 
 export type { Errno, Event, Invariant, Ret, StepResult } from "./types.ts";
@@ -573,7 +574,7 @@ export function stepMdev(state: MdevState, cmd: MdevCommand): StepResult<MdevSta
     .with("mdev.unregister", (op) => {
       return result(state, beginUnregister(state, as(c, op).parent, "mdev"), (u) => u.pending);
     })
-    .exhaustive();
+    .exhaustive(unknownOp);
 }
 
 // ---------------------------------------------------------------------------------------------

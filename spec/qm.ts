@@ -43,6 +43,7 @@ import {
   ok,
   type Ret,
   type StepResult,
+  unknownOp,
 } from "./types.ts";
 
 export type { Errno, Event, Invariant, Ret, StepResult } from "./types.ts";
@@ -768,7 +769,7 @@ export function step(state: QmState, cmd: QmCommand): StepResult<QmState> {
     .with("qm.mailbox", (op) => mailbox(state, as(c, op).cmd, as(c, op).queue))
     .with("qm.mailboxDone", () => mailboxDone(state))
     .with("qm.deviceBadEqe", (op) => deviceBadEqe(state, as(c, op).cqn))
-    .exhaustive();
+    .exhaustive(unknownOp);
 }
 
 /** The command with op `K`. */

@@ -104,6 +104,7 @@ import {
   ok,
   PAGE_SIZE,
   type StepResult,
+  unknownOp,
 } from "./types.ts";
 
 export type { Errno, Event, Invariant, Ret, StepResult } from "./types.ts";
@@ -806,7 +807,7 @@ export function stepSdmdev(world: SdmdevWorld, cmd: SdmdevCommand): StepResult<S
       return register(world, a.parent, a.name, a.qpNum, a.sva);
     })
     .with("sdmdev.unregister", (op) => unregister(world, as(c, op).parent))
-    .exhaustive();
+    .exhaustive(unknownOp);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,11 +8,19 @@ import {
   type Domain,
   type Group,
   type IommuCommand,
+  iommuCommandSchema,
   type IommuState,
   sharedRef,
   stepIommu,
 } from "./iommu.ts";
-import { containerOf, pinKey, stepType1, type Type1Command, type Type1State } from "./type1.ts";
+import {
+  containerOf,
+  pinKey,
+  stepType1,
+  type Type1Command,
+  type1CommandSchema,
+  type Type1State,
+} from "./type1.ts";
 import {
   checkInvariants,
   type CommandSchema,
@@ -41,22 +49,7 @@ export type { FieldKind } from "./types.ts";
  * Every op of the IOMMU/type1 world and its argument fields: public API, used to validate
  * traces from other implementations and to generate commands.
  */
-export const COMMAND_SCHEMA: CommandSchema<Op> = {
-  "iommu.share": { group: "int", owner: "int" },
-  "iommu.unshare": { group: "int", owner: "int" },
-  "iommu.dmaAlloc": { group: "int", pages: "int" },
-  "iommu.dmaFree": { group: "int", iova: "int" },
-  "iommu.dma": { group: "int", iova: "int" },
-  "type1.openGroup": { container: "int", group: "int" },
-  "type1.closeGroup": { container: "int", group: "int" },
-  "type1.getDeviceFd": { container: "int", group: "int" },
-  "type1.closeDeviceFd": { container: "int", group: "int" },
-  "type1.attach": { container: "int", group: "int" },
-  "type1.detach": { container: "int", group: "int" },
-  "type1.setIommu": { container: "int" },
-  "type1.map": { container: "int", iova: "int", size: "int", vaddr: "int" },
-  "type1.unmap": { container: "int", iova: "int", size: "int" },
-};
+export const COMMAND_SCHEMA: CommandSchema<Op> = { ...iommuCommandSchema, ...type1CommandSchema };
 
 /** The fixed machine a run starts from. */
 export interface Topology {

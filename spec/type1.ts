@@ -37,7 +37,15 @@ import {
   unmapRange,
   unshareDomain,
 } from "./iommu.ts";
-import { type Errno, fail, ok, PAGE_SIZE, type StepResult } from "./types.ts";
+import {
+  type CommandSchema,
+  type Errno,
+  fail,
+  ok,
+  PAGE_SIZE,
+  type StepResult,
+  unknownOp,
+} from "./types.ts";
 
 /** A vfio_domain of a container: one iommu_domain and the groups attached through it. */
 export interface VfioDomain {
@@ -415,6 +423,7 @@ function unmap(
 
 /** Executes one type1 command. Unknown containers or groups fail with ENODEV. */
 export function stepType1(world: Type1World, cmd: Type1Command): StepResult<Type1World> {
+  if (!Object.hasOwn(type1CommandSchema, cmd.op)) unknownOp(cmd);
   const container = world.type1.containers.get(cmd.container);
   if (!container) return fail(world, "ENODEV");
   if ("group" in cmd && !world.iommu.groups.has(cmd.group)) return fail(world, "ENODEV");
@@ -428,5 +437,18 @@ export function stepType1(world: Type1World, cmd: Type1Command): StepResult<Type
     .with({ op: "type1.setIommu" }, () => setIommu(world, container))
     .with({ op: "type1.map" }, (c) => map(world, container, c.iova, c.size, c.vaddr))
     .with({ op: "type1.unmap" }, (c) => unmap(world, container, c.iova, c.size))
-    .exhaustive();
+    .exhaustive(unknownOp);
 }
+
+/** Every type1 op and its argument fields (public API: validates traces, generates commands). */
+export const type1CommandSchema: CommandSchema<Type1Command["op"]> = {
+  "type1.openGroup": { container: "int", group: "int" },
+  "type1.closeGroup": { container: "int", group: "int" },
+  "type1.getDeviceFd": { container: "int", group: "int" },
+  "type1.closeDeviceFd": { container: "int", group: "int" },
+  "type1.attach": { container: "int", group: "int" },
+  "type1.detach": { container: "int", group: "int" },
+  "type1.setIommu": { container: "int" },
+  "type1.map": { container: "int", iova: "int", size: "int", vaddr: "int" },
+  "type1.unmap": { container: "int", iova: "int", size: "int" },
+};

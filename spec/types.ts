@@ -122,3 +122,26 @@ export type FieldKind = "int" | "string" | "bool" | "owner" | "int?" | "bool?";
 export type CommandSchema<Op extends string> = {
   readonly [op in Op]: Readonly<Record<string, FieldKind>>;
 };
+
+/**
+ * Thrown by every `step` for a command whose `op` the component does not have: a caller's
+ * mistake (validate untrusted commands against the component's {@link CommandSchema} first),
+ * the same typed error in every module.
+ */
+export class UnknownOpError extends Error {
+  /** The op that was given. */
+  readonly op: unknown;
+
+  /** An error naming `op`. */
+  constructor(op: unknown) {
+    super(`unknown op ${JSON.stringify(op)}`);
+    this.name = "UnknownOpError";
+    this.op = op;
+  }
+}
+
+/** The catch-all of a step's dispatch: throws {@link UnknownOpError} for `value` (an op or a command). */
+export function unknownOp(value: unknown): never {
+  const op = typeof value === "object" && value !== null && "op" in value ? value.op : value;
+  throw new UnknownOpError(op);
+}

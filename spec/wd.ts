@@ -16,7 +16,15 @@
 import { match } from "npm:ts-pattern@5.9.2";
 import { referenceDecode } from "./zip.ts";
 import { fromHex, zipContent } from "./zipcrypto.ts";
-import { checkInvariants, fail, type Invariant, ok, type StepResult } from "./types.ts";
+import {
+  checkInvariants,
+  type CommandSchema,
+  fail,
+  type Invariant,
+  ok,
+  type StepResult,
+  unknownOp,
+} from "./types.ts";
 
 /** Largest input and output of a sample request. */
 export const WD_SAMPLE_LIMIT = 16 * 1024 * 1024;
@@ -46,6 +54,7 @@ export function initialWdState(): WdState {
  *   an invalid stream; ENOSPC when the output exceeds {@link WD_SAMPLE_LIMIT}.
  */
 export function stepWd(state: WdState, cmd: WdCommand): StepResult<WdState> {
+  if (!Object.hasOwn(wdCommandSchema, cmd.op)) unknownOp(cmd);
   const src = fromHex(cmd.data);
   if ((cmd.format !== "zlib" && cmd.format !== "gzip") || !src) return fail(state, "EINVAL");
   if (src.length === 0 || src.length > WD_SAMPLE_LIMIT) return fail(state, "EINVAL");
@@ -61,7 +70,7 @@ export function stepWd(state: WdState, cmd: WdCommand): StepResult<WdState> {
       if (r.ok.length > WD_SAMPLE_LIMIT) return fail(state, "ENOSPC");
       return { state, ret: ok(zipContent(r.ok)), events: [] };
     })
-    .exhaustive();
+    .exhaustive(unknownOp);
 }
 
 /** The user side's invariants. */
@@ -77,3 +86,9 @@ export const wdInvariants: readonly Invariant<WdState>[] = [
 export function checkWdInvariants(state: WdState, scope?: Invariant<WdState>["scope"]): string[] {
   return checkInvariants(wdInvariants, state, scope);
 }
+
+/** Every sample op and its argument fields (public API: validates traces, generates commands). */
+export const wdCommandSchema: CommandSchema<WdCommand["op"]> = {
+  "wd.compress": { format: "string", data: "string" },
+  "wd.decompress": { format: "string", data: "string" },
+};

@@ -27,6 +27,7 @@ import {
   type Invariant,
   ok,
   type StepResult,
+  unknownOp,
 } from "./types.ts";
 
 /** Bytes in each transform's input and output DMA buffers (`INPUT_BUFFER_SIZE`). */
@@ -170,7 +171,7 @@ export function stepZipCrypto(
     .with({ op: "zipc.exit" }, (c) => exit(state, c.tfm))
     .with({ op: "zipc.compress" }, (c) => compress(state, c.tfm, c.data, c.dlen))
     .with({ op: "zipc.decompress" }, (c) => decompress(state, c.tfm, c.data, c.dlen))
-    .exhaustive();
+    .exhaustive(unknownOp);
 }
 
 /** The crypto path's invariants. */

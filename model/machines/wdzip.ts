@@ -7,13 +7,13 @@
  * @module
  */
 import fc from "fast-check";
-import type { FieldKind } from "../../spec/system.ts";
 import type { Ret } from "../../spec/types.ts";
 import {
   checkWdInvariants,
   initialWdState,
   stepWd,
   type WdCommand,
+  wdCommandSchema,
   type WdState,
 } from "../../spec/wd.ts";
 import { fromHex, zipContent } from "../../spec/zipcrypto.ts";
@@ -26,13 +26,6 @@ import { runZipSample, zipQmMachine } from "../../impl/wd/zip_sample.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Implementation, Machine } from "../machine.ts";
 import { decodedContent, hex, ZIP_SOURCES, ZIP_STREAMS } from "./zip_common.ts";
-
-/** Every sample op and its arguments. */
-export const WD_SCHEMA: { readonly [op in WdCommand["op"]]: Readonly<Record<string, FieldKind>> } =
-  {
-    "wd.compress": { format: "string", data: "string" },
-    "wd.decompress": { format: "string", data: "string" },
-  };
 
 class WdImplementation implements Implementation<WdState, WdCommand> {
   readonly #kernel: Kernel;
@@ -73,7 +66,7 @@ export const wdzipMachine: Machine<WdState, WdCommand> = {
   step: stepWd,
   violations: checkWdInvariants,
   parseCommand: (op, args, opPath, argsPath) =>
-    parseWithSchema<WdCommand>(WD_SCHEMA, op, args, opPath, argsPath),
+    parseWithSchema<WdCommand>(wdCommandSchema, op, args, opPath, argsPath),
   commands: () =>
     fc.oneof(
       fc.record({
