@@ -177,16 +177,29 @@ export type MdevCommand =
   | { readonly op: "mdev.release"; readonly uuid: string }
   | { readonly op: "mdev.readTypes"; readonly parent: number };
 
+/** Every mdev op and its argument fields (public API: validates traces, generates commands). */
+export const mdevCommandSchema: CommandSchema<MdevCommand["op"]> = {
+  "mdev.register": {
+    parent: "int",
+    name: "string",
+    deviceApi: "string",
+    capacity: "int",
+    types: "int",
+    create: "bool",
+    remove: "bool",
+  },
+  "mdev.unregister": { parent: "int" },
+  "mdev.create": { parent: "int", type: "string", uuid: "string" },
+  "mdev.remove": { uuid: "string" },
+  "mdev.open": { uuid: "string" },
+  "mdev.release": { uuid: "string" },
+  "mdev.readTypes": { parent: "int" },
+};
+
 /** Every `op` of {@link MdevCommand}, for validating traces (mdev v7). */
-export const MDEV_OPS: readonly MdevCommand["op"][] = [
-  "mdev.register",
-  "mdev.unregister",
-  "mdev.create",
-  "mdev.remove",
-  "mdev.open",
-  "mdev.release",
-  "mdev.readTypes",
-];
+export const MDEV_OPS: readonly MdevCommand["op"][] = Object.keys(
+  mdevCommandSchema,
+) as MdevCommand["op"][];
 
 /** One type's sysfs attributes, the `ok` value of `mdev.readTypes` (mdev_supported_types). */
 export interface MdevTypeInfo {
@@ -692,22 +705,3 @@ export const mdevInvariants: readonly Invariant<MdevState>[] = [
 export function checkMdevInvariants(state: MdevState): string[] {
   return checkInvariants(mdevInvariants, state);
 }
-
-/** Every mdev op and its argument fields (public API: validates traces, generates commands). */
-export const mdevCommandSchema: CommandSchema<MdevCommand["op"]> = {
-  "mdev.register": {
-    parent: "int",
-    name: "string",
-    deviceApi: "string",
-    capacity: "int",
-    types: "int",
-    create: "bool",
-    remove: "bool",
-  },
-  "mdev.unregister": { parent: "int" },
-  "mdev.create": { parent: "int", type: "string", uuid: "string" },
-  "mdev.remove": { uuid: "string" },
-  "mdev.open": { uuid: "string" },
-  "mdev.release": { uuid: "string" },
-  "mdev.readTypes": { parent: "int" },
-};

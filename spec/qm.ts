@@ -370,22 +370,27 @@ export type QmCommand =
   | { readonly op: "qm.mailboxDone" }
   | { readonly op: "qm.deviceBadEqe"; readonly cqn: number };
 
+/** Every QM op and its argument fields (public API: validates traces, generates commands). */
+export const qmCommandSchema: CommandSchema<QmCommand["op"]> = {
+  "qm.alloc": { owner: "owner" },
+  "qm.start": { qn: "int" },
+  "qm.release": { qn: "int" },
+  "qm.send": { qn: "int", tag: "int" },
+  "qm.userSend": { qn: "int", by: "int", tag: "int", ring: "bool?" },
+  "qm.doorbell": { by: "owner", qn: "int", cmd: "int", index: "int", priority: "int" },
+  "qm.deviceStep": { qn: "int", status: "int?" },
+  "qm.poll": { qn: "int", by: "int" },
+  "qm.irq": {},
+  "qm.setIrqMask": { masked: "bool" },
+  "qm.mailbox": { cmd: "int", queue: "int" },
+  "qm.mailboxDone": {},
+  "qm.deviceBadEqe": { cqn: "int" },
+};
+
 /** Every `op` of {@link QmCommand}, for validating traces. */
-export const QM_OPS: readonly QmCommand["op"][] = [
-  "qm.alloc",
-  "qm.start",
-  "qm.release",
-  "qm.send",
-  "qm.userSend",
-  "qm.doorbell",
-  "qm.deviceStep",
-  "qm.poll",
-  "qm.irq",
-  "qm.setIrqMask",
-  "qm.mailbox",
-  "qm.mailboxDone",
-  "qm.deviceBadEqe",
-];
+export const QM_OPS: readonly QmCommand["op"][] = Object.keys(
+  qmCommandSchema,
+) as QmCommand["op"][];
 
 /** A completion delivered to a consumer (`req_cb` in the kernel, a response in user space). */
 export interface QmCompletion {
@@ -999,20 +1004,3 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
 export function checkQmInvariants(state: QmState): string[] {
   return checkInvariants(qmInvariants, state);
 }
-
-/** Every QM op and its argument fields (public API: validates traces, generates commands). */
-export const qmCommandSchema: CommandSchema<QmCommand["op"]> = {
-  "qm.alloc": { owner: "owner" },
-  "qm.start": { qn: "int" },
-  "qm.release": { qn: "int" },
-  "qm.send": { qn: "int", tag: "int" },
-  "qm.userSend": { qn: "int", by: "int", tag: "int", ring: "bool?" },
-  "qm.doorbell": { by: "owner", qn: "int", cmd: "int", index: "int", priority: "int" },
-  "qm.deviceStep": { qn: "int", status: "int?" },
-  "qm.poll": { qn: "int", by: "int" },
-  "qm.irq": {},
-  "qm.setIrqMask": { masked: "bool" },
-  "qm.mailbox": { cmd: "int", queue: "int" },
-  "qm.mailboxDone": {},
-  "qm.deviceBadEqe": { cqn: "int" },
-};

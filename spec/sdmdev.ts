@@ -315,24 +315,29 @@ export type SdmdevCommand =
   | { readonly op: "sdmdev.tfmInit"; readonly parent: number; readonly tfm: number }
   | { readonly op: "sdmdev.tfmExit"; readonly parent: number; readonly tfm: number };
 
+/** Every sdmdev op and its argument fields (public API: validates traces, generates commands). */
+export const sdmdevCommandSchema: CommandSchema<SdmdevCommand["op"]> = {
+  "sdmdev.register": { parent: "int", name: "string", qpNum: "int", sva: "bool" },
+  "sdmdev.unregister": { parent: "int" },
+  "sdmdev.create": { parent: "int", uuid: "string" },
+  "sdmdev.remove": { uuid: "string" },
+  "sdmdev.open": { uuid: "string", by: "int" },
+  "sdmdev.release": { uuid: "string", by: "int" },
+  "sdmdev.mmap": { uuid: "string", by: "int", pgoff: "int", size: "int" },
+  "sdmdev.munmap": { uuid: "string", by: "int", map: "int" },
+  "sdmdev.wait": { uuid: "string", by: "int", timeout: "int", updateAt: "int" },
+  "sdmdev.notify": { parent: "int", qn: "int" },
+  "sdmdev.svaBind": { by: "int" },
+  "sdmdev.bindPasid": { uuid: "string", by: "int", pasid: "int" },
+  "sdmdev.readAttrs": { parent: "int" },
+  "sdmdev.tfmInit": { parent: "int", tfm: "int" },
+  "sdmdev.tfmExit": { parent: "int", tfm: "int" },
+};
+
 /** Every `op` of {@link SdmdevCommand}, for validating traces (RFCv2 3/7, 6/7). */
-export const SDMDEV_OPS: readonly SdmdevCommand["op"][] = [
-  "sdmdev.register",
-  "sdmdev.unregister",
-  "sdmdev.create",
-  "sdmdev.remove",
-  "sdmdev.open",
-  "sdmdev.release",
-  "sdmdev.mmap",
-  "sdmdev.munmap",
-  "sdmdev.wait",
-  "sdmdev.notify",
-  "sdmdev.svaBind",
-  "sdmdev.bindPasid",
-  "sdmdev.readAttrs",
-  "sdmdev.tfmInit",
-  "sdmdev.tfmExit",
-];
+export const SDMDEV_OPS: readonly SdmdevCommand["op"][] = Object.keys(
+  sdmdevCommandSchema,
+) as SdmdevCommand["op"][];
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -1049,22 +1054,3 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
 export function checkSdmdevInvariants(world: SdmdevWorld): string[] {
   return checkInvariants(sdmdevInvariants, world);
 }
-
-/** Every sdmdev op and its argument fields (public API: validates traces, generates commands). */
-export const sdmdevCommandSchema: CommandSchema<SdmdevCommand["op"]> = {
-  "sdmdev.register": { parent: "int", name: "string", qpNum: "int", sva: "bool" },
-  "sdmdev.unregister": { parent: "int" },
-  "sdmdev.create": { parent: "int", uuid: "string" },
-  "sdmdev.remove": { uuid: "string" },
-  "sdmdev.open": { uuid: "string", by: "int" },
-  "sdmdev.release": { uuid: "string", by: "int" },
-  "sdmdev.mmap": { uuid: "string", by: "int", pgoff: "int", size: "int" },
-  "sdmdev.munmap": { uuid: "string", by: "int", map: "int" },
-  "sdmdev.wait": { uuid: "string", by: "int", timeout: "int", updateAt: "int" },
-  "sdmdev.notify": { parent: "int", qn: "int" },
-  "sdmdev.svaBind": { by: "int" },
-  "sdmdev.bindPasid": { uuid: "string", by: "int", pasid: "int" },
-  "sdmdev.readAttrs": { parent: "int" },
-  "sdmdev.tfmInit": { parent: "int", tfm: "int" },
-  "sdmdev.tfmExit": { parent: "int", tfm: "int" },
-};
