@@ -1,7 +1,8 @@
 /**
  * `deno bench` for the DEFLATE core against fflate, pako and node:zlib in the same run, on
- * the corpora of bench/zip_corpora.ts. Groups: `<corpus> compress` (level 6 anchors) and
- * `<corpus> decompress` (everyone inflates the same pako level-6 stream).
+ * the corpora of bench/zip_corpora.ts. Groups: `<corpus> compress` (ours and node:zlib at
+ * levels 1, 6 and 9; fflate and pako at 6) and `<corpus> decompress` (everyone inflates the
+ * same pako level-6 stream). bench/zip_ratio.ts prints the ratios against node:zlib.
  */
 
 import zlib from "node:zlib";
@@ -17,9 +18,14 @@ for (const [name, data] of zipCorpora()) {
   Deno.bench(`ours level 6`, { group, baseline: true, ...runs }, () => {
     compress(data, "deflate", 6);
   });
-  Deno.bench(`ours level 1`, { group, ...runs }, () => {
-    compress(data, "deflate", 1);
-  });
+  for (const level of [1, 9]) {
+    Deno.bench(`ours level ${level}`, { group, ...runs }, () => {
+      compress(data, "deflate", level);
+    });
+    Deno.bench(`node:zlib level ${level}`, { group, ...runs }, () => {
+      zlib.deflateRawSync(data, { level });
+    });
+  }
   Deno.bench(`fflate level 6`, { group, ...runs }, () => {
     fflate.deflateSync(data, { level: 6 });
   });

@@ -328,6 +328,8 @@ interface CompressCase {
   readonly budget: () => number;
   /** How budgets are drawn, for messages. */
   readonly budgetKind: string;
+  /** Finite budgets go through `pushInto` with a reused buffer instead of `push`. */
+  readonly into: boolean;
 }
 
 /**
@@ -425,7 +427,7 @@ function compressCase(seed: number, run: number): CompressCase {
   const input = fuzzInput(rnd, size);
   const plan = fuzzPlan(rnd, size);
   const { budget, kind } = fuzzBudget(rnd, size);
-  return { format, level, input, plan, budget, budgetKind: kind };
+  return { format, level, input, plan, budget, budgetKind: kind, into: rnd() < 0.5 };
 }
 
 /** The same flush points, each fed in one call with unlimited output space. */
@@ -450,17 +452,21 @@ function streamCompress(
   const flushes: { end: number; at: number; mode: FlushMode }[] = [];
   let from = 0, total = 0;
   let calls = 100 + 2 * c.input.length + 32 * c.plan.length;
+  const dest = new ArrayBuffer(1 << 17);
   for (const { end, mode } of c.plan) {
     for (;;) {
       const space = c.budget();
       const offered = end - from;
-      const r = s.push(c.input.subarray(from, end), space, mode);
+      const chunk = c.input.subarray(from, end);
+      const r = c.into && space !== Infinity
+        ? s.pushInto(chunk, new Uint8Array(dest, 0, space), mode)
+        : s.push(chunk, space, mode);
       const rules = sqeResultViolations({ inputLength: offered, destAvailOut: space }, r);
       if (rules.length > 0) return `call at input ${from}: ${rules.join("; ")}`;
       if (r.output.length !== r.produced) return `output length ${r.output.length} ≠ produced`;
       from += r.consumed;
       total += r.produced;
-      out.push(r.output);
+      out.push(r.output.slice());
       if (space > 0 && --calls === 0) return "no end after the call budget: hang";
       if (r.status === ZipStatus.destInsufficient) continue;
       if (from !== end) return `status 0x${r.status.toString(16)} with ${end - from} bytes left`;
@@ -530,7 +536,7 @@ function describeCase(c: CompressCase): string {
   const points = c.plan.slice(0, -1).map(({ end, mode }) => `${end}${mode[0]}`);
   const shown = points.length > 12 ? [...points.slice(0, 12), "…"] : points;
   return `level ${c.level}, ${c.input.length} bytes, chunks [${shown.join(" ")}], ` +
-    `${c.budgetKind} output budgets`;
+    `${c.budgetKind} output budgets${c.into ? " (pushInto)" : ""}`;
 }
 
 /**

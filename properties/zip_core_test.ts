@@ -406,3 +406,33 @@ Deno.test("zip core: what may follow a gzip member (issue 8 defect 4)", async (t
     assert.ok(equalBytes(r.output, a));
   });
 });
+
+Deno.test("zip core: pushInto writes into the caller's reused buffer, same bytes as push", () => {
+  const data = concat([textCorpus(seed, 50_000), jsonCorpus(seed, 30_000)]);
+  for (const format of formats) {
+    const whole = compress(data, format, 6);
+    for (const size of [1, 7, 4096, 300_000]) {
+      const dest = new Uint8Array(size);
+      const c = new CompressStream(format, 6);
+      const packed: Uint8Array[] = [];
+      for (let pos = 0;;) {
+        const r = c.pushInto(data.subarray(pos), dest, "finish");
+        assert.ok(r.output.buffer === dest.buffer && r.produced <= size);
+        packed.push(r.output.slice());
+        pos += r.consumed;
+        if (r.status !== ZipStatus.destInsufficient) break;
+      }
+      assert.ok(equalBytes(concat(packed), whole), `compress, ${format}, ${size}`);
+      const d = new DecompressStream(format);
+      const out: Uint8Array[] = [];
+      for (let pos = 0;;) {
+        const r = d.pushInto(whole.subarray(pos), dest, true);
+        assert.ok(r.output.buffer === dest.buffer && r.produced <= size);
+        out.push(r.output.slice());
+        pos += r.consumed;
+        if (r.status !== ZipStatus.destInsufficient) break;
+      }
+      assert.ok(equalBytes(concat(out), data), `decompress, ${format}, ${size}`);
+    }
+  }
+});

@@ -99,7 +99,20 @@ export class CompressStream {
    * unconsumed rest of `input` on the next call.
    */
   push(input: Uint8Array, destAvailOut: number, flush: FlushMode = "none"): StreamResult {
-    const sink = new OutputSink(destAvailOut, Math.max(1 << 16, (input.length >> 1) + 1024));
+    const initial = Math.max(1 << 16, (input.length >> 1) + 1024);
+    return this.run(input, new OutputSink(destAvailOut, initial), flush);
+  }
+
+  /**
+   * Like {@link push} with `dest.length` as the output space, but writes into `dest` itself
+   * (the result's `output` is a view of it), so a caller that reuses one buffer allocates
+   * nothing per call.
+   */
+  pushInto(input: Uint8Array, dest: Uint8Array, flush: FlushMode = "none"): StreamResult {
+    return this.run(input, OutputSink.over(dest), flush);
+  }
+
+  private run(input: Uint8Array, sink: OutputSink, flush: FlushMode): StreamResult {
     const bw = this.bw;
     if (!this.started) {
       this.started = true;

@@ -60,9 +60,25 @@ export class DecompressStream {
    * follows this chunk, so a stream that has not ended is truncated.
    */
   push(input: Uint8Array, destAvailOut: number, final: boolean): StreamResult {
-    if (this.error) return failure(this.error);
     // Deflate rarely expands more than 4:1 on real data; starting there saves regrowth.
-    const sink = new OutputSink(destAvailOut, Math.max(1 << 16, input.length * 4));
+    return this.run(
+      input,
+      new OutputSink(destAvailOut, Math.max(1 << 16, input.length * 4)),
+      final,
+    );
+  }
+
+  /**
+   * Like {@link push} with `dest.length` as the output space, but decodes into `dest`
+   * itself (the result's `output` is a view of it), so a caller that reuses one buffer
+   * allocates nothing per call.
+   */
+  pushInto(input: Uint8Array, dest: Uint8Array, final: boolean): StreamResult {
+    return this.run(input, OutputSink.over(dest), final);
+  }
+
+  private run(input: Uint8Array, sink: OutputSink, final: boolean): StreamResult {
+    if (this.error) return failure(this.error);
     const inf = this.inflater;
     inf.setInput(input, 0, input.length);
     let stop = "input";

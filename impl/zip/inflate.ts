@@ -178,7 +178,8 @@ export class Inflater {
    * Every decoded byte is in `sink` when this returns. Throws {@link ZipError} on bad data.
    */
   run(sink: OutputSink): InflateStop {
-    if (this.wp === 0 && sink.length === 0 && sink.room() > windowSpan) return this.runDirect(sink);
+    const direct = this.wp === 0 && sink.length === 0 && !sink.fixed;
+    if (direct && sink.room() > windowSpan) return this.runDirect(sink);
     for (;;) {
       const stop = this.decode(Math.min(this.win.length, this.wp + sink.room()));
       this.emit(sink);

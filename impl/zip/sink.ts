@@ -12,10 +12,18 @@ export class OutputSink {
   buf: Uint8Array;
   /** Number of bytes written. */
   length = 0;
+  /** Whether `buf` is the caller's buffer (see {@link OutputSink.over}): never replaced. */
+  readonly fixed: boolean;
 
   /** A sink that accepts at most `budget` bytes; `initial` sizes the first buffer. */
-  constructor(readonly budget: number, readonly initial = 1 << 16) {
-    this.buf = new Uint8Array(0);
+  constructor(readonly budget: number, readonly initial = 1 << 16, dest?: Uint8Array) {
+    this.buf = dest ?? new Uint8Array(0);
+    this.fixed = dest !== undefined;
+  }
+
+  /** A sink writing into the caller's `dest` (budget: its length), allocating nothing. */
+  static over(dest: Uint8Array): OutputSink {
+    return new OutputSink(dest.length, dest.length, dest);
   }
 
   /** How many more bytes may be written. */
@@ -42,7 +50,7 @@ export class OutputSink {
     this.length += n;
   }
 
-  /** Takes `buf[0, length)` as the output so far, without copying (the sink must be empty). */
+  /** Takes `buf[0, length)` as the output so far, without copying (empty, not fixed sinks). */
   adopt(buf: Uint8Array, length: number): void {
     this.buf = buf;
     this.length = length;
