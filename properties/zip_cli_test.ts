@@ -1,14 +1,16 @@
 /**
  * The `zip` CLI as a user of gzip/pigz meets it: real zlib and gzip both ways through the
  * whole simulated stack, empty input, format detection, flags, one-line errors with exit 1
- * for bad data and 2 for bad usage, output starting before the input ends, and output of any
+ * for bad data and 2 for bad usage, the levels, every mode streaming past the one-shot
+ * sample's 16 MiB as one stream with output starting before the input ends, and output of any
  * length reaching a file, a pipe read slowly and a non-blocking pipe shared with the parent
  * (where one write takes only what fits) byte for byte.
  */
 import assert from "node:assert/strict";
 import { deflateSync, gunzipSync, gzipSync, inflateSync } from "node:zlib";
+import { prng } from "../impl/sched.ts";
 import { Progress } from "../model/cli/zip.ts";
-import { concat } from "../model/zip_fuzz.ts";
+import { concat, equalBytes } from "../model/zip_fuzz.ts";
 import { SAMPLE_CHUNK, SAMPLE_MAX_INPUT } from "../impl/wd/zip_sample.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -175,12 +177,27 @@ Deno.test("zip: flags as gzip has them", async (t) => {
       assert.match(new TextDecoder().decode(r.stdout), /^usage: .*-d.*-g.*-1\.\.-9/);
     }
   });
-  await t.step("-- ends the options; combined short flags; -6 is the engine's level", async () => {
+  await t.step("-- ends the options; combined short flags", async () => {
     const r = await zip(["-6g", "-c", "--"], input);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(new Uint8Array(gunzipSync(r.stdout)), input);
     assert.deepEqual((await zip(["-dc", "--"], r.stdout)).stdout, input);
   });
+  await t.step(
+    "-1 .. -9 reach the engine: the sizes differ, all decode; -d ignores them",
+    async () => {
+      const data = text(20_000);
+      const sizes: number[] = [];
+      for (const level of [1, 6, 9]) {
+        const r = await zip([`-${level}`], data);
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(new Uint8Array(inflateSync(r.stdout)), data);
+        assert.deepEqual((await zip(["-d", `-${level}`], r.stdout)).stdout, data);
+        sizes.push(r.stdout.length);
+      }
+      assert.ok(sizes[0] > sizes[1] && sizes[1] >= sizes[2], `sizes at -1 -6 -9: ${sizes}`);
+    },
+  );
   const usage: [string[], RegExp][] = [
     [["-x"], /zip: error: unknown option -x/],
     [["--frobnicate"], /unknown option --frobnicate/],
@@ -188,7 +205,7 @@ Deno.test("zip: flags as gzip has them", async (t) => {
     [["file.txt"], /unexpected argument "file.txt"/],
     [["--quirk", "nope"], /unknown quirk "nope"/],
     [["-0"], /unknown option -0/],
-    [["-9"], /-9: the simulated ZIP engine compresses at level 6 only/],
+    [["--level", "10"], /--level expects 1..9, got 10/],
   ];
   for (const [args, message] of usage) {
     await t.step(`bad usage ${args.join(" ")}: one line, exit 2`, async () => {
@@ -227,18 +244,27 @@ Deno.test("zip -d: each kind of bad data is one line naming it, exit 1", async (
     assertOneLine(r, 0, /warning: stdin: 4 trailing zero bytes ignored/);
     assert.deepEqual(r.stdout, input);
   });
-  await t.step("over the one-request limit (zlib): exit 1", async () => {
-    const r = await zip([], new Uint8Array(SAMPLE_MAX_INPUT + 1));
-    assertOneLine(r, 1, /over 16777216 bytes/);
-    assert.equal(r.stdout.length, 0);
-  });
+  await t.step(
+    "trailing bytes over several requests: all counted, a late nonzero is an error",
+    async () => {
+      const zeros = new Uint8Array(2 * SAMPLE_CHUNK + 5);
+      const quiet = await zip(["-d"], concat([z, zeros]));
+      assertOneLine(quiet, 0, new RegExp(`warning: stdin: ${zeros.length} trailing zero bytes`));
+      assert.deepEqual(quiet.stdout, input);
+      const late = await zip(["-d"], concat([gz, zeros, Uint8Array.of(7)]));
+      assertOneLine(
+        late,
+        1,
+        new RegExp(`${zeros.length + 1} bytes of trailing data after the gzip`),
+      );
+    },
+  );
 });
 
-Deno.test("zip -g streams: one gzip member per request, output before the input ends", async () => {
-  const input = text(100_000);
-  assert.ok(input.length > 2 * SAMPLE_CHUNK);
+/** Runs zip `args`; sends `input` in two writes and checks output arrives between them. */
+async function zipStreaming(args: readonly string[], input: Uint8Array): Promise<Uint8Array> {
   const child = new Deno.Command(zipCommand[0], {
-    args: [...zipCommand.slice(1), "-g"],
+    args: [...zipCommand.slice(1), ...args],
     env,
     stdin: "piped",
     stdout: "piped",
@@ -253,7 +279,7 @@ Deno.test("zip -g streams: one gzip member per request, output before the input 
   for (const deadline = Date.now() + 20_000; parts.length === 0;) { // stdin is still open
     if (Date.now() > deadline) {
       child.kill();
-      assert.fail("no output before the input ended");
+      assert.fail(`zip ${args.join(" ")}: no output before the input ended`);
     }
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -261,12 +287,28 @@ Deno.test("zip -g streams: one gzip member per request, output before the input 
   await w.close();
   await reading;
   assert.equal((await child.status).code, 0);
-  const out = concat(parts);
-  assert.deepEqual(new Uint8Array(gunzipSync(out)), input);
-  const members = [...out.keys()].filter((i) =>
-    out[i] === 0x1f && out[i + 1] === 0x8b && out[i + 2] === 8
-  );
-  assert.ok(members.length >= Math.ceil(input.length / SAMPLE_CHUNK));
+  return concat(parts);
+}
+
+Deno.test("zip streams every mode past 16 MiB as one stream, output before the input ends", async (t) => {
+  const size = SAMPLE_MAX_INPUT + SAMPLE_CHUNK + 1;
+  const plain = text(Math.ceil(size / 30)).subarray(0, size);
+  const next = prng(8);
+  const noise = Uint8Array.from({ length: size }, () => next() * 256);
+  await t.step("zlib: one stream (inflate returns it all)", async () => {
+    const out = await zipStreaming([], plain);
+    assert.ok(equalBytes(new Uint8Array(inflateSync(out)), plain));
+  });
+  await t.step("gzip: one member (its ISIZE is the whole input's)", async () => {
+    const out = await zipStreaming(["-g"], plain);
+    assert.equal(new DataView(out.buffer).getUint32(out.length - 4, true), size);
+    assert.ok(equalBytes(new Uint8Array(gunzipSync(out)), plain));
+  });
+  await t.step("-d of zlib and gzip, incompressible", async () => {
+    for (const packed of [deflateSync(noise), gzipSync(noise)]) {
+      assert.ok(equalBytes(await zipStreaming(["-d"], new Uint8Array(packed)), noise));
+    }
+  });
 });
 
 Deno.test("zip progress: a line once a run has read 4 MiB, ended by a newline", async () => {

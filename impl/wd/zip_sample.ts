@@ -4,11 +4,16 @@
  * QM device runs the ZIP engine (DMA through the IOMMU), the process receives each completion
  * and hands its output on, then releases everything.
  *
- * How an input becomes requests follows what the engine can do. Every SQE is a whole job (the
- * engine finishes the stream it was given), so gzip compression streams: each
- * {@link SAMPLE_CHUNK} of input is one request and one gzip member, and a gzip file may hold
- * any number of members (RFC 1952 2.2). A zlib stream and a decompression cannot be split
- * that way: their whole input is one request of at most {@link SAMPLE_MAX_INPUT} bytes.
+ * Two ways an input becomes requests:
+ * - {@link runZipSample} is the seed's sample: the whole input (at most
+ *   {@link SAMPLE_MAX_INPUT} bytes) is one stateless request with
+ *   {@link SAMPLE_MAX_OUTPUT} bytes of output room;
+ * - {@link zipSample} streams any size, as the later hardware's stateful mode does it (UADK
+ *   `hisi_comp.c`): every {@link SAMPLE_CHUNK} of input is one stateful request on the
+ *   stream context in a shared context buffer, with a fixed {@link SAMPLE_CHUNK} of output
+ *   room; after 0x0e the unconsumed rest is sent again with the room emptied, and the last
+ *   request (the input is read one byte ahead to know it) carries the finish flag. Each mode
+ *   gives one stream: one zlib stream, one gzip member.
  *
  * The correct sample asks the hardware for the framing it writes (zlib 0x02, gzip 0x03) and
  * writes the output as is. Quirk `sampleZlibHeaderOnly` (L4801) reproduces the seed: for zlib
@@ -17,36 +22,47 @@
  *
  * @module
  */
-import { isZipSuccess, ZipRequestType, ZipStatus } from "../../spec/zip.ts";
+import { ZipRequestType, ZipStatus } from "../../spec/zip.ts";
 import { compressBound } from "../../spec/zipcrypto.ts";
 import type { Errno } from "../../spec/types.ts";
-import { decodeZipSqe, emptyZipSqe, encodeZipSqe, ZipAlgType } from "../device/zip_engine.ts";
+import {
+  decodeZipSqe,
+  emptyZipSqe,
+  encodeZipSqe,
+  ZipAlgType,
+  type ZipSqe,
+  ZipStreamCtl,
+} from "../device/zip_engine.ts";
 import { ZipQmEngine } from "../device/zip_qm_engine.ts";
 import type { Kernel } from "../kernel.ts";
 import { QmMachine } from "../qm/machine.ts";
 import type { Quirks } from "../quirks.ts";
 import { type WdMessage, WdQueue } from "./wd.ts";
 
-/** Largest input of one request (the sample's 16 MiB limit). */
+/** Largest input of the one-shot sample's request (the seed's 16 MiB limit). */
 export const SAMPLE_MAX_INPUT = 16 * 1024 * 1024;
 
-/** Output room of a decompression (twice the sample's 8 MiB `dest_avail_out`). */
+/** Output room of a one-shot decompression (twice the sample's 8 MiB `dest_avail_out`). */
 export const SAMPLE_MAX_OUTPUT = 16 * 1024 * 1024;
 
-/** Input bytes per request when the input streams (gzip compression: one member each). */
+/** Input bytes per streaming request, and the output room of each. */
 export const SAMPLE_CHUNK = 1024 * 1024;
+
+/** Size of the stream context buffer a streaming run shares (UADK's HW_CTX_SIZE). */
+const CTX_SIZE = 64 * 1024;
 
 /** The sample's process and where it maps its buffers. */
 const PID = 1;
 const SRC = 0x4000_0000;
 const DST = 0x8000_0000;
+const CTX = 0xc000_0000;
 
-/** A simulated QM whose device runs the ZIP engine: what the sample runs on. */
-export function zipQmMachine(kernel: Kernel): QmMachine {
+/** A simulated QM whose device runs the ZIP engine at `level` (0-9, default 6). */
+export function zipQmMachine(kernel: Kernel, level?: number): QmMachine {
   return new QmMachine(
     kernel,
     { qpNum: 2, sqDepth: 4, cqDepth: 4, eqDepth: 8 },
-    new ZipQmEngine(kernel),
+    new ZipQmEngine(kernel, level),
   );
 }
 
@@ -115,19 +131,21 @@ export class SampleError extends Error {
   }
 }
 
-/** What a run did. */
+/** What a streaming run did. */
 export interface SampleSummary {
-  /** Requests sent. */
+  /** Requests sent (resubmissions after 0x0e included). */
   readonly requests: number;
-  /** Input after the end of a decompressed stream: not part of it, not decoded. */
-  readonly trailing: Uint8Array;
+  /** Input bytes after the end of a decompressed stream: not part of it, not decoded. */
+  readonly trailing: number;
+  /** Whether every trailing byte is zero (true when there are none). */
+  readonly trailingZeros: boolean;
 }
 
 /**
- * Runs `job` on `queue` over `input`, handing the output to `sink` as each request completes
- * (in pieces of at most {@link SAMPLE_CHUNK} bytes). Input goes straight into the shared
- * source buffer, as the seed's sample reads its file into it. Throws {@link SampleError};
- * whatever `sink` received before is incomplete then.
+ * Streams `input` through `queue` as `job` says (module doc), handing the output to `sink` as
+ * each request completes (pieces of at most {@link SAMPLE_CHUNK} bytes). Input goes straight
+ * into the shared source buffer, as the seed's sample reads its file into it. Throws
+ * {@link SampleError}; whatever `sink` received before is incomplete then.
  */
 export async function zipSample(
   queue: SampleQueue,
@@ -135,30 +153,45 @@ export async function zipSample(
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   sink: (output: Uint8Array) => void | Promise<void>,
 ): Promise<SampleSummary> {
-  const headerOnly = !job.decompress && job.format === "zlib" && job.quirks.sampleZlibHeaderOnly;
+  const headerOnly = usesHeaderOnly(job);
   const dw9 = headerOnly ? ZipRequestType.deflate : ZipRequestType[job.format];
-  const streams = !job.decompress && job.format === "gzip";
-  let requests = 0;
-  let trailing: Uint8Array = new Uint8Array(0);
-  for await (const length of load(queue, input, streams ? SAMPLE_CHUNK : undefined)) {
-    const room = job.decompress ? SAMPLE_MAX_OUTPUT : compressBound(length, "gzip");
-    const done = await request(queue, length, dw9, room);
-    const status = done.status;
-    if (!(job.decompress ? status === ZipStatus.decompressEnd : isZipSuccess(status))) {
-      throw new SampleError(
-        status === ZipStatus.destInsufficient ? "ENOSPC" : "EINVAL",
-        statusMessage(status, job.format),
-        status,
-      );
-    }
-    if (headerOnly && requests === 0) await sink(Uint8Array.of(0x78, 0x9c));
-    for (let at = 0; at < done.produced; at += SAMPLE_CHUNK) {
-      await sink(queue.read(DST + at, Math.min(SAMPLE_CHUNK, done.produced - at)));
-    }
-    trailing = queue.read(SRC + done.consumed, length - done.consumed);
-    requests++;
-  }
-  return { requests, trailing };
+  let requests = 0, trailing = 0, trailingZeros = true, ended = false;
+  return await sharing(
+    queue,
+    [[SRC, SAMPLE_CHUNK], [DST, SAMPLE_CHUNK], [CTX, CTX_SIZE]],
+    async () => {
+      for await (const { length, last } of load(queue, input)) {
+        let at = 0;
+        while (!ended) {
+          const done = await request(queue, {
+            dw7: ZipStreamCtl.stateful | (requests === 0 ? ZipStreamCtl.newStream : 0) |
+              (last ? ZipStreamCtl.finish : 0),
+            dw9,
+            sourceAddr: SRC + at,
+            inputDataLength: length - at,
+            destAddr: DST,
+            destAvailOut: SAMPLE_CHUNK,
+            streamCtxAddr: CTX,
+          });
+          const { status } = done;
+          const fine = status === ZipStatus.ok || status === ZipStatus.destInsufficient ||
+            status === (job.decompress ? ZipStatus.decompressEnd : ZipStatus.negativeCompression);
+          if (!fine) throw failure(status, job.format);
+          if (headerOnly && requests === 0) await sink(Uint8Array.of(0x78, 0x9c));
+          requests++;
+          if (done.produced > 0) await sink(queue.read(DST, done.produced));
+          at += done.consumed;
+          ended = status === ZipStatus.decompressEnd;
+          if (status !== ZipStatus.destInsufficient) break;
+        }
+        if (ended && at < length) {
+          trailing += length - at;
+          trailingZeros &&= queue.read(SRC + at, length - at).every((b) => b === 0);
+        }
+      }
+      return { requests, trailing, trailingZeros };
+    },
+  );
 }
 
 /**
@@ -175,12 +208,30 @@ export async function runZipSample(
   const algType = job.decompress ? ZipAlgType.decompress : ZipAlgType.compress;
   const q = await requestSampleQueue(machine, algType);
   if (typeof q === "string") return q;
-  const parts: Uint8Array[] = [];
+  const headerOnly = usesHeaderOnly({ ...job, quirks: machine.kernel.quirks });
+  const room = job.decompress ? SAMPLE_MAX_OUTPUT : compressBound(input.length, "gzip");
   try {
-    await zipSample(q, { ...job, quirks: machine.kernel.quirks }, [input], (p) => {
-      parts.push(p);
+    return await sharing(q, [[SRC, input.length], [DST, room]], async () => {
+      q.write(SRC, input);
+      const done = await request(q, {
+        dw9: headerOnly ? ZipRequestType.deflate : ZipRequestType[job.format],
+        sourceAddr: SRC,
+        inputDataLength: input.length,
+        destAddr: DST,
+        destAvailOut: room,
+      });
+      const { status } = done;
+      const success = job.decompress
+        ? status === ZipStatus.decompressEnd
+        : status === ZipStatus.ok || status === ZipStatus.negativeCompression;
+      if (!success) throw failure(status, job.format);
+      const output = q.read(DST, done.produced);
+      if (!headerOnly) return output;
+      const framed = new Uint8Array(2 + output.length);
+      framed.set([0x78, 0x9c]);
+      framed.set(output, 2);
+      return framed;
     });
-    return concat(parts);
   } catch (e) {
     if (e instanceof SampleError) return e.errno;
     throw e;
@@ -189,39 +240,57 @@ export async function runZipSample(
   }
 }
 
+/** Whether the seed's defect applies: a zlib compression with `sampleZlibHeaderOnly`. */
+function usesHeaderOnly(job: SampleJob): boolean {
+  return !job.decompress && job.format === "zlib" && job.quirks.sampleZlibHeaderOnly === true;
+}
+
+/** The error of a request that ended with `status`. */
+function failure(status: number, format: "zlib" | "gzip"): SampleError {
+  const errno = status === ZipStatus.destInsufficient ? "ENOSPC" : "EINVAL";
+  return new SampleError(errno, statusMessage(status, format), status);
+}
+
 /**
- * Reads `input` into the source buffer and yields the length of each request's input there:
- * every `chunk` bytes (and the rest at the end), or with `chunk` undefined all of it, at most
- * {@link SAMPLE_MAX_INPUT} bytes. An empty input is one empty request.
+ * Reads `input` into the source buffer, {@link SAMPLE_CHUNK} bytes at a time, and yields the
+ * length of each request's input there and whether it is the last: a full buffer is yielded
+ * only once a byte after it has arrived. An empty input is one empty last request.
  */
 async function* load(
   queue: SampleQueue,
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-  chunk: number | undefined,
-): AsyncGenerator<number> {
-  const size = chunk ?? SAMPLE_MAX_INPUT;
+): AsyncGenerator<{ readonly length: number; readonly last: boolean }> {
   let have = 0;
-  let sent = false;
   for await (const p of input) {
     for (let at = 0; at < p.length;) {
-      if (have === size) {
-        throw new SampleError(
-          "EINVAL",
-          `over ${SAMPLE_MAX_INPUT} bytes: the engine takes a zlib stream or a decompression ` +
-            "in one request (gzip compression streams)",
-        );
+      if (have === SAMPLE_CHUNK) {
+        yield { length: have, last: false };
+        have = 0;
       }
-      const n = Math.min(size - have, p.length - at);
+      const n = Math.min(SAMPLE_CHUNK - have, p.length - at);
       queue.write(SRC + have, p.subarray(at, at + n));
       have += n;
       at += n;
-      if (have === chunk) {
-        yield have;
-        [have, sent] = [0, true];
-      }
     }
   }
-  if (have > 0 || !sent) yield have;
+  yield { length: have, last: true };
+}
+
+/** Runs `body` with each `[vaddr, size]` of `regions` shared with the device, then unshares. */
+async function sharing<T>(
+  queue: SampleQueue,
+  regions: readonly (readonly [number, number])[],
+  body: () => Promise<T>,
+): Promise<T> {
+  try {
+    for (const [vaddr, size] of regions) {
+      const shared = queue.share(vaddr, size);
+      if (shared !== undefined) throw new SampleError(shared, `sharing a buffer failed: ${shared}`);
+    }
+    return await body();
+  } finally {
+    for (const [vaddr] of regions) await queue.unshare(vaddr);
+  }
 }
 
 /** What one request returned: its status and byte counts. */
@@ -231,39 +300,14 @@ interface Completion {
   readonly produced: number;
 }
 
-/**
- * One SQE over the first `length` bytes of the source buffer with `room` bytes of output:
- * shared, sent, waited for, unshared.
- */
-async function request(
-  queue: SampleQueue,
-  length: number,
-  dw9: number,
-  room: number,
-): Promise<Completion> {
-  try {
-    const shared = queue.share(SRC, length) ?? queue.share(DST, room);
-    if (shared !== undefined) throw new SampleError(shared, `sharing a buffer failed: ${shared}`);
-    const sqe = encodeZipSqe({
-      ...emptyZipSqe,
-      inputDataLength: length,
-      dw9,
-      destAvailOut: room,
-      sourceAddr: SRC,
-      destAddr: DST,
-    });
-    const sent = await queue.send(sqe);
-    if (typeof sent === "string") {
-      throw new SampleError(sent, `sending the request failed: ${sent}`);
-    }
-    const done = await queue.wait();
-    if (typeof done === "string") throw new SampleError(done, `no completion: ${done}`);
-    const { consumed, produced } = decodeZipSqe(done.sqe);
-    return { status: done.status, consumed, produced };
-  } finally {
-    await queue.unshare(SRC);
-    await queue.unshare(DST);
-  }
+/** One SQE with `fields` over the shared buffers: sent, waited for. */
+async function request(queue: SampleQueue, fields: Partial<ZipSqe>): Promise<Completion> {
+  const sent = await queue.send(encodeZipSqe({ ...emptyZipSqe, ...fields }));
+  if (typeof sent === "string") throw new SampleError(sent, `sending the request failed: ${sent}`);
+  const done = await queue.wait();
+  if (typeof done === "string") throw new SampleError(done, `no completion: ${done}`);
+  const { consumed, produced } = decodeZipSqe(done.sqe);
+  return { status: done.status, consumed, produced };
 }
 
 /** What a failed request's status means, in one phrase. */
@@ -286,15 +330,4 @@ export function statusMessage(status: number, format: "zlib" | "gzip"): string {
     default:
       return `the engine failed with status 0x${status.toString(16).padStart(2, "0")}`;
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

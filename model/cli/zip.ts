@@ -2,10 +2,11 @@
  * `npm run zip -- [-d] [-g] [-1..-9] [--quirk NAME]... [--] < in > out` — compresses (or with
  * `-d` decompresses) stdin to stdout through the whole simulated stack, like the seed's
  * test_hisi_zip: a wd queue, shared buffers, ZIP requests through the user QM driver, the QM
- * device running the ZIP engine with DMA through the IOMMU (impl/wd/zip_sample.ts says how
- * an input becomes requests). zlib by default, gzip with `-g`; `-d` reads either, detected
- * from the header. The output is a real zlib / gzip stream (`gzip -d`, `zlib.inflateSync`
- * accept it), written as each request completes.
+ * device running the ZIP engine with DMA through the IOMMU. Any input size streams in
+ * stateful requests of 1 MiB (impl/wd/zip_sample.ts `zipSample`), so memory stays bounded.
+ * zlib by default, gzip with `-g`; `-d` reads either, detected from the header. The output is
+ * one real zlib stream / gzip member (`gzip -d`, `zlib.inflateSync` accept it), written as
+ * each request completes.
  *
  * Exit 0 on success, 1 when the data is bad or the output cannot be written (one line saying
  * what is wrong; output already written is then incomplete), 2 for bad usage.
@@ -19,6 +20,7 @@ import { ZipAlgType } from "../../impl/device/zip_engine.ts";
 import {
   requestSampleQueue,
   SampleError,
+  type SampleSummary,
   zipQmMachine,
   zipSample,
 } from "../../impl/wd/zip_sample.ts";
@@ -37,7 +39,7 @@ import {
 const USAGE = `usage: npm run zip -- [-d] [-g] [-1..-9] [--quirk NAME]... [--] < in > out
   -d, --decompress  decompress a zlib or gzip stream (detected from its header)
   -g, --gzip        compress to gzip (default: zlib)
-  -1 .. -9          compression level; the simulated engine has one, 6
+  -1 .. -9          compression level (default 6)
   -c, --stdout      accepted for gzip's sake: the output always goes to stdout
   -h, --help        this text
   --quirk NAME      switch a seed defect on (sampleZlibHeaderOnly)`;
@@ -49,9 +51,6 @@ const SHORT: Readonly<Record<string, string>> = {
   c: "--stdout",
   h: "--help",
 };
-
-/** The one level the engine compresses at (ZipQmEngine passes no level). */
-const ENGINE_LEVEL = 6;
 
 /** Input read before a progress line appears (on a terminal). */
 const PROGRESS_FROM = 4 * 1024 * 1024;
@@ -147,6 +146,7 @@ export class Progress {
 interface Options {
   readonly decompress: boolean;
   readonly gzip: boolean;
+  readonly level: number | undefined;
   readonly quirks: Record<string, boolean>;
 }
 
@@ -167,13 +167,11 @@ function options(argv: readonly string[]): Options | "help" {
   if (level !== undefined && (level < 1 || level > 9)) {
     throw new UsageError(`--level expects 1..9, got ${level}`);
   }
-  if (level !== undefined && level !== ENGINE_LEVEL && !flags.decompress) {
-    throw new UsageError(`-${level}: the simulated ZIP engine compresses at level 6 only`);
-  }
   const quirks = quirkNames(flags.quirk as string[] | undefined);
   return {
     decompress: flags.decompress === true,
     gzip: flags.gzip === true,
+    level,
     quirks: Object.fromEntries(quirks.map((q) => [q, true])),
   };
 }
@@ -200,20 +198,21 @@ async function main(): Promise<number> {
     if (!detected) throw new RunError("stdin: bad header: neither a zlib nor a gzip stream");
     [format, input] = [detected, all];
   }
-  const machine = zipQmMachine(new Kernel(new ImmediateSched(), new PhysMem(), opts.quirks));
+  const kernel = new Kernel(new ImmediateSched(), new PhysMem(), opts.quirks);
+  const machine = zipQmMachine(kernel, opts.level);
   const algType = opts.decompress ? ZipAlgType.decompress : ZipAlgType.compress;
   const queue = await requestSampleQueue(machine, algType);
   if (typeof queue === "string") throw new Error(`requesting a queue failed: ${queue}`);
   const out = await stdoutWriter();
   let written = 0;
-  let trailing: Uint8Array;
+  let summary: SampleSummary;
   try {
     const job = { format, decompress: opts.decompress, quirks: opts.quirks };
-    ({ trailing } = await zipSample(queue, job, input, async (output) => {
+    summary = await zipSample(queue, job, input, async (output) => {
       await writeAll(out, output);
       written += output.length;
       await progress.add(0, output.length);
-    }));
+    });
   } catch (e) {
     if (!(e instanceof SampleError)) throw e;
     const partial = written > 0 ? ` (the ${written} bytes written are incomplete)` : "";
@@ -222,14 +221,11 @@ async function main(): Promise<number> {
     await queue.release();
     await progress.end();
   }
-  if (trailing.some((b) => b !== 0)) {
-    throw new RunError(
-      `stdin: ${trailing.length} bytes of trailing data after the ${format} stream`,
-    );
+  const { trailing, trailingZeros } = summary;
+  if (!trailingZeros) {
+    throw new RunError(`stdin: ${trailing} bytes of trailing data after the ${format} stream`);
   }
-  if (trailing.length > 0) {
-    console.error(`zip: warning: stdin: ${trailing.length} trailing zero bytes ignored`);
-  }
+  if (trailing > 0) console.error(`zip: warning: stdin: ${trailing} trailing zero bytes ignored`);
   return 0;
 }
 
