@@ -210,14 +210,17 @@ Deno.test("zip interop: zlib headers with every CINFO decode as zlib decodes the
       const node = nodeInflateOrUndefined(packed, { windowBits: 15 });
       const nodeDefault = nodeInflateOrUndefined(packed, {});
       const ours = tryDecompress(packed, "zlib");
+      const reference = referenceDecode(packed, "zlib");
       const what = `CINFO ${cinfo}, ${data.length} bytes`;
       if (cinfo <= 7) {
         assert.ok(node && equalBytes(node, data), `node:zlib accepts ${what}`);
         assert.ok("ok" in ours && equalBytes(ours.ok, data), `we accept ${what}`);
+        assert.ok("ok" in reference && equalBytes(reference.ok, data), `the spec accepts ${what}`);
         assert.ok(!nodeDefault || equalBytes(nodeDefault, data), `node:zlib default, ${what}`);
       } else {
         assert.equal(node ?? nodeDefault, undefined, `node:zlib rejects ${what}`);
         assert.ok("err" in ours && ours.err.code === "bad-header", `we reject ${what}`);
+        assert.ok("err" in reference, `the spec rejects ${what}`);
       }
     }
   }

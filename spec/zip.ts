@@ -161,7 +161,8 @@ export function compressStatusFor(inputLength: number, outputLength: number): Zi
  * rejects an incomplete Huffman code except a code with exactly one symbol of length one for
  * literal/length or distance codes, accepts a distance code with no symbols at all, rejects a
  * literal/length code without end-of-block, and rejects a distance larger than the bytes
- * produced so far or than the zlib header's declared window.
+ * produced so far. The zlib header's window size (CINFO 0..7) does not bound distances: zlib
+ * checks it only in its INFLATE_STRICT build, and every zlib reader in use accepts it.
  */
 export type ZipErrorCode =
   | "truncated"
@@ -415,15 +416,10 @@ function readDynamicCodes(r: BitReader): { lit: CanonicalCode; dist: CanonicalCo
 }
 
 /**
- * Decodes raw deflate data starting at byte `start`; `history` bounds how far back a
- * distance may reach (the declared window). Returns the output and the first byte after the
- * final block.
+ * Decodes raw deflate data starting at byte `start`. Returns the output and the first byte
+ * after the final block.
  */
-function inflateBlocks(
-  data: Uint8Array,
-  start: number,
-  window: number,
-): { out: Uint8Array; end: number } {
+function inflateBlocks(data: Uint8Array, start: number): { out: Uint8Array; end: number } {
   const r = bitReader(data, start);
   const out: number[] = [];
   const fixedLit = canonicalCode(fixedLiteralLengths(), false);
@@ -456,7 +452,7 @@ function inflateBlocks(
       if (dsym > 29) fail("invalid-symbol");
       const dc = distanceCodes[dsym];
       const distance = dc.base + r.bits(dc.extra);
-      if (distance > out.length || distance > window) fail("distance-too-far");
+      if (distance > out.length) fail("distance-too-far");
       for (let i = 0; i < length; i++) out.push(out[out.length - distance]);
     }
   }
@@ -480,7 +476,7 @@ function decodeZlib(data: Uint8Array): { out: Uint8Array; end: number } {
   const cmf = data[0], flg = data[1];
   if ((cmf & 15) !== 8 || (cmf >> 4) > 7 || ((cmf << 8) | flg) % 31 !== 0) fail("bad-header");
   if (flg & 0x20) fail("preset-dictionary");
-  const { out, end } = inflateBlocks(data, 2, 1 << ((cmf >> 4) + 8));
+  const { out, end } = inflateBlocks(data, 2);
   if (word32(data, end, true) !== adler32Reference(out)) fail("checksum-mismatch");
   return { out, end: end + 4 };
 }
@@ -508,7 +504,7 @@ function decodeGzipMember(data: Uint8Array, start: number): { out: Uint8Array; e
     const expected = crc32Reference(data.subarray(start, pos)) & 0xffff;
     if ((byte() | (byte() << 8)) !== expected) fail("checksum-mismatch");
   }
-  const { out, end } = inflateBlocks(data, pos, 32768);
+  const { out, end } = inflateBlocks(data, pos);
   if (word32(data, end, false) !== crc32Reference(out)) fail("checksum-mismatch");
   if (word32(data, end + 4, false) !== out.length % 2 ** 32) fail("length-mismatch");
   return { out, end: end + 8 };
@@ -544,7 +540,7 @@ function decodeGzip(data: Uint8Array): { out: Uint8Array; end: number } {
 export function referenceDecode(data: Uint8Array, format: ZipFormat): ReferenceResult {
   try {
     const { out, end } = format === "deflate"
-      ? inflateBlocks(data, 0, 32768)
+      ? inflateBlocks(data, 0)
       : format === "zlib"
       ? decodeZlib(data)
       : decodeGzip(data);
