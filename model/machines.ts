@@ -1,7 +1,8 @@
 /**
  * Every checkable machine, and the suites: `<machine>` (sequential conformance) and
  * `<machine>-race` (random races) for each machine, plus `zip-fuzz` (the decompressor fed
- * mutated and random streams, compared with node:zlib).
+ * mutated and random streams, compared with node:zlib) and `zip-compress-fuzz` (the compressor
+ * at every level, framing, flush point and output budget, checked with node:zlib).
  *
  * @module
  */
@@ -41,7 +42,7 @@ export type Suite =
     readonly defaultRuns: number;
   }
   | {
-    /** `zip-fuzz`. */
+    /** `zip-fuzz` or `zip-compress-fuzz`. */
     readonly name: string;
     /** No machine. */
     readonly machine?: undefined;
@@ -60,6 +61,7 @@ export const SUITES: readonly Suite[] = [
     return machine.races === false ? [sequential] : [sequential, race];
   }),
   { name: "zip-fuzz", mode: "fuzz", defaultRuns: 100_000 },
+  { name: "zip-compress-fuzz", mode: "fuzz", defaultRuns: 20_000 },
 ];
 
 /** The suite called `name`, if any. */

@@ -16,7 +16,7 @@ import type { Suite } from "./machines.ts";
 import { type RaceResult, type RaceScenario, raceScenario, runRace } from "./race.ts";
 import { Conformance, runSequential } from "./runner.ts";
 import { raceTrace, sequentialTrace } from "./trace.ts";
-import { runZipFuzz } from "./zip_fuzz.ts";
+import { runCompressFuzz, runZipFuzz } from "./zip_fuzz.ts";
 
 /** How long and with what to run a suite. */
 export interface SuiteOptions {
@@ -201,12 +201,15 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
 }
 
 /**
- * The decompressor fuzz as a suite: `runs` cases from `seed` (quirks and `seconds` do not
- * apply). A failure's "trace" is the failing case itself: seed, case number, framing, input.
+ * A fuzzer as a suite: `zip-fuzz` (the decompressor) or `zip-compress-fuzz` (the compressor),
+ * `runs` cases from `seed` (quirks and `seconds` do not apply). A failure's "trace" is the
+ * failing case itself: seed, case number (which regenerates it), framing, input.
  */
 function runFuzzSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
   const start = performance.now();
-  const r = runZipFuzz(o.seed, o.runs);
+  const r = suite.name === "zip-compress-fuzz"
+    ? runCompressFuzz(o.seed, o.runs)
+    : runZipFuzz(o.seed, o.runs);
   const f = r.failures[0];
   const base = { suite: suite.name, runs: r.runs, commands: r.runs, seed: o.seed };
   const ms = performance.now() - start;

@@ -12,7 +12,8 @@ import { suitesNamed } from "./model_args.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
                        [--quirk NAME]... [--out DIR]
-  --runs N      runs per suite (default: 10000 per machine suite, 100000 zip-fuzz cases)
+  --runs N      runs per suite (default: 10000 per machine suite, 100000 zip-fuzz cases,
+                20000 zip-compress-fuzz cases)
   --seconds S   stop each suite after S seconds (default: no limit)
   --seed N      fast-check seed (default: random, printed)
   --suite NAME  ${SUITES.map((s) => s.name).join(" | ")}
