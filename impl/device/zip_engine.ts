@@ -12,8 +12,8 @@
  *
  * A stateless SQE is one whole job: all input_data_length bytes are the input and the stream
  * is finished (compression writes the complete framed stream). Output goes to the destination
- * in chunks of at most {@link dmaChunk} bytes, so the engine's memory does not depend on
- * dest_avail_out.
+ * in chunks of at most {@link dmaChunk} bytes through one reused buffer, so the engine's
+ * memory does not depend on dest_avail_out and an SQE allocates no output buffer.
  *
  * Stateful mode, as the later hardware has it (UADK `hisi_comp.c`): dw7 bits 25-27 are the
  * flush type (1 finish, 0 sync flush: more input follows), the stream mode (1 stateful) and
@@ -44,6 +44,12 @@ export const zipSqeSize = 128;
 
 /** Largest piece of output the engine buffers before writing it to the destination. */
 export const dmaChunk = 1 << 20;
+
+/**
+ * The engine's output buffer of {@link dmaChunk} bytes, allocated at the first SQE and reused
+ * by every one after (each chunk is written to the destination before the next is produced).
+ */
+let staging: Uint8Array | undefined;
 
 /** Queue alg_type values: which way a queue's SQEs go. */
 export const ZipAlgType = {
@@ -271,9 +277,11 @@ export function executeZipSqe(
   for (;;) {
     const room = Math.min(dmaChunk, sqe.destAvailOut - produced);
     const rest = input.subarray(consumed);
+    staging ??= new Uint8Array(dmaChunk);
+    const dest = staging.subarray(0, room);
     const r = stream instanceof CompressStream
-      ? stream.push(rest, room, finish ? "finish" : "sync")
-      : stream.push(rest, room, finish);
+      ? stream.pushInto(rest, dest, finish ? "finish" : "sync")
+      : stream.pushInto(rest, dest, finish);
     consumed += r.consumed;
     if (r.produced > 0) {
       const fault = dma.write(sqe.destAddr + produced, r.output);
