@@ -865,9 +865,9 @@ export class QmDevice {
       const out = new Uint8Array(length);
       for (let done = 0; done < length;) {
         const n = Math.min(length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
-        const part = this.#dmaRead(iova + done, n);
-        if (!part) return { fault: `iommu fault reading ${iova + done}` };
-        out.set(part, done);
+        if (!this.#dmaReadInto(iova + done, out.subarray(done, done + n))) {
+          return { fault: `iommu fault reading ${iova + done}` };
+        }
         done += n;
       }
       return out;
@@ -893,9 +893,7 @@ export class QmDevice {
   #dmaReadInto(iova: number, out: Uint8Array): boolean {
     const frame = this.#iommu.dma(this.#group, iova);
     if (!frame) return false;
-    const at = iova % PAGE_SIZE;
-    if (frame.bytes) out.set(frame.bytes.subarray(at, at + out.length));
-    else out.fill(0);
+    this.#k.phys.readInto(frame, iova % PAGE_SIZE, out);
     return true;
   }
 

@@ -57,6 +57,12 @@ export class PhysMem {
     return frame.bytes ? frame.bytes.slice(offset, offset + length) : new Uint8Array(length);
   }
 
+  /** Copies `out.length` bytes at `offset` of a frame into `out` (no intermediate copy). */
+  readInto(frame: Frame, offset: number, out: Uint8Array): void {
+    if (frame.bytes) out.set(frame.bytes.subarray(offset, offset + out.length));
+    else out.fill(0);
+  }
+
   /** Writes bytes at `offset` of a frame. */
   write(frame: Frame, offset: number, data: Uint8Array): void {
     frame.bytes ??= new Uint8Array(PAGE_SIZE);

@@ -58,7 +58,7 @@ export class WdQueue {
   read(vaddr: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
     this.#pages(vaddr, length, (frame, offset, at, n) => {
-      out.set(this.#machine.kernel.phys.read(frame, offset, n), at);
+      this.#machine.kernel.phys.readInto(frame, offset, out.subarray(at, at + n));
     });
     return out;
   }
