@@ -22,7 +22,7 @@ const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--sui
   --out DIR     where counterexamples are written (default: out/counterexamples)`;
 
 function row(cells: readonly (string | number)[]): string {
-  const widths = [12, 8, 10, 9, 9];
+  const widths = [18, 8, 10, 9, 9];
   return cells.map((c, i) => String(c).padEnd(widths[i] ?? 0)).join(" ").trimEnd();
 }
 
