@@ -36,7 +36,7 @@ import { PhysMem } from "../../impl/mem/phys.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import { ImmediateSched } from "../../impl/sched.ts";
 import type { QmOptionalOp } from "../../impl/hisi/qm_sdmdev.ts";
-import { SdmdevMachine } from "../../impl/sdmdev/machine.ts";
+import { SdmdevAdapter } from "../adapters/sdmdev.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Machine } from "../machine.ts";
 
@@ -237,7 +237,7 @@ export const sdmdevMachine: Machine<SdmdevWorld, Cmd> = {
   commands,
   resolve,
   implementation: (quirks, sched) =>
-    new SdmdevMachine(new Kernel(sched ?? new ImmediateSched(), new PhysMem(), quirks), {
+    new SdmdevAdapter(new Kernel(sched ?? new ImmediateSched(), new PhysMem(), quirks), {
       qmOmits: omitted(quirks),
     }),
 };

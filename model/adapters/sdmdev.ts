@@ -1,13 +1,14 @@
 /**
- * The mdev core, sdmdev and the QM glue as one machine: executes the spec's `mdev.*` and
- * `sdmdev.*` commands against the simulated kernel objects and maps them back to the spec's
- * {@link SdmdevWorld} with {@link SdmdevMachine.observe} (the abstraction function).
+ * The sdmdev machine's adapter (model side: `impl/` is the system alone): executes the spec's
+ * `mdev.*` and `sdmdev.*` commands against the simulated mdev core, sdmdev and QM glue, and
+ * maps them back to the spec's {@link SdmdevWorld} with {@link SdmdevAdapter.observe} (the
+ * abstraction function).
  *
  * How each command reaches the kernel: `mdev.*` go through a generic unit-pool vendor
  * ({@link unitPoolVendor}); `sdmdev.register` probes a QM ({@link QmQueues} + `qm_ops`) and
- * registers it with sdmdev; user actions name the calling process (`by`), which holds the
- * device fd exactly when it opened the device; `sdmdev.notify` is the device completing a
- * request on a qp; `sdmdev.tfmInit`/`tfmExit` are the ZIP crypto transforms.
+ * registers it with sdmdev; user actions name the calling process (`by`), whose fd or
+ * mappings hold the device file; `sdmdev.notify` is the device completing a request on a qp;
+ * `sdmdev.tfmInit`/`tfmExit` are the ZIP crypto transforms.
  *
  * @module
  */
@@ -22,17 +23,22 @@ import {
   type SdmdevWorld,
 } from "../../spec/sdmdev.ts";
 import type { Errno, Ret } from "../../spec/types.ts";
-import { type QmOptionalOp, QmQueues, qmSdmdevOps, RingAllocator } from "../hisi/qm_sdmdev.ts";
-import type { Kernel, Outcome } from "../kernel.ts";
-import { MdevCore, unitPoolVendor } from "../vfio/mdev.ts";
-import { bindPasid, mmap, wait } from "./fops.ts";
-import { type QueueHwView, SdmdevQueue } from "./queue.ts";
-import { SdmdevClass, VfioSdmdev } from "./sdmdev.ts";
-import { SvaPasids } from "./sva.ts";
-import { ZipTfms } from "./tfm.ts";
+import {
+  type QmOptionalOp,
+  QmQueues,
+  qmSdmdevOps,
+  RingAllocator,
+} from "../../impl/hisi/qm_sdmdev.ts";
+import type { Kernel, Outcome } from "../../impl/kernel.ts";
+import { MdevCore, unitPoolVendor } from "../../impl/vfio/mdev.ts";
+import { bindPasid, mmap, wait } from "../../impl/sdmdev/fops.ts";
+import { type QueueHwView, SdmdevQueue } from "../../impl/sdmdev/queue.ts";
+import { SdmdevClass, VfioSdmdev } from "../../impl/sdmdev/sdmdev.ts";
+import { SvaPasids } from "../../impl/sdmdev/sva.ts";
+import { ZipTfms } from "../../impl/sdmdev/tfm.ts";
 
-/** How to build an {@link SdmdevMachine}. */
-export interface SdmdevMachineOptions {
+/** How to build an {@link SdmdevAdapter}. */
+export interface SdmdevAdapterOptions {
   /** `qm_ops` callbacks every QM registered leaves out (to reach sdmdev's checks for them). */
   readonly qmOmits?: readonly QmOptionalOp[];
 }
@@ -72,7 +78,7 @@ function lifeOf(q: SdmdevQueue, hw: QueueHwView): QueueLife {
 }
 
 /** The simulated mdev core + sdmdev + QM glue, executing spec-shaped commands. */
-export class SdmdevMachine {
+export class SdmdevAdapter {
   /** Shared kernel context. */
   readonly kernel: Kernel;
   /** The mdev core. */
@@ -87,7 +93,7 @@ export class SdmdevMachine {
   #omit: readonly QmOptionalOp[];
 
   /** An empty machine: no parent registered. */
-  constructor(kernel: Kernel, options: SdmdevMachineOptions = {}) {
+  constructor(kernel: Kernel, options: SdmdevAdapterOptions = {}) {
     this.kernel = kernel;
     this.mdev = new MdevCore(kernel);
     this.sdmdev = new SdmdevClass(kernel, this.mdev);
