@@ -64,8 +64,11 @@ export class RingAllocator {
   }
 }
 
-/** `struct hisi_qp`, as far as sdmdev and the kernel users need it. */
-export class QmQp {
+/**
+ * The stand-in pool's `struct hisi_qp`, as far as sdmdev and the kernel users need it (not
+ * `spec/qm.ts`'s `QmQp`, the QM driver's state).
+ */
+export class PoolQp {
   /** `queue_id`. */
   readonly qn: number;
   /** Ghost: who took it. */
@@ -95,7 +98,7 @@ export class QmQueues {
   /** `qp_num`. */
   readonly qpNum: number;
   /** `qp_array`: taken qps by number. */
-  readonly qps: Map<number, QmQp> = new Map();
+  readonly qps: Map<number, PoolQp> = new Map();
   #k: Kernel;
   #rings: RingAllocator;
 
@@ -112,10 +115,10 @@ export class QmQueues {
   }
 
   /** `hisi_qm_create_qp`: the first free qp, or EBUSY. */
-  createQp(owner: QpOwner): QmQp | Errno {
+  createQp(owner: QpOwner): PoolQp | Errno {
     for (let qn = 0; qn < this.qpNum; qn++) {
       if (this.qps.has(qn)) continue;
-      const qp = new QmQp(qn, owner);
+      const qp = new PoolQp(qn, owner);
       this.qps.set(qn, qp);
       return qp;
     }
@@ -123,7 +126,7 @@ export class QmQueues {
   }
 
   /** `hisi_qm_start_qp`: a fresh ring, the SQC/CQC through the mailbox, the hardware runs it. */
-  startQp(qp: QmQp, pasid: number): void {
+  startQp(qp: PoolQp, pasid: number): void {
     qp.ring = this.#rings.alloc();
     qp.pasid = pasid;
     qp.updated = false;
@@ -131,7 +134,7 @@ export class QmQueues {
   }
 
   /** Stops the hardware on `qp`, waits for its ring accesses in flight, then frees the ring. */
-  async stopQp(qp: QmQp): Promise<void> {
+  async stopQp(qp: PoolQp): Promise<void> {
     qp.running = false;
     const idle = () => qp.inflight === 0;
     if (!idle()) await this.#k.sched.waitUntil("qm.stop:drain", idle);
@@ -139,13 +142,13 @@ export class QmQueues {
   }
 
   /** `hisi_qm_release_qp`: back to the bitmap, its ring freed (`qm_uninit_q_buffer`). */
-  releaseQp(qp: QmQp): void {
+  releaseQp(qp: PoolQp): void {
     if (this.qps.get(qp.qn) === qp) this.qps.delete(qp.qn);
     qp.running = false;
     this.#freeRing(qp);
   }
 
-  #freeRing(qp: QmQp): void {
+  #freeRing(qp: PoolQp): void {
     if (qp.ring) this.#rings.free(qp.ring);
     qp.ring = null;
     qp.pasid = null;
@@ -189,8 +192,8 @@ export class QmQueues {
 /** A callback of `qm_ops` a test may leave out to reach sdmdev's handling of its absence. */
 export type QmOptionalOp = "putQueue" | "startQueue";
 
-function qpOf(q: SdmdevQueue): QmQp {
-  if (!(q.priv instanceof QmQp)) throw new Error(`sdmdev ${q.mdev.uuid} has no QM qp`);
+function qpOf(q: SdmdevQueue): PoolQp {
+  if (!(q.priv instanceof PoolQp)) throw new Error(`sdmdev ${q.mdev.uuid} has no QM qp`);
   return q.priv;
 }
 

@@ -7,12 +7,12 @@
  * @module
  */
 import type { Errno } from "../../spec/types.ts";
-import type { QmQp, QmQueues } from "../hisi/qm_sdmdev.ts";
+import type { PoolQp, QmQueues } from "../hisi/qm_sdmdev.ts";
 
 /** The live transforms on one QM. */
 export class ZipTfms {
   /** Transform id to its two qps. */
-  readonly ctxs: Map<number, readonly [QmQp, QmQp]> = new Map();
+  readonly ctxs: Map<number, readonly [PoolQp, PoolQp]> = new Map();
   #qm: QmQueues;
 
   /** No transform yet on `qm`. */
@@ -24,7 +24,7 @@ export class ZipTfms {
   init(tfm: number): readonly [number, number] | Errno {
     if (!Number.isSafeInteger(tfm) || tfm < 1) return "EINVAL";
     if (this.ctxs.has(tfm)) return "EEXIST";
-    const taken: QmQp[] = [];
+    const taken: PoolQp[] = [];
     for (let i = 0; i < 2; i++) {
       const qp = this.#qm.createQp({ tfm });
       if (typeof qp === "string") {
