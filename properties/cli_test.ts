@@ -108,6 +108,23 @@ Deno.test("oracle: accepts a correct trace, rejects the quirky one", async () =>
   assert.equal((await cli("oracle", fixture)).code, 1);
 });
 
+Deno.test("oracle --init: each machine's initial state is a trace the oracle accepts", async (t) => {
+  for (const machine of ["type1", "qm", "qm1024", "sdmdev", "zipc", "wdzip"]) {
+    await t.step(machine, async () => {
+      const init = await cli("oracle", "--init", machine);
+      assert.equal(init.code, 0, init.stderr);
+      const trace = JSON.parse(init.stdout);
+      assert.equal(trace["#meta"].machine, machine);
+      assert.equal(trace.states.length, 1);
+      const judged = await cli("oracle", await tempFile(init.stdout));
+      assert.equal(judged.code, 0, judged.stdout + judged.stderr);
+    });
+  }
+  const unknown = await cli("oracle", "--init", "nosuch");
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /^oracle: error: --init: unknown machine "nosuch" \(known: /);
+});
+
 Deno.test("check: finds a quirk, writes the counterexample, exits 1", async () => {
   const out = await Deno.makeTempDir();
   const r = await cli(
