@@ -9,7 +9,7 @@
 import type { Ret } from "../spec/types.ts";
 import type { Quirks } from "../impl/quirks.ts";
 import { replayDriver } from "../impl/sched.ts";
-import { firstDifference } from "./equal.ts";
+import { describeDifference } from "./equal.ts";
 import { type Cmd, type Machine, showCommand } from "./machine.ts";
 import { type HistoryEntry, linearize, runRace } from "./race.ts";
 import { compareStep, Conformance } from "./runner.ts";
@@ -95,10 +95,8 @@ function oracleSequential(trace: MachineTrace): ReplayResult {
   const machine = trace.machine;
   const lines: string[] = [];
   let state = machine.initial();
-  const where = firstDifference(state, trace.initial);
-  if (where) {
-    return { lines: [`✗ initial state differs from the spec's at ${where}`], passed: false };
-  }
+  const where = describeDifference(state, trace.initial, ["spec", "trace"]);
+  if (where) return { lines: [`✗ initial state differs from the spec's ${where}`], passed: false };
   for (const [i, s] of trace.steps.entries()) {
     const r = machine.step(state, s.cmd);
     const failure = compareStep(machine, r, s);

@@ -7,7 +7,7 @@
  */
 import type { Event, Ret } from "../spec/types.ts";
 import type { Quirks } from "../impl/quirks.ts";
-import { firstDifference } from "./equal.ts";
+import { describeDifference, firstDifference } from "./equal.ts";
 import {
   type Cmd,
   execGuarded,
@@ -61,8 +61,8 @@ export function compareStep<S>(
       JSON.stringify(impl.events)
     }`;
   }
-  const where = firstDifference(spec.state, impl.state);
-  if (where !== undefined) return `state differs at ${where}`;
+  const where = describeDifference(spec.state, impl.state, ["spec", "impl"]);
+  if (where !== undefined) return `state differs ${where}`;
   const broken = machine.violations(impl.state);
   return broken.length > 0 ? `invariant ${broken[0]}` : undefined;
 }
