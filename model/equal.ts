@@ -18,10 +18,11 @@ export interface Difference {
 /** The first difference between `a` and `b`, or undefined if they are equal. */
 export function difference(a: unknown, b: unknown, path = "$"): Difference | undefined {
   if (Object.is(a, b)) return undefined;
-  const here = { path, a, b };
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return here;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) {
+    return { path, a, b };
+  }
   if (a instanceof Map || b instanceof Map) {
-    if (!(a instanceof Map && b instanceof Map)) return here;
+    if (!(a instanceof Map && b instanceof Map)) return { path, a, b };
     for (const [k, v] of a) {
       const at = `${path}[${JSON.stringify(k)}]`;
       if (!b.has(k)) return { path: at, a: v, b: undefined };
@@ -34,11 +35,11 @@ export function difference(a: unknown, b: unknown, path = "$"): Difference | und
     return undefined;
   }
   if (a instanceof Set || b instanceof Set) {
-    if (!(a instanceof Set && b instanceof Set) || a.size !== b.size) return here;
-    for (const x of a) if (!b.has(x)) return here;
+    if (!(a instanceof Set && b instanceof Set) || a.size !== b.size) return { path, a, b };
+    for (const x of a) if (!b.has(x)) return { path, a, b };
     return undefined;
   }
-  if (Array.isArray(a) !== Array.isArray(b)) return here;
+  if (Array.isArray(a) !== Array.isArray(b)) return { path, a, b };
   if (Array.isArray(a)) {
     const bb = b as unknown[];
     for (let i = 0; i < Math.max(a.length, bb.length); i++) {
