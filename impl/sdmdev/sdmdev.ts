@@ -62,14 +62,12 @@ export function queueOf(mdev: MdevDevice): SdmdevQueue {
 }
 
 /**
- * Whether process `by` holds `q`'s device fd: undefined if so, else EPERM. A file whose
- * last reference is gone (released, or its release still running) answers as it will once
- * released: ENODEV when the release removes the device (its parent is being unregistered).
+ * Whether process `by` holds `q`'s device fd: undefined if so; ENODEV once the device is
+ * removed or its release is removing it; else EPERM.
  */
 export function checkFd(q: SdmdevQueue, by: number): Errno | undefined {
   if (q.openedBy !== null && q.openedBy === by && q.fd) return undefined;
-  const released = q.openedBy === null || (!q.fd && q.vmas.length === 0);
-  return q.mdev.gone || (released && q.mdev.parent.unregistering) ? "ENODEV" : "EPERM";
+  return q.mdev.gone || q.mdev.removing ? "ENODEV" : "EPERM";
 }
 
 /** `sdmdev_class` and the glue between it and the mdev core. */

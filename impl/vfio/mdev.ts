@@ -131,6 +131,8 @@ export class MdevDevice {
   ref = 1;
   /** Off the list for good (its memory is gone in the kernel). */
   gone = false;
+  /** Its last release is removing it (the parent unregisters): lookups no longer find it. */
+  removing = false;
   /** `mdev_get_drvdata`: the vendor's per-device state. */
   drvdata: unknown = undefined;
 
@@ -204,7 +206,7 @@ export class MdevCore {
     const uuid = uuidFromSysfs(uuidText);
     if (uuid === undefined) return "EINVAL";
     const d = this.devices.get(uuid);
-    if (!d) return "ENODEV";
+    if (!d || d.removing) return "ENODEV";
     return d.parent.ops.vendor === vendor ? d : "EPERM";
   }
 
@@ -300,6 +302,7 @@ export class MdevCore {
       const verdict = drop();
       if (verdict !== undefined) return verdict === "keep" ? undefined : verdict;
       if (!d.open) return "EINVAL";
+      if (d.parent.unregistering) d.removing = true;
       await d.parent.ops.release?.(d);
       if (d.parent.unregistering) await d.parent.ops.remove!(d);
       d.open = false;
