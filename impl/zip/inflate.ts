@@ -201,7 +201,7 @@ export class Inflater {
         const stop = this.decode(Math.min(buf.length, sink.room()));
         const n = this.wp;
         if (stop === "output" && n < sink.room()) {
-          const grown = new Uint8Array(Math.min(sink.room(), buf.length * 2));
+          const grown = new Uint8Array(Math.min(sink.room(), this.grownSize(n)));
           grown.set(buf.subarray(0, n));
           this.win = buf = grown;
           continue;
@@ -215,6 +215,108 @@ export class Inflater {
     } finally {
       this.win = window;
     }
+  }
+
+  /**
+   * The hot loop of {@link decode} for a Huffman block: decodes while a whole symbol
+   * sequence is buffered in the input and a whole match (plus 3 bytes of overrun) fits below
+   * `limit`. Refills take a 4-byte word, so bits above `bc` may hold the next input bits
+   * (a refill ORs in the same bits again); they are cleared on the way out. Leaves the state
+   * in the fields; true when the block ended.
+   */
+  private decodeFast(limit: number, ip: number, bb: number, bc: number, wp: number): boolean {
+    const win = this.win, lt = this.litTable, dt = this.distTable, hs = this.historyStart;
+    const inp = this.input;
+    const iv = new DataView(inp.buffer, inp.byteOffset, inp.byteLength);
+    const ov = new DataView(win.buffer, win.byteOffset, win.byteLength);
+    const fastIn = this.inEnd - 16, fastOut = limit - 264;
+    const lbits = literalRootBits, dbits = distanceRootBits;
+    const lmask = (1 << lbits) - 1, dmask = (1 << dbits) - 1;
+    const isLiteral = kindLiteral, isLength = kindLength, isEnd = kindEndOfBlock;
+    const isLink = kindLink;
+    let ended = false;
+    while (ip < fastIn && wp < fastOut) {
+      bb |= iv.getInt32(ip, true) << bc;
+      ip += (31 - bc) >> 3;
+      bc |= 24;
+      let e = lt[bb & lmask];
+      if ((e & 0xf0) === isLiteral) {
+        // A second literal when its (root-level) code is already buffered.
+        let n = e & 15;
+        bb >>>= n;
+        bc -= n;
+        win[wp++] = e >>> 16;
+        e = lt[bb & lmask];
+        n = e & 15;
+        if ((e & 0xf0) !== isLiteral || n > bc) continue;
+        bb >>>= n;
+        bc -= n;
+        win[wp++] = e >>> 16;
+        continue;
+      }
+      if ((e & 0xf0) === isLink) e = lt[(e >>> 16) + ((bb >>> lbits) & ((1 << (e & 15)) - 1))];
+      const kind = e & 0xf0;
+      let n = e & 15;
+      bb >>>= n;
+      bc -= n;
+      if (kind === isLiteral) {
+        win[wp++] = e >>> 16;
+        continue;
+      }
+      if (kind !== isLength) {
+        if (kind !== isEnd) throw new ZipError("invalid-symbol");
+        ended = true;
+        break;
+      }
+      // Length code and extra bits take at most 20 of the 24 buffered bits.
+      let x = (e >>> 8) & 15;
+      const len = (e >>> 16) + (bb & ((1 << x) - 1));
+      bb >>>= x;
+      bc -= x;
+      bb |= iv.getInt32(ip, true) << bc;
+      ip += (31 - bc) >> 3;
+      bc |= 24;
+      let d = dt[bb & dmask];
+      if ((d & 0xf0) === isLink) d = dt[(d >>> 16) + ((bb >>> dbits) & ((1 << (d & 15)) - 1))];
+      n = d & 15;
+      bb >>>= n;
+      bc -= n;
+      if ((d & 0xf0) !== isLiteral) throw new ZipError("invalid-symbol");
+      x = (d >>> 8) & 15;
+      if (bc < x) {
+        bb |= iv.getInt32(ip, true) << bc;
+        ip += (31 - bc) >> 3;
+        bc |= 24;
+      }
+      const dist = (d >>> 16) + (bb & ((1 << x) - 1));
+      bb >>>= x;
+      bc -= x;
+      if (dist > wp - hs) throw new ZipError("distance-too-far");
+      let from = wp - dist;
+      const stop = wp + len;
+      if (dist >= 4) {
+        // Whole words: each reads bytes already final; the last may overrun by 3 bytes.
+        for (; wp < stop; wp += 4, from += 4) ov.setInt32(wp, ov.getInt32(from, true), true);
+        wp = stop;
+      } else {
+        while (wp < stop) win[wp++] = win[from++];
+      }
+    }
+    this.inPos = ip;
+    this.bitBuf = bb & ~(-1 << bc);
+    this.bitCnt = bc;
+    this.wp = wp;
+    return ended;
+  }
+
+  /**
+   * The next buffer size for {@link runDirect} after `n` output bytes: the whole output
+   * projected from the input used so far (plus 1/16), at least 1.25 times `n`.
+   */
+  private grownSize(n: number): number {
+    const used = this.inPos - this.callStart, all = this.inEnd - this.callStart;
+    const projected = used > 0 ? Math.ceil((n / used) * all * 1.0625) : 0;
+    return Math.max(projected, n + (n >> 2));
   }
 
   /** The decoding state machine, writing into `win` up to `limit`. */
@@ -384,89 +486,16 @@ export class Inflater {
           break;
         }
         case mode.literal: {
-          // Fast loop: enough input for a whole symbol sequence and room for a whole match.
-          const fastIn = ie - 12;
-          const fastOut = limit - 258;
-          while (ip < fastIn && wp < fastOut) {
-            if (bc < 16) {
-              bb |= (inp[ip] << bc) | (inp[ip + 1] << (bc + 8));
-              ip += 2;
-              bc += 16;
-            }
-            let e = lt[bb & lmask];
-            let kind = e & 0xf0;
-            if (kind === isLiteral) {
-              // Literals first; a second one when its (root-level) code is already buffered.
-              let n = e & 15;
-              bb >>>= n;
-              bc -= n;
-              win[wp++] = e >>> 16;
-              e = lt[bb & lmask];
-              n = e & 15;
-              if ((e & 0xf0) !== isLiteral || n > bc) continue;
-              bb >>>= n;
-              bc -= n;
-              win[wp++] = e >>> 16;
-              continue;
-            }
-            if (kind === isLink) {
-              e = lt[(e >>> 16) + ((bb >>> lbits) & ((1 << (e & 15)) - 1))];
-              kind = e & 0xf0;
-            }
-            const n = e & 15;
-            bb >>>= n;
-            bc -= n;
-            if (kind === isLiteral) {
-              win[wp++] = e >>> 16;
-              continue;
-            }
-            if (kind === isLength) {
-              let x = (e >>> 8) & 15;
-              if (bc < x) {
-                bb |= (inp[ip] << bc) | (inp[ip + 1] << (bc + 8));
-                ip += 2;
-                bc += 16;
-              }
-              let len = (e >>> 16) + (bb & ((1 << x) - 1));
-              bb >>>= x;
-              bc -= x;
-              if (bc < 15) {
-                bb |= (inp[ip] << bc) | (inp[ip + 1] << (bc + 8));
-                ip += 2;
-                bc += 16;
-              }
-              let d = dt[bb & dmask];
-              if ((d & 0xf0) === isLink) {
-                d = dt[(d >>> 16) + ((bb >>> dbits) & ((1 << (d & 15)) - 1))];
-              }
-              const dn = d & 15;
-              bb >>>= dn;
-              bc -= dn;
-              if ((d & 0xf0) !== isLiteral) throw new ZipError("invalid-symbol");
-              x = (d >>> 8) & 15;
-              if (bc < x) {
-                bb |= (inp[ip] << bc) | (inp[ip + 1] << (bc + 8));
-                ip += 2;
-                bc += 16;
-              }
-              const dist = (d >>> 16) + (bb & ((1 << x) - 1));
-              bb >>>= x;
-              bc -= x;
-              if (dist > wp - hs) throw new ZipError("distance-too-far");
-              let from = wp - dist;
-              if (dist >= len && len > 32) {
-                win.copyWithin(wp, from, from + len);
-                wp += len;
-              } else {
-                while (len-- > 0) win[wp++] = win[from++];
-              }
-              continue;
-            }
-            if (kind === isEnd) {
+          if (ip < ie - 16 && wp < limit - 264) {
+            const r = this.decodeFast(limit, ip, bb, bc, wp);
+            ip = this.inPos;
+            bb = this.bitBuf;
+            bc = this.bitCnt;
+            wp = this.wp;
+            if (r) {
               state = mode.blockHeader;
               continue outer;
             }
-            throw new ZipError("invalid-symbol");
           }
           // Careful path: one symbol at a time, suspending when input or output runs out.
           while (bc < 15 && ip < ie) {
