@@ -61,6 +61,12 @@ export const QM_EQ_INT_MASK = 0xc;
  * states the queue stopped, as later hardware does with its per-queue stop.
  */
 export const QM_QUEUE_STOP = 0x100070;
+/**
+ * Executing queue (read only): 1 + the number of the queue whose SQE the device is executing
+ * (read, not yet written back), 0 when idle. A driver that stops a queue polls it first, so
+ * the request in flight completes before the stop (what later hardware's queue drain does).
+ */
+export const QM_EXEC_QUEUE = 0x100074;
 
 /** Bytes of one SQE (`struct hisi_qm_msg`, RFCv2 7/7). */
 export const QM_SQE_SIZE = 128;
@@ -601,6 +607,8 @@ export class QmDevice {
   readonly #sq = new Map<number, SqHw>();
   readonly #cq = new Map<number, CqHw>();
   #eq: EqHw | null = null;
+  /** 1 + the queue whose SQE is being executed, or 0 ({@link QM_EXEC_QUEUE}). */
+  #executing = 0;
   #mailbox: PostedMailbox | null = null;
   #irqMasked = true;
   #irqPending = false;
@@ -665,11 +673,11 @@ export class QmDevice {
     const sqe = this.#sqeBuf;
     if (!this.#dmaReadInto(sq.base + sqIndex * QM_SQE_SIZE, sqe)) return "EFAULT";
     const status = engine.execute(sqe, { dma: this.#dmaPort, algType: sq.algType }) & 0xff;
-    return afterPoint(
-      this.#k.sched,
-      "qm.device:executed",
-      () => this.#complete(qn, sq, cq, eq, sqIndex, status),
-    );
+    this.#executing = qn + 1;
+    return afterPoint(this.#k.sched, "qm.device:executed", () => {
+      this.#executing = 0;
+      return this.#complete(qn, sq, cq, eq, sqIndex, status);
+    });
   }
 
   /** The rest of a step once SQE `sqIndex` executed: status, CQE and EQE written back. */
@@ -766,6 +774,7 @@ export class QmDevice {
     if (offset === QM_MAILBOX) return this.#mailbox ? QM_MB_BUSY : 0;
     if (offset === QM_EQ_INT_SOURCE) return this.#irqPending ? 1 : 0;
     if (offset === QM_EQ_INT_MASK) return this.#irqMasked ? 1 : 0;
+    if (offset === QM_EXEC_QUEUE) return this.#executing;
     return 0;
   }
 

@@ -30,6 +30,7 @@ import {
   QM_EQ_INT_MASK,
   QM_EQ_INT_SOURCE,
   QM_EQE_SIZE,
+  QM_EXEC_QUEUE,
   QM_MAILBOX,
   QM_MB_BUSY,
   QM_QC_SIZE,
@@ -60,12 +61,24 @@ export interface CoherentBuffer {
   readonly mem: QmMemory;
 }
 
+/**
+ * Who a queue pair serves: the kernel (a crypto user, `req_cb`), a user process that drives
+ * it directly, or the sdmdev queue of an mdev (`event_cb`; its opener changes, so the PASID
+ * comes with each start).
+ */
+export type QpUser = QmOwner | { readonly mdev: string };
+
+/** The PASID a queue pair's contexts carry by default: its owner's; 0 for an mdev's queue. */
+function userPasid(user: QpUser): number {
+  return typeof user === "object" ? 0 : ownerPasid(user);
+}
+
 /** A queue pair (`struct hisi_qp`). */
 export class HisiQp {
   /** Queue number (`queue_id`). */
   readonly qn: number;
-  /** The kernel (a crypto user, `req_cb`) or a user process (an sdmdev queue, `event_cb`). */
-  readonly owner: QmOwner;
+  /** Who it serves. */
+  readonly owner: QpUser;
   /** `alg_type`: what the engine does with this queue's SQEs (ZIP: 0 compress, 1 decompress). */
   readonly algType: number;
   /** The SQ+CQ buffer (`scqe`), once started. */
@@ -82,9 +95,11 @@ export class HisiQp {
   readonly lock: Mutex = new Mutex();
   /** Freed by `hisi_qm_release_qp`: any later use is a use-after-free. */
   freed = false;
+  /** `event_cb` of a user queue: what the IRQ thread calls when the queue has an event. */
+  onEvent: (() => void) | null = null;
 
   /** A fresh, not started queue pair (`hisi_qm_create_qp`). */
-  constructor(qn: number, owner: QmOwner, algType = 0) {
+  constructor(qn: number, owner: QpUser, algType = 0) {
     this.qn = qn;
     this.owner = owner;
     this.algType = algType;
@@ -167,8 +182,13 @@ export class HisiQm {
     return this.qps[qn] ?? "ENOENT";
   }
 
+  /** Queue pairs not allocated. */
+  get freeQps(): number {
+    return this.qps.filter((q) => q === null).length;
+  }
+
   /** `hisi_qm_create_qp`: the first free queue number, or EBUSY. */
-  createQp(owner: QmOwner, algType = 0): HisiQp | "EBUSY" {
+  createQp(owner: QpUser, algType = 0): HisiQp | "EBUSY" {
     const qn = this.qps.indexOf(null);
     if (qn < 0) return "EBUSY";
     const qp = new HisiQp(qn, owner, algType);
@@ -176,19 +196,30 @@ export class HisiQm {
     return qp;
   }
 
+  /** Bytes of one queue pair's SQ+CQ buffer (`scqe`). */
+  get ringBytes(): number {
+    return QM_SQE_SIZE * this.config.sqDepth + QM_CQE_SIZE * this.config.cqDepth;
+  }
+
   /**
    * `hisi_qm_start_qp`: allocates the SQ+CQ buffer, loads SQC and CQC through the mailbox
    * (EBUSY when its busy bit stays set; the buffer is freed and the queue stays stopped).
+   * The contexts carry `pasid` (default: the owner's; an mdev's queue passes its opener's).
+   * A start of a started queue pair allocates a new buffer and leaks the old one, as the
+   * seed's does.
    */
-  startQp(qp: HisiQp): Promise<Errno | undefined> {
-    return this.#qpsLock.hold(this.#k.sched, "qm.start:qps-lock", () => this.#startQpLocked(qp));
+  startQp(qp: HisiQp, pasid?: number): Promise<Errno | undefined> {
+    return this.#qpsLock.hold(
+      this.#k.sched,
+      "qm.start:qps-lock",
+      () => this.#startQpLocked(qp, pasid ?? userPasid(qp.owner)),
+    );
   }
 
-  async #startQpLocked(qp: HisiQp): Promise<Errno | undefined> {
+  async #startQpLocked(qp: HisiQp, pasid: number): Promise<Errno | undefined> {
     const { sqDepth, cqDepth } = this.config;
-    const scqe = this.allocCoherent(QM_SQE_SIZE * sqDepth + QM_CQE_SIZE * cqDepth);
+    const scqe = this.allocCoherent(this.ringBytes);
     if (typeof scqe === "string") return scqe;
-    const pasid = ownerPasid(qp.owner);
     const at = qp.qn * QM_QC_SIZE;
     const sqc = { base: scqe.iova, depth: sqDepth, pasid, w12: qp.qn, algType: qp.algType };
     this.#sqcBt.mem.write(at, encodeContext("sqc", sqc));
@@ -211,27 +242,62 @@ export class HisiQm {
   }
 
   /**
-   * `hisi_qm_release_qp`, with the queue stopped first: off `qp_array` and the bitmap, the
-   * device told to stop, the SQ+CQ buffer freed.
+   * Stops a started queue pair and frees its SQ+CQ buffer; it stays allocated (what an sdmdev
+   * queue's `stop_queue` needs, and later upstream's `hisi_qm_stop_qp`). The request the
+   * device is executing on it completes first ({@link QM_EXEC_QUEUE}).
    */
-  releaseQp(qp: HisiQp): Promise<void> {
+  stopQp(qp: HisiQp): Promise<void> {
+    if (this.#idle(qp)) return Promise.resolve();
+    return this.#qpsLock.hold(this.#k.sched, "qm.stop:qps-lock", async () => {
+      const scqe = qp.scqe;
+      if (scqe === null) return;
+      const idle = () => this.#mmio.readl(QM_EXEC_QUEUE) !== qp.qn + 1;
+      if (!idle()) await this.#k.sched.waitUntil("qm.stop:drain", idle);
+      this.#mmio.writel(QM_QUEUE_STOP, qp.qn);
+      this.qpArray[qp.qn] = null;
+      qp.scqe = null;
+      qp.rings = null;
+      await this.#iommu.dmaFree(this.#group, scqe.iova);
+    });
+  }
+
+  /**
+   * `hisi_qm_release_qp` of each of `qps`, with the queue stopped first: all off `qp_array`
+   * and the bitmap together (a user of two queue pairs gives both back at once), then each
+   * one's device queue told to stop and its SQ+CQ buffer freed.
+   */
+  releaseQp(...qps: HisiQp[]): Promise<void> {
+    if (qps.every((qp) => this.#idle(qp))) return this.#releaseQpLocked(qps);
     return this.#qpsLock.hold(
       this.#k.sched,
       "qm.release:qps-lock",
-      () => this.#releaseQpLocked(qp),
+      () => this.#releaseQpLocked(qps),
     );
   }
 
-  async #releaseQpLocked(qp: HisiQp): Promise<void> {
-    this.qps[qp.qn] = null;
-    this.qpArray[qp.qn] = null;
-    qp.freed = true;
-    const scqe = qp.scqe;
-    if (scqe === null) return;
-    this.#mmio.writel(QM_QUEUE_STOP, qp.qn);
-    qp.scqe = null;
-    qp.rings = null;
-    await this.#iommu.dmaFree(this.#group, scqe.iova);
+  /**
+   * Whether `qp` is not started and no start or release is under way: then stopping or
+   * releasing it changes only the bitmap and does not wait (`qps_lock` is a spinning rwlock
+   * in the seed; an uncontended take is no preemption point).
+   */
+  #idle(qp: HisiQp): boolean {
+    return qp.scqe === null && !this.#qpsLock.held;
+  }
+
+  async #releaseQpLocked(qps: readonly HisiQp[]): Promise<void> {
+    for (const qp of qps) {
+      this.qps[qp.qn] = null;
+      this.qpArray[qp.qn] = null;
+      qp.freed = true;
+    }
+    for (const qp of qps) {
+      const scqe = qp.scqe;
+      if (scqe === null) continue;
+      this.#mmio.writel(QM_QUEUE_STOP, qp.qn);
+      qp.scqe = null;
+      qp.rings = null;
+      await this.#iommu.dmaFree(this.#group, scqe.iova);
+    }
   }
 
   /**
@@ -387,6 +453,7 @@ export class HisiQm {
   #wakeUp(qp: HisiQp, rings: QpRings, woken: number[]): void {
     qp.wakeups++;
     woken.push(qp.qn);
+    qp.onEvent?.();
     if (!this.#k.quirks.kernelConsumesUserCq) return;
     rings.cqHead.step();
     rings.publish(DOORBELL_CMD.CQ, rings.cqHead.index);

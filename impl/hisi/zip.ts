@@ -47,6 +47,10 @@ export class HisiZipCrypto {
   readonly #qm: HisiQm;
   readonly #device: QmDevice;
   #tags = 0;
+  /** Transforms being set up (a transform is one object: it is set up once). */
+  readonly #starting = new Set<number>();
+  /** Ghost: the transform of each kernel queue pair, set when it is created. */
+  readonly #qpTfm = new Map<number, number>();
 
   /** The algorithms over `qm`, whose device runs the ZIP engine. */
   constructor(kernel: Kernel, qm: HisiQm, device: QmDevice) {
@@ -55,29 +59,73 @@ export class HisiZipCrypto {
     this.#device = device;
   }
 
-  /** `hisi_zip_alloc_comp_ctx`: both queue pairs or neither. */
-  async init(tfm: number, alg: string): Promise<Errno | undefined> {
-    if (!Object.hasOwn(ZIP_ALGS, alg) || !Number.isSafeInteger(tfm) || tfm < 1) return "EINVAL";
-    if (this.tfms.has(tfm)) return "EEXIST";
-    if (this.#qm.qps.filter((q) => q === null).length < 2) return "EBUSY";
-    const comp = await this.#createQp(ZipAlgType.compress);
-    if (typeof comp === "string") return comp;
-    const decomp = await this.#createQp(ZipAlgType.decompress);
-    if (typeof decomp === "string") {
-      await this.#releaseQp(comp);
-      return decomp;
+  /**
+   * Ghost (observation only): each transform's two queue pairs while both are taken from the
+   * bitmap (they are taken together and given back together), from before its set-up to
+   * after its tear-down.
+   */
+  tfmQps(): Map<number, readonly [number, number]> {
+    const out = new Map<number, readonly [number, number]>();
+    for (const [qn, tfm] of this.#qpTfm) {
+      if (this.#qm.qps[qn] === null) continue;
+      const first = out.get(tfm);
+      out.set(tfm, first ? [first[0], qn] : [qn, -1]);
     }
-    this.tfms.set(tfm, { alg: alg as ZipAlg, comp, decomp });
-    return undefined;
+    return out;
   }
 
-  /** `hisi_zip_free_comp_ctx`. */
+  /** Ghost: the transform kernel queue pair `qn` serves ({@link tfmQps}). */
+  tfmOf(qn: number): number | undefined {
+    return this.#qpTfm.get(qn);
+  }
+
+  /**
+   * `hisi_zip_alloc_comp_ctx`: both queue pairs or neither. They are taken together from
+   * the bitmap (atomically, so no other user sees one of them taken), then each is started
+   * with its buffers; a failed start gives both back.
+   */
+  async init(tfm: number, alg: string): Promise<Errno | undefined> {
+    if (!Object.hasOwn(ZIP_ALGS, alg) || !Number.isSafeInteger(tfm) || tfm < 1) return "EINVAL";
+    if (this.tfms.has(tfm) || this.#starting.has(tfm)) return "EEXIST";
+    if (this.#qm.freeQps < 2) return "EBUSY";
+    // Two are free: neither create fails.
+    const compQp = this.#qm.createQp("kernel", ZipAlgType.compress) as HisiQp;
+    const decompQp = this.#qm.createQp("kernel", ZipAlgType.decompress) as HisiQp;
+    this.#qpTfm.set(compQp.qn, tfm).set(decompQp.qn, tfm);
+    this.#starting.add(tfm);
+    try {
+      const comp = await this.#startQp(compQp);
+      const decomp = typeof comp === "string" ? comp : await this.#startQp(decompQp);
+      if (typeof comp === "string" || typeof decomp === "string") {
+        await this.#qm.releaseQp(compQp, decompQp);
+        for (const qp of [compQp, decompQp]) this.#qpTfm.delete(qp.qn);
+        if (typeof comp !== "string") await this.#freeBuffers(comp);
+        return typeof comp === "string" ? comp : decomp as Errno;
+      }
+      this.tfms.set(tfm, { alg: alg as ZipAlg, comp, decomp });
+      return undefined;
+    } finally {
+      this.#starting.delete(tfm);
+    }
+  }
+
+  /**
+   * `hisi_zip_free_comp_ctx`: both queue pairs go back to the bitmap at once (stopped and
+   * their rings freed), then their buffers are freed.
+   */
   async exit(tfm: number): Promise<Errno | undefined> {
     const t = this.tfms.get(tfm);
     if (!t) return "EINVAL";
     this.tfms.delete(tfm);
-    await this.#releaseQp(t.decomp);
-    await this.#releaseQp(t.comp);
+    const ctxs = [t.decomp, t.comp];
+    await this.#qm.releaseQp(t.decomp.qp, t.comp.qp);
+    for (const ctx of ctxs) this.#qpTfm.delete(ctx.qp.qn);
+    for (const ctx of ctxs) {
+      if (this.#k.quirks.releaseQpBeforeBuffers && ctx.qp.freed) {
+        this.#k.emit({ fault: "use-after-free", what: "hisi_qp", qn: ctx.qp.qn });
+      }
+      await this.#freeBuffers(ctx);
+    }
     return undefined;
   }
 
@@ -107,10 +155,8 @@ export class HisiZipCrypto {
     );
   }
 
-  /** `hisi_zip_create_qp`: a started kernel queue pair of `algType` with its two buffers. */
-  async #createQp(algType: number): Promise<ZipQpCtx | Errno> {
-    const qp = this.#qm.createQp("kernel", algType);
-    if (typeof qp === "string") return qp;
+  /** `hisi_zip_create_qp` after the bitmap: the two buffers, then the queue pair started. */
+  async #startQp(qp: HisiQp): Promise<ZipQpCtx | Errno> {
     const input = this.#qm.allocCoherent(ZIP_BUFFER_SIZE);
     const output = this.#qm.allocCoherent(ZIP_BUFFER_SIZE);
     const started = typeof input === "string" || typeof output === "string"
@@ -118,19 +164,14 @@ export class HisiZipCrypto {
       : await this.#qm.startQp(qp);
     if (started === undefined) return { qp, input, output, lock: new Mutex() } as ZipQpCtx;
     for (const b of [input, output]) if (typeof b !== "string") await this.#qm.freeCoherent(b);
-    await this.#qm.releaseQp(qp);
     return started;
   }
 
   /**
-   * `hisi_zip_release_qp`: the queue pair is released (stopped, freed), then the buffers of
-   * its device. With `releaseQpBeforeBuffers` the device is looked up through the freed qp.
+   * The buffers of a released queue pair (`hisi_zip_release_qp` frees them after the qp;
+   * with `releaseQpBeforeBuffers` their device is looked up through the freed qp).
    */
-  async #releaseQp(ctx: ZipQpCtx): Promise<void> {
-    await this.#qm.releaseQp(ctx.qp);
-    if (this.#k.quirks.releaseQpBeforeBuffers && ctx.qp.freed) {
-      this.#k.emit({ fault: "use-after-free", what: "hisi_qp", qn: ctx.qp.qn });
-    }
+  async #freeBuffers(ctx: ZipQpCtx): Promise<void> {
     await this.#qm.freeCoherent(ctx.input);
     await this.#qm.freeCoherent(ctx.output);
   }

@@ -62,6 +62,12 @@ function ret<T>(r: T | Errno): Ret {
   return typeof r === "string" ? { err: r as Errno } : { ok: r };
 }
 
+/** The owner of a queue pair of this view, which allocates only kernel and process ones. */
+function ownerOf(qp: HisiQp): QmOwner {
+  if (typeof qp.owner === "object") throw new Error(`qp ${qp.qn} belongs to mdev ${qp.owner.mdev}`);
+  return qp.owner;
+}
+
 function done(r: Errno | undefined): Ret {
   return r === undefined ? { ok: null } : { err: r };
 }
@@ -164,9 +170,10 @@ export class QmMachine {
     if (qp.started) return { err: "EINVAL" };
     const err = await this.qm.startQp(qp);
     if (err !== undefined) return { err };
-    if (qp.owner !== "kernel" && qp.scqe) {
-      const mmio = this.device.mmio(qp.owner);
-      const q = new HisiQmQueue(this.kernel, qp.owner, qn, qp.scqe.mem, mmio, this.config);
+    const owner = ownerOf(qp);
+    if (owner !== "kernel" && qp.scqe) {
+      const mmio = this.device.mmio(owner);
+      const q = new HisiQmQueue(this.kernel, owner, qn, qp.scqe.mem, mmio, this.config);
       this.userQueues.set(qn, q);
     }
     return { ok: qn };
@@ -277,14 +284,11 @@ export class QmMachine {
   }
 
   #observeQp(qp: HisiQp): QmQp {
-    const base = {
-      qn: qp.qn,
-      owner: qp.owner,
-      wakeups: qp.wakeups,
-    };
+    const owner = ownerOf(qp);
+    const base = { qn: qp.qn, owner, wakeups: qp.wakeups };
     const hw = this.device.observeQueue(qp.qn);
     const rings: QpRings | null | undefined = this.userQueues.get(qp.qn)?.rings ?? qp.rings;
-    if (!hw || !rings) return { ...newQp(qp.qn, qp.owner, false), wakeups: qp.wakeups };
+    if (!hw || !rings) return { ...newQp(qp.qn, owner, false), wakeups: qp.wakeups };
     const { sqDepth, cqDepth } = this.config;
     const sqTail = rings.submitted;
     const cqHead = rings.cqHead.absolute;

@@ -72,7 +72,7 @@ export async function bindPasid(
     if (!sd.ops.startQueue) {
       return kernel.quirks.bindPasidUninitialisedRet ? { ok: stackGarbage(q) } : { err: "ENODEV" };
     }
-    const r = sd.ops.startQueue(q);
+    const r = await sd.ops.startQueue(q);
     if (r !== undefined) return { err: r };
     q.started = true;
     return { ok: 0 };

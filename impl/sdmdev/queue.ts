@@ -82,9 +82,9 @@ export interface SdmdevVendorOps {
   /** `get_queue`: take a hardware queue for `q` (sets `q.priv`). */
   getQueue?(q: SdmdevQueue): Errno | undefined;
   /** `put_queue`: give it back. */
-  putQueue?(q: SdmdevQueue): void;
+  putQueue?(q: SdmdevQueue): Promise<void>;
   /** `start_queue`: allocate the ring and start the hardware with `q.pasid`. */
-  startQueue?(q: SdmdevQueue): Errno | undefined;
+  startQueue?(q: SdmdevQueue): Promise<Errno | undefined>;
   /** `stop_queue`: quiesce the hardware, then free the ring. */
   stopQueue?(q: SdmdevQueue): Promise<void>;
   /** `is_q_updated`: an update was reported (consumed by the call); WAIT calls it unchecked. */

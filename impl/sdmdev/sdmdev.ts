@@ -207,8 +207,8 @@ export class SdmdevClass {
       name: sd.name,
       types: mdevTypes(sd.name, sd.apiVer, 1),
       create: (mdev) => Promise.resolve(this.#create(sd, mdev)),
-      remove: (mdev) => Promise.resolve(this.#remove(sd, mdev)),
-      open: (mdev, by) => Promise.resolve(this.#open(sd, mdev, by)),
+      remove: (mdev) => this.#remove(sd, mdev),
+      open: (mdev, by) => this.#open(sd, mdev, by),
       release: (mdev) => this.#release(sd, mdev),
       availableInstances: () => sd.ops.getAvailableInstances?.() ?? 0,
       unregistered: () => this.devices.delete(sd.parent),
@@ -231,12 +231,14 @@ export class SdmdevClass {
     return undefined;
   }
 
-  /** `vfio_sdmdev_mdev_remove`: the parent reference dropped, the queue back to the vendor. */
-  #remove(sd: VfioSdmdev, mdev: MdevDevice): Errno | undefined {
+  /**
+   * `vfio_sdmdev_mdev_remove`: the queue back to the vendor, then the parent reference
+   * dropped (the reference outlives the queue, so it never counts fewer than the devices).
+   */
+  async #remove(sd: VfioSdmdev, mdev: MdevDevice): Promise<Errno | undefined> {
+    if (sd.ops.putQueue) await sd.ops.putQueue(queueOf(mdev));
     sd.pdevRefs--;
-    if (sd.ops.putQueue) {
-      sd.ops.putQueue(queueOf(mdev));
-    } else if (this.#k.quirks.putQueueStraySemicolon) {
+    if (!sd.ops.putQueue && this.#k.quirks.putQueueStraySemicolon) {
       this.#k.emit({ fault: "oops", where: "vfio_sdmdev_mdev_remove", call: "NULL put_queue" });
       return "EFAULT";
     }
@@ -247,7 +249,7 @@ export class SdmdevClass {
    * `vfio_sdmdev_mdev_open` for process `by`: without PASID support, EBUSY while another
    * process has an sdmdev of this parent open, else the queue starts with PASID 0.
    */
-  #open(sd: VfioSdmdev, mdev: MdevDevice, by: number): Errno | undefined {
+  async #open(sd: VfioSdmdev, mdev: MdevDevice, by: number): Promise<Errno | undefined> {
     const q = queueOf(mdev);
     if (!sd.sva) {
       const siblings = mdev.parent.mdevList.map(queueOf);
@@ -257,7 +259,7 @@ export class SdmdevClass {
     q.fd = true;
     if (sd.sva || !sd.ops.startQueue) return undefined;
     q.pasid = 0;
-    const r = sd.ops.startQueue(q);
+    const r = await sd.ops.startQueue(q);
     if (r !== undefined) {
       q.openedBy = null;
       q.fd = false;

@@ -304,8 +304,8 @@ export class MdevCore {
       if (!d.open) return "EINVAL";
       if (d.parent.unregistering) d.removing = true;
       await d.parent.ops.release?.(d);
-      if (d.parent.unregistering) await d.parent.ops.remove!(d);
       d.open = false;
+      if (d.parent.unregistering) await d.parent.ops.remove!(d);
       this.#put(d);
       if (d.parent.unregistering) this.#put(d);
       return undefined;

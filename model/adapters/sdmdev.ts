@@ -5,10 +5,15 @@
  * abstraction function).
  *
  * How each command reaches the kernel: `mdev.*` go through a generic unit-pool vendor
- * ({@link unitPoolVendor}); `sdmdev.register` probes a QM ({@link QmQueues} + `qm_ops`) and
- * registers it with sdmdev; user actions name the calling process (`by`), whose fd or
- * mappings hold the device file; `sdmdev.notify` is the device completing a request on a qp;
- * `sdmdev.tfmInit`/`tfmExit` are the ZIP crypto transforms.
+ * ({@link unitPoolVendor}); `sdmdev.register` is the PCI probe of a QM function on the
+ * {@link Platform} (the real QM driver and device, in their own IOMMU group) and registers
+ * its `qm_ops` with sdmdev; user actions name the calling process (`by`), whose fd or
+ * mappings hold the device file; `sdmdev.notify` is one request of the queue's user
+ * completing: a payload-free SQE written into the queue's ring and its SQ doorbell rung (this
+ * view has no user driver: what the user writes through its mapping is written here through
+ * the same memory), the device executing it, the IRQ thread's pass (its `event_cb` marks the
+ * queue updated), and the CQE reaped; `sdmdev.tfmInit`/`tfmExit` are the ZIP driver's crypto
+ * transforms on the same QM.
  *
  * @module
  */
@@ -23,19 +28,15 @@ import {
   type SdmdevWorld,
 } from "../../spec/sdmdev.ts";
 import type { Errno, Ret } from "../../spec/types.ts";
-import {
-  type QmOptionalOp,
-  QmQueues,
-  qmSdmdevOps,
-  RingAllocator,
-} from "../../impl/hisi/qm_sdmdev.ts";
+import { DOORBELL_CMD } from "../../spec/qm.ts";
+import { type QmOptionalOp, qmSdmdevOps, RingNames } from "../../impl/hisi/qm_sdmdev.ts";
 import type { Kernel, Outcome } from "../../impl/kernel.ts";
+import { COMPLETE_ALL, type Platform, type QmFunction } from "../../impl/platform.ts";
 import { MdevCore, unitPoolVendor } from "../../impl/vfio/mdev.ts";
 import { bindPasid, mmap, wait } from "../../impl/sdmdev/fops.ts";
 import { type QueueHwView, SdmdevQueue } from "../../impl/sdmdev/queue.ts";
 import { SdmdevClass, VfioSdmdev } from "../../impl/sdmdev/sdmdev.ts";
 import { SvaPasids } from "../../impl/sdmdev/sva.ts";
-import { ZipTfms } from "../../impl/sdmdev/tfm.ts";
 
 /** How to build an {@link SdmdevAdapter}. */
 export interface SdmdevAdapterOptions {
@@ -43,11 +44,8 @@ export interface SdmdevAdapterOptions {
   readonly qmOmits?: readonly QmOptionalOp[];
 }
 
-/** A QM probed by `sdmdev.register`: its queues and its kernel crypto users. */
-interface QmPf {
-  readonly qm: QmQueues;
-  readonly tfms: ZipTfms;
-}
+/** The SQ+CQ depth of the QMs sdmdev parents run on (the spec's `RING_SIZE`). */
+const SDMDEV_QM_DEPTH = 1024;
 
 function isInt(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max;
@@ -79,6 +77,8 @@ function lifeOf(q: SdmdevQueue, hw: QueueHwView): QueueLife {
 
 /** The simulated mdev core + sdmdev + QM glue, executing spec-shaped commands. */
 export class SdmdevAdapter {
+  /** The machine. */
+  readonly platform: Platform;
   /** Shared kernel context. */
   readonly kernel: Kernel;
   /** The mdev core. */
@@ -87,17 +87,18 @@ export class SdmdevAdapter {
   readonly sdmdev: SdmdevClass;
   /** The SVA stand-in. */
   readonly sva: SvaPasids = new SvaPasids();
-  /** Ring buffer memory of every QM. */
-  readonly rings: RingAllocator;
-  #pfs = new WeakMap<VfioSdmdev, QmPf>();
+  /** Ghost names of the rings sdmdev queues started with (the spec's ring ids). */
+  readonly rings: RingNames = new RingNames();
+  #pfs = new WeakMap<VfioSdmdev, QmFunction>();
   #omit: readonly QmOptionalOp[];
+  #tags = 0;
 
   /** An empty machine: no parent registered. */
-  constructor(kernel: Kernel, options: SdmdevAdapterOptions = {}) {
-    this.kernel = kernel;
-    this.mdev = new MdevCore(kernel);
-    this.sdmdev = new SdmdevClass(kernel, this.mdev);
-    this.rings = new RingAllocator(kernel);
+  constructor(platform: Platform, options: SdmdevAdapterOptions = {}) {
+    this.platform = platform;
+    this.kernel = platform.kernel;
+    this.mdev = new MdevCore(this.kernel);
+    this.sdmdev = new SdmdevClass(this.kernel, this.mdev);
     this.#omit = options.qmOmits ?? [];
   }
 
@@ -106,8 +107,8 @@ export class SdmdevAdapter {
     return this.kernel.traced(() => this.#dispatch(cmd));
   }
 
-  /** The QM behind a live sdmdev parent. */
-  #pf(parent: number): [VfioSdmdev, QmPf] | Errno {
+  /** The QM function behind a live sdmdev parent. */
+  #pf(parent: number): [VfioSdmdev, QmFunction] | Errno {
     const sd = this.sdmdev.pdevSdmdev(parent);
     return typeof sd === "string" ? sd : [sd, this.#pfs.get(sd)!];
   }
@@ -138,7 +139,7 @@ export class SdmdevAdapter {
         const pf = this.#pf(c.parent);
         if (typeof pf === "string") return { err: pf };
         const pending = await sdmdev.unregister(pf[0]);
-        return value(typeof pending === "string" ? pending : pending + pf[1].tfms.ctxs.size);
+        return value(typeof pending === "string" ? pending : pending + pf[1].crypto.tfms.size);
       })
       .with({ op: "sdmdev.create" }, async (c) => value(await sdmdev.create(c.parent, c.uuid)))
       .with({ op: "sdmdev.remove" }, async (c) => done(await mdev.remove(c.uuid, "sdmdev")))
@@ -162,13 +163,14 @@ export class SdmdevAdapter {
         if (typeof r === "string") return Promise.resolve(value(r));
         const [sd, q] = r;
         const qn = sd.ops.hw(q).qn;
-        const device = { at: c.updateAt, post: () => this.#pfs.get(sd)!.qm.report(qn) };
-        return Promise.resolve(wait(sd, q, c.timeout, device));
+        // The device's event for the queue arrives at poll `updateAt` (the IRQ thread's event_cb).
+        const post = () => this.#pfs.get(sd)!.qm.qps[qn]?.onEvent?.();
+        return Promise.resolve(wait(sd, q, c.timeout, { at: c.updateAt, post }));
       })
       .with({ op: "sdmdev.notify" }, (c) => {
         const sd = sdmdev.devices.get(c.parent);
         if (!sd) return Promise.resolve({ err: "ENODEV" } as const);
-        return this.#pfs.get(sd)!.qm.complete(c.qn);
+        return this.#notify(this.#pfs.get(sd)!, c.qn);
       })
       .with({ op: "sdmdev.svaBind" }, (c) => Promise.resolve(value(this.sva.bind(c.by))))
       .with({ op: "sdmdev.bindPasid" }, async (c) => {
@@ -177,42 +179,75 @@ export class SdmdevAdapter {
         return await bindPasid(this.kernel, this.sva, ...r, c.by, c.pasid);
       })
       .with({ op: "sdmdev.readAttrs" }, (c) => Promise.resolve(value(sdmdev.readAttrs(c.parent))))
-      .with({ op: "sdmdev.tfmInit" }, (c) => {
+      .with({ op: "sdmdev.tfmInit" }, async (c) => {
         const pf = this.#pf(c.parent);
-        return Promise.resolve(value(typeof pf === "string" ? pf : pf[1].tfms.init(c.tfm)));
+        if (typeof pf === "string") return { err: pf };
+        const { crypto } = pf[1];
+        const r = await crypto.init(c.tfm, "zlib-deflate");
+        if (r !== undefined) return { err: r };
+        const t = crypto.tfms.get(c.tfm)!;
+        return { ok: [t.comp.qp.qn, t.decomp.qp.qn] };
       })
-      .with({ op: "sdmdev.tfmExit" }, (c) => {
+      .with({ op: "sdmdev.tfmExit" }, async (c) => {
         const sd = sdmdev.devices.get(c.parent); // also while it is being unregistered
-        if (!sd) return Promise.resolve({ err: "ENODEV" } as const);
-        const r = this.#pfs.get(sd)!.tfms.exit(c.tfm);
+        if (!sd) return { err: "ENODEV" } as const;
+        const r = await this.#pfs.get(sd)!.crypto.exit(c.tfm);
         if (r === undefined) sdmdev.kernelUserGone(sd);
-        return Promise.resolve(done(r));
+        return done(r);
       })
       .exhaustive();
   }
 
-  /** The QM driver's probe (`hisi_qm_init` + `qm_register_sdmdev`). */
+  /**
+   * The QM function's probe (`hisi_qm_init` + `qm_register_sdmdev`). A parent sdmdev has
+   * registered already keeps its QM (the register fails with EEXIST); any other is probed
+   * afresh.
+   */
   async #register(parent: number, name: string, qpNum: number, sva: boolean): Promise<Ret> {
     if (!isInt(qpNum, 1, MAX_QP_NUM) || typeof sva !== "boolean") return { err: "EINVAL" };
-    const qm = new QmQueues(this.kernel, this.rings, qpNum);
-    const sd = new VfioSdmdev(parent, name, sva, qmSdmdevOps(this.kernel, qm, this.#omit));
+    const live = this.sdmdev.devices.has(parent) && this.platform.functions.get(parent);
+    const config = { qpNum, sqDepth: SDMDEV_QM_DEPTH, cqDepth: SDMDEV_QM_DEPTH };
+    const fn = live || this.platform.probeQm(parent, config, COMPLETE_ALL);
+    const vendor = { qm: fn.qm, crypto: fn.crypto, rings: this.rings };
+    const sd = new VfioSdmdev(parent, name, sva, qmSdmdevOps(this.kernel, vendor, this.#omit));
     // The QM is known before sdmdev lists the device: a notify racing the probe finds it.
-    this.#pfs.set(sd, { qm, tfms: new ZipTfms(qm) });
+    this.#pfs.set(sd, fn);
     return done(await this.sdmdev.register(sd));
+  }
+
+  /**
+   * One request of sdmdev queue `qn`'s user, through the real QM (see the module comment):
+   * EINVAL unless `qn` is a started mdev queue; the device's errno if it could not run it.
+   */
+  async #notify({ qm, device }: QmFunction, qn: number): Promise<Ret> {
+    if (!isInt(qn, 0, qm.qpArray.length - 1)) return { err: "EINVAL" };
+    const qp = qm.qpArray[qn];
+    if (!qp?.rings || typeof qp.owner !== "object" || qp.rings.full()) return { err: "EINVAL" };
+    const rings = qp.rings;
+    rings.fill(this.#tags++ & 0xffff);
+    qm.qpDoorbell(rings, { qn, cmd: DOORBELL_CMD.SQ, index: rings.sqTail.index, priority: 0 });
+    const stepped = await device.step(qn);
+    if (typeof stepped === "string") return { err: stepped };
+    await qm.irqThread();
+    if (qp.rings === rings) {
+      for (let c = rings.next(); c !== undefined; c = rings.next()) rings.accept(c.sqSlot);
+      qm.qpDoorbell(rings, { qn, cmd: DOORBELL_CMD.CQ, index: rings.cqHead.index, priority: 0 });
+    }
+    return { ok: 0 };
   }
 
   /**
    * The abstraction function. `mdev` is the core's own view (units from each vendor's pool);
    * sdmdev parents are the class devices, with the QM's qp owners, the transforms' qps and
    * the parent references; a queue joins the sdmdev state (opener, mappings) with the QM's
-   * (qp, ring, PASID, pending update); PASIDs are the SVA stand-in's; `nextRing` is the ring
-   * allocator's next id.
+   * (qp, ring, PASID, pending update); PASIDs are the SVA stand-in's; `nextRing` is the next
+   * ghost ring name.
    */
   observe(): SdmdevWorld {
     const parents = new Map<number, SdmdevParent>();
     for (const sd of this.sdmdev.devices.values()) {
       const tfms = new Map<number, readonly [number, number]>();
-      for (const [tfm, [a, b]] of this.#pfs.get(sd)?.tfms.ctxs ?? []) tfms.set(tfm, [a.qn, b.qn]);
+      for (const [tfm, qns] of this.#pfs.get(sd)?.crypto.tfmQps() ?? []) tfms.set(tfm, qns);
       const pool = sd.ops.pool();
       parents.set(sd.parent, {
         parent: sd.parent,

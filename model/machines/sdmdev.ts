@@ -31,10 +31,8 @@ import {
   PAGE_SIZE,
   type StepResult,
 } from "../../spec/types.ts";
-import { Kernel } from "../../impl/kernel.ts";
-import { PhysMem } from "../../impl/mem/phys.ts";
+import { Platform } from "../../impl/platform.ts";
 import type { Quirks } from "../../impl/quirks.ts";
-import { ImmediateSched } from "../../impl/sched.ts";
 import type { QmOptionalOp } from "../../impl/hisi/qm_sdmdev.ts";
 import { SdmdevAdapter } from "../adapters/sdmdev.ts";
 import { parseWithSchema } from "../commands.ts";
@@ -237,7 +235,5 @@ export const sdmdevMachine: Machine<SdmdevWorld, Cmd> = {
   commands,
   resolve,
   implementation: (quirks, sched) =>
-    new SdmdevAdapter(new Kernel(sched ?? new ImmediateSched(), new PhysMem(), quirks), {
-      qmOmits: omitted(quirks),
-    }),
+    new SdmdevAdapter(new Platform({ sched, quirks }), { qmOmits: omitted(quirks) }),
 };
