@@ -219,7 +219,7 @@ export class Inflater {
 
   /**
    * The hot loop of {@link decode} for a Huffman block: decodes while a whole symbol
-   * sequence is buffered in the input and a whole match (plus 3 bytes of overrun) fits below
+   * sequence is buffered in the input and a whole match (plus 7 bytes of overrun) fits below
    * `limit`. Refills take a 4-byte word, so bits above `bc` may hold the next input bits
    * (a refill ORs in the same bits again); they are cleared on the way out. Leaves the state
    * in the fields; true when the block ended.
@@ -229,7 +229,7 @@ export class Inflater {
     const inp = this.input;
     const iv = new DataView(inp.buffer, inp.byteOffset, inp.byteLength);
     const ov = new DataView(win.buffer, win.byteOffset, win.byteLength);
-    const fastIn = this.inEnd - 16, fastOut = limit - 264;
+    const fastIn = this.inEnd - 16, fastOut = limit - 272;
     const lbits = literalRootBits, dbits = distanceRootBits;
     const lmask = (1 << lbits) - 1, dmask = (1 << dbits) - 1;
     const isLiteral = kindLiteral, isLength = kindLength, isEnd = kindEndOfBlock;
@@ -294,8 +294,14 @@ export class Inflater {
       if (dist > wp - hs) throw new ZipError("distance-too-far");
       let from = wp - dist;
       const stop = wp + len;
-      if (dist >= 4) {
-        // Whole words: each reads bytes already final; the last may overrun by 3 bytes.
+      if (dist >= 8) {
+        // Whole words: each reads bytes already final; the last may overrun by 7 bytes.
+        for (; wp < stop; wp += 8, from += 8) {
+          ov.setInt32(wp, ov.getInt32(from, true), true);
+          ov.setInt32(wp + 4, ov.getInt32(from + 4, true), true);
+        }
+        wp = stop;
+      } else if (dist >= 4) {
         for (; wp < stop; wp += 4, from += 4) ov.setInt32(wp, ov.getInt32(from, true), true);
         wp = stop;
       } else {
@@ -486,7 +492,7 @@ export class Inflater {
           break;
         }
         case mode.literal: {
-          if (ip < ie - 16 && wp < limit - 264) {
+          if (ip < ie - 16 && wp < limit - 272) {
             const r = this.decodeFast(limit, ip, bb, bc, wp);
             ip = this.inPos;
             bb = this.bitBuf;
