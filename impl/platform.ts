@@ -71,6 +71,7 @@ export class Platform {
     const sizes = initialQmState(config).config;
     if (!this.iommu.groups.has(id)) this.iommu.addGroup(id, "pci", null);
     const group = this.iommu.groups.get(id)!;
+    group.kernelDriver = "hisi_zip";
     const device = new QmDevice(this.kernel, this.iommu, group, engine);
     const qm = new HisiQm(this.kernel, this.iommu, group, device, sizes);
     const fn = { id, group, device, qm, crypto: new HisiZipCrypto(this.kernel, qm, device) };

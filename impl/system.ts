@@ -11,23 +11,47 @@ import { type Command, DEFAULT_TOPOLOGY, type SystemState, type Topology } from 
 import { type Container, pinKey } from "../spec/type1.ts";
 import { type Errno, PAGE_SIZE, type Ret } from "../spec/types.ts";
 import { DmaMaster } from "./device/dma_master.ts";
-import { IommuCore, type IommuDomain } from "./iommu/core.ts";
-import { Kernel, type Outcome } from "./kernel.ts";
+import type { IommuCore, IommuDomain } from "./iommu/core.ts";
+import type { Kernel, Outcome } from "./kernel.ts";
 import { AddressSpace } from "./mem/mm.ts";
-import { PhysMem } from "./mem/phys.ts";
+import { Platform } from "./platform.ts";
 import type { Quirks } from "./quirks.ts";
-import { ImmediateSched, type Sched } from "./sched.ts";
+import type { Sched } from "./sched.ts";
 import type { SharedParents } from "./vfio/type1.ts";
 import { VfioContainer } from "./vfio/container.ts";
+
+/**
+ * The devices behind VFIO groups whose device fd does more than exist (`vfio_device_ops`):
+ * an mdev's open and release reach its parent driver.
+ */
+export interface VfioDevices {
+  /** The device of `group` is opened by process `mm` (undefined: no such device). */
+  open(group: number, mm: number): Promise<Errno | undefined> | undefined;
+  /** Its device fd was closed by process `mm`. */
+  release(group: number, mm: number): Promise<Errno | undefined> | undefined;
+  /** The group's file is opened: its device is held (an errno refuses the open). */
+  openGroup(group: number): Errno | undefined;
+  /** The group's file was closed. */
+  closeGroup(group: number): void;
+}
 
 /** How to build a {@link System}. */
 export interface SystemOptions {
   /** The machine (default: the spec's default topology). */
   readonly topology?: Topology;
-  /** Seed defects to switch on. */
+  /** The platform to build on (default: a new one with `quirks` and `sched`). */
+  readonly platform?: Platform;
+  /** Seed defects to switch on (without `platform`). */
   readonly quirks?: Quirks;
-  /** The scheduler (default: sequential). */
+  /** The scheduler (without `platform`; default: sequential). */
   readonly sched?: Sched;
+  /** Devices behind the groups (default: none does anything on open or release). */
+  readonly devices?: VfioDevices;
+}
+
+/** A device operation that has nothing to do. */
+function ok(): Promise<undefined> {
+  return Promise.resolve(undefined);
 }
 
 function done(r: Errno | undefined): Ret {
@@ -47,15 +71,16 @@ export class System {
   /** Open group fds (`/dev/vfio/<group>`) and the container (process) holding each. */
   readonly groupFds: Map<number, VfioContainer> = new Map();
 
+  readonly #devices: VfioDevices | undefined;
+
   /** Boots the machine. */
   constructor(options: SystemOptions = {}) {
     const topology = options.topology ?? DEFAULT_TOPOLOGY;
-    this.kernel = new Kernel(
-      options.sched ?? new ImmediateSched(),
-      new PhysMem(),
-      options.quirks ?? {},
-    );
-    this.iommu = new IommuCore(this.kernel);
+    const platform = options.platform ??
+      new Platform({ sched: options.sched, quirks: options.quirks });
+    this.kernel = platform.kernel;
+    this.iommu = platform.iommu;
+    this.#devices = options.devices;
     for (const g of topology.pciGroups) this.iommu.addGroup(g, "pci", null);
     for (const m of topology.mdevGroups) this.iommu.addGroup(m.group, "mdev", m.parent);
     this.device = new DmaMaster(this.kernel, this.iommu);
@@ -77,7 +102,9 @@ export class System {
       if (!this.containers.has((cmd as { container: number }).container)) return { err: "ENODEV" };
     }
     if ("group" in cmd && !this.iommu.groups.has(cmd.group)) return { err: "ENODEV" };
-    const group = () => this.iommu.groups.get((cmd as { group: number }).group)!;
+    // Looked up once: a group that goes meanwhile (its mdev removed) is still this one.
+    const found = "group" in cmd ? this.iommu.groups.get(cmd.group) : undefined;
+    const group = () => found!;
     const container = () => this.containers.get((cmd as { container: number }).container)!;
     return await match(cmd)
       .with({ op: "iommu.share" }, async () => {
@@ -95,22 +122,32 @@ export class System {
       .with({ op: "iommu.dmaFree" }, async (c) => done(await this.iommu.dmaFree(group(), c.iova)))
       .with({ op: "iommu.dma" }, (c) => this.device.dma(group(), c.iova))
       .with({ op: "type1.openGroup" }, () => {
+        if (group().kernelDriver !== null) return { err: "EPERM" } as const;
         if (this.groupFds.has(group().id)) return { err: "EBUSY" } as const;
+        const refused = this.#devices?.openGroup(group().id);
+        if (refused !== undefined) return { err: refused };
         this.groupFds.set(group().id, container());
         return { ok: 0 };
       })
       .with({ op: "type1.closeGroup" }, async () => {
         const refuse = () => (this.groupFds.get(group().id) !== container() ? "EINVAL" : undefined);
-        const drop = () => this.groupFds.delete(group().id);
+        const drop = () => {
+          this.groupFds.delete(group().id);
+          this.#devices?.closeGroup(group().id);
+        };
         return done(await container().closeGroup(group(), refuse, () => void drop()));
       })
       .with({ op: "type1.getDeviceFd" }, async () => {
         if (this.groupFds.get(group().id) !== container()) return { err: "EINVAL" } as const;
-        return done(await container().getDeviceFd(group()));
+        const mm = container().mm.id;
+        const open = this.#devices && (() => this.#devices!.open(group().id, mm) ?? ok());
+        return done(await container().getDeviceFd(group(), open));
       })
-      .with({ op: "type1.closeDeviceFd" }, () => {
+      .with({ op: "type1.closeDeviceFd" }, async () => {
         if (this.groupFds.get(group().id) !== container()) return { err: "EINVAL" } as const;
-        return done(container().closeDeviceFd(group()));
+        const mm = container().mm.id;
+        const release = this.#devices && (() => this.#devices!.release(group().id, mm) ?? ok());
+        return done(await container().closeDeviceFd(group(), release));
       })
       .with({ op: "type1.attach" }, async () => {
         const refuse = () => {

@@ -9,6 +9,7 @@
 import { type QuirkName, QUIRKS } from "../impl/quirks.ts";
 import type { Machine } from "./machine.ts";
 import { qm1024Machine, qmMachine } from "./machines/qm.ts";
+import { stackMachine } from "./machines/stack.ts";
 import { sdmdevMachine } from "./machines/sdmdev.ts";
 import { type1Machine } from "./machines/type1.ts";
 import { wdzipMachine } from "./machines/wdzip.ts";
@@ -22,6 +23,7 @@ export const MACHINES: readonly Machine[] = [
   sdmdevMachine,
   zipcMachine,
   wdzipMachine,
+  stackMachine,
 ] as unknown as Machine[];
 
 /** The machine called `name`, if any. */

@@ -52,11 +52,12 @@ const MB_RETRIES = 10;
 /** Polls `hisi_qp_send` waits for its completion (`wait_for_completion_timeout`, 100 jiffies). */
 const SEND_TIMEOUT_POLLS = 100;
 
-/** A coherent DMA buffer: its IOVA and the CPU's view. */
 /** A `dma_alloc_coherent` buffer of the QM's device: its IOVA and the memory behind it. */
 export interface CoherentBuffer {
   /** IOVA in the device's default domain. */
   readonly iova: number;
+  /** The IOMMU core's id of the allocation. */
+  readonly buffer: number;
   /** The memory, as the CPU sees it. */
   readonly mem: QmMemory;
 }
@@ -95,6 +96,8 @@ export class HisiQp {
   readonly lock: Mutex = new Mutex();
   /** Freed by `hisi_qm_release_qp`: any later use is a use-after-free. */
   freed = false;
+  /** Starts of this queue pair under way (waiting for or holding `qps_lock`). */
+  starts = 0;
   /** `event_cb` of a user queue: what the IRQ thread calls when the queue has an event. */
   onEvent: (() => void) | null = null;
 
@@ -208,12 +211,17 @@ export class HisiQm {
    * A start of a started queue pair allocates a new buffer and leaks the old one, as the
    * seed's does.
    */
-  startQp(qp: HisiQp, pasid?: number): Promise<Errno | undefined> {
-    return this.#qpsLock.hold(
-      this.#k.sched,
-      "qm.start:qps-lock",
-      () => this.#startQpLocked(qp, pasid ?? userPasid(qp.owner)),
-    );
+  async startQp(qp: HisiQp, pasid?: number): Promise<Errno | undefined> {
+    qp.starts++;
+    try {
+      return await this.#qpsLock.hold(
+        this.#k.sched,
+        "qm.start:qps-lock",
+        () => this.#startQpLocked(qp, pasid ?? userPasid(qp.owner)),
+      );
+    } finally {
+      qp.starts--;
+    }
   }
 
   async #startQpLocked(qp: HisiQp, pasid: number): Promise<Errno | undefined> {
@@ -276,12 +284,12 @@ export class HisiQm {
   }
 
   /**
-   * Whether `qp` is not started and no start or release is under way: then stopping or
-   * releasing it changes only the bitmap and does not wait (`qps_lock` is a spinning rwlock
-   * in the seed; an uncontended take is no preemption point).
+   * Whether `qp` is neither started nor being started: then stopping or releasing it changes
+   * only the bitmap and does not wait for `qps_lock` (a spinning rwlock in the seed, held
+   * only for the bitmap and `qp_array` updates).
    */
   #idle(qp: HisiQp): boolean {
-    return qp.scqe === null && !this.#qpsLock.held;
+    return qp.scqe === null && qp.starts === 0;
   }
 
   async #releaseQpLocked(qps: readonly HisiQp[]): Promise<void> {
@@ -507,7 +515,7 @@ export class HisiQm {
     const r = this.#iommu.dmaAlloc(this.#group, Math.ceil(bytes / PAGE_SIZE));
     if (typeof r === "string") return r;
     const frames = this.#iommu.buffers.get(r.buffer)!.frames;
-    return { iova: r.iova, mem: new QmMemory(this.#k.phys, frames) };
+    return { iova: r.iova, buffer: r.buffer, mem: new QmMemory(this.#k.phys, frames) };
   }
 
   /** `dma_free_coherent`. */

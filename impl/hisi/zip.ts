@@ -74,6 +74,11 @@ export class HisiZipCrypto {
     return out;
   }
 
+  /** Transforms set up or being set up: the kernel users of the QM's queue pairs. */
+  get users(): number {
+    return this.tfms.size + this.#starting.size;
+  }
+
   /** Ghost: the transform kernel queue pair `qn` serves ({@link tfmQps}). */
   tfmOf(qn: number): number | undefined {
     return this.#qpTfm.get(qn);

@@ -45,6 +45,11 @@ export class IommuGroup {
   readonly shares: Map<number, number> = new Map();
   /** group->mutex. */
   readonly mutex: Mutex = new Mutex();
+  /**
+   * The kernel driver that owns the group's DMA (its default domain), or null: no process
+   * may open a group a kernel driver owns (`iommu_group_claim_dma_owner`, later upstream).
+   */
+  kernelDriver: string | null = null;
 
   /** A group in its default domain. */
   constructor(
@@ -106,6 +111,14 @@ export class IommuCore {
     if (domain) this.domains.set(id, domain);
     const p = parent === null ? null : this.groups.get(parent)!;
     this.groups.set(id, new IommuGroup(id, kind, p, domain));
+  }
+
+  /**
+   * The group of a device that goes (`iommu_group_remove_device` of its last device; an mdev's
+   * group with the mdev).
+   */
+  removeGroup(id: number): void {
+    this.groups.delete(id);
   }
 
   /** iommu_domain_alloc. */

@@ -38,6 +38,8 @@ export class VfioContainer {
   readonly lock: Mutex = new Mutex();
   /** Groups of this container whose device fd is open. */
   readonly deviceFds: Set<IommuGroup> = new Set();
+  /** Device fds being closed: their release runs, a second close is refused. */
+  readonly #closing = new Set<IommuGroup>();
   #deps: ContainerDeps;
 
   /** An empty container. */
@@ -147,19 +149,40 @@ export class VfioContainer {
     });
   }
 
-  /** VFIO_GROUP_GET_DEVICE_FD: the group set into this container with the IOMMU set, once. */
-  getDeviceFd(group: IommuGroup): Promise<Errno | undefined> {
-    return this.#locked("container.getDeviceFd:lock", () => {
+  /**
+   * VFIO_GROUP_GET_DEVICE_FD: the group set into this container with the IOMMU set, once;
+   * `open` is its device's open (`vfio_device_ops.open`), whose failure leaves no fd.
+   */
+  getDeviceFd(
+    group: IommuGroup,
+    open?: () => Promise<Errno | undefined>,
+  ): Promise<Errno | undefined> {
+    return this.#locked("container.getDeviceFd:lock", async () => {
       if (!this.groups.includes(group) || !this.iommu) return "EINVAL";
       if (this.deviceFds.has(group)) return "EBUSY";
+      const r = await open?.();
+      if (r !== undefined) return r;
       this.deviceFds.add(group);
       return undefined;
     });
   }
 
-  /** Closing a device fd. */
-  closeDeviceFd(group: IommuGroup): Errno | undefined {
-    return this.deviceFds.delete(group) ? undefined : "EINVAL";
+  /**
+   * Closing a device fd; `release` is its device's release (`vfio_device_ops.release`). The
+   * fd holds its group until the release is done, as `vfio_device_put` comes after it.
+   */
+  async closeDeviceFd(
+    group: IommuGroup,
+    release?: () => Promise<Errno | undefined>,
+  ): Promise<Errno | undefined> {
+    if (!this.deviceFds.has(group) || this.#closing.has(group)) return "EINVAL";
+    this.#closing.add(group);
+    try {
+      return await release?.();
+    } finally {
+      this.#closing.delete(group);
+      this.deviceFds.delete(group);
+    }
   }
 
   /** VFIO_IOMMU_MAP_DMA. */

@@ -33,6 +33,7 @@ import {
 } from "../../spec/mdev.ts";
 import type { Errno } from "../../spec/types.ts";
 import { type Kernel, Mutex } from "../kernel.ts";
+import type { IommuCore } from "../iommu/core.ts";
 
 /** One supported type (`mdev_supported_types/<id>/`) and the units an instance takes. */
 export interface MdevTypeDesc {
@@ -133,6 +134,8 @@ export class MdevDevice {
   gone = false;
   /** Its last release is removing it (the parent unregisters): lookups no longer find it. */
   removing = false;
+  /** Open VFIO group files of its group (each holds the device, `vfio_group_get_device`). */
+  groupUsers = 0;
   /** `mdev_get_drvdata`: the vendor's per-device state. */
   drvdata: unknown = undefined;
 
@@ -165,13 +168,20 @@ export class MdevCore {
   nextSerial = 0;
   /** Device names taken on the bus, including devices still being created. */
   #names = new Set<string>();
+  /** Devices a remove is destroying: their group files can no longer be opened. */
+  #removing = new Set<MdevDevice>();
   /** `parent_list_lock`. */
   #parentListLock = new Mutex();
   #k: Kernel;
+  #iommu: IommuCore | null;
 
-  /** An empty core (`mdev_init`). */
-  constructor(kernel: Kernel) {
+  /**
+   * An empty core (`mdev_init`). With `iommu`, each mdev gets its group there too (an mdev
+   * group whose DMA is its parent's: the parent's id names its PCI group).
+   */
+  constructor(kernel: Kernel, iommu: IommuCore | null = null) {
     this.#k = kernel;
+    this.#iommu = iommu;
   }
 
   /** `mdev_register_device`: EINVAL without create/remove or malformed, EEXIST twice. */
@@ -241,6 +251,7 @@ export class MdevCore {
       mdev.group = lowestFreeId(this.groups, FIRST_MDEV_GROUP);
       mdev.serial = this.nextSerial++;
       this.groups.set(mdev.group, mdev);
+      this.#iommu?.addGroup(mdev.group, "mdev", p.id);
       this.devices.set(uuid, mdev);
       p.mdevList.push(mdev);
       return mdev.group;
@@ -254,14 +265,34 @@ export class MdevCore {
     const { quirks } = this.#k;
     return await this.#locked(d.parent, "mdev.remove:list-lock", async () => {
       if (d.gone) return "ENODEV";
+      if (d.groupUsers > 0) return "EBUSY";
       const checkFirst = !quirks.removeWhileOpenDestroys && !quirks.removeWhileOpenFreesRing;
       if (checkFirst && d.open) return "EBUSY";
+      this.#removing.add(d);
       const r = await d.parent.ops.remove!(d);
+      this.#removing.delete(d);
       if (r !== undefined) return r;
       if (quirks.removeWhileOpenFreesRing && d.open) return "EBUSY";
       this.#put(d);
       return undefined;
     });
+  }
+
+  /**
+   * A process opened the VFIO group file of mdev group `group`: the device is held (a remove
+   * is EBUSY until the file is closed). ENODEV for no such group or a device going away.
+   */
+  openGroup(group: number): Errno | undefined {
+    const d = this.groups.get(group);
+    if (!d || d.gone || d.removing || this.#removing.has(d)) return "ENODEV";
+    d.groupUsers++;
+    return undefined;
+  }
+
+  /** The VFIO group file of mdev group `group` was closed. */
+  closeGroup(group: number): void {
+    const d = this.groups.get(group);
+    if (d) d.groupUsers--;
   }
 
   /** `vfio_mdev_open` on behalf of process `by`: one open per device. */
@@ -381,6 +412,7 @@ export class MdevCore {
     list.splice(list.indexOf(d), 1);
     this.devices.delete(d.uuid);
     this.groups.delete(d.group);
+    this.#iommu?.removeGroup(d.group);
     this.#names.delete(d.uuid);
     this.#goneIfIdle(d.parent);
   }

@@ -42,6 +42,8 @@ import { SvaPasids } from "../../impl/sdmdev/sva.ts";
 export interface SdmdevAdapterOptions {
   /** `qm_ops` callbacks every QM registered leaves out (to reach sdmdev's checks for them). */
   readonly qmOmits?: readonly QmOptionalOp[];
+  /** The mdev core makes each mdev's group an IOMMU group of the platform (default: no). */
+  readonly iommuGroups?: boolean;
 }
 
 /** The SQ+CQ depth of the QMs sdmdev parents run on (the spec's `RING_SIZE`). */
@@ -97,7 +99,7 @@ export class SdmdevAdapter {
   constructor(platform: Platform, options: SdmdevAdapterOptions = {}) {
     this.platform = platform;
     this.kernel = platform.kernel;
-    this.mdev = new MdevCore(this.kernel);
+    this.mdev = new MdevCore(this.kernel, options.iommuGroups ? platform.iommu : null);
     this.sdmdev = new SdmdevClass(this.kernel, this.mdev);
     this.#omit = options.qmOmits ?? [];
   }
@@ -139,7 +141,7 @@ export class SdmdevAdapter {
         const pf = this.#pf(c.parent);
         if (typeof pf === "string") return { err: pf };
         const pending = await sdmdev.unregister(pf[0]);
-        return value(typeof pending === "string" ? pending : pending + pf[1].crypto.tfms.size);
+        return value(typeof pending === "string" ? pending : pending + pf[1].crypto.users);
       })
       .with({ op: "sdmdev.create" }, async (c) => value(await sdmdev.create(c.parent, c.uuid)))
       .with({ op: "sdmdev.remove" }, async (c) => done(await mdev.remove(c.uuid, "sdmdev")))
@@ -208,11 +210,16 @@ export class SdmdevAdapter {
     const live = this.sdmdev.devices.has(parent) && this.platform.functions.get(parent);
     const config = { qpNum, sqDepth: SDMDEV_QM_DEPTH, cqDepth: SDMDEV_QM_DEPTH };
     const fn = live || this.platform.probeQm(parent, config, COMPLETE_ALL);
+    return done(await this.registerFunction(fn, name, sva));
+  }
+
+  /** `qm_register_sdmdev` for a probed QM function: its `qm_ops` registered with sdmdev. */
+  registerFunction(fn: QmFunction, name: string, sva: boolean): Promise<Errno | undefined> {
     const vendor = { qm: fn.qm, crypto: fn.crypto, rings: this.rings };
-    const sd = new VfioSdmdev(parent, name, sva, qmSdmdevOps(this.kernel, vendor, this.#omit));
+    const sd = new VfioSdmdev(fn.id, name, sva, qmSdmdevOps(this.kernel, vendor, this.#omit));
     // The QM is known before sdmdev lists the device: a notify racing the probe finds it.
     this.#pfs.set(sd, fn);
-    return done(await this.sdmdev.register(sd));
+    return this.sdmdev.register(sd);
   }
 
   /**

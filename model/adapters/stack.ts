@@ -1,0 +1,203 @@
+/**
+ * The stack view's adapter: one {@link Platform} with the QM function of `spec/stack.ts`
+ * probed (device, QM driver, ZIP crypto, its group owned by the kernel driver), the VFIO
+ * containers and type1 IOMMU of {@link System} on the same IOMMU core, and the mdev core and
+ * sdmdev of {@link SdmdevAdapter}, whose mdev groups are IOMMU groups there. A VFIO device fd
+ * of an mdev group opens and releases its sdmdev.
+ *
+ * `stack.send` is the queue's user writing one SQE (its first eight bytes name the IOVA to
+ * read) into the ring and ringing the SQ doorbell; this view has no user driver, so both go
+ * through the same ring memory and the QM's doorbell register directly, after checking the
+ * process holds the mappings it would write through. `stack.deviceStep` is the QM device
+ * executing the queue's oldest SQE with an engine that reads one byte at that IOVA through
+ * the IOMMU (the ring fetch goes through it too), then the IRQ thread's pass and the user
+ * reaping the CQE.
+ *
+ * @module
+ */
+import {
+  STACK_PARENT,
+  STACK_QP_NUM,
+  STACK_SQ_DEPTH,
+  type StackCommand,
+  type StackSdmdevCommand,
+  type StackState,
+  type TfmQpBuffers,
+} from "../../spec/stack.ts";
+import { DOORBELL_CMD } from "../../spec/qm.ts";
+import type { Errno, Ret } from "../../spec/types.ts";
+import { QM_SQE_SIZE, type QmEngine, sqeStatus } from "../../impl/device/qm_device.ts";
+import type { HisiQp } from "../../impl/hisi/qm.ts";
+import type { Kernel, Outcome } from "../../impl/kernel.ts";
+import { Platform, type QmFunction } from "../../impl/platform.ts";
+import type { Quirks } from "../../impl/quirks.ts";
+import type { Sched } from "../../impl/sched.ts";
+import { SdmdevQueue } from "../../impl/sdmdev/queue.ts";
+import { System } from "../../impl/system.ts";
+import { SdmdevAdapter } from "./sdmdev.ts";
+
+/** Where in an SQE the IOVA a stack request reads is (a little-endian u64). */
+const SQE_IOVA = 0;
+
+function readIova(sqe: Uint8Array): number {
+  const v = new DataView(sqe.buffer, sqe.byteOffset + SQE_IOVA, 8);
+  return v.getUint32(0, true) + v.getUint32(4, true) * 2 ** 32;
+}
+
+/** The device's work for a stack request: one byte read at the SQE's IOVA (status 1 on a fault). */
+const READ_PROBE: QmEngine = {
+  execute: (sqe, port) => port.dma.read(readIova(sqe), 1) instanceof Uint8Array ? 0 : 1,
+};
+
+/** The whole stack on one platform, executing the stack spec's commands. */
+export class StackAdapter {
+  /** The machine. */
+  readonly platform: Platform;
+  /** The QM function. */
+  readonly fn: QmFunction;
+  /** VFIO containers and type1 on the platform's IOMMU. */
+  readonly system: System;
+  /** mdev core and sdmdev on the same platform. */
+  readonly sdmdev: SdmdevAdapter;
+  #tags = 0;
+
+  /** Boots the platform and probes the QM function (`sdmdev.register` is the prelude's). */
+  constructor(quirks: Quirks, sched?: Sched) {
+    this.platform = new Platform({ sched, quirks });
+    const config = { qpNum: STACK_QP_NUM, sqDepth: STACK_SQ_DEPTH, cqDepth: STACK_SQ_DEPTH };
+    this.fn = this.platform.probeQm(STACK_PARENT, config, READ_PROBE);
+    this.sdmdev = new SdmdevAdapter(this.platform, { iommuGroups: true });
+    const core = this.sdmdev.mdev;
+    this.system = new System({
+      platform: this.platform,
+      topology: {
+        pciGroups: [2],
+        mdevGroups: [],
+        containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
+      },
+      devices: {
+        open: (group, mm) => {
+          const d = core.groups.get(group);
+          return d && core.open(d.uuid, "sdmdev", mm);
+        },
+        release: (group, mm) => {
+          const d = core.groups.get(group);
+          return d && this.sdmdev.sdmdev.close(d.uuid, mm);
+        },
+        openGroup: (group) => core.groups.has(group) ? core.openGroup(group) : undefined,
+        closeGroup: (group) => core.closeGroup(group),
+      },
+    });
+  }
+
+  /** Shared kernel context. */
+  get kernel(): Kernel {
+    return this.platform.kernel;
+  }
+
+  /** Executes one command; its events are those its task logged meanwhile. */
+  exec(cmd: StackCommand): Promise<Outcome> {
+    if (cmd.op.startsWith("type1.")) return this.system.exec(cmd as never);
+    if (cmd.op === "sdmdev.register") {
+      return this.kernel.traced(async () => {
+        const r = await this.sdmdev.registerFunction(this.fn, cmd.name, cmd.sva);
+        return r === undefined ? { ok: 0 } : { err: r };
+      });
+    }
+    if (cmd.op === "stack.send") {
+      return this.kernel.traced(() => this.#send(cmd.uuid, cmd.by, cmd.iova));
+    }
+    if (cmd.op === "stack.deviceStep") {
+      return this.kernel.traced(() => this.#deviceStep(cmd.parent, cmd.qn));
+    }
+    return this.sdmdev.exec(cmd as StackSdmdevCommand);
+  }
+
+  /** The started queue pair of an sdmdev queue, if it runs. */
+  #runningQp(q: SdmdevQueue): HisiQp | undefined {
+    const qp = this.fn.qm.qps[q.priv === undefined ? -1 : this.#qn(q)];
+    return qp?.rings ? qp : undefined;
+  }
+
+  #qn(q: SdmdevQueue): number {
+    return this.#vendorOf(q).hw(q).qn;
+  }
+
+  #vendorOf(q: SdmdevQueue) {
+    return this.sdmdev.sdmdev.devices.get(q.mdev.parent.id)!.ops;
+  }
+
+  #send(uuid: string, by: number, iova: number): Ret {
+    if (!Number.isSafeInteger(iova) || iova < 0) return { err: "EINVAL" };
+    const found = this.sdmdev.sdmdev.lookup(uuid);
+    if (typeof found === "string") return { err: found };
+    const q = found[1];
+    const qp = this.#runningQp(q);
+    if (q.openedBy !== by || !qp?.rings) return { err: "EINVAL" };
+    const regions = new Set(q.vmas.map((m) => m.region));
+    if (!regions.has(0) || !regions.has(1)) return { err: "EFAULT" };
+    const rings = qp.rings;
+    if (rings.full()) return { err: "EBUSY" };
+    const sqe = new Uint8Array(QM_SQE_SIZE);
+    const v = new DataView(sqe.buffer);
+    v.setUint32(SQE_IOVA, iova % 2 ** 32, true);
+    v.setUint32(SQE_IOVA + 4, Math.floor(iova / 2 ** 32), true);
+    rings.fill(this.#tags++ & 0xffff, sqe);
+    const index = rings.sqTail.index;
+    const r = this.fn.qm.qpDoorbell(rings, { qn: qp.qn, cmd: DOORBELL_CMD.SQ, index, priority: 0 });
+    return r === undefined ? { ok: 0 } : { err: r };
+  }
+
+  async #deviceStep(parent: number, qn: number): Promise<Ret> {
+    const { qm, device } = this.fn;
+    const qp = parent === this.fn.id && Number.isInteger(qn) ? qm.qpArray[qn] : undefined;
+    if (!qp?.rings || typeof qp.owner !== "object") return { err: "EINVAL" };
+    const rings = qp.rings;
+    const stepped = await device.step(qn);
+    if (typeof stepped === "string") return { err: stepped };
+    const status = sqeStatus(rings.sqe(stepped.sqIndex));
+    await qm.irqThread();
+    if (qp.rings === rings) {
+      for (let c = rings.next(); c !== undefined; c = rings.next()) rings.accept(c.sqSlot);
+      const index = rings.cqHead.index;
+      qm.qpDoorbell(rings, { qn, cmd: DOORBELL_CMD.CQ, index, priority: 0 });
+    }
+    return status === 0 ? { ok: 0 } : { err: "EFAULT" as Errno };
+  }
+
+  /** The abstraction function: every slice, the ring and transform buffers, the SQEs waiting. */
+  observe(): StackState {
+    const rings = new Map<number, number>();
+    const requests = new Map<string, readonly number[]>();
+    for (const d of this.sdmdev.mdev.devices.values()) {
+      if (!(d.drvdata instanceof SdmdevQueue)) continue;
+      const q = d.drvdata;
+      const qp = this.#runningQp(q);
+      const ring = this.#vendorOf(q).hw(q).ring;
+      if (!qp?.scqe || !qp.rings) continue;
+      if (ring !== null) rings.set(ring, qp.scqe.buffer);
+      const hw = this.fn.device.observeQueue(qp.qn);
+      const waiting: number[] = [];
+      for (let p = hw?.sqHead ?? 0; p < (hw?.sqDoorbell ?? 0); p++) {
+        waiting.push(readIova(qp.rings.sqe(p % STACK_SQ_DEPTH)));
+      }
+      if (waiting.length > 0) requests.set(d.uuid, waiting);
+    }
+    const tfmBuffers = new Map<number, readonly [TfmQpBuffers, TfmQpBuffers]>();
+    for (const [tfm, t] of this.fn.crypto.tfms) {
+      const of = (c: typeof t.comp): TfmQpBuffers => ({
+        input: c.input.buffer,
+        output: c.output.buffer,
+        ring: c.qp.scqe?.buffer ?? -1,
+      });
+      tfmBuffers.set(tfm, [of(t.comp), of(t.decomp)]);
+    }
+    return {
+      ...this.system.observe(),
+      ...this.sdmdev.observe(),
+      rings,
+      tfmBuffers,
+      requests,
+    };
+  }
+}

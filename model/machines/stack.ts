@@ -1,0 +1,156 @@
+/**
+ * The `stack` view: the composed system of `spec/stack.ts` — two processes with their VFIO
+ * containers, the mdevs of one QM function, the sdmdev queues they open through their device
+ * fds, their DMA mappings in the shared domain, their requests, the device executing them,
+ * and a kernel crypto user of the same QM. The prelude registers the QM with sdmdev and
+ * leaves process 1 with a running queue (mdev group 10 attached to its container, the
+ * IOMMU set, the device fd open, two pages mapped at {@link USER_IOVA}, the MMIO page and
+ * the ring mmapped), so requests flow from the first generated command; everything can be
+ * undone and redone from there, in any order, by either process.
+ *
+ * Race actors draw the same commands except the crypto transforms: a transform's six kernel
+ * DMA allocations interleave with a racing queue start's, and where each lands in the
+ * function's IOVA space is not a property of either operation alone.
+ *
+ * @module
+ */
+import fc from "fast-check";
+import { RING_SIZE } from "../../spec/sdmdev.ts";
+import {
+  initialStackState,
+  STACK_PARENT,
+  STACK_QP_NUM,
+  type StackCommand,
+  stackCommandSchema,
+  type StackState,
+  stackViolations,
+  stepStack,
+} from "../../spec/stack.ts";
+import { PAGE_SIZE } from "../../spec/types.ts";
+import { StackAdapter } from "../adapters/stack.ts";
+import { parseWithSchema } from "../commands.ts";
+import type { Machine } from "../machine.ts";
+
+/** The IOVA the processes map their buffers at, far above the kernel's DMA allocations. */
+export const USER_IOVA = 0x1000_0000;
+/** Where the processes' buffers are in their address spaces. */
+const USER_VADDR = 0x10000;
+
+const U1 = "11111111-2222-3333-4444-555555555555";
+const U2 = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+/** The group of U1 (the first mdev created). */
+const G1 = 10;
+
+/** Process 1 with a running queue on U1, ready to send (see the module comment). */
+export const STACK_PRELUDE: readonly StackCommand[] = [
+  { op: "sdmdev.register", parent: STACK_PARENT, name: "zip", qpNum: STACK_QP_NUM, sva: false },
+  { op: "sdmdev.create", parent: STACK_PARENT, uuid: U1 },
+  { op: "type1.openGroup", container: 1, group: G1 },
+  { op: "type1.attach", container: 1, group: G1 },
+  { op: "type1.setIommu", container: 1 },
+  { op: "type1.getDeviceFd", container: 1, group: G1 },
+  { op: "type1.map", container: 1, iova: USER_IOVA, size: 2 * PAGE_SIZE, vaddr: USER_VADDR },
+  { op: "sdmdev.mmap", uuid: U1, by: 1, pgoff: 0, size: PAGE_SIZE },
+  { op: "sdmdev.mmap", uuid: U1, by: 1, pgoff: 1, size: RING_SIZE },
+];
+
+const rec = <T>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
+
+/** The generated commands; `crypto` includes the kernel crypto user's. */
+function stackCommands(crypto: boolean): fc.Arbitrary<StackCommand> {
+  const container = fc.oneof(rec(3, fc.constant(1)), rec(1, fc.constant(2)));
+  const group = fc.oneof(rec(6, fc.constantFrom(G1, G1 + 1)), rec(1, fc.constantFrom(1, 2)));
+  const uuid = fc.oneof(rec(3, fc.constant(U1)), rec(1, fc.constant(U2)));
+  const by = fc.oneof(rec(3, fc.constant(1)), rec(1, fc.constant(2)));
+  const page = (n: number) => fc.integer({ min: 0, max: n }).map((k) => k * PAGE_SIZE);
+  const iova = page(3).map((o) => USER_IOVA + o);
+  const type1 = <K extends string>(op: K, w: number) =>
+    rec(w, fc.record({ op: fc.constant(op), container, group }));
+  const arbitraries: { weight: number; arbitrary: fc.Arbitrary<StackCommand> }[] = [
+    type1("type1.openGroup", 2),
+    type1("type1.closeGroup", 1),
+    type1("type1.attach", 2),
+    type1("type1.detach", 1),
+    type1("type1.getDeviceFd", 2),
+    type1("type1.closeDeviceFd", 1),
+    rec(1, fc.record({ op: fc.constant("type1.setIommu"), container })),
+    rec(
+      2,
+      fc.record({
+        op: fc.constant("type1.map"),
+        container,
+        iova,
+        size: page(2).filter((s) => s > 0),
+        vaddr: page(3).map((o) => USER_VADDR + o),
+      }),
+    ),
+    rec(
+      1,
+      fc.record({
+        op: fc.constant("type1.unmap"),
+        container,
+        iova,
+        size: page(3).filter((s) => s > 0),
+      }),
+    ),
+    rec(
+      2,
+      fc.record({ op: fc.constant("sdmdev.create"), parent: fc.constant(STACK_PARENT), uuid }),
+    ),
+    rec(1, fc.record({ op: fc.constant("sdmdev.remove"), uuid })),
+    rec(
+      2,
+      fc.record({
+        op: fc.constant("sdmdev.mmap"),
+        uuid,
+        by,
+        pgoff: fc.constantFrom(0, 1),
+        size: fc.constantFrom(PAGE_SIZE, RING_SIZE),
+      }),
+    ),
+    rec(
+      1,
+      fc.record({
+        op: fc.constant("sdmdev.munmap"),
+        uuid,
+        by,
+        map: fc.integer({ min: 1, max: 3 }),
+      }),
+    ),
+    rec(6, fc.record({ op: fc.constant("stack.send"), uuid, by, iova })),
+    rec(
+      6,
+      fc.record({
+        op: fc.constant("stack.deviceStep"),
+        parent: fc.constant(STACK_PARENT),
+        qn: fc.oneof(rec(4, fc.constant(0)), rec(1, fc.nat(STACK_QP_NUM - 1))),
+      }),
+    ),
+  ];
+  if (crypto) {
+    const tfm = fc.integer({ min: 1, max: 2 });
+    const parent = fc.constant(STACK_PARENT);
+    arbitraries.push(
+      rec(1, fc.record({ op: fc.constant("sdmdev.tfmInit"), parent, tfm })),
+      rec(1, fc.record({ op: fc.constant("sdmdev.tfmExit"), parent, tfm })),
+    );
+  }
+  return fc.oneof(...arbitraries);
+}
+
+/** The composed stack. */
+export const stackMachine: Machine<StackState, StackCommand> = {
+  name: "stack",
+  vars: ["iommu", "type1", "mdev", "sdmdev", "rings", "tfmBuffers", "requests"],
+  prelude: STACK_PRELUDE,
+  quirks: ["stopQueueNoop", "skipUndoOnDetach", "unshareBeforeUndo"],
+  runs: 2000,
+  initial: initialStackState,
+  step: stepStack,
+  violations: stackViolations,
+  parseCommand: (op, args, opPath, argsPath) =>
+    parseWithSchema<StackCommand>(stackCommandSchema, op, args, opPath, argsPath),
+  commands: () => stackCommands(true),
+  raceCommands: () => stackCommands(false),
+  implementation: (quirks, sched) => new StackAdapter(quirks, sched),
+};

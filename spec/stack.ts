@@ -1,0 +1,436 @@
+/**
+ * The composed stack: the IOMMU and vfio type1 slice ({@link SystemState}), the mdev core and
+ * sdmdev ({@link SdmdevWorld}) and the data path of the QM behind them, as one state stepped by
+ * one function. Each component steps its own slice; this module adds what only the whole
+ * knows:
+ *
+ * - **The machine.** One QM function, {@link STACK_PARENT} (PCI group 1, bound to the kernel
+ *   ZIP driver; `sdmdev.register` of it, without PASID support and {@link STACK_QP_NUM} qps,
+ *   is the views' prelude), an unrelated PCI group 2, and processes 1 and 2, each with its
+ *   container of the same id. Booting the QM allocates its five one-page context buffers in
+ *   the function's default domain (`hisi_qm_init`: EQC, EQ, SQC and CQC base tables, a
+ *   mailbox scratch page).
+ * - **Kernel ownership** (a review correction): the function's own group belongs to the ZIP
+ *   driver, so no process may open it: `type1.openGroup` of group 1 is EPERM (upstream later
+ *   `iommu_group_claim_dma_owner`; the seed's library checks the group is viable).
+ * - **mdev groups are IOMMU groups**: `sdmdev.create` adds the new mdev's group to the IOMMU
+ *   slice (an mdev group whose DMA is its parent's); `sdmdev.remove` takes it away, and is
+ *   EBUSY while a process holds the group open.
+ * - **The device file is the VFIO device fd**: `type1.getDeviceFd` of an mdev group opens the
+ *   sdmdev for the container's process (`vfio_mdev_open` → the parent's open; its failure
+ *   fails the call and leaves no fd), `type1.closeDeviceFd` releases it.
+ * - **Rings are kernel DMA buffers**: a queue that starts gets its SQ+CQ ring
+ *   ({@link RING_SIZE}) allocated in the parent's default domain, which a sharing container
+ *   also maps its user pages into; a queue that stops has it freed. A kernel crypto
+ *   transform allocates, per queue pair, its input and output buffers and its ring
+ *   (`hisi_zip_create_qp`), and frees them on exit.
+ * - **Requests**: `stack.send` is a process writing one SQE through its mappings of the
+ *   queue's MMIO page and ring (it needs both: EFAULT otherwise; EBUSY with `sqDepth - 1`
+ *   outstanding) naming the IOVA the device is to read; `stack.deviceStep` is the device
+ *   executing the oldest request of a queue: it reads that IOVA through the parent's group,
+ *   exactly as `iommu.dma` does (ok, or EFAULT with an `iommu` fault), and completes the
+ *   request either way: the queue is updated, as `sdmdev.notify` says. A queue that stops
+ *   drops the requests it had not executed (the stop quiesces the hardware first).
+ *
+ * @module
+ */
+import { deleteIn, type IommuState, setIn, stepIommu } from "./iommu.ts";
+import {
+  holderOf,
+  initialSdmdevWorld,
+  isRunning,
+  mappingsOf,
+  RING_SIZE,
+  type SdmdevCommand,
+  sdmdevCommandSchema,
+  sdmdevInvariants,
+  type SdmdevQueue,
+  type SdmdevWorld,
+  stepSdmdev,
+} from "./sdmdev.ts";
+import { initialState, invariants as systemInvariants, type SystemState } from "./system.ts";
+import { stepType1, type Type1Command, type1CommandSchema } from "./type1.ts";
+import {
+  checkInvariants,
+  type CommandSchema,
+  type Event,
+  fail,
+  type Invariant,
+  ok,
+  PAGE_SIZE,
+  type StepResult,
+  unknownOp,
+} from "./types.ts";
+import { ZIP_BUFFER_SIZE } from "./zipcrypto.ts";
+
+/** The QM function: its id, its PCI group and its sdmdev parent id. */
+export const STACK_PARENT = 1;
+
+/** Queue pairs of the QM. */
+export const STACK_QP_NUM = 4;
+
+/** SQ depth of every queue (the seed's 1024); `sqDepth - 1` requests may be outstanding. */
+export const STACK_SQ_DEPTH = 1024;
+
+/** Pages of the QM's boot buffers, in allocation order (`hisi_qm_init` + `hisi_qm_start`). */
+const BOOT_BUFFER_PAGES: readonly number[] = [1, 1, 1, 1, 1];
+
+const RING_PAGES = Math.ceil(RING_SIZE / PAGE_SIZE);
+const ZIP_BUFFER_PAGES = ZIP_BUFFER_SIZE / PAGE_SIZE;
+
+/** The kernel DMA buffers of one queue pair of a crypto transform. */
+export interface TfmQpBuffers {
+  /** Input buffer id. */
+  readonly input: number;
+  /** Output buffer id. */
+  readonly output: number;
+  /** Ring buffer id. */
+  readonly ring: number;
+}
+
+/** The whole state. */
+export interface StackState extends SystemState, SdmdevWorld {
+  /** The ring buffer of each running queue: ring id to the kernel DMA buffer holding it. */
+  readonly rings: ReadonlyMap<number, number>;
+  /** Each crypto transform's buffers: its compress and its decompress queue pair's. */
+  readonly tfmBuffers: ReadonlyMap<number, readonly [TfmQpBuffers, TfmQpBuffers]>;
+  /** Requests sent and not yet executed, by mdev UUID, oldest first: the IOVA each reads. */
+  readonly requests: ReadonlyMap<string, readonly number[]>;
+}
+
+/** The stack's own commands. */
+export type StackOwnCommand =
+  | { readonly op: "stack.send"; readonly uuid: string; readonly by: number; readonly iova: number }
+  | { readonly op: "stack.deviceStep"; readonly parent: number; readonly qn: number };
+
+/** The sdmdev commands of the stack (open and release are the VFIO device fd's). */
+export type StackSdmdevCommand = Extract<
+  SdmdevCommand,
+  {
+    readonly op:
+      | "sdmdev.register"
+      | "sdmdev.create"
+      | "sdmdev.remove"
+      | "sdmdev.mmap"
+      | "sdmdev.munmap"
+      | "sdmdev.tfmInit"
+      | "sdmdev.tfmExit";
+  }
+>;
+
+/** Every command of the stack. */
+export type StackCommand = Type1Command | StackSdmdevCommand | StackOwnCommand;
+
+const SDMDEV_OPS_HERE = [
+  "sdmdev.register",
+  "sdmdev.create",
+  "sdmdev.remove",
+  "sdmdev.mmap",
+  "sdmdev.munmap",
+  "sdmdev.tfmInit",
+  "sdmdev.tfmExit",
+] as const;
+
+/** Argument kinds of every stack command. */
+export const stackCommandSchema: CommandSchema<StackCommand["op"]> = {
+  ...type1CommandSchema,
+  ...Object.fromEntries(SDMDEV_OPS_HERE.map((op) => [op, sdmdevCommandSchema[op]])) as Pick<
+    typeof sdmdevCommandSchema,
+    typeof SDMDEV_OPS_HERE[number]
+  >,
+  "stack.send": { uuid: "string", by: "int", iova: "int" },
+  "stack.deviceStep": { parent: "int", qn: "int" },
+};
+
+/** The process behind container `id` (one container per process, same id). */
+function processOf(container: number): number {
+  return container;
+}
+
+/** Allocates kernel DMA buffers of `pages` each in the QM's default domain, in order. */
+function allocKernel(iommu: IommuState, pages: readonly number[]): [IommuState, number[]] {
+  const ids: number[] = [];
+  let s = iommu;
+  for (const n of pages) {
+    const r = stepIommu(s, { op: "iommu.dmaAlloc", group: STACK_PARENT, pages: n });
+    if (!("ok" in r.ret)) throw new Error(`stack: kernel DMA allocation failed: ${r.ret.err}`);
+    s = r.state;
+    ids.push((r.ret.ok as { buffer: number }).buffer);
+  }
+  return [s, ids];
+}
+
+/** Frees kernel DMA buffers by id. */
+function freeKernel(iommu: IommuState, ids: readonly number[]): IommuState {
+  let s = iommu;
+  for (const id of ids) {
+    const b = s.buffers.get(id)!;
+    s = stepIommu(s, { op: "iommu.dmaFree", group: b.group, iova: b.iova }).state;
+  }
+  return s;
+}
+
+/** The initial state: the IOMMU/type1 machine with the QM booted (its buffers allocated). */
+export function initialStackState(): StackState {
+  const system = initialState({
+    pciGroups: [STACK_PARENT, 2],
+    mdevGroups: [],
+    containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
+  });
+  const [iommu] = allocKernel(system.iommu, BOOT_BUFFER_PAGES);
+  return {
+    ...system,
+    iommu,
+    ...initialSdmdevWorld(),
+    rings: new Map(),
+    tfmBuffers: new Map(),
+    requests: new Map(),
+  };
+}
+
+function sdmdevWorld(s: StackState): SdmdevWorld {
+  return { mdev: s.mdev, sdmdev: s.sdmdev };
+}
+
+/**
+ * After an sdmdev step: rings of queues that started are allocated, rings of queues that
+ * stopped are freed and their unexecuted requests dropped; transforms set up or torn down
+ * get or give back their buffers (in the order `hisi_zip_create_qp` allocates them).
+ */
+function followSdmdev(before: StackState, world: SdmdevWorld): StackState {
+  let { iommu, rings, requests, tfmBuffers } = before;
+  const running = new Set<number>();
+  for (const q of world.sdmdev.queues.values()) {
+    if (q.life.state === "started") running.add(q.life.ring);
+  }
+  for (const [ring, buffer] of rings) {
+    if (running.has(ring)) continue;
+    iommu = freeKernel(iommu, [buffer]);
+    rings = deleteIn(rings, ring);
+  }
+  for (const ring of running) {
+    if (rings.has(ring)) continue;
+    const [next, [buffer]] = allocKernel(iommu, [RING_PAGES]);
+    iommu = next;
+    rings = setIn(rings, ring, buffer);
+  }
+  for (const uuid of requests.keys()) {
+    const q = world.sdmdev.queues.get(uuid);
+    if (!q || !isRunning(q)) requests = deleteIn(requests, uuid);
+  }
+  const tfms = world.sdmdev.parents.get(STACK_PARENT)?.tfms ?? new Map();
+  for (const [tfm, qps] of tfmBuffers) {
+    if (tfms.has(tfm)) continue;
+    iommu = freeKernel(iommu, qps.flatMap((b) => [b.input, b.output, b.ring]));
+    tfmBuffers = deleteIn(tfmBuffers, tfm);
+  }
+  for (const tfm of tfms.keys()) {
+    if (tfmBuffers.has(tfm)) continue;
+    const pages = [ZIP_BUFFER_PAGES, ZIP_BUFFER_PAGES, RING_PAGES];
+    const [next, ids] = allocKernel(iommu, [...pages, ...pages]);
+    iommu = next;
+    const [ci, co, cr, di, dout, dr] = ids;
+    tfmBuffers = setIn(
+      tfmBuffers,
+      tfm,
+      [
+        { input: ci, output: co, ring: cr },
+        { input: di, output: dout, ring: dr },
+      ] as const,
+    );
+  }
+  return { ...before, ...world, iommu, rings, requests, tfmBuffers };
+}
+
+/** Runs an sdmdev command on the sdmdev slice and lets the rest follow. */
+function sdmdevStep(s: StackState, cmd: SdmdevCommand): StepResult<StackState> {
+  const r = stepSdmdev(sdmdevWorld(s), cmd);
+  if (!("ok" in r.ret)) return { ...r, state: s };
+  return { ...r, state: followSdmdev(s, r.state) };
+}
+
+/** The UUID of the mdev whose group is `group`, if any. */
+function mdevOfGroup(s: StackState, group: number): string | undefined {
+  return s.mdev.groups.get(group);
+}
+
+/** A type1 command, with the device fd of an mdev group opening and releasing its sdmdev. */
+function type1Step(s: StackState, cmd: Type1Command): StepResult<StackState> {
+  if (cmd.op === "type1.openGroup" && cmd.group === STACK_PARENT) {
+    return fail(s, "EPERM");
+  }
+  const r = stepType1({ iommu: s.iommu, type1: s.type1 }, cmd);
+  if (!("ok" in r.ret)) return { ...r, state: s };
+  const next: StackState = { ...s, iommu: r.state.iommu, type1: r.state.type1 };
+  if (cmd.op !== "type1.getDeviceFd" && cmd.op !== "type1.closeDeviceFd") {
+    return { ...r, state: next };
+  }
+  const uuid = mdevOfGroup(s, (cmd as { group: number }).group);
+  if (uuid === undefined) return { ...r, state: next };
+  const by = processOf(cmd.container);
+  const op = cmd.op === "type1.getDeviceFd" ? "sdmdev.open" : "sdmdev.release";
+  const opened = sdmdevStep(next, { op, uuid, by });
+  if (!("ok" in opened.ret)) return { ...opened, state: s };
+  return { state: opened.state, ret: r.ret, events: [...r.events, ...opened.events] };
+}
+
+/** The queue of qp `qn` of `parent`, if an sdmdev holds it. */
+function queueOfQp(s: StackState, parent: number, qn: number): SdmdevQueue | undefined {
+  for (const q of s.sdmdev.queues.values()) if (q.parent === parent && q.qn === qn) return q;
+  return undefined;
+}
+
+function send(s: StackState, uuid: string, by: number, iova: number): StepResult<StackState> {
+  if (!Number.isSafeInteger(iova) || iova < 0) return fail(s, "EINVAL");
+  const q = s.sdmdev.queues.get(uuid);
+  if (!q) return fail(s, "ENODEV");
+  if (holderOf(q) !== by || !isRunning(q)) return fail(s, "EINVAL");
+  const regions = new Set(mappingsOf(q).map((m) => m.region));
+  if (!regions.has(0) || !regions.has(1)) return fail(s, "EFAULT");
+  const pending = s.requests.get(uuid) ?? [];
+  if (pending.length >= STACK_SQ_DEPTH - 1) return fail(s, "EBUSY");
+  return {
+    state: { ...s, requests: setIn(s.requests, uuid, [...pending, iova]) },
+    ret: ok(0),
+    events: [],
+  };
+}
+
+function deviceStep(s: StackState, parent: number, qn: number): StepResult<StackState> {
+  const q = queueOfQp(s, parent, qn);
+  if (!q || !isRunning(q)) return fail(s, "EINVAL");
+  const [iova, ...rest] = s.requests.get(q.uuid) ?? [];
+  if (iova === undefined) return fail(s, "EAGAIN");
+  const requests = rest.length > 0 ? setIn(s.requests, q.uuid, rest) : deleteIn(s.requests, q.uuid);
+  const dma = stepIommu(s.iommu, { op: "iommu.dma", group: parent, iova });
+  const notified = stepSdmdev(sdmdevWorld(s), { op: "sdmdev.notify", parent, qn }).state;
+  const events: readonly Event[] = dma.events;
+  return {
+    state: { ...s, ...notified, requests },
+    ret: "ok" in dma.ret ? ok(0) : dma.ret,
+    events,
+  };
+}
+
+/** Executes one stack command. */
+export function stepStack(s: StackState, cmd: StackCommand): StepResult<StackState> {
+  if (!Object.hasOwn(stackCommandSchema, cmd.op)) unknownOp(cmd);
+  if (cmd.op === "stack.send") return send(s, cmd.uuid, cmd.by, cmd.iova);
+  if (cmd.op === "stack.deviceStep") return deviceStep(s, cmd.parent, cmd.qn);
+  if (cmd.op.startsWith("type1.")) return type1Step(s, cmd as Type1Command);
+  if (cmd.op === "sdmdev.remove") {
+    const d = s.mdev.devices.get(cmd.uuid);
+    if (d && s.type1.groupFds.has(d.group)) return fail(s, "EBUSY");
+  }
+  const r = sdmdevStep(s, cmd as SdmdevCommand);
+  if (!("ok" in r.ret)) return r;
+  if (cmd.op === "sdmdev.create") {
+    const group = r.ret.ok as number;
+    const iommu = {
+      ...r.state.iommu,
+      groups: setIn(r.state.iommu.groups, group, {
+        id: group,
+        kind: "mdev" as const,
+        parent: cmd.parent,
+        defaultDomain: null,
+        domain: null,
+        shares: new Map(),
+      }),
+    };
+    return { ...r, state: { ...r.state, iommu } };
+  }
+  if (cmd.op === "sdmdev.remove") {
+    const group = s.mdev.devices.get(cmd.uuid)!.group;
+    const iommu = { ...r.state.iommu, groups: deleteIn(r.state.iommu.groups, group) };
+    return { ...r, state: { ...r.state, iommu } };
+  }
+  return r;
+}
+
+/** Lifts a slice's invariant to the whole state. */
+function lift<S>(inv: Invariant<S>, slice: (s: StackState) => S): Invariant<StackState> {
+  return { name: inv.name, scope: inv.scope, check: (s) => inv.check(slice(s)) };
+}
+
+/**
+ * The invariants: every slice's own, and those of the composition:
+ * - `stack.mdev-groups` (always): the IOMMU slice's mdev groups are exactly the mdev core's,
+ *   each with its parent's group as parent.
+ * - `stack.rings-mapped` (always): every running queue's ring is a live kernel buffer in its
+ *   parent's default domain, and every ring buffer belongs to a running queue.
+ * - `stack.requests-running` (always): only running queues have outstanding requests.
+ * - `stack.opener-holds-fd` (always): an sdmdev's file is held by the process of the
+ *   container that holds its group open.
+ */
+export const stackInvariants: readonly Invariant<StackState>[] = [
+  ...systemInvariants.map((i) => lift(i, (s): SystemState => ({ iommu: s.iommu, type1: s.type1 }))),
+  ...sdmdevInvariants.map((i) => lift(i, sdmdevWorld)),
+  {
+    name: "stack.mdev-groups",
+    scope: "always",
+    check: (s) => {
+      for (const g of s.iommu.groups.values()) {
+        if (g.kind === "mdev" && !s.mdev.groups.has(g.id)) return `IOMMU group ${g.id} has no mdev`;
+      }
+      for (const [group, uuid] of s.mdev.groups) {
+        const g = s.iommu.groups.get(group);
+        const parent = s.mdev.devices.get(uuid)?.parent;
+        if (g?.kind !== "mdev" || g.parent !== parent) {
+          return `mdev ${uuid}: group ${group} is not an mdev group of ${parent}`;
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    name: "stack.rings-mapped",
+    scope: "always",
+    check: (s) => {
+      const running = new Set<number>();
+      for (const q of s.sdmdev.queues.values()) {
+        if (q.life.state !== "started") continue;
+        running.add(q.life.ring);
+        const b = s.iommu.buffers.get(s.rings.get(q.life.ring) ?? -1);
+        if (!b || b.group !== q.parent || b.size < RING_SIZE) {
+          return `sdmdev ${q.uuid}: ring ${q.life.ring} is not a kernel buffer of group ${q.parent}`;
+        }
+      }
+      for (const ring of s.rings.keys()) {
+        if (!running.has(ring)) return `ring ${ring} is allocated for no running queue`;
+      }
+      return undefined;
+    },
+  },
+  {
+    name: "stack.requests-running",
+    scope: "always",
+    check: (s) => {
+      for (const uuid of s.requests.keys()) {
+        const q = s.sdmdev.queues.get(uuid);
+        if (!q || !isRunning(q)) return `sdmdev ${uuid} has requests but does not run`;
+      }
+      return undefined;
+    },
+  },
+  {
+    name: "stack.opener-holds-fd",
+    scope: "always",
+    check: (s) => {
+      for (const q of s.sdmdev.queues.values()) {
+        const holder = holderOf(q);
+        if (holder === null || q.life.state === "closed" || !q.life.fd) continue;
+        const group = s.mdev.devices.get(q.uuid)?.group ?? -1;
+        const container = s.type1.groupFds.get(group);
+        if (container === undefined || processOf(container) !== holder) {
+          return `sdmdev ${q.uuid}: open by process ${holder}, group ${group} held by ${container}`;
+        }
+      }
+      return undefined;
+    },
+  },
+];
+
+/** The invariants broken in `s` (of `scope` only, if given). */
+export function stackViolations(s: StackState, scope?: "always"): string[] {
+  return checkInvariants(stackInvariants, s, scope);
+}
