@@ -29,7 +29,8 @@
  *   outstanding) naming the IOVA the device is to read; `stack.deviceStep` is the device
  *   executing the oldest request of a queue: it reads that IOVA through the parent's group,
  *   exactly as `iommu.dma` does (ok, or EFAULT with an `iommu` fault), and completes the
- *   request either way: the queue is updated, as `sdmdev.notify` says. A queue that stops
+ *   request either way: the queue is updated, as `sdmdev.notify` says. EAGAIN for a queue
+ *   with nothing to execute (a kernel crypto user's included), EINVAL for one not running. A queue that stops
  *   drops the requests it had not executed (the stop quiesces the hardware first).
  *
  * @module
@@ -298,7 +299,12 @@ function send(s: StackState, uuid: string, by: number, iova: number): StepResult
 
 function deviceStep(s: StackState, parent: number, qn: number): StepResult<StackState> {
   const q = queueOfQp(s, parent, qn);
-  if (!q || !isRunning(q)) return fail(s, "EINVAL");
+  if (!q || !isRunning(q)) {
+    // A kernel crypto user's queue runs too, with nothing sent on it in this view.
+    const tfms = s.sdmdev.parents.get(parent)?.tfms ?? new Map();
+    const kernel = [...tfms.values()].some((qns) => qns.includes(qn));
+    return fail(s, kernel ? "EAGAIN" : "EINVAL");
+  }
   const [iova, ...rest] = s.requests.get(q.uuid) ?? [];
   if (iova === undefined) return fail(s, "EAGAIN");
   const requests = rest.length > 0 ? setIn(s.requests, q.uuid, rest) : deleteIn(s.requests, q.uuid);

@@ -239,7 +239,7 @@ export class HisiQm {
       err = await this.#qmMb(MAILBOX_CMD.CQC, this.#cqcBt.iova + at, qp.qn);
     }
     if (err !== undefined) {
-      this.#mmio.writel(QM_QUEUE_STOP, qp.qn);
+      this.#stopQueue(qp.qn);
       await this.#iommu.dmaFree(this.#group, scqe.iova);
       return err;
     }
@@ -261,7 +261,7 @@ export class HisiQm {
       if (scqe === null) return;
       const idle = () => this.#mmio.readl(QM_EXEC_QUEUE) !== qp.qn + 1;
       if (!idle()) await this.#k.sched.waitUntil("qm.stop:drain", idle);
-      this.#mmio.writel(QM_QUEUE_STOP, qp.qn);
+      this.#stopQueue(qp.qn);
       this.qpArray[qp.qn] = null;
       qp.scqe = null;
       qp.rings = null;
@@ -301,7 +301,7 @@ export class HisiQm {
     for (const qp of qps) {
       const scqe = qp.scqe;
       if (scqe === null) continue;
-      this.#mmio.writel(QM_QUEUE_STOP, qp.qn);
+      this.#stopQueue(qp.qn);
       qp.scqe = null;
       qp.rings = null;
       await this.#iommu.dmaFree(this.#group, scqe.iova);
@@ -477,6 +477,16 @@ export class HisiQm {
       }
       await this.#k.sched.point("qm.send:wait-completion");
     }
+  }
+
+  /**
+   * Tells the device to stop queue `qn` and forget its contexts. Quirk `stopQueueNoop`: the
+   * v1 hardware has no per-queue stop (RFCv2 6/7 `hisi_qm_stop_queue` is empty, and
+   * `hisi_qm_release_qp` frees the ring without stopping anything): the device keeps running
+   * the queue from its old contexts.
+   */
+  #stopQueue(qn: number): void {
+    if (!this.#k.quirks.stopQueueNoop) this.#mmio.writel(QM_QUEUE_STOP, qn);
   }
 
   /** `qm_db`. */

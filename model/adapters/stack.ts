@@ -150,14 +150,14 @@ export class StackAdapter {
 
   async #deviceStep(parent: number, qn: number): Promise<Ret> {
     const { qm, device } = this.fn;
-    const qp = parent === this.fn.id && Number.isInteger(qn) ? qm.qpArray[qn] : undefined;
-    if (!qp?.rings || typeof qp.owner !== "object") return { err: "EINVAL" };
-    const rings = qp.rings;
+    if (parent !== this.fn.id || !Number.isInteger(qn)) return { err: "EINVAL" };
+    // The device runs whatever queue its contexts name, whatever the driver thinks.
     const stepped = await device.step(qn);
     if (typeof stepped === "string") return { err: stepped };
-    const status = sqeStatus(rings.sqe(stepped.sqIndex));
+    const rings = qm.qpArray[qn]?.rings;
+    const status = rings ? sqeStatus(rings.sqe(stepped.sqIndex)) : 0;
     await qm.irqThread();
-    if (qp.rings === rings) {
+    if (rings && qm.qpArray[qn]?.rings === rings) {
       for (let c = rings.next(); c !== undefined; c = rings.next()) rings.accept(c.sqSlot);
       const index = rings.cqHead.index;
       qm.qpDoorbell(rings, { qn, cmd: DOORBELL_CMD.CQ, index, priority: 0 });

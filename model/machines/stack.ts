@@ -3,9 +3,10 @@
  * containers, the mdevs of one QM function, the sdmdev queues they open through their device
  * fds, their DMA mappings in the shared domain, their requests, the device executing them,
  * and a kernel crypto user of the same QM. The prelude registers the QM with sdmdev and
- * leaves process 1 with a running queue (mdev group 10 attached to its container, the
- * IOMMU set, the device fd open, two pages mapped at {@link USER_IOVA}, the MMIO page and
- * the ring mmapped), so requests flow from the first generated command; everything can be
+ * leaves process 1 with a running queue (mdev group 10 and PCI group 2 attached to its
+ * container, so it has the shared domain and one of its own, the IOMMU set, the device fd
+ * open, two pages mapped at {@link USER_IOVA}, the MMIO page and the ring mmapped), so
+ * requests flow from the first generated command; everything can be
  * undone and redone from there, in any order, by either process.
  *
  * Race actors draw the same commands except the crypto transforms: a transform's six kernel
@@ -47,6 +48,8 @@ export const STACK_PRELUDE: readonly StackCommand[] = [
   { op: "sdmdev.create", parent: STACK_PARENT, uuid: U1 },
   { op: "type1.openGroup", container: 1, group: G1 },
   { op: "type1.attach", container: 1, group: G1 },
+  { op: "type1.openGroup", container: 1, group: 2 },
+  { op: "type1.attach", container: 1, group: 2 },
   { op: "type1.setIommu", container: 1 },
   { op: "type1.getDeviceFd", container: 1, group: G1 },
   { op: "type1.map", container: 1, iova: USER_IOVA, size: 2 * PAGE_SIZE, vaddr: USER_VADDR },
