@@ -147,7 +147,6 @@ export const stackMachine: Machine<StackState, StackCommand> = {
   vars: ["iommu", "type1", "mdev", "sdmdev", "rings", "tfmBuffers", "requests"],
   prelude: STACK_PRELUDE,
   quirks: ["stopQueueNoop", "skipUndoOnDetach", "unshareBeforeUndo"],
-  runs: 2000,
   initial: initialStackState,
   step: stepStack,
   violations: stackViolations,

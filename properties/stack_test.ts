@@ -1,0 +1,188 @@
+/**
+ * The composed stack, end to end: the named races of the composed-system issue under
+ * fc.scheduler() (each holds on the correct implementation for every explored schedule and
+ * is broken by its quirk), each race quirk found by `stack-race` from scratch, the device
+ * touching a freed ring or an unpinned page as the seed's defects let it, and a full
+ * submission ring from user space across wraps.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { RING_SIZE } from "../spec/sdmdev.ts";
+import { STACK_SQ_DEPTH, type StackCommand } from "../spec/stack.ts";
+import { PAGE_SIZE } from "../spec/types.ts";
+import type { QuirkName } from "../impl/quirks.ts";
+import { fcDriver } from "../impl/sched.ts";
+import { suiteNamed } from "../model/machines.ts";
+import { STACK_PRELUDE, stackMachine, USER_IOVA } from "../model/machines/stack.ts";
+import { type RaceScenario, runRace } from "../model/race.ts";
+import { runSequential } from "../model/runner.ts";
+import { testSeed } from "../model/seed.ts";
+import { runSuite } from "../model/suites.ts";
+
+const U1 = "11111111-2222-3333-4444-555555555555";
+const U2 = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+const send = (iova = USER_IOVA): StackCommand => ({ op: "stack.send", uuid: U1, by: 1, iova });
+const deviceStep: StackCommand = { op: "stack.deviceStep", parent: 1, qn: 0 };
+
+/** Process 1 releases its queue and removes its mdev while the device still has two SQEs. */
+const releaseVsDevice: RaceScenario<StackCommand> = {
+  setup: [...STACK_PRELUDE, send(), send()],
+  actors: [
+    {
+      name: "process",
+      program: [
+        { op: "type1.closeDeviceFd", container: 1, group: 10 },
+        { op: "sdmdev.munmap", uuid: U1, by: 1, map: 1 },
+        { op: "sdmdev.munmap", uuid: U1, by: 1, map: 2 },
+        { op: "type1.closeGroup", container: 1, group: 10 },
+        { op: "sdmdev.remove", uuid: U1 },
+      ],
+    },
+    { name: "device", program: [deviceStep, deviceStep, deviceStep] },
+  ],
+};
+
+/**
+ * Process 1 closed its device fd (its mappings of the ring keep the file, so the queue runs
+ * on) and detaches the mdev's group and unmaps its buffer while the device has two SQEs.
+ */
+const detachVsDevice: RaceScenario<StackCommand> = {
+  setup: [
+    ...STACK_PRELUDE,
+    send(),
+    send(USER_IOVA + PAGE_SIZE),
+    { op: "type1.closeDeviceFd", container: 1, group: 10 },
+  ],
+  actors: [
+    {
+      name: "process",
+      program: [
+        { op: "type1.detach", container: 1, group: 10 },
+        { op: "type1.unmap", container: 1, iova: USER_IOVA, size: 2 * PAGE_SIZE },
+      ],
+    },
+    { name: "device", program: [deviceStep, deviceStep] },
+  ],
+};
+
+/** A new mdev removed while process 2 opens and attaches its group. */
+const removeVsOpen: RaceScenario<StackCommand> = {
+  setup: [...STACK_PRELUDE, { op: "sdmdev.create", parent: 1, uuid: U2 }],
+  actors: [
+    { name: "admin", program: [{ op: "sdmdev.remove", uuid: U2 }] },
+    {
+      name: "process2",
+      program: [
+        { op: "type1.openGroup", container: 2, group: 11 },
+        { op: "type1.attach", container: 2, group: 11 },
+        { op: "type1.closeGroup", container: 2, group: 11 },
+      ],
+    },
+  ],
+};
+
+function explore(scenario: RaceScenario<StackCommand>, quirks: Record<string, boolean>) {
+  return fc.check(
+    fc.asyncProperty(fc.scheduler(), async (s) => {
+      const r = await runRace(stackMachine, scenario, fcDriver(s), { quirks });
+      if (r.failure) throw new Error(r.failure);
+    }),
+    { seed: testSeed(), numRuns: 200 },
+  );
+}
+
+for (
+  const [name, scenario, quirks] of [
+    ["release and remove while the device holds SQEs", releaseVsDevice, ["stopQueueNoop"]],
+    [
+      "detach and unmap while the device holds SQEs",
+      detachVsDevice,
+      ["skipUndoOnDetach", "unshareBeforeUndo"],
+    ],
+    ["remove vs open of the mdev's group", removeVsOpen, []],
+  ] as const
+) {
+  Deno.test(`stack race: ${name}`, async (t) => {
+    await t.step("holds on the correct implementation for every explored schedule", async () => {
+      const r = await explore(scenario, {});
+      assert.equal(r.failed, false, String(r.errorInstance));
+    });
+    for (const quirk of quirks) {
+      await t.step(`is broken by ${quirk}`, async () => {
+        assert.equal((await explore(scenario, { [quirk]: true })).failed, true);
+      });
+    }
+  });
+}
+
+/** Runs allowed for `stack-race` to find each race quirk from scratch (seen: 37 to 2072). */
+const BUDGET = 10_000;
+
+for (const quirk of ["stopQueueNoop", "skipUndoOnDetach", "unshareBeforeUndo"] as QuirkName[]) {
+  Deno.test(`stack-race finds ${quirk} from scratch within ${BUDGET} runs`, async () => {
+    const r = await runSuite(suiteNamed("stack-race")!, { seed: 1, runs: BUDGET, quirks: [quirk] });
+    assert.ok(r.failure, `not found in ${r.runs} runs`);
+    console.log(`  ${quirk}: found after ${r.runs} runs: ${r.failure.violation}`);
+  });
+}
+
+/** The events the implementation logged over `cmds`, with `quirk` on (spec comparison aside). */
+async function implEvents(cmds: readonly StackCommand[], quirk?: QuirkName) {
+  const impl = stackMachine.implementation(quirk ? { [quirk]: true } : {});
+  const events = [];
+  for (const cmd of cmds) events.push(...(await impl.exec(cmd)).events);
+  return events;
+}
+
+Deno.test("stopQueueNoop: the device fetches SQEs from the ring the remove freed", async () => {
+  const cmds: StackCommand[] = [
+    ...STACK_PRELUDE,
+    send(),
+    { op: "type1.closeDeviceFd", container: 1, group: 10 },
+    { op: "sdmdev.munmap", uuid: U1, by: 1, map: 1 },
+    { op: "sdmdev.munmap", uuid: U1, by: 1, map: 2 },
+    { op: "type1.closeGroup", container: 1, group: 10 },
+    { op: "sdmdev.remove", uuid: U1 },
+    deviceStep,
+  ];
+  assert.deepEqual(await implEvents(cmds), []);
+  const faults = await implEvents(cmds, "stopQueueNoop");
+  assert.equal(faults.length, 1);
+  assert.match(JSON.stringify(faults[0]), /"fault":"iommu","group":1/);
+  const records = await runSequential(stackMachine, cmds, { stopQueueNoop: true });
+  assert.ok(records.some((r) => r.failure), "the checker reports it");
+});
+
+Deno.test("skipUndoOnDetach: the device reads a page its process unmapped and unpinned", async () => {
+  const cmds: StackCommand[] = [
+    ...STACK_PRELUDE,
+    send(),
+    { op: "type1.closeDeviceFd", container: 1, group: 10 },
+    { op: "type1.detach", container: 1, group: 10 },
+    { op: "type1.unmap", container: 1, iova: USER_IOVA, size: 2 * PAGE_SIZE },
+    deviceStep,
+  ];
+  const blocked = await implEvents(cmds);
+  assert.deepEqual(blocked, [{ fault: "iommu", group: 1, iova: USER_IOVA }]);
+  const touched = await implEvents(cmds, "skipUndoOnDetach");
+  assert.deepEqual(touched, [{ fault: "dma-to-unpinned-page", mm: 1, vaddr: 0x10000 }]);
+});
+
+Deno.test("a full submission ring from user space, across wraps, conforms", async () => {
+  const cmds: StackCommand[] = [...STACK_PRELUDE];
+  let sent = 0;
+  for (let round = 0; round < 2; round++) {
+    while (sent - round * (STACK_SQ_DEPTH - 8) < STACK_SQ_DEPTH - 1) {
+      cmds.push(send(USER_IOVA + (sent++ % 2) * PAGE_SIZE));
+    }
+    cmds.push(send()); // EBUSY: one slot stays empty
+    for (let i = 0; i < STACK_SQ_DEPTH - 8; i++) cmds.push(deviceStep);
+  }
+  const records = await runSequential(stackMachine, cmds);
+  const failed = records.find((r) => r.failure);
+  assert.equal(failed?.failure, undefined);
+  const busy = records.filter((r) => r.cmd.op === "stack.send" && "err" in r.impl.ret);
+  assert.deepEqual(busy.map((r) => r.impl.ret), [{ err: "EBUSY" }, { err: "EBUSY" }]);
+  assert.ok(sent > STACK_SQ_DEPTH, `the ring wrapped: ${sent} requests`);
+  assert.equal(RING_SIZE, (128 + 16) * STACK_SQ_DEPTH);
+});
