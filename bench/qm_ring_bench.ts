@@ -7,15 +7,13 @@
  * burst so the EQ never fills. Requests per second = 1000 / time per iteration.
  */
 import { DEFAULT_QM_CONFIG } from "../spec/qm.ts";
-import { Kernel } from "../impl/kernel.ts";
-import { PhysMem } from "../impl/mem/phys.ts";
 import { QmMachine } from "../impl/qm/machine.ts";
-import { ImmediateSched } from "../impl/sched.ts";
+import { Platform } from "../impl/platform.ts";
 
 const REQUESTS = 1000;
 const BURST = 100;
 
-const qm = new QmMachine(new Kernel(new ImmediateSched(), new PhysMem(), {}), {
+const qm = new QmMachine(new Platform(), {
   ...DEFAULT_QM_CONFIG,
   qpNum: 1,
 });

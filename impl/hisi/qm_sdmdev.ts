@@ -13,7 +13,7 @@
  * @module
  */
 import type { QpOwner } from "../../spec/sdmdev.ts";
-import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
+import { PAGE_SIZE } from "../../spec/types.ts";
 import type { Kernel } from "../kernel.ts";
 import type { SdmdevQueue, SdmdevVendorOps } from "../sdmdev/queue.ts";
 import type { CoherentBuffer, HisiQm, HisiQp } from "./qm.ts";

@@ -1,7 +1,7 @@
 /**
- * The QM slice of the implementation as one machine: a QM device behind its own IOMMU (one PCI
- * group, so the type1 slice's observed state is untouched), the kernel driver, and the user
- * queues of the processes that own them. {@link QmMachine.exec} hands each `spec/qm.ts`
+ * The QM slice of the implementation as one machine: PCI function 1 of a {@link Platform} (its
+ * QM device in its own group, the kernel driver), and the user queues of the processes that
+ * own them. {@link QmMachine.exec} hands each `spec/qm.ts`
  * command to the actor that performs it; {@link QmMachine.observe} is the abstraction function
  * to the spec's {@link QmState}.
  *
@@ -14,7 +14,6 @@ import {
   type Doorbell,
   DOORBELL_CMD,
   encodeDoorbell,
-  initialQmState,
   MAILBOX_CMD,
   newQp,
   type QmCommand,
@@ -31,22 +30,21 @@ import {
   eqePhase,
   QM_DOORBELL,
   QM_EQE_SIZE,
-  QmDevice,
+  type QmDevice,
   type QmEngine,
   type QpRings,
   sqeStatus,
 } from "../device/qm_device.ts";
-import { HisiQm, type HisiQp } from "../hisi/qm.ts";
-import { IommuCore } from "../iommu/core.ts";
+import type { HisiQm, HisiQp } from "../hisi/qm.ts";
+import type { HisiZipCrypto } from "../hisi/zip.ts";
+import type { IommuCore } from "../iommu/core.ts";
+import { COMPLETE_ALL, type Platform } from "../platform.ts";
 import type { Kernel, Outcome } from "../kernel.ts";
 import { andThen, type MaybeAsync } from "../sched.ts";
 import { HisiQmQueue } from "../wd/hisi_qm_udrv.ts";
 
-/** The QM's PCI group in its own IOMMU. */
+/** The QM's PCI function and group. */
 const QM_GROUP = 1;
-
-/** An engine that completes every request with status 0 (until a real one plugs in). */
-const SUCCEED: QmEngine = { execute: () => 0 };
 
 const MAILBOX_CMDS: readonly number[] = Object.values(MAILBOX_CMD);
 
@@ -78,27 +76,30 @@ export class QmMachine {
   readonly kernel: Kernel;
   /** Sizes. */
   readonly config: QmConfig;
-  /** The QM's own IOMMU. */
+  /** The platform's IOMMU. */
   readonly iommu: IommuCore;
   /** The hardware. */
   readonly device: QmDevice;
   /** The kernel driver. */
   readonly qm: HisiQm;
+  /** The ZIP driver's crypto transforms on it. */
+  readonly crypto: HisiZipCrypto;
   /** Started user queues by queue number. */
   readonly userQueues: Map<number, HisiQmQueue> = new Map();
 
   /**
-   * Boots the QM (`hisi_qm_init` + `hisi_qm_start`). Missing sizes take the spec's defaults;
-   * sizes the hardware cannot have throw a RangeError. `engine` executes requests.
+   * Boots the QM (`hisi_qm_init` + `hisi_qm_start`) as PCI function 1 of `platform`. Missing
+   * sizes take the spec's defaults; sizes the hardware cannot have throw a RangeError.
+   * `engine` executes requests.
    */
-  constructor(kernel: Kernel, config: Partial<QmConfig> = {}, engine: QmEngine = SUCCEED) {
-    this.kernel = kernel;
-    this.config = initialQmState(config).config;
-    this.iommu = new IommuCore(kernel);
-    this.iommu.addGroup(QM_GROUP, "pci", null);
-    const group = this.iommu.groups.get(QM_GROUP)!;
-    this.device = new QmDevice(kernel, this.iommu, group, engine);
-    this.qm = new HisiQm(kernel, this.iommu, group, this.device, this.config);
+  constructor(platform: Platform, config: Partial<QmConfig> = {}, engine: QmEngine = COMPLETE_ALL) {
+    const fn = platform.probeQm(QM_GROUP, config, engine);
+    this.kernel = platform.kernel;
+    this.config = fn.qm.config;
+    this.iommu = platform.iommu;
+    this.device = fn.device;
+    this.qm = fn.qm;
+    this.crypto = fn.crypto;
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */

@@ -34,7 +34,7 @@ import {
   ZipStreamCtl,
 } from "../device/zip_engine.ts";
 import { ZipQmEngine } from "../device/zip_qm_engine.ts";
-import type { Kernel } from "../kernel.ts";
+import type { Platform } from "../platform.ts";
 import { QmMachine } from "../qm/machine.ts";
 import type { Quirks } from "../quirks.ts";
 import { type WdMessage, WdQueue } from "./wd.ts";
@@ -57,12 +57,12 @@ const SRC = 0x4000_0000;
 const DST = 0x8000_0000;
 const CTX = 0xc000_0000;
 
-/** A simulated QM whose device runs the ZIP engine at `level` (0-9, default 6). */
-export function zipQmMachine(kernel: Kernel, level?: number): QmMachine {
+/** A QM on `platform` whose device runs the ZIP engine at `level` (0-9, default 6). */
+export function zipQmMachine(platform: Platform, level?: number): QmMachine {
   return new QmMachine(
-    kernel,
+    platform,
     { qpNum: 2, sqDepth: 4, cqDepth: 4, eqDepth: 8 },
-    new ZipQmEngine(kernel, level),
+    new ZipQmEngine(platform.kernel, level),
   );
 }
 

@@ -13,9 +13,6 @@
  *
  * @module
  */
-import { Kernel } from "../../impl/kernel.ts";
-import { PhysMem } from "../../impl/mem/phys.ts";
-import { ImmediateSched } from "../../impl/sched.ts";
 import { ZipAlgType } from "../../impl/device/zip_engine.ts";
 import {
   requestSampleQueue,
@@ -35,6 +32,7 @@ import {
   writeAll,
   type Writer,
 } from "./common.ts";
+import { Platform } from "../../impl/platform.ts";
 
 const USAGE = `usage: npm run zip -- [-d] [-g] [-1..-9] [--quirk NAME]... [--] < in > out
   -d, --decompress  decompress a zlib or gzip stream (detected from its header)
@@ -198,8 +196,7 @@ async function main(): Promise<number> {
     if (!detected) throw new RunError("stdin: bad header: neither a zlib nor a gzip stream");
     [format, input] = [detected, all];
   }
-  const kernel = new Kernel(new ImmediateSched(), new PhysMem(), opts.quirks);
-  const machine = zipQmMachine(kernel, opts.level);
+  const machine = zipQmMachine(new Platform({ quirks: opts.quirks }), opts.level);
   const algType = opts.decompress ? ZipAlgType.decompress : ZipAlgType.compress;
   const queue = await requestSampleQueue(machine, algType);
   if (typeof queue === "string") throw new Error(`requesting a queue failed: ${queue}`);

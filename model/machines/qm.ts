@@ -22,13 +22,11 @@ import {
   step,
 } from "../../spec/qm.ts";
 import { checkInvariants } from "../../spec/types.ts";
-import { Kernel } from "../../impl/kernel.ts";
-import { PhysMem } from "../../impl/mem/phys.ts";
 import { QmMachine } from "../../impl/qm/machine.ts";
 import type { QuirkName } from "../../impl/quirks.ts";
-import { ImmediateSched } from "../../impl/sched.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Machine } from "../machine.ts";
+import { Platform } from "../../impl/platform.ts";
 
 /** The QM quirks of the catalogue. */
 const QM_QUIRKS: readonly QuirkName[] = [
@@ -153,8 +151,7 @@ export function qmMachineWith(
       parseWithSchema<QmCommand>(qmCommandSchema, op, args, opPath, argsPath),
     commands: () => commandsFor(config.qpNum),
     raceCommands: () => commandsFor(config.qpNum).filter((c) => !LIFECYCLE.includes(c.op)),
-    implementation: (quirks, sched) =>
-      new QmMachine(new Kernel(sched ?? new ImmediateSched(), new PhysMem(), quirks), config),
+    implementation: (quirks, sched) => new QmMachine(new Platform({ sched, quirks }), config),
   };
 }
 

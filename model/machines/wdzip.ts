@@ -17,23 +17,24 @@ import {
   type WdState,
 } from "../../spec/wd.ts";
 import { fromHex, zipContent } from "../../spec/zipcrypto.ts";
-import { Kernel } from "../../impl/kernel.ts";
-import { PhysMem } from "../../impl/mem/phys.ts";
 import type { QmMachine } from "../../impl/qm/machine.ts";
+import type { Kernel } from "../../impl/kernel.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import { ImmediateSched, type Sched } from "../../impl/sched.ts";
 import { runZipSample, zipQmMachine } from "../../impl/wd/zip_sample.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Implementation, Machine } from "../machine.ts";
 import { decodedContent, hex, ZIP_SOURCES, ZIP_STREAMS } from "./zip_common.ts";
+import { Platform } from "../../impl/platform.ts";
 
 class WdImplementation implements Implementation<WdState, WdCommand> {
   readonly #kernel: Kernel;
   readonly #qm: QmMachine;
 
   constructor(quirks: Quirks, sched: Sched) {
-    this.#kernel = new Kernel(sched, new PhysMem(), quirks);
-    this.#qm = zipQmMachine(this.#kernel);
+    const platform = new Platform({ sched, quirks });
+    this.#kernel = platform.kernel;
+    this.#qm = zipQmMachine(platform);
   }
 
   exec(cmd: WdCommand) {

@@ -26,15 +26,15 @@ import {
 } from "../../spec/zipcrypto.ts";
 import type { Ret } from "../../spec/types.ts";
 import { ZipQmEngine } from "../../impl/device/zip_qm_engine.ts";
-import { HisiZipCrypto } from "../../impl/hisi/zip.ts";
-import { Kernel } from "../../impl/kernel.ts";
-import { PhysMem } from "../../impl/mem/phys.ts";
+import type { HisiZipCrypto } from "../../impl/hisi/zip.ts";
 import { QmMachine } from "../../impl/qm/machine.ts";
+import type { Kernel } from "../../impl/kernel.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import { ImmediateSched, type Sched } from "../../impl/sched.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Implementation, Machine } from "../machine.ts";
 import { decodedContent, hex, ZIP_SOURCES, ZIP_STREAMS } from "./zip_common.ts";
+import { Platform } from "../../impl/platform.ts";
 
 /** Queue pairs of the QM the crypto path runs on. */
 const QP_NUM = 4;
@@ -88,10 +88,11 @@ class ZipCryptoImplementation implements Implementation<ZipCryptoState, ZipCrypt
   readonly #zip: HisiZipCrypto;
 
   constructor(quirks: Quirks, sched: Sched) {
-    this.#kernel = new Kernel(sched, new PhysMem(), quirks);
+    const platform = new Platform({ sched, quirks });
+    this.#kernel = platform.kernel;
     const config = { qpNum: QP_NUM, sqDepth: 4, cqDepth: 4, eqDepth: 8 };
-    this.#qm = new QmMachine(this.#kernel, config, new ZipQmEngine(this.#kernel));
-    this.#zip = new HisiZipCrypto(this.#kernel, this.#qm.qm, this.#qm.device);
+    this.#qm = new QmMachine(platform, config, new ZipQmEngine(this.#kernel));
+    this.#zip = this.#qm.crypto;
   }
 
   exec(cmd: ZipCryptoCommand) {
