@@ -8,7 +8,7 @@
  */
 import type { Ret } from "../spec/types.ts";
 import type { Quirks } from "../impl/quirks.ts";
-import { replayDriver } from "../impl/sched.ts";
+import { replayDriver, ScheduleDivergence } from "../impl/sched.ts";
 import { describeDifference } from "./equal.ts";
 import { type Cmd, type Machine, showCommand } from "./machine.ts";
 import { type HistoryEntry, linearize, runRace } from "./race.ts";
@@ -59,7 +59,17 @@ export async function replayRace(
 ): Promise<ReplayResult> {
   const race = trace.meta.race!;
   const driver = replayDriver(race.schedule, strict);
-  const result = await runRace(trace.machine, race, driver, { quirks });
+  let result;
+  try {
+    result = await runRace(trace.machine, race, driver, { quirks });
+  } catch (e) {
+    if (!(e instanceof ScheduleDivergence)) throw e;
+    const why = "the implementation's scheduling points changed since the trace was recorded";
+    return {
+      lines: [`✗ the recorded schedule cannot be followed (${why}): ${e.message}`],
+      passed: false,
+    };
+  }
   const lines = [
     `setup: ${race.setup.map(showCommand).join("; ") || "(none)"}`,
     ...race.actors.map((a) => `${a.name}: ${a.program.map(showCommand).join("; ")}`),

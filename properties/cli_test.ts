@@ -87,6 +87,17 @@ Deno.test("replay: a fixture diverges with its quirk and passes without", async 
   assert.equal(without.code, 0, without.stdout);
 });
 
+Deno.test("replay: a race schedule this implementation cannot follow is a finding, exit 1", async () => {
+  const trace = JSON.parse(
+    await Deno.readTextFile(`${root}fixtures/regressions/sdmdev-race-release-holder.itf.json`),
+  );
+  trace["#meta"].race.schedule[2] = "actor1:no-such-point";
+  const r = await cli("replay", await tempFile(JSON.stringify(trace)));
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /✗ the recorded schedule cannot be followed .*no-such-point/);
+  assert.doesNotMatch(r.stderr, /internal error|at .*\.ts:\d+/);
+});
+
 Deno.test("oracle: accepts a correct trace, rejects the quirky one", async () => {
   const records = await runSequential(m, [
     { op: "type1.attach", container: 1, group: 10 },
