@@ -56,10 +56,8 @@ buildCodes(fixedDistLengths, 30, fixedDistCodes);
 
 /** Block collector and writer; owns the pending output bytes and the bit buffer. */
 export class BlockWriter {
-  /** Literal byte, or match length - 3, per symbol. */
-  readonly symValue = new Uint16Array(blockSymbols);
-  /** Match distance per symbol, 0 for a literal. */
-  readonly symDist = new Uint16Array(blockSymbols);
+  /** Per symbol: a literal byte, or a match as `distance << 8 | (length - 3)`. */
+  readonly syms = new Int32Array(blockSymbols);
   /** Number of symbols collected for the current block. */
   symCount = 0;
   /** Literal/length frequencies of the current block. */
@@ -88,15 +86,13 @@ export class BlockWriter {
 
   /** Records a literal byte. */
   literal(b: number): void {
-    this.symValue[this.symCount] = b;
-    this.symDist[this.symCount++] = 0;
+    this.syms[this.symCount++] = b;
     this.litFreq[b]++;
   }
 
   /** Records a match of `len` (3..258) bytes at distance `dist` (1..32768). */
   match(len: number, dist: number): void {
-    this.symValue[this.symCount] = len - 3;
-    this.symDist[this.symCount++] = dist;
+    this.syms[this.symCount++] = (dist << 8) | (len - 3);
     this.litFreq[257 + lengthCodeOf[len - 3]]++;
     this.distFreq[distCode(dist)]++;
   }
@@ -164,11 +160,11 @@ export class BlockWriter {
       this.writeStored(data, start, storedLen, last);
     } else if (fixedBits <= dynamicBits) {
       this.putBits(last ? 3 : 2, 3);
-      this.writeSymbols(fixedLitCodes, fixedLitLengths, fixedDistCodes, fixedDistLengths);
+      this.writeSymbols(fixedLitCodes, fixedDistCodes);
     } else {
       this.putBits(last ? 5 : 4, 3);
       this.writeDynamicHeader(hlit, hdist);
-      this.writeSymbols(this.litCodes, this.litLengths, this.distCodes, this.distLengths);
+      this.writeSymbols(this.litCodes, this.distCodes);
     }
     this.symCount = 0;
     this.litFreq.fill(0);
@@ -259,36 +255,36 @@ export class BlockWriter {
     for (let i = 0; i < this.clCount; i++) {
       const e = this.clSymbols[i];
       const sym = e & 0xff;
-      this.putBits(this.clCodes[sym], this.clLengths[sym]);
+      const code = this.clCodes[sym];
+      this.putBits(code & 0xffff, code >>> 16);
       if (sym >= 16) this.putBits(e >>> 8, sym === 16 ? 2 : sym === 17 ? 3 : 7);
     }
   }
 
-  /** The hot loop: every symbol of the block, then end-of-block. */
-  private writeSymbols(
-    litCodes: Int32Array,
-    litLens: Uint8Array,
-    distCodes: Int32Array,
-    distLens: Uint8Array,
-  ): void {
+  /**
+   * The hot loop: every symbol of the block, then end-of-block, with codes as
+   * {@link buildCodes} packs them. Each put adds at most 15 bits and is followed by a
+   * 16-bit flush when 16 bits are buffered, so the bit count stays below 32.
+   */
+  private writeSymbols(litCodes: Int32Array, distCodes: Int32Array): void {
     const out = this.pend;
     let p = this.pendLen;
     let bb = this.bitBuf;
     let bc = this.bitCnt;
-    const values = this.symValue;
-    const dists = this.symDist;
+    const syms = this.syms;
     const n = this.symCount;
     for (let i = 0; i < n; i++) {
-      const v = values[i];
-      const dist = dists[i];
-      if (dist === 0) {
-        bb |= litCodes[v] << bc;
-        bc += litLens[v];
+      const s = syms[i];
+      if (s < 256) {
+        const c = litCodes[s];
+        bb |= (c & 0xffff) << bc;
+        bc += c >>> 16;
       } else {
-        // Each put adds at most 15 bits, so flushing 16 bits after each keeps bc < 32.
+        const v = s & 0xff, dist = s >>> 8;
         const lc = lengthCodeOf[v];
-        bb |= litCodes[257 + lc] << bc;
-        bc += litLens[257 + lc];
+        let c = litCodes[257 + lc];
+        bb |= (c & 0xffff) << bc;
+        bc += c >>> 16;
         if (bc >= 16) {
           out[p++] = bb;
           out[p++] = bb >>> 8;
@@ -304,8 +300,9 @@ export class BlockWriter {
           bc -= 16;
         }
         const dc = dist <= 256 ? distCodeSmall[dist - 1] : distCodeLarge[(dist - 1) >> 7];
-        bb |= distCodes[dc] << bc;
-        bc += distLens[dc];
+        c = distCodes[dc];
+        bb |= (c & 0xffff) << bc;
+        bc += c >>> 16;
         if (bc >= 16) {
           out[p++] = bb;
           out[p++] = bb >>> 8;
@@ -325,7 +322,8 @@ export class BlockWriter {
     this.pendLen = p;
     this.bitBuf = bb;
     this.bitCnt = bc;
-    this.putBits(litCodes[256], litLens[256]);
+    const eob = litCodes[256];
+    this.putBits(eob & 0xffff, eob >>> 16);
   }
 }
 

@@ -1,12 +1,13 @@
 /**
- * The compression stream context: LZ77 over a 32 KiB window with hash chains (greedy at
- * levels 1-3, lazy at 4-9, stored at 0), blocks written by block_writer.ts, and zlib or
- * gzip framing. Input is fed in chunks with a bounded output space per call.
+ * The compression stream context: LZ77 over a 32 KiB window with hash chains (one
+ * candidate per position at level 1, greedy at 2-3, lazy at 4-9, stored at 0), blocks
+ * written by block_writer.ts, and zlib or gzip framing. Input is fed in chunks with a
+ * bounded output space per call.
  *
  * Positions are chained by their next 4 bytes (read as one little-endian word), which keeps
  * chains free of candidates that cannot beat a 3-byte match; at lazy levels a table of the
- * latest position of each 3-byte string supplies short matches nearby. Greedy levels skip
- * indexing the inside of long matches, and all levels but 8-9 pass over positions faster
+ * latest position of each 3-byte string supplies short matches nearby. Levels 1-3 skip
+ * indexing the inside of (long) matches, and all levels but 8-9 pass over positions faster
  * after a run of failed searches (incompressible stretches).
  *
  * Resumability: every decision depends only on the data and the flush points, never on how
@@ -43,6 +44,9 @@ const minLookahead = maxMatch + 3 + 1;
 const bufferSize = windowSize + (1 << 18);
 const hashBits = 16;
 const hashShift = 32 - hashBits;
+/** The fast parser's smaller table (no chains): it stays in cache. */
+const fastHashBits = 14;
+const fastHashShift = 32 - fastHashBits;
 const hash3Bits = 15;
 const hash3Shift = 32 - hash3Bits;
 /** Multiplier of the multiplicative hashes (2^32 / golden ratio). */
@@ -59,8 +63,9 @@ export class CompressStream {
   private readonly win = new Uint8Array(bufferSize);
   /** `win` for reading 4 bytes at a time (little-endian). */
   private readonly view = new DataView(this.win.buffer);
-  private readonly head = new Int32Array(1 << hashBits).fill(-1);
-  private readonly prev = new Int32Array(windowSize).fill(-1);
+  private readonly head: Int32Array;
+  /** Chains (not used by the fast parser). */
+  private readonly prev: Int32Array;
   /** Lazy levels: the latest position of each 3-byte string (4-byte strings use the chains). */
   private readonly head3: Int32Array;
   /** Next position to process, end of buffered input, first byte of the open block. */
@@ -90,7 +95,10 @@ export class CompressStream {
       throw new RangeError(`compression level ${level} is not an integer in 0..9`);
     }
     this.cfg = levels[level];
-    this.head3 = new Int32Array(this.cfg.lazy ? 1 << hash3Bits : 0).fill(-1);
+    const fast = this.cfg.parser === "fast";
+    this.head = new Int32Array(1 << (fast ? fastHashBits : hashBits)).fill(-1);
+    this.prev = new Int32Array(fast ? 0 : windowSize).fill(-1);
+    this.head3 = new Int32Array(this.cfg.parser === "lazy" ? 1 << hash3Bits : 0).fill(-1);
     this.check = format === "zlib" ? 1 : 0;
   }
 
@@ -243,15 +251,25 @@ export class CompressStream {
   /** Runs the level's parser; true when it wrote a block (drain before continuing). */
   private processMatches(flushing: boolean): boolean {
     const stopAt = flushing ? this.end : this.end - minLookahead;
-    const wrote = this.cfg.lazy ? this.parseLazy(stopAt) : this.parseGreedy(stopAt);
-    if (!wrote && flushing && this.matchAvailable) {
+    const parser = this.cfg.parser;
+    // The parsers stop when the block is full; writing it here keeps their loops free of
+    // rarely taken paths (which V8 would otherwise optimize away and deoptimize on).
+    if (parser === "lazy") this.parseLazy(stopAt);
+    else if (parser === "greedy") this.parseGreedy(stopAt);
+    else this.parseFast(stopAt);
+    if (this.bw.symCount === blockSymbols) {
+      // A pending literal (lazy parsing) is not in the block yet.
+      this.writeBlock(this.matchAvailable ? this.pos - 1 : this.pos, false);
+      return true;
+    }
+    if (flushing && this.matchAvailable) {
       // The pending literal is written now, so nothing may still refer to it: a pass-over
       // run (which writes win[pos - 1] as the next pending literal) ends here too.
       this.bw.literal(this.win[this.pos - 1]);
       this.matchAvailable = false;
       this.passLeft = 0;
     }
-    return wrote;
+    return false;
   }
 
   /** Inserts the positions `[from, to)` into the 4-byte hash chains. */
@@ -281,19 +299,7 @@ export class CompressStream {
     let tail = view.getInt32(pos + best - 3, true);
     for (let c = cand; c >= low; c = prev[c & windowMask]) {
       if (view.getInt32(c + best - 3, true) === tail && view.getInt32(c, true) === key) {
-        let len = 4;
-        for (;;) {
-          if (len + 4 > maxLen) {
-            while (len < maxLen && win[c + len] === win[pos + len]) len++;
-            break;
-          }
-          const x = view.getInt32(c + len, true) ^ view.getInt32(pos + len, true);
-          if (x !== 0) {
-            len += (31 - Math.clz32(x & -x)) >> 3;
-            break;
-          }
-          len += 4;
-        }
+        const len = matchLength(win, view, c, pos, maxLen);
         if (len > best) {
           best = len;
           bestDist = pos - c;
@@ -307,25 +313,70 @@ export class CompressStream {
   }
 
   /**
-   * Greedy parsing (levels 1-3): a match is taken as soon as it is found, and positions
+   * Fast parsing (level 1): each position is searched against one candidate only, the
+   * latest position with the same 4-byte hash, and positions inside matches are not
+   * indexed. After a run of failed searches, positions are passed over as in greedy parsing.
+   */
+  private parseFast(stopAt: number): void {
+    const bw = this.bw, win = this.win, view = this.view, head = this.head;
+    const end = this.end, skip = this.cfg.skip, low = this.historyStart;
+    let pos = this.pos;
+    let misses = this.misses;
+    let passLeft = this.passLeft;
+    while (pos < stopAt) {
+      let dist = 0;
+      if (passLeft > 0) passLeft--;
+      else {
+        if (pos + 3 < end) {
+          const key = view.getInt32(pos, true);
+          const h = Math.imul(key, hashMul) >>> fastHashShift;
+          const cand = head[h];
+          head[h] = pos;
+          const d = pos - cand;
+          if (cand >= low && d <= maxDistance && view.getInt32(cand, true) === key) dist = d;
+        }
+        if (dist === 0) {
+          misses++;
+          passLeft = Math.min(maxPass, misses >> skip);
+        }
+      }
+      if (dist !== 0) {
+        const len = matchLength(
+          win,
+          view,
+          pos - dist,
+          pos,
+          end - pos < maxMatch ? end - pos : maxMatch,
+        );
+        bw.match(len, dist);
+        pos += len;
+        misses = 0;
+      } else bw.literal(win[pos++]);
+      if (bw.symCount === blockSymbols) break;
+    }
+    this.pos = pos;
+    this.misses = misses;
+    this.passLeft = passLeft;
+  }
+
+  /**
+   * Greedy parsing (levels 2-3): a match is taken as soon as it is found, and positions
    * inside matches longer than the level's limit are not indexed. After a run of failed
    * searches, positions are passed over as literals without searching or indexing them
    * (faster on incompressible data).
    */
-  private parseGreedy(stopAt: number): boolean {
+  private parseGreedy(stopAt: number): void {
     const bw = this.bw, win = this.win, view = this.view, head = this.head, prev = this.prev;
     const { limit, chain, skip } = this.cfg;
+    const end = this.end;
     let pos = this.pos;
     let misses = this.misses;
     let passLeft = this.passLeft;
-    let wrote = false;
     while (pos < stopAt) {
-      if (passLeft > 0) {
-        passLeft--;
-        bw.literal(win[pos++]);
-      } else {
-        let found = 0;
-        if (pos + 3 < this.end) {
+      let found = 0;
+      if (passLeft > 0) passLeft--;
+      else {
+        if (pos + 3 < end) {
           const key = view.getInt32(pos, true);
           const h = Math.imul(key, hashMul) >>> hashShift;
           const cand = head[h];
@@ -333,29 +384,23 @@ export class CompressStream {
           head[h] = pos;
           if (cand >= 0) found = this.longestMatch(pos, key, cand, 3, chain);
         }
-        if (found !== 0) {
-          const len = found >>> 16;
-          bw.match(len, found & 0xffff);
-          if (len <= limit) this.insertRange(pos + 1, pos + len);
-          pos += len;
-          misses = 0;
-        } else {
-          bw.literal(win[pos++]);
+        if (found === 0) {
           misses++;
           if (skip !== 0) passLeft = Math.min(maxPass, misses >> skip);
         }
       }
-      if (bw.symCount === blockSymbols) {
-        this.pos = pos;
-        this.writeBlock(pos, false);
-        wrote = true;
-        break;
-      }
+      if (found !== 0) {
+        const len = found >>> 16;
+        bw.match(len, found & 0xffff);
+        if (len <= limit) this.insertRange(pos + 1, pos + len);
+        pos += len;
+        misses = 0;
+      } else bw.literal(win[pos++]);
+      if (bw.symCount === blockSymbols) break;
     }
     this.pos = pos;
     this.misses = misses;
     this.passLeft = passLeft;
-    return wrote;
   }
 
   /**
@@ -363,35 +408,26 @@ export class CompressStream {
    * position has no longer one; the search there is skipped once the match reaches the
    * level's limit.
    */
-  private parseLazy(stopAt: number): boolean {
+  private parseLazy(stopAt: number): void {
     const bw = this.bw, win = this.win, view = this.view;
     const head = this.head, prev = this.prev, head3 = this.head3;
     const { limit, good, chain, skip } = this.cfg;
     const goodChain = chain >> 2 || 1;
+    const end = this.end, low = this.historyStart;
     let pos = this.pos;
     let matchLen = this.matchLen;
     let matchDist = this.matchDist;
     let available = this.matchAvailable;
     let misses = this.misses;
     let passLeft = this.passLeft;
-    let wrote = false;
     while (pos < stopAt) {
-      if (passLeft > 0) {
-        // Only set after a failed search with no match pending: win[pos - 1] is a literal.
-        passLeft--;
-        bw.literal(win[pos - 1]);
-        pos++;
-        if (bw.symCount === blockSymbols) {
-          this.pos = pos;
-          this.writeBlock(pos - 1, false);
-          wrote = true;
-          break;
-        }
-        continue;
-      }
       const prevLen = matchLen, prevDist = matchDist;
       matchLen = 2;
-      if (pos + 3 < this.end) {
+      // Passing over is only set after a failed search with no match pending, so the
+      // position is then a pending literal like any other.
+      const passing = passLeft > 0;
+      if (passing) passLeft--;
+      else if (pos + 3 < end) {
         const key = view.getInt32(pos, true);
         const h = Math.imul(key, hashMul) >>> hashShift;
         const cand = head[h];
@@ -414,7 +450,7 @@ export class CompressStream {
             matchLen = found >>> 16;
             matchDist = found & 0xffff;
           } else if (
-            prevLen < 3 && cand3 >= this.historyStart && pos - cand3 <= tooFar &&
+            prevLen < 3 && cand3 >= low && pos - cand3 <= tooFar &&
             (view.getInt32(cand3, true) << 8) === key << 8
           ) {
             // The 4-byte chains cannot see 3-byte matches; the 3-byte table offers one nearby.
@@ -435,17 +471,12 @@ export class CompressStream {
         available = true;
         pos++;
         if (matchLen >= 3) misses = 0;
-        else if (prevLen < 3 && skip !== 0) {
+        else if (prevLen < 3 && skip !== 0 && !passing) {
           misses++;
           passLeft = Math.min(maxPass, misses >> skip);
         }
       }
-      if (bw.symCount === blockSymbols) {
-        this.pos = pos;
-        this.writeBlock(available ? pos - 1 : pos, false);
-        wrote = true;
-        break;
-      }
+      if (bw.symCount === blockSymbols) break;
     }
     this.pos = pos;
     this.matchLen = matchLen;
@@ -453,6 +484,20 @@ export class CompressStream {
     this.matchAvailable = available;
     this.misses = misses;
     this.passLeft = passLeft;
-    return wrote;
   }
+}
+
+/**
+ * The length (4..maxLen) of the common prefix of `win` at `a` and at `b`, whose first 4
+ * bytes are known to be equal; compares 4 bytes at a time.
+ */
+function matchLength(win: Uint8Array, view: DataView, a: number, b: number, maxLen: number) {
+  let len = 4;
+  while (len + 4 <= maxLen) {
+    const x = view.getInt32(a + len, true) ^ view.getInt32(b + len, true);
+    if (x !== 0) return len + ((31 - Math.clz32(x & -x)) >> 3);
+    len += 4;
+  }
+  while (len < maxLen && win[a + len] === win[b + len]) len++;
+  return len;
 }

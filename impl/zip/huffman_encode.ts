@@ -94,7 +94,10 @@ function limitLengths(limit: number): void {
 
 const nextCode = new Int32Array(16);
 
-/** Fills `codes[0, n)` with the canonical codes for `lengths`, bit-reversed for LSB output. */
+/**
+ * Fills `codes[0, n)` with the canonical codes for `lengths`, bit-reversed for LSB output,
+ * each as `code | length << 16`.
+ */
 export function buildCodes(lengths: Uint8Array, n: number, codes: Int32Array): void {
   countOfLength.fill(0);
   for (let s = 0; s < n; s++) countOfLength[lengths[s]]++;
@@ -109,6 +112,6 @@ export function buildCodes(lengths: Uint8Array, n: number, codes: Int32Array): v
     if (len === 0) continue;
     let rev = 0;
     for (let c = nextCode[len]++, k = 0; k < len; k++, c >>= 1) rev = (rev << 1) | (c & 1);
-    codes[s] = rev;
+    codes[s] = rev | (len << 16);
   }
 }

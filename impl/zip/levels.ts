@@ -6,8 +6,10 @@
 
 /** Match finder parameters of one level. */
 export interface LevelConfig {
-  /** Lazy evaluation (look one byte ahead for a longer match) instead of greedy matching. */
-  readonly lazy: boolean;
+  /** How matches are chosen: the first found against one candidate ("fast"), the first
+   * found along the hash chain ("greedy"), or only when the next position has no longer
+   * one ("lazy": look one byte ahead). */
+  readonly parser: "fast" | "greedy" | "lazy";
   /** Greedy: insert the positions inside matches up to this length; lazy: only try for a
    * longer match while the current one is shorter than this. */
   readonly limit: number;
@@ -23,20 +25,20 @@ export interface LevelConfig {
 }
 
 /**
- * Level table. Level 0 stores; 1-3 are greedy with short chains, 4-9 lazy with longer
+ * Level table. Level 0 stores; 1 is fast (compress.ts), 2-3 greedy with short chains, 4-9 lazy with longer
  * chains (compress.ts). Level 6, the default, was tuned on the benchmark corpora (bench/)
  * to stay within about 0.5% of zlib level 6 output size while searching as little as
  * possible.
  */
 export const levels: ReadonlyArray<LevelConfig> = [
-  { lazy: false, limit: 0, good: 0, nice: 0, chain: 0, skip: 0 },
-  { lazy: false, limit: 4, good: 4, nice: 8, chain: 4, skip: 5 },
-  { lazy: false, limit: 5, good: 4, nice: 16, chain: 8, skip: 6 },
-  { lazy: false, limit: 6, good: 4, nice: 32, chain: 32, skip: 7 },
-  { lazy: true, limit: 4, good: 4, nice: 16, chain: 16, skip: 6 },
-  { lazy: true, limit: 16, good: 4, nice: 32, chain: 32, skip: 6 },
-  { lazy: true, limit: 16, good: 4, nice: 128, chain: 64, skip: 6 },
-  { lazy: true, limit: 32, good: 8, nice: 128, chain: 128, skip: 7 },
-  { lazy: true, limit: 128, good: 32, nice: 258, chain: 1024, skip: 0 },
-  { lazy: true, limit: 258, good: 32, nice: 258, chain: 4096, skip: 0 },
+  { parser: "greedy", limit: 0, good: 0, nice: 0, chain: 0, skip: 0 },
+  { parser: "fast", limit: 0, good: 0, nice: 0, chain: 1, skip: 5 },
+  { parser: "greedy", limit: 5, good: 4, nice: 16, chain: 8, skip: 6 },
+  { parser: "greedy", limit: 6, good: 4, nice: 32, chain: 32, skip: 7 },
+  { parser: "lazy", limit: 4, good: 4, nice: 16, chain: 16, skip: 6 },
+  { parser: "lazy", limit: 16, good: 4, nice: 32, chain: 32, skip: 6 },
+  { parser: "lazy", limit: 16, good: 4, nice: 128, chain: 64, skip: 6 },
+  { parser: "lazy", limit: 32, good: 8, nice: 128, chain: 128, skip: 7 },
+  { parser: "lazy", limit: 128, good: 32, nice: 258, chain: 1024, skip: 0 },
+  { parser: "lazy", limit: 258, good: 32, nice: 258, chain: 4096, skip: 0 },
 ];
