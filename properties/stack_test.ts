@@ -65,6 +65,15 @@ const detachVsDevice: RaceScenario<StackCommand> = {
   ],
 };
 
+/** Process 1 exits while the device still has two of its SQEs. */
+const exitVsDevice: RaceScenario<StackCommand> = {
+  setup: [...STACK_PRELUDE, send(), send()],
+  actors: [
+    { name: "process", program: [{ op: "stack.exit", by: 1 }] },
+    { name: "device", program: [deviceStep, deviceStep, deviceStep] },
+  ],
+};
+
 /** A new mdev removed while process 2 opens and attaches its group. */
 const removeVsOpen: RaceScenario<StackCommand> = {
   setup: [...STACK_PRELUDE, { op: "sdmdev.create", parent: 1, uuid: U2 }],
@@ -99,6 +108,7 @@ for (
       detachVsDevice,
       ["skipUndoOnDetach", "unshareBeforeUndo"],
     ],
+    ["exit while the device holds SQEs", exitVsDevice, ["stopQueueNoop"]],
     ["remove vs open of the mdev's group", removeVsOpen, []],
   ] as const
 ) {
@@ -166,6 +176,21 @@ Deno.test("skipUndoOnDetach: the device reads a page its process unmapped and un
   assert.deepEqual(blocked, [{ fault: "iommu", group: 1, iova: USER_IOVA }]);
   const touched = await implEvents(cmds, "skipUndoOnDetach");
   assert.deepEqual(touched, [{ fault: "dma-to-unpinned-page", mm: 1, vaddr: 0x10000 }]);
+});
+
+Deno.test("after a process exits nothing it opened, mapped, pinned or shared remains", async () => {
+  const cmds: StackCommand[] = [...STACK_PRELUDE, send(), { op: "stack.exit", by: 1 }];
+  const records = await runSequential(stackMachine, cmds);
+  assert.equal(records.find((r) => r.failure)?.failure, undefined);
+  const s = records.at(-1)!.observed;
+  assert.deepEqual(s.type1.pins, new Map());
+  assert.deepEqual([...s.type1.groupFds.keys()], []);
+  assert.deepEqual(s.type1.containers.get(1)?.dmas, []);
+  assert.equal(s.sdmdev.queues.get(U1)?.life.state, "closed");
+  assert.deepEqual(s.rings, new Map());
+  const user = [...s.iommu.domains.values()].flatMap((d) => [...d.pages.values()])
+    .filter((t) => t.kind === "user");
+  assert.deepEqual(user, []);
 });
 
 Deno.test("a full submission ring from user space, across wraps, conforms", async () => {

@@ -32,6 +32,7 @@
  *   request either way: the queue is updated, as `sdmdev.notify` says. EAGAIN for a queue
  *   with nothing to execute (a kernel crypto user's included), EINVAL for one not running. A queue that stops
  *   drops the requests it had not executed (the stop quiesces the hardware first).
+ * - **Exit**: `stack.exit` is a process's `do_exit`: its mappings go, then its files.
  *
  * @module
  */
@@ -102,7 +103,8 @@ export interface StackState extends SystemState, SdmdevWorld {
 /** The stack's own commands. */
 export type StackOwnCommand =
   | { readonly op: "stack.send"; readonly uuid: string; readonly by: number; readonly iova: number }
-  | { readonly op: "stack.deviceStep"; readonly parent: number; readonly qn: number };
+  | { readonly op: "stack.deviceStep"; readonly parent: number; readonly qn: number }
+  | { readonly op: "stack.exit"; readonly by: number };
 
 /** The sdmdev commands of the stack (open and release are the VFIO device fd's). */
 export type StackSdmdevCommand = Extract<
@@ -141,6 +143,7 @@ export const stackCommandSchema: CommandSchema<StackCommand["op"]> = {
   >,
   "stack.send": { uuid: "string", by: "int", iova: "int" },
   "stack.deviceStep": { parent: "int", qn: "int" },
+  "stack.exit": { by: "int" },
 };
 
 /** The process behind container `id` (one container per process, same id). */
@@ -318,9 +321,37 @@ function deviceStep(s: StackState, parent: number, qn: number): StepResult<Stack
   };
 }
 
+/**
+ * `do_exit` of process `by`: `exit_mm` unmaps every mapping of its sdmdev files, then
+ * `exit_files` closes its device fds and then its group fds (each in group order; the last
+ * group leaving its container undoes every DMA mapping and pin). EINVAL for no such process.
+ */
+function exit(s: StackState, by: number): StepResult<StackState> {
+  if (!s.type1.containers.has(by)) return fail(s, "EINVAL");
+  let state = s;
+  const events: Event[] = [];
+  const run = (cmd: StackCommand) => {
+    const r = stepStack(state, cmd);
+    state = r.state;
+    events.push(...r.events);
+  };
+  for (const q of s.sdmdev.queues.values()) {
+    if (holderOf(q) !== by) continue;
+    for (const m of mappingsOf(q)) run({ op: "sdmdev.munmap", uuid: q.uuid, by, map: m.id });
+  }
+  const held = [...s.type1.groupFds].filter(([, c]) => processOf(c) === by).map(([g]) => g);
+  held.sort((a, b) => a - b);
+  for (const group of held) {
+    if (state.type1.deviceFds.has(group)) run({ op: "type1.closeDeviceFd", container: by, group });
+  }
+  for (const group of held) run({ op: "type1.closeGroup", container: by, group });
+  return { state, ret: ok(0), events };
+}
+
 /** Executes one stack command. */
 export function stepStack(s: StackState, cmd: StackCommand): StepResult<StackState> {
   if (!Object.hasOwn(stackCommandSchema, cmd.op)) unknownOp(cmd);
+  if (cmd.op === "stack.exit") return exit(s, cmd.by);
   if (cmd.op === "stack.send") return send(s, cmd.uuid, cmd.by, cmd.iova);
   if (cmd.op === "stack.deviceStep") return deviceStep(s, cmd.parent, cmd.qn);
   if (cmd.op.startsWith("type1.")) return type1Step(s, cmd as Type1Command);
@@ -365,6 +396,9 @@ function lift<S>(inv: Invariant<S>, slice: (s: StackState) => S): Invariant<Stac
  * - `stack.rings-mapped` (always): every running queue's ring is a live kernel buffer in its
  *   parent's default domain, and every ring buffer belongs to a running queue.
  * - `stack.requests-running` (always): only running queues have outstanding requests.
+ * - `stack.nothing-without-a-file` (between ops): a process that holds no group file and no
+ *   sdmdev file (one that never opened any, or exited) has no DMA mapping, no pinned page
+ *   and no page mapped for it in any domain.
  * - `stack.opener-holds-fd` (always): an sdmdev's file is held by the process of the
  *   container that holds its group open.
  */
@@ -414,6 +448,30 @@ export const stackInvariants: readonly Invariant<StackState>[] = [
       for (const uuid of s.requests.keys()) {
         const q = s.sdmdev.queues.get(uuid);
         if (!q || !isRunning(q)) return `sdmdev ${uuid} has requests but does not run`;
+      }
+      return undefined;
+    },
+  },
+  {
+    name: "stack.nothing-without-a-file",
+    scope: "between-ops",
+    check: (s) => {
+      for (const c of s.type1.containers.values()) {
+        const p = processOf(c.id);
+        const files = [...s.type1.groupFds.values()].some((k) => processOf(k) === p) ||
+          [...s.sdmdev.queues.values()].some((q) => holderOf(q) === p);
+        if (files) continue;
+        if (c.dmas.length > 0) return `process ${p} holds no file but maps ${c.dmas.length} DMAs`;
+        for (const key of s.type1.pins.keys()) {
+          if (key.startsWith(`${c.mm}:`)) return `process ${p} holds no file but pins ${key}`;
+        }
+        for (const d of s.iommu.domains.values()) {
+          for (const [iova, t] of d.pages) {
+            if (t.kind === "user" && t.mm === c.mm) {
+              return `process ${p} holds no file but domain ${d.id} maps its page at ${iova}`;
+            }
+          }
+        }
       }
       return undefined;
     },

@@ -11,7 +11,7 @@
  * process holds the mappings it would write through. `stack.deviceStep` is the QM device
  * executing the queue's oldest SQE with an engine that reads one byte at that IOVA through
  * the IOMMU (the ring fetch goes through it too), then the IRQ thread's pass and the user
- * reaping the CQE.
+ * reaping the CQE. `stack.exit` tears a process down as `do_exit` does.
  *
  * @module
  */
@@ -110,6 +110,7 @@ export class StackAdapter {
     if (cmd.op === "stack.deviceStep") {
       return this.kernel.traced(() => this.#deviceStep(cmd.parent, cmd.qn));
     }
+    if (cmd.op === "stack.exit") return this.kernel.traced(() => this.#exit(cmd.by));
     return this.sdmdev.exec(cmd as StackSdmdevCommand);
   }
 
@@ -163,6 +164,28 @@ export class StackAdapter {
       qm.qpDoorbell(rings, { qn, cmd: DOORBELL_CMD.CQ, index, priority: 0 });
     }
     return status === 0 ? { ok: 0 } : { err: "EFAULT" as Errno };
+  }
+
+  /** `do_exit`: the process's sdmdev mappings go (`exit_mm`), then its device and group fds. */
+  async #exit(by: number): Promise<Ret> {
+    if (!this.system.containers.has(by)) return { err: "EINVAL" };
+    for (const d of [...this.sdmdev.mdev.devices.values()]) {
+      const q = d.drvdata;
+      if (!(q instanceof SdmdevQueue) || q.openedBy !== by) continue;
+      for (const m of [...q.vmas]) await this.sdmdev.sdmdev.munmap(d.uuid, by, m.id);
+    }
+    const container = this.system.containers.get(by)!;
+    const held = [...this.system.groupFds].filter(([, c]) => c === container).map(([g]) => g);
+    held.sort((a, b) => a - b);
+    for (const group of held) {
+      if ([...container.deviceFds].some((g) => g.id === group)) {
+        await this.system.exec({ op: "type1.closeDeviceFd", container: by, group });
+      }
+    }
+    for (const group of held) {
+      await this.system.exec({ op: "type1.closeGroup", container: by, group });
+    }
+    return { ok: 0 };
   }
 
   /** The abstraction function: every slice, the ring and transform buffers, the SQEs waiting. */

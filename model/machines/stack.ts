@@ -9,9 +9,11 @@
  * requests flow from the first generated command; everything can be
  * undone and redone from there, in any order, by either process.
  *
- * Race actors draw the same commands except the crypto transforms: a transform's six kernel
- * DMA allocations interleave with a racing queue start's, and where each lands in the
- * function's IOVA space is not a property of either operation alone.
+ * Race actors draw the same commands except two, which run in sequences and race set-ups: the
+ * crypto transforms (a transform's six kernel DMA allocations interleave with a racing queue
+ * start's, and where each lands in the function's IOVA space is not a property of either
+ * operation alone) and a process's exit (`do_exit` is its closes one after another, which
+ * other processes see one by one; the actors' own munmaps and closes race as themselves).
  *
  * @module
  */
@@ -59,8 +61,11 @@ export const STACK_PRELUDE: readonly StackCommand[] = [
 
 const rec = <T>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
 
-/** The generated commands; `crypto` includes the kernel crypto user's. */
-function stackCommands(crypto: boolean): fc.Arbitrary<StackCommand> {
+/**
+ * The generated commands; `whole` adds those that are not one atomic step against concurrent
+ * callers: a process's exit and the kernel crypto user's set-up and tear-down.
+ */
+function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
   const container = fc.oneof(rec(3, fc.constant(1)), rec(1, fc.constant(2)));
   const group = fc.oneof(rec(6, fc.constantFrom(G1, G1 + 1)), rec(1, fc.constantFrom(1, 2)));
   const uuid = fc.oneof(rec(3, fc.constant(U1)), rec(1, fc.constant(U2)));
@@ -130,7 +135,8 @@ function stackCommands(crypto: boolean): fc.Arbitrary<StackCommand> {
       }),
     ),
   ];
-  if (crypto) {
+  if (whole) arbitraries.push(rec(1, fc.record({ op: fc.constant("stack.exit"), by })));
+  if (whole) {
     const tfm = fc.integer({ min: 1, max: 2 });
     const parent = fc.constant(STACK_PARENT);
     arbitraries.push(
