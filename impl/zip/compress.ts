@@ -5,7 +5,7 @@
  * bounded output space per call.
  *
  * Positions are chained by their next 4 bytes (read as one little-endian word), which keeps
- * chains free of candidates that cannot beat a 3-byte match; at lazy levels a table of the
+ * chains free of candidates that cannot beat a 3-byte match; at levels 7-9 a table of the
  * latest position of each 3-byte string supplies short matches nearby. Levels 1-3 skip
  * indexing the inside of (long) matches, and all levels but 8-9 pass over positions faster
  * after a run of failed searches (incompressible stretches).
@@ -42,7 +42,7 @@ const maxMatch = 258;
 const minLookahead = maxMatch + 3 + 1;
 /** Window buffer: 32 KiB of history plus room for new input. */
 const bufferSize = windowSize + (1 << 18);
-const hashBits = 16;
+const hashBits = 15;
 const hashShift = 32 - hashBits;
 /** The fast parser's smaller table (no chains): it stays in cache. */
 const fastHashBits = 14;
@@ -53,8 +53,6 @@ const hash3Shift = 32 - hash3Bits;
 const hashMul = 0x9e3779b1 | 0;
 /** Most positions greedy parsing passes over after one failed search. */
 const maxPass = 8;
-/** Lazy matching drops a 3-byte match this far back: it costs more than its literals. */
-const tooFar = 512;
 
 /** A resumable compression context producing one deflate, zlib or gzip stream. */
 export class CompressStream {
@@ -66,7 +64,7 @@ export class CompressStream {
   private readonly head: Int32Array;
   /** Chains (not used by the fast parser). */
   private readonly prev: Int32Array;
-  /** Lazy levels: the latest position of each 3-byte string (4-byte strings use the chains). */
+  /** Levels with `near` 3-byte matches: the latest position of each 3-byte string. */
   private readonly head3: Int32Array;
   /** Next position to process, end of buffered input, first byte of the open block. */
   private pos = 0;
@@ -98,7 +96,7 @@ export class CompressStream {
     const fast = this.cfg.parser === "fast";
     this.head = new Int32Array(1 << (fast ? fastHashBits : hashBits)).fill(-1);
     this.prev = new Int32Array(fast ? 0 : windowSize).fill(-1);
-    this.head3 = new Int32Array(this.cfg.parser === "lazy" ? 1 << hash3Bits : 0).fill(-1);
+    this.head3 = new Int32Array(this.cfg.near > 0 ? 1 << hash3Bits : 0).fill(-1);
     this.check = format === "zlib" ? 1 : 0;
   }
 
@@ -411,7 +409,7 @@ export class CompressStream {
   private parseLazy(stopAt: number): void {
     const bw = this.bw, win = this.win, view = this.view;
     const head = this.head, prev = this.prev, head3 = this.head3;
-    const { limit, good, chain, skip } = this.cfg;
+    const { limit, good, chain, skip, near } = this.cfg;
     const goodChain = chain >> 2 || 1;
     const end = this.end, low = this.historyStart;
     let pos = this.pos;
@@ -433,9 +431,12 @@ export class CompressStream {
         const cand = head[h];
         prev[pos & windowMask] = cand;
         head[h] = pos;
-        const h3 = Math.imul(key << 8, hashMul) >>> hash3Shift;
-        const cand3 = head3[h3];
-        head3[h3] = pos;
+        let cand3 = -1;
+        if (near !== 0) {
+          const h3 = Math.imul(key << 8, hashMul) >>> hash3Shift;
+          cand3 = head3[h3];
+          head3[h3] = pos;
+        }
         if (prevLen < limit) {
           const found = cand >= 0
             ? this.longestMatch(
@@ -443,14 +444,14 @@ export class CompressStream {
               key,
               cand,
               prevLen > 3 ? prevLen : 3,
-              prevLen >= good ? goodChain : chain,
+              prevLen >= good || misses > 0 ? goodChain : chain,
             )
             : 0;
           if (found !== 0) {
             matchLen = found >>> 16;
             matchDist = found & 0xffff;
           } else if (
-            prevLen < 3 && cand3 >= low && pos - cand3 <= tooFar &&
+            prevLen < 3 && cand3 >= low && pos - cand3 <= near &&
             (view.getInt32(cand3, true) << 8) === key << 8
           ) {
             // The 4-byte chains cannot see 3-byte matches; the 3-byte table offers one nearby.

@@ -13,7 +13,8 @@ export interface LevelConfig {
   /** Greedy: insert the positions inside matches up to this length; lazy: only try for a
    * longer match while the current one is shorter than this. */
   readonly limit: number;
-  /** Quarter the chain length once the current match is at least this long. */
+  /** Lazy: quarter the chain length once the current match is at least this long, and
+   * after a search that found nothing (until a match is found again). */
   readonly good: number;
   /** Stop searching as soon as a match is at least this long. */
   readonly nice: number;
@@ -22,23 +23,28 @@ export interface LevelConfig {
   /** After k searches in a row found nothing, pass over k >> skip positions (at most 8)
    * as literals without searching or indexing them; 0 never passes over. */
   readonly skip: number;
+  /** Lazy: take a 3-byte match (the 4-byte chains cannot hold one) up to this far back
+   * from a table of the latest position of each 3-byte string; 0 never. Beyond about 512
+   * bytes one costs more than its literals. */
+  readonly near: number;
 }
 
 /**
  * Level table. Level 0 stores; 1 is fast (compress.ts), 2-3 greedy with short chains, 4-9 lazy with longer
  * chains (compress.ts). Level 6, the default, was tuned on the benchmark corpora (bench/)
  * to stay within about 0.5% of zlib level 6 output size while searching as little as
- * possible.
+ * possible: without 3-byte matches (they pay on machine code only, which has room to
+ * spare, and cost a table update per position), with chains as deep as text needs.
  */
 export const levels: ReadonlyArray<LevelConfig> = [
-  { parser: "greedy", limit: 0, good: 0, nice: 0, chain: 0, skip: 0 },
-  { parser: "fast", limit: 0, good: 0, nice: 0, chain: 1, skip: 5 },
-  { parser: "greedy", limit: 5, good: 4, nice: 16, chain: 8, skip: 6 },
-  { parser: "greedy", limit: 6, good: 4, nice: 32, chain: 32, skip: 7 },
-  { parser: "lazy", limit: 4, good: 4, nice: 16, chain: 16, skip: 6 },
-  { parser: "lazy", limit: 16, good: 4, nice: 32, chain: 32, skip: 6 },
-  { parser: "lazy", limit: 16, good: 4, nice: 128, chain: 64, skip: 6 },
-  { parser: "lazy", limit: 32, good: 8, nice: 128, chain: 128, skip: 7 },
-  { parser: "lazy", limit: 128, good: 32, nice: 258, chain: 1024, skip: 0 },
-  { parser: "lazy", limit: 258, good: 32, nice: 258, chain: 4096, skip: 0 },
+  { parser: "greedy", limit: 0, good: 0, nice: 0, chain: 0, skip: 0, near: 0 },
+  { parser: "fast", limit: 0, good: 0, nice: 0, chain: 1, skip: 5, near: 0 },
+  { parser: "greedy", limit: 5, good: 4, nice: 16, chain: 8, skip: 6, near: 0 },
+  { parser: "greedy", limit: 6, good: 4, nice: 32, chain: 32, skip: 7, near: 0 },
+  { parser: "lazy", limit: 4, good: 4, nice: 16, chain: 16, skip: 6, near: 0 },
+  { parser: "lazy", limit: 16, good: 4, nice: 32, chain: 32, skip: 6, near: 0 },
+  { parser: "lazy", limit: 16, good: 4, nice: 128, chain: 128, skip: 6, near: 0 },
+  { parser: "lazy", limit: 32, good: 8, nice: 128, chain: 128, skip: 7, near: 512 },
+  { parser: "lazy", limit: 128, good: 32, nice: 258, chain: 1024, skip: 0, near: 512 },
+  { parser: "lazy", limit: 258, good: 32, nice: 258, chain: 4096, skip: 0, near: 512 },
 ];
