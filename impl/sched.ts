@@ -6,8 +6,8 @@
  * - {@link ImmediateSched}: sequential execution, every point continues at once;
  * - {@link ControlledSched}: tasks run one at a time and, at each point, a {@link Driver}
  *   chooses which pending task continues. Drivers: fast-check's `fc.scheduler()` (tests:
- *   deterministic, shrinkable, replayable), a seeded PRNG (CLIs), and a recorded schedule
- *   (replay of a trace).
+ *   deterministic, shrinkable, replayable), a seeded PRNG, PCT ({@link pctDriver}: priorities
+ *   with a few change points), and a recorded schedule (replay of a trace).
  *
  * A task may also block on a condition ({@link Sched.waitUntil}); it is only eligible while the
  * condition holds, so device loops and waiters never spin.
@@ -235,6 +235,54 @@ export function prng(seed: number): () => number {
 export function prngDriver(seed: number): Driver {
   const next = prng(seed);
   return { choose: (eligible) => eligible[Math.floor(next() * eligible.length)] };
+}
+
+/** What one PCT run follows (see {@link pctDriver}). */
+export interface PctPlan {
+  /**
+   * One key per task, in the order the driver first sees them: a higher key is a higher
+   * initial priority, ties go to the task seen first, a task beyond the list has key 0.
+   */
+  readonly priorities: readonly number[];
+  /** Change points: the i-th entry (from 1) is the decision at which priorities drop to i. */
+  readonly changes: readonly number[];
+}
+
+/**
+ * Probabilistic Concurrency Testing (Burckhardt et al., ASPLOS 2010) as a driver: the highest
+ * priority eligible task always continues; at decision `changes[i - 1]` (counted from 0) the
+ * task that would continue drops to priority i, below every initial priority, and the highest
+ * eligible task is chosen again. With `changes.length` = d - 1 drawn uniformly among the first
+ * k decisions and random priorities, a bug of depth d among n tasks is hit with probability at
+ * least 1/(n·k^(d-1)). Deterministic: the plan alone fixes the schedule.
+ */
+export function pctDriver(plan: PctPlan): Driver {
+  const order = new Map<number, number>();
+  const lowered = new Map<number, number>();
+  let step = 0;
+  const rank = (task: number): readonly [number, number, number] => {
+    if (!order.has(task)) order.set(task, order.size);
+    const seen = order.get(task)!;
+    const drop = lowered.get(task);
+    if (drop !== undefined) return [0, drop, 0];
+    return [1, plan.priorities[seen] ?? 0, -seen];
+  };
+  const higher = (a: PendingPoint, b: PendingPoint) => {
+    const [x, y] = [rank(a.task), rank(b.task)];
+    const i = x.findIndex((v, j) => v !== y[j]);
+    return i >= 0 && x[i] > y[i];
+  };
+  const best = (eligible: readonly PendingPoint[]) =>
+    eligible.reduce((top, p) => (higher(p, top) ? p : top));
+  return {
+    choose(eligible) {
+      for (const p of eligible) rank(p.task);
+      const change = plan.changes.indexOf(step++);
+      if (change < 0) return best(eligible);
+      lowered.set(best(eligible).task, change + 1);
+      return best(eligible);
+    },
+  };
 }
 
 /** Raised when a recorded schedule cannot be followed. */

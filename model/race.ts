@@ -10,7 +10,7 @@
 import fc from "fast-check";
 import type { Event, Ret } from "../spec/types.ts";
 import type { Quirks } from "../impl/quirks.ts";
-import { ControlledSched, type Driver } from "../impl/sched.ts";
+import { ControlledSched, type Driver, type PctPlan } from "../impl/sched.ts";
 import { firstDifference } from "./equal.ts";
 import { type Cmd, execGuarded, type Machine } from "./machine.ts";
 
@@ -197,5 +197,20 @@ export function raceScenario<C extends Cmd>(
     actors: fc.array(program, { minLength: 2, maxLength: 3 }).map((ps) =>
       ps.map((program, i) => ({ name: `actor${i + 1}`, program }))
     ),
+  });
+}
+
+/**
+ * PCT plans for races of up to `tasks` actors: random initial priorities and `depth` - 1
+ * distinct change points among the first `steps` scheduling decisions. Shrinking moves the
+ * change points earlier and the priorities towards the actors' order.
+ */
+export function pctPlan(depth: number, steps: number, tasks = 3): fc.Arbitrary<PctPlan> {
+  return fc.record({
+    priorities: fc.array(fc.nat(), { minLength: tasks, maxLength: tasks }),
+    changes: fc.uniqueArray(fc.nat({ max: steps - 1 }), {
+      minLength: depth - 1,
+      maxLength: depth - 1,
+    }),
   });
 }

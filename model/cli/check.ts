@@ -6,12 +6,12 @@
  * @module
  */
 import { type Suite, SUITES } from "../machines.ts";
-import { runSuite, type SuiteOptions, type SuiteReport } from "../suites.ts";
+import { PCT_DEPTH, runSuite, type SuiteOptions, type SuiteReport } from "../suites.ts";
 import { parseArgs, printLines, quirkNames, runCli, UsageError } from "./common.ts";
 import { suitesNamed } from "./model_args.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
-                       [--quirk NAME]... [--out DIR]
+                       [--quirk NAME]... [--out DIR] [--sched random|pct] [--pct-depth D]
   --runs N      runs per suite (default: 10000 per machine suite, 100000 zip-fuzz cases,
                 20000 zip-compress-fuzz cases)
   --seconds S   stop each suite after S seconds (default: no limit)
@@ -19,7 +19,10 @@ const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--sui
   --suite NAME  ${SUITES.map((s) => s.name).join(" | ")}
                 (default: all, or those of the machine the quirks belong to)
   --quirk NAME  switch a seed defect on in the implementation (repeatable); see README
-  --out DIR     where counterexamples are written (default: out/counterexamples)`;
+  --out DIR     where counterexamples are written (default: out/counterexamples)
+  --sched S     who schedules race suites: random (fast-check's scheduler, the default) or pct
+                (priorities with d - 1 change points, Burckhardt et al. 2010)
+  --pct-depth D the bug depth d PCT aims at, 1 or more (default: ${PCT_DEPTH})`;
 
 function row(cells: readonly (string | number)[]): string {
   const widths = [18, 8, 10, 9, 9];
@@ -57,6 +60,8 @@ async function main(): Promise<number> {
     suite: "list",
     quirk: "list",
     out: "string",
+    sched: "string",
+    "pct-depth": "int",
     help: "bool",
   });
   if (flags.help) {
@@ -73,17 +78,35 @@ async function main(): Promise<number> {
   const runs = flags.runs as number | undefined;
   const seconds = flags.seconds as number | undefined;
   const out = (flags.out as string | undefined) ?? "out/counterexamples";
+  const sched = flags.sched ?? "random";
+  if (sched !== "random" && sched !== "pct") {
+    throw new UsageError(`--sched expects random or pct, got "${sched}"`);
+  }
+  const pctDepth = flags["pct-depth"] as number | undefined;
+  if (pctDepth !== undefined && sched !== "pct") {
+    throw new UsageError("--pct-depth needs --sched pct");
+  }
+  if (pctDepth === 0) throw new UsageError("--pct-depth must be at least 1");
   const label = quirks.length ? `quirks ${quirks.join(",")}` : "correct implementation";
   const budget = runs === undefined ? "default runs per suite" : `${runs} runs per suite`;
-  console.error(`check: seed ${seed}, ${budget}, ${label}`);
+  const races = sched === "pct" ? `, races under pct depth ${pctDepth ?? PCT_DEPTH}` : "";
+  console.error(`check: seed ${seed}, ${budget}, ${label}${races}`);
   const reports: SuiteReport[] = [];
   for (const suite of suites) {
     console.error(`check: ${suite.name} ...`);
-    const r = await runGuarded(suite, { seed, runs: runs ?? suite.defaultRuns, seconds, quirks });
+    const r = await runGuarded(suite, {
+      seed,
+      runs: runs ?? suite.defaultRuns,
+      seconds,
+      quirks,
+      sched,
+      pctDepth,
+    });
     reports.push(r);
     if (r.failure) {
       await Deno.mkdir(out, { recursive: true });
-      const file = `${out}/${suite.name}-${quirks.join("+") || "correct"}-${seed}.itf.json`;
+      const tag = suite.mode === "race" && sched === "pct" ? "-pct" : "";
+      const file = `${out}/${suite.name}-${quirks.join("+") || "correct"}${tag}-${seed}.itf.json`;
       await Deno.writeTextFile(file, JSON.stringify(r.failure.trace, null, 1) + "\n");
       console.error(`check: ${suite.name} FAILED after ${r.runs} runs: ${r.failure.violation}`);
       console.error(`check: counterexample (${r.failure.length} steps) written to ${file}`);
