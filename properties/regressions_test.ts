@@ -11,7 +11,7 @@ import { runRace } from "../model/race.ts";
 import { replayTrace } from "../model/replay.ts";
 import { runSequential } from "../model/runner.ts";
 import { parseTrace } from "../model/trace.ts";
-import { prngDriver } from "../impl/sched.ts";
+import { pctDriver, prngDriver } from "../impl/sched.ts";
 
 const dir = new URL("../fixtures/regressions/", import.meta.url);
 
@@ -21,6 +21,26 @@ for (const entry of Deno.readDirSync(dir)) {
     assert.deepEqual(trace.meta.quirks, [], "a regression trace runs the correct implementation");
     const r = await replayTrace(trace, {}, true);
     assert.equal(r.passed, true, r.lines.join("\n"));
+  });
+}
+
+const scenarios = new URL("../fixtures/race-scenarios/", import.meta.url);
+
+// Race traces whose schedule the implementation can no longer follow (its scheduling points
+// changed with the fix): their scenario (set-up and actors) must hold under many schedules.
+for (const entry of Deno.readDirSync(scenarios)) {
+  Deno.test(`race scenario ${entry.name} holds under 300 PCT and 300 random schedules`, async () => {
+    const trace = parseTrace(await Deno.readTextFile(new URL(entry.name, scenarios)), machineNamed);
+    assert.deepEqual(trace.meta.quirks, [], "a regression trace runs the correct implementation");
+    const race = trace.meta.race!;
+    for (let seed = 1; seed <= 300; seed++) {
+      const priorities = race.actors.map((_, i) => (seed * 7919 + i * 104729) % 97);
+      const plan = { priorities, changes: [(seed * 31) % 12] };
+      for (const driver of [pctDriver(plan), prngDriver(seed)]) {
+        const r = await runRace(trace.machine, race, driver, {});
+        assert.equal(r.failure, undefined, `seed ${seed}: ${r.failure}`);
+      }
+    }
   });
 }
 

@@ -241,6 +241,13 @@ export class MdevCore {
     return await this.#locked(p, "mdev.create:list-lock", async (): Promise<number | Errno> => {
       if (p.unregistering) return "ENODEV";
       if (this.#names.has(uuid)) return "EEXIST";
+      // A release removing a device holds its group id until it is done, and lookups no
+      // longer find that device: a create waits for it, so the id it gets is the one it
+      // would get after the removal.
+      const idle = () => ![...this.devices.values()].some((o) => o.removing);
+      if (!idle()) await this.#k.sched.waitUntil("mdev.create:group-ida", idle);
+      if (p.unregistering) return "ENODEV";
+      if (this.#names.has(uuid)) return "EEXIST";
       this.#names.add(uuid);
       const mdev = new MdevDevice(uuid, p, type);
       const r = await p.ops.create!(mdev);
