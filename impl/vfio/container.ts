@@ -38,7 +38,7 @@ export class VfioContainer {
   readonly lock: Mutex = new Mutex();
   /** Groups of this container whose device fd is open. */
   readonly deviceFds: Set<IommuGroup> = new Set();
-  /** Device fds being closed: their release runs, a second close is refused. */
+  /** Device fds being closed: their release runs, a second close waits for it and fails. */
   readonly #closing = new Set<IommuGroup>();
   #deps: ContainerDeps;
 
@@ -175,7 +175,13 @@ export class VfioContainer {
     group: IommuGroup,
     release?: () => Promise<Errno | undefined>,
   ): Promise<Errno | undefined> {
-    if (!this.deviceFds.has(group) || this.#closing.has(group)) return "EINVAL";
+    if (this.#closing.has(group)) {
+      // The fd is being closed: this close sees it closed, once that close is done.
+      const sched = this.#deps.kernel.sched;
+      await sched.waitUntil("container.closeDeviceFd:closing", () => !this.#closing.has(group));
+      return "EINVAL";
+    }
+    if (!this.deviceFds.has(group)) return "EINVAL";
     this.#closing.add(group);
     try {
       return await release?.();
