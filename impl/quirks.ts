@@ -1,7 +1,7 @@
 /**
  * The catalogue of reproducible seed defects. The implementation is correct by default; each
  * quirk switches one historical defect back on, e.g.
- * `new System({ quirks: { skipUndoOnDetach: true } })`. Every quirk has a saved
+ * `new Platform({ quirks: { skipUndoOnDetach: true } })`. Every quirk has a saved
  * counterexample in `fixtures/counterexamples/<name>.itf.json` and a test that the checker
  * finds it from scratch (properties/quirks_test.ts).
  *

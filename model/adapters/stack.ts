@@ -1,7 +1,7 @@
 /**
  * The stack view's adapter: one {@link Platform} with the QM function of `spec/stack.ts`
  * probed (device, QM driver, ZIP crypto, its group owned by the kernel driver), the VFIO
- * containers and type1 IOMMU of {@link System} on the same IOMMU core, and the mdev core and
+ * containers and type1 IOMMU of {@link Type1Adapter} on the same IOMMU core, and the mdev core and
  * sdmdev of {@link SdmdevAdapter}, whose mdev groups are IOMMU groups there. A VFIO device fd
  * of an mdev group opens and releases its sdmdev.
  *
@@ -33,7 +33,7 @@ import { Platform, type QmFunction } from "../../impl/platform.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
 import { SdmdevQueue } from "../../impl/sdmdev/queue.ts";
-import { System } from "../../impl/system.ts";
+import { Type1Adapter } from "./type1.ts";
 import { SdmdevAdapter } from "./sdmdev.ts";
 
 /** Where in an SQE the IOVA a stack request reads is (a little-endian u64). */
@@ -56,7 +56,7 @@ export class StackAdapter {
   /** The QM function. */
   readonly fn: QmFunction;
   /** VFIO containers and type1 on the platform's IOMMU. */
-  readonly system: System;
+  readonly system: Type1Adapter;
   /** mdev core and sdmdev on the same platform. */
   readonly sdmdev: SdmdevAdapter;
   #tags = 0;
@@ -68,7 +68,7 @@ export class StackAdapter {
     this.fn = this.platform.probeQm(STACK_PARENT, config, READ_PROBE);
     this.sdmdev = new SdmdevAdapter(this.platform, { iommuGroups: true });
     const core = this.sdmdev.mdev;
-    this.system = new System({
+    this.system = new Type1Adapter({
       platform: this.platform,
       topology: {
         pciGroups: [2],
@@ -168,14 +168,14 @@ export class StackAdapter {
 
   /** `do_exit`: the process's sdmdev mappings go (`exit_mm`), then its device and group fds. */
   async #exit(by: number): Promise<Ret> {
-    if (!this.system.containers.has(by)) return { err: "EINVAL" };
+    if (!this.system.vfio.containers.has(by)) return { err: "EINVAL" };
     for (const d of [...this.sdmdev.mdev.devices.values()]) {
       const q = d.drvdata;
       if (!(q instanceof SdmdevQueue) || q.openedBy !== by) continue;
       for (const m of [...q.vmas]) await this.sdmdev.sdmdev.munmap(d.uuid, by, m.id);
     }
-    const container = this.system.containers.get(by)!;
-    const held = [...this.system.groupFds].filter(([, c]) => c === container).map(([g]) => g);
+    const container = this.system.vfio.containers.get(by)!;
+    const held = [...this.system.vfio.groupFds].filter(([, c]) => c === container).map(([g]) => g);
     held.sort((a, b) => a - b);
     for (const group of held) {
       if ([...container.deviceFds].some((g) => g.id === group)) {

@@ -1,6 +1,6 @@
 /**
  * The IOMMU share/unshare + vfio type1 slice as a {@link Machine}: spec/system.ts against
- * impl/system.ts on the default topology.
+ * the simulated IOMMU and VFIO (model/adapters/type1.ts) on the default topology.
  *
  * @module
  */
@@ -12,7 +12,7 @@ import {
   type SystemState,
   violations,
 } from "../../spec/system.ts";
-import { System } from "../../impl/system.ts";
+import { Type1Adapter } from "../adapters/type1.ts";
 import { anyCommand, parseCommand, poolsFor, RACE_WEIGHTS } from "../commands.ts";
 import type { Machine } from "../machine.ts";
 
@@ -42,5 +42,6 @@ export const type1Machine: Machine<SystemState, Command> = {
   parseCommand,
   commands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY)),
   raceCommands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY), RACE_WEIGHTS),
-  implementation: (quirks, sched) => new System({ topology: DEFAULT_TOPOLOGY, quirks, sched }),
+  implementation: (quirks, sched) =>
+    new Type1Adapter({ topology: DEFAULT_TOPOLOGY, quirks, sched }),
 };

@@ -1,42 +1,32 @@
 /**
- * The executable implementation as one object: boots a {@link Topology}, executes spec-shaped
- * commands against the simulated kernel, and maps its internals back to the spec's state
- * shape with {@link System.observe} (the abstraction function).
+ * The type1 view's adapter (model side: `impl/` is the system alone): boots a {@link Topology}
+ * on a {@link Platform} (its PCI and mdev groups, a container per process, a generic DMA master
+ * as the groups' device), executes the spec's `iommu.*` and `type1.*` commands against the IOMMU
+ * core and the VFIO core ({@link Vfio}), and maps their state back to the spec's shape with
+ * {@link Type1Adapter.observe} (the abstraction function).
  *
  * @module
  */
 import { match } from "ts-pattern";
-import type { Domain, Group, KernelBuffer, Target } from "../spec/iommu.ts";
-import { type Command, DEFAULT_TOPOLOGY, type SystemState, type Topology } from "../spec/system.ts";
-import { type Container, pinKey } from "../spec/type1.ts";
-import { type Errno, PAGE_SIZE, type Ret } from "../spec/types.ts";
-import { DmaMaster } from "./device/dma_master.ts";
-import type { IommuCore, IommuDomain } from "./iommu/core.ts";
-import type { Kernel, Outcome } from "./kernel.ts";
-import { AddressSpace } from "./mem/mm.ts";
-import { Platform } from "./platform.ts";
-import type { Quirks } from "./quirks.ts";
-import type { Sched } from "./sched.ts";
-import type { SharedParents } from "./vfio/type1.ts";
-import { VfioContainer } from "./vfio/container.ts";
+import type { Domain, Group, KernelBuffer, Target } from "../../spec/iommu.ts";
+import {
+  type Command,
+  DEFAULT_TOPOLOGY,
+  type SystemState,
+  type Topology,
+} from "../../spec/system.ts";
+import { type Container, pinKey } from "../../spec/type1.ts";
+import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
+import { DmaMaster } from "../../impl/device/dma_master.ts";
+import type { IommuCore, IommuDomain } from "../../impl/iommu/core.ts";
+import type { Kernel, Outcome } from "../../impl/kernel.ts";
+import { Platform } from "../../impl/platform.ts";
+import type { Quirks } from "../../impl/quirks.ts";
+import type { Sched } from "../../impl/sched.ts";
+import { Vfio, type VfioDevices } from "../../impl/vfio/vfio.ts";
 
-/**
- * The devices behind VFIO groups whose device fd does more than exist (`vfio_device_ops`):
- * an mdev's open and release reach its parent driver.
- */
-export interface VfioDevices {
-  /** The device of `group` is opened by process `mm` (undefined: no such device). */
-  open(group: number, mm: number): Promise<Errno | undefined> | undefined;
-  /** Its device fd was closed by process `mm`. */
-  release(group: number, mm: number): Promise<Errno | undefined> | undefined;
-  /** The group's file is opened: its device is held (an errno refuses the open). */
-  openGroup(group: number): Errno | undefined;
-  /** The group's file was closed. */
-  closeGroup(group: number): void;
-}
-
-/** How to build a {@link System}. */
-export interface SystemOptions {
+/** How to build a {@link Type1Adapter}. */
+export interface Type1AdapterOptions {
   /** The machine (default: the spec's default topology). */
   readonly topology?: Topology;
   /** The platform to build on (default: a new one with `quirks` and `sched`). */
@@ -49,47 +39,38 @@ export interface SystemOptions {
   readonly devices?: VfioDevices;
 }
 
-/** A device operation that has nothing to do. */
-function ok(): Promise<undefined> {
-  return Promise.resolve(undefined);
-}
-
 function done(r: Errno | undefined): Ret {
   return r === undefined ? { ok: 0 } : { err: r };
 }
 
-/** The simulated machine: kernel, IOMMU, VFIO containers and a DMA master. */
-export class System {
+/** The IOMMU and VFIO of a platform, executing spec-shaped commands. */
+export class Type1Adapter {
   /** Shared kernel context (scheduler, memory, quirks, event log). */
   readonly kernel: Kernel;
   /** The IOMMU subsystem. */
   readonly iommu: IommuCore;
   /** The device side. */
   readonly device: DmaMaster;
-  /** Containers by id. */
-  readonly containers: Map<number, VfioContainer> = new Map();
-  /** Open group fds (`/dev/vfio/<group>`) and the container (process) holding each. */
-  readonly groupFds: Map<number, VfioContainer> = new Map();
-
-  readonly #devices: VfioDevices | undefined;
+  /** Containers and group files. */
+  readonly vfio: Vfio;
 
   /** Boots the machine. */
-  constructor(options: SystemOptions = {}) {
+  constructor(options: Type1AdapterOptions = {}) {
     const topology = options.topology ?? DEFAULT_TOPOLOGY;
     const platform = options.platform ??
       new Platform({ sched: options.sched, quirks: options.quirks });
     this.kernel = platform.kernel;
     this.iommu = platform.iommu;
-    this.#devices = options.devices;
     for (const g of topology.pciGroups) this.iommu.addGroup(g, "pci", null);
     for (const m of topology.mdevGroups) this.iommu.addGroup(m.group, "mdev", m.parent);
     this.device = new DmaMaster(this.kernel, this.iommu);
-    const shared: SharedParents = new Set();
-    const deps = { kernel: this.kernel, core: this.iommu, hooks: this.device, shared };
-    for (const c of topology.containers) {
-      const mm = new AddressSpace(c.mm, this.kernel.phys);
-      this.containers.set(c.id, new VfioContainer(c.id, mm, deps));
-    }
+    this.vfio = new Vfio(
+      this.kernel,
+      this.iommu,
+      this.device,
+      topology.containers,
+      options.devices,
+    );
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */
@@ -98,14 +79,15 @@ export class System {
   }
 
   async #dispatch(cmd: Command): Promise<Ret> {
+    const { vfio } = this;
     if (cmd.op.startsWith("type1.")) {
-      if (!this.containers.has((cmd as { container: number }).container)) return { err: "ENODEV" };
+      if (!vfio.containers.has((cmd as { container: number }).container)) return { err: "ENODEV" };
     }
     if ("group" in cmd && !this.iommu.groups.has(cmd.group)) return { err: "ENODEV" };
     // Looked up once: a group that goes meanwhile (its mdev removed) is still this one.
     const found = "group" in cmd ? this.iommu.groups.get(cmd.group) : undefined;
     const group = () => found!;
-    const container = () => this.containers.get((cmd as { container: number }).container)!;
+    const container = () => vfio.containers.get((cmd as { container: number }).container)!;
     return await match(cmd)
       .with({ op: "iommu.share" }, async () => {
         const d = await this.iommu.share(group(), (cmd as { owner: number }).owner);
@@ -121,42 +103,20 @@ export class System {
       })
       .with({ op: "iommu.dmaFree" }, async (c) => done(await this.iommu.dmaFree(group(), c.iova)))
       .with({ op: "iommu.dma" }, (c) => this.device.dma(group(), c.iova))
-      .with({ op: "type1.openGroup" }, () => {
-        if (group().kernelDriver !== null) return { err: "EPERM" } as const;
-        if (this.groupFds.has(group().id)) return { err: "EBUSY" } as const;
-        const refused = this.#devices?.openGroup(group().id);
-        if (refused !== undefined) return { err: refused };
-        this.groupFds.set(group().id, container());
-        return { ok: 0 };
-      })
-      .with({ op: "type1.closeGroup" }, async () => {
-        const refuse = () => (this.groupFds.get(group().id) !== container() ? "EINVAL" : undefined);
-        const drop = () => {
-          this.groupFds.delete(group().id);
-          this.#devices?.closeGroup(group().id);
-        };
-        return done(await container().closeGroup(group(), refuse, () => void drop()));
-      })
-      .with({ op: "type1.getDeviceFd" }, async () => {
-        if (this.groupFds.get(group().id) !== container()) return { err: "EINVAL" } as const;
-        const mm = container().mm.id;
-        const open = this.#devices && (() => this.#devices!.open(group().id, mm) ?? ok());
-        return done(await container().getDeviceFd(group(), open));
-      })
-      .with({ op: "type1.closeDeviceFd" }, async () => {
-        if (this.groupFds.get(group().id) !== container()) return { err: "EINVAL" } as const;
-        const mm = container().mm.id;
-        const release = this.#devices && (() => this.#devices!.release(group().id, mm) ?? ok());
-        return done(await container().closeDeviceFd(group(), release));
-      })
-      .with({ op: "type1.attach" }, async () => {
-        const refuse = () => {
-          if (this.groupFds.get(group().id) !== container()) return "EINVAL";
-          const inAny = [...this.containers.values()].some((k) => k.groups.includes(group()));
-          return inAny ? "EINVAL" : undefined;
-        };
-        return done(await container().setContainer(group(), refuse));
-      })
+      .with({ op: "type1.openGroup" }, () => done(vfio.openGroup(container(), group())))
+      .with(
+        { op: "type1.closeGroup" },
+        async () => done(await vfio.closeGroup(container(), group())),
+      )
+      .with(
+        { op: "type1.getDeviceFd" },
+        async () => done(await vfio.getDeviceFd(container(), group())),
+      )
+      .with(
+        { op: "type1.closeDeviceFd" },
+        async () => done(await vfio.closeDeviceFd(container(), group())),
+      )
+      .with({ op: "type1.attach" }, async () => done(await vfio.attach(container(), group())))
       .with({ op: "type1.detach" }, async () => done(await container().unsetContainer(group())))
       .with({ op: "type1.setIommu" }, async () => done(await container().setIommu()))
       .with(
@@ -197,7 +157,7 @@ export class System {
     }
     const containers = new Map<number, Container>();
     const pins = new Map<string, number>();
-    for (const c of this.containers.values()) {
+    for (const c of this.vfio.containers.values()) {
       containers.set(c.id, {
         id: c.id,
         mm: c.mm.id,
@@ -217,9 +177,9 @@ export class System {
       type1: {
         containers,
         pins,
-        groupFds: new Map([...this.groupFds].map(([g, c]) => [g, c.id])),
+        groupFds: new Map([...this.vfio.groupFds].map(([g, c]) => [g, c.id])),
         deviceFds: new Set(
-          [...this.containers.values()].flatMap((c) => [...c.deviceFds].map((g) => g.id)),
+          [...this.vfio.containers.values()].flatMap((c) => [...c.deviceFds].map((g) => g.id)),
         ),
       },
     };
