@@ -7,13 +7,13 @@
  * burst so the EQ never fills. Requests per second = 1000 / time per iteration.
  */
 import { DEFAULT_QM_CONFIG } from "../spec/qm.ts";
-import { QmMachine } from "../impl/qm/machine.ts";
+import { QmAdapter } from "../model/adapters/qm.ts";
 import { Platform } from "../impl/platform.ts";
 
 const REQUESTS = 1000;
 const BURST = 100;
 
-const qm = new QmMachine(new Platform(), {
+const qm = new QmAdapter(new Platform(), {
   ...DEFAULT_QM_CONFIG,
   qpNum: 1,
 });

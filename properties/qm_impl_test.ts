@@ -1,5 +1,5 @@
 /**
- * Conformance of the simulated QM (impl/qm/machine.ts) to its spec (spec/qm.ts) beyond the
+ * Conformance of the simulated QM (model/adapters/qm.ts) to its spec (spec/qm.ts) beyond the
  * `qm` suite's fixed configuration: random configurations (depths 2-16, one to three queue
  * pairs), a hand-written ring lifecycle, and a long run at the default depth of 1024.
  * Quirk detection is in quirks_test.ts (the `qm` machine lists them).

@@ -1,5 +1,5 @@
 /**
- * The `wd` user library (RFCv2 7/7 `wd.c`), the part a sample needs, over the simulated QM:
+ * The `wd` user library (RFCv2 7/7 `wd.c`), the part a sample needs, over a QM function:
  * a queue requested for a process, its memory shared with the device (`wd_mem_share`: pages
  * pinned and mapped at IOVA = virtual address in the device's domain, as type1 MAP_DMA does
  * for the sdmdev's shared domain), messages sent and received through the user QM driver,
@@ -9,7 +9,8 @@
  */
 import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
 import { AddressSpace } from "../mem/mm.ts";
-import type { QmMachine } from "../qm/machine.ts";
+import { closeUserQueue, openUserQueue } from "../hisi/qm_user.ts";
+import type { Platform, QmFunction } from "../platform.ts";
 import type { HisiQmQueue } from "./hisi_qm_udrv.ts";
 
 /** A received message: the completion and the written-back SQE. */
@@ -24,22 +25,29 @@ export interface WdMessage {
 export class WdQueue {
   /** The process's memory. */
   readonly mm: AddressSpace;
-  readonly #machine: QmMachine;
+  readonly #platform: Platform;
+  readonly #fn: QmFunction;
   readonly #queue: HisiQmQueue;
   readonly #shared = new Map<number, number>();
   #tags = 0;
 
-  private constructor(machine: QmMachine, queue: HisiQmQueue, mm: AddressSpace) {
-    this.#machine = machine;
+  private constructor(platform: Platform, fn: QmFunction, queue: HisiQmQueue, mm: AddressSpace) {
+    this.#platform = platform;
+    this.#fn = fn;
     this.#queue = queue;
     this.mm = mm;
   }
 
   /** `wd_request_queue` for process `pid`, asking for a queue of `algType`. */
-  static async request(machine: QmMachine, pid: number, algType: number): Promise<WdQueue | Errno> {
-    const queue = await machine.openUserQueue(pid, algType);
+  static async request(
+    platform: Platform,
+    fn: QmFunction,
+    pid: number,
+    algType: number,
+  ): Promise<WdQueue | Errno> {
+    const queue = await openUserQueue(platform.kernel, fn, pid, algType);
     if (typeof queue === "string") return queue;
-    return new WdQueue(machine, queue, new AddressSpace(pid, machine.kernel.phys));
+    return new WdQueue(platform, fn, queue, new AddressSpace(pid, platform.kernel.phys));
   }
 
   /** The queue number (what the device's doorbells name). */
@@ -50,7 +58,7 @@ export class WdQueue {
   /** Copies `data` into process memory at `vaddr`. */
   write(vaddr: number, data: Uint8Array): void {
     this.#pages(vaddr, data.length, (frame, offset, at, n) => {
-      this.#machine.kernel.phys.write(frame, offset, data.subarray(at, at + n));
+      this.#platform.kernel.phys.write(frame, offset, data.subarray(at, at + n));
     });
   }
 
@@ -58,7 +66,7 @@ export class WdQueue {
   read(vaddr: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
     this.#pages(vaddr, length, (frame, offset, at, n) => {
-      this.#machine.kernel.phys.readInto(frame, offset, out.subarray(at, at + n));
+      this.#platform.kernel.phys.readInto(frame, offset, out.subarray(at, at + n));
     });
     return out;
   }
@@ -67,7 +75,7 @@ export class WdQueue {
   memShare(vaddr: number, size: number): Errno | undefined {
     const pages = Math.max(1, Math.ceil(size / PAGE_SIZE));
     const frames = Array.from({ length: pages }, (_, i) => this.mm.pin(vaddr + i * PAGE_SIZE));
-    const r = this.#machine.iommu.map(this.#domain(), vaddr, frames);
+    const r = this.#platform.iommu.map(this.#domain(), vaddr, frames);
     if (r !== undefined) {
       for (let i = 0; i < pages; i++) this.mm.unpin(vaddr + i * PAGE_SIZE);
       return r;
@@ -81,7 +89,7 @@ export class WdQueue {
     const pages = this.#shared.get(vaddr);
     if (pages === undefined) return;
     this.#shared.delete(vaddr);
-    await this.#machine.iommu.unmap(this.#domain(), vaddr, pages * PAGE_SIZE);
+    await this.#platform.iommu.unmap(this.#domain(), vaddr, pages * PAGE_SIZE);
     for (let i = 0; i < pages; i++) this.mm.unpin(vaddr + i * PAGE_SIZE);
   }
 
@@ -94,18 +102,18 @@ export class WdQueue {
   async recv(): Promise<WdMessage | Errno> {
     const c = await this.#queue.recv();
     if (typeof c === "string") return c;
-    const sqe = this.#queue.rings.sqe(c.seq % this.#machine.config.sqDepth);
+    const sqe = this.#queue.rings.sqe(c.seq % this.#fn.qm.config.sqDepth);
     return { sqe, status: c.status };
   }
 
   /** `wd_release_queue`: every share undone, the queue released. */
   async release(): Promise<void> {
     for (const vaddr of [...this.#shared.keys()]) await this.memUnshare(vaddr);
-    await this.#machine.closeUserQueue(this.#queue);
+    await closeUserQueue(this.#fn, this.#queue);
   }
 
   #domain() {
-    return this.#machine.iommu.groups.get(1)!.defaultDomain!;
+    return this.#fn.group.defaultDomain!;
   }
 
   #pages(

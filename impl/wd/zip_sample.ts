@@ -34,8 +34,7 @@ import {
   ZipStreamCtl,
 } from "../device/zip_engine.ts";
 import { ZipQmEngine } from "../device/zip_qm_engine.ts";
-import type { Platform } from "../platform.ts";
-import { QmMachine } from "../qm/machine.ts";
+import type { Platform, QmFunction } from "../platform.ts";
 import type { Quirks } from "../quirks.ts";
 import { type WdMessage, WdQueue } from "./wd.ts";
 
@@ -57,13 +56,18 @@ const SRC = 0x4000_0000;
 const DST = 0x8000_0000;
 const CTX = 0xc000_0000;
 
-/** A QM on `platform` whose device runs the ZIP engine at `level` (0-9, default 6). */
-export function zipQmMachine(platform: Platform, level?: number): QmMachine {
-  return new QmMachine(
-    platform,
-    { qpNum: 2, sqDepth: 4, cqDepth: 4, eqDepth: 8 },
-    new ZipQmEngine(platform.kernel, level),
-  );
+/** The sample's machine: a platform and its QM function whose device runs the ZIP engine. */
+export interface ZipMachine {
+  /** The platform. */
+  readonly platform: Platform;
+  /** Its QM function. */
+  readonly fn: QmFunction;
+}
+
+/** A QM function on `platform` whose device runs the ZIP engine at `level` (0-9, default 6). */
+export function zipMachine(platform: Platform, level?: number): ZipMachine {
+  const config = { qpNum: 2, sqDepth: 4, cqDepth: 4, eqDepth: 8 };
+  return { platform, fn: platform.probeQm(1, config, new ZipQmEngine(platform.kernel, level)) };
 }
 
 /**
@@ -92,10 +96,10 @@ export interface SampleQueue {
  * waiting is the device taking the SQE and the interrupt waking the process.
  */
 export async function requestSampleQueue(
-  machine: QmMachine,
+  { platform, fn }: ZipMachine,
   algType: number,
 ): Promise<SampleQueue | Errno> {
-  const q = await WdQueue.request(machine, PID, algType);
+  const q = await WdQueue.request(platform, fn, PID, algType);
   if (typeof q === "string") return q;
   return {
     write: (vaddr, data) => q.write(vaddr, data),
@@ -104,8 +108,8 @@ export async function requestSampleQueue(
     unshare: (vaddr) => q.memUnshare(vaddr),
     send: (sqe) => q.send(sqe),
     wait: async () => {
-      await machine.device.step(q.qn);
-      await machine.qm.irqThread(); // the interrupt: the kernel drains the EQ, wakes the waiter
+      await fn.device.step(q.qn);
+      await fn.qm.irqThread(); // the interrupt: the kernel drains the EQ, wakes the waiter
       return await q.recv();
     },
     release: () => q.release(),
@@ -200,7 +204,7 @@ export async function zipSample(
  * errno of a failed queue request or share.
  */
 export async function runZipSample(
-  machine: QmMachine,
+  machine: ZipMachine,
   job: Omit<SampleJob, "quirks"> & { readonly input: Uint8Array },
 ): Promise<Uint8Array | Errno> {
   const { input } = job;
@@ -208,7 +212,7 @@ export async function runZipSample(
   const algType = job.decompress ? ZipAlgType.decompress : ZipAlgType.compress;
   const q = await requestSampleQueue(machine, algType);
   if (typeof q === "string") return q;
-  const headerOnly = usesHeaderOnly({ ...job, quirks: machine.kernel.quirks });
+  const headerOnly = usesHeaderOnly({ ...job, quirks: machine.platform.kernel.quirks });
   const room = job.decompress ? SAMPLE_MAX_OUTPUT : compressBound(input.length, "gzip");
   try {
     return await sharing(q, [[SRC, input.length], [DST, room]], async () => {

@@ -1,5 +1,5 @@
 /**
- * The QM queue manager as a {@link Machine}: spec/qm.ts against impl/qm/machine.ts.
+ * The QM queue manager as a {@link Machine}: spec/qm.ts against the simulated QM (model/adapters/qm.ts).
  *
  * The checked configuration has three queue pairs and tiny rings (SQ 2, CQ 3, EQ 4) so that
  * wraps, full rings and phase flips happen within a few commands; SQ and CQ depths differ so
@@ -22,7 +22,7 @@ import {
   step,
 } from "../../spec/qm.ts";
 import { checkInvariants } from "../../spec/types.ts";
-import { QmMachine } from "../../impl/qm/machine.ts";
+import { QmAdapter } from "../adapters/qm.ts";
 import type { QuirkName } from "../../impl/quirks.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Machine } from "../machine.ts";
@@ -151,7 +151,7 @@ export function qmMachineWith(
       parseWithSchema<QmCommand>(qmCommandSchema, op, args, opPath, argsPath),
     commands: () => commandsFor(config.qpNum),
     raceCommands: () => commandsFor(config.qpNum).filter((c) => !LIFECYCLE.includes(c.op)),
-    implementation: (quirks, sched) => new QmMachine(new Platform({ sched, quirks }), config),
+    implementation: (quirks, sched) => new QmAdapter(new Platform({ sched, quirks }), config),
   };
 }
 

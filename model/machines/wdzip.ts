@@ -17,11 +17,10 @@ import {
   type WdState,
 } from "../../spec/wd.ts";
 import { fromHex, zipContent } from "../../spec/zipcrypto.ts";
-import type { QmMachine } from "../../impl/qm/machine.ts";
 import type { Kernel } from "../../impl/kernel.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import { ImmediateSched, type Sched } from "../../impl/sched.ts";
-import { runZipSample, zipQmMachine } from "../../impl/wd/zip_sample.ts";
+import { runZipSample, type ZipMachine, zipMachine } from "../../impl/wd/zip_sample.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Implementation, Machine } from "../machine.ts";
 import { decodedContent, hex, ZIP_SOURCES, ZIP_STREAMS } from "./zip_common.ts";
@@ -29,12 +28,12 @@ import { Platform } from "../../impl/platform.ts";
 
 class WdImplementation implements Implementation<WdState, WdCommand> {
   readonly #kernel: Kernel;
-  readonly #qm: QmMachine;
+  readonly #qm: ZipMachine;
 
   constructor(quirks: Quirks, sched: Sched) {
     const platform = new Platform({ sched, quirks });
     this.#kernel = platform.kernel;
-    this.#qm = zipQmMachine(platform);
+    this.#qm = zipMachine(platform);
   }
 
   exec(cmd: WdCommand) {
@@ -49,7 +48,7 @@ class WdImplementation implements Implementation<WdState, WdCommand> {
   }
 
   observe(): WdState {
-    return { queues: this.#qm.userQueues.size };
+    return { queues: this.#qm.fn.qm.qps.filter((qp) => qp !== null).length };
   }
 }
 

@@ -27,7 +27,7 @@ import {
 import type { Ret } from "../../spec/types.ts";
 import { ZipQmEngine } from "../../impl/device/zip_qm_engine.ts";
 import type { HisiZipCrypto } from "../../impl/hisi/zip.ts";
-import { QmMachine } from "../../impl/qm/machine.ts";
+import { QmAdapter } from "../adapters/qm.ts";
 import type { Kernel } from "../../impl/kernel.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import { ImmediateSched, type Sched } from "../../impl/sched.ts";
@@ -84,14 +84,14 @@ function resolve(s: ZipCryptoState, cmd: ZipCryptoCommand): ZipCryptoCommand {
 /** The crypto path on a simulated QM with the ZIP engine. */
 class ZipCryptoImplementation implements Implementation<ZipCryptoState, ZipCryptoCommand> {
   readonly #kernel: Kernel;
-  readonly #qm: QmMachine;
+  readonly #qm: QmAdapter;
   readonly #zip: HisiZipCrypto;
 
   constructor(quirks: Quirks, sched: Sched) {
     const platform = new Platform({ sched, quirks });
     this.#kernel = platform.kernel;
     const config = { qpNum: QP_NUM, sqDepth: 4, cqDepth: 4, eqDepth: 8 };
-    this.#qm = new QmMachine(platform, config, new ZipQmEngine(this.#kernel));
+    this.#qm = new QmAdapter(platform, config, new ZipQmEngine(this.#kernel));
     this.#zip = this.#qm.crypto;
   }
 

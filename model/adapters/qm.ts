@@ -1,8 +1,8 @@
 /**
- * The QM slice of the implementation as one machine: PCI function 1 of a {@link Platform} (its
- * QM device in its own group, the kernel driver), and the user queues of the processes that
- * own them. {@link QmMachine.exec} hands each `spec/qm.ts`
- * command to the actor that performs it; {@link QmMachine.observe} is the abstraction function
+ * The QM view's adapter (model side): PCI function 1 of a {@link Platform} (its QM device in
+ * its own group, the kernel driver), and the user queues of the processes that own them
+ * (`impl/hisi/qm_user.ts`). {@link QmAdapter.exec} hands each `spec/qm.ts` command to the
+ * actor that performs it; {@link QmAdapter.observe} is the abstraction function
  * to the spec's {@link QmState}.
  *
  * Argument checks a caller meets before reaching the driver (a queue number that names
@@ -34,14 +34,15 @@ import {
   type QmEngine,
   type QpRings,
   sqeStatus,
-} from "../device/qm_device.ts";
-import type { HisiQm, HisiQp } from "../hisi/qm.ts";
-import type { HisiZipCrypto } from "../hisi/zip.ts";
-import type { IommuCore } from "../iommu/core.ts";
-import { COMPLETE_ALL, type Platform } from "../platform.ts";
-import type { Kernel, Outcome } from "../kernel.ts";
-import { andThen, type MaybeAsync } from "../sched.ts";
-import { HisiQmQueue } from "../wd/hisi_qm_udrv.ts";
+} from "../../impl/device/qm_device.ts";
+import type { HisiQm, HisiQp } from "../../impl/hisi/qm.ts";
+import type { HisiZipCrypto } from "../../impl/hisi/zip.ts";
+import type { IommuCore } from "../../impl/iommu/core.ts";
+import { COMPLETE_ALL, type Platform, type QmFunction } from "../../impl/platform.ts";
+import type { Kernel, Outcome } from "../../impl/kernel.ts";
+import { andThen, type MaybeAsync } from "../../impl/sched.ts";
+import type { HisiQmQueue } from "../../impl/wd/hisi_qm_udrv.ts";
+import { userQueue } from "../../impl/hisi/qm_user.ts";
 
 /** The QM's PCI function and group. */
 const QM_GROUP = 1;
@@ -71,7 +72,7 @@ function done(r: Errno | undefined): Ret {
 }
 
 /** The simulated QM: device, kernel driver and user queues. */
-export class QmMachine {
+export class QmAdapter {
   /** Shared kernel context. */
   readonly kernel: Kernel;
   /** Sizes. */
@@ -86,6 +87,7 @@ export class QmMachine {
   readonly crypto: HisiZipCrypto;
   /** Started user queues by queue number. */
   readonly userQueues: Map<number, HisiQmQueue> = new Map();
+  readonly #fn: QmFunction;
 
   /**
    * Boots the QM (`hisi_qm_init` + `hisi_qm_start`) as PCI function 1 of `platform`. Missing
@@ -94,6 +96,7 @@ export class QmMachine {
    */
   constructor(platform: Platform, config: Partial<QmConfig> = {}, engine: QmEngine = COMPLETE_ALL) {
     const fn = platform.probeQm(QM_GROUP, config, engine);
+    this.#fn = fn;
     this.kernel = platform.kernel;
     this.config = fn.qm.config;
     this.iommu = platform.iommu;
@@ -148,23 +151,6 @@ export class QmMachine {
     return typeof qp === "string" ? { err: qp } : { ok: qp.qn };
   }
 
-  /** `hisi_qm_start_qp`; a user queue is then set up by its process (`wd_request_queue`). */
-  /**
-   * What `wd_request_queue` obtains from the kernel for process `pid`: a queue pair of
-   * `algType` allocated and started for it and mapped as its user queue.
-   */
-  async openUserQueue(pid: number, algType: number): Promise<HisiQmQueue | Errno> {
-    const qp = this.qm.createQp(pid, algType);
-    if (typeof qp === "string") return qp;
-    const r = await this.#start(qp.qn);
-    return "err" in r ? r.err : this.userQueues.get(qp.qn)!;
-  }
-
-  /** `wd_release_queue`: the process's queue pair stopped and released. */
-  async closeUserQueue(queue: HisiQmQueue): Promise<void> {
-    await this.#release(queue.qn);
-  }
-
   async #start(qn: number): Promise<Ret> {
     const qp = this.qm.lookup(qn);
     if (typeof qp === "string") return { err: qp };
@@ -172,11 +158,7 @@ export class QmMachine {
     const err = await this.qm.startQp(qp);
     if (err !== undefined) return { err };
     const owner = ownerOf(qp);
-    if (owner !== "kernel" && qp.scqe) {
-      const mmio = this.device.mmio(owner);
-      const q = new HisiQmQueue(this.kernel, owner, qn, qp.scqe.mem, mmio, this.config);
-      this.userQueues.set(qn, q);
-    }
+    if (owner !== "kernel") this.userQueues.set(qn, userQueue(this.kernel, this.#fn, qp, owner));
     return { ok: qn };
   }
 
