@@ -15,46 +15,73 @@ export interface Difference {
   readonly b: unknown;
 }
 
-/** The first difference between `a` and `b`, or undefined if they are equal. */
+/** Deep structural equality (the fast walk: no paths are built). */
+export function deepEqual(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (a instanceof Map || b instanceof Map) {
+    if (!(a instanceof Map && b instanceof Map) || a.size !== b.size) return false;
+    for (const [k, v] of a) {
+      if (!b.has(k) || !deepEqual(v, b.get(k))) return false;
+    }
+    return true;
+  }
+  if (a instanceof Set || b instanceof Set) {
+    if (!(a instanceof Set && b instanceof Set) || a.size !== b.size) return false;
+    for (const x of a) if (!b.has(x)) return false;
+    return true;
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    if (a.length !== bb.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], bb[i])) return false;
+    return true;
+  }
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  for (const k in ra) if (Object.hasOwn(ra, k) && !deepEqual(ra[k], rb[k])) return false;
+  for (const k in rb) {
+    if (Object.hasOwn(rb, k) && !Object.hasOwn(ra, k) && rb[k] !== undefined) return false;
+  }
+  return true;
+}
+
+/**
+ * The first difference between `a` and `b`, or undefined if they are equal. Paths are built
+ * only along the way down to the difference; equal parts are walked by {@link deepEqual}.
+ */
 export function difference(a: unknown, b: unknown, path = "$"): Difference | undefined {
-  if (Object.is(a, b)) return undefined;
+  if (deepEqual(a, b)) return undefined;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) {
     return { path, a, b };
   }
-  if (a instanceof Map || b instanceof Map) {
-    if (!(a instanceof Map && b instanceof Map)) return { path, a, b };
+  if (a instanceof Map && b instanceof Map) {
     for (const [k, v] of a) {
-      const at = `${path}[${JSON.stringify(k)}]`;
-      if (!b.has(k)) return { path: at, a: v, b: undefined };
-      const d = difference(v, b.get(k), at);
-      if (d) return d;
+      const at = () => `${path}[${JSON.stringify(k)}]`;
+      if (!b.has(k)) return { path: at(), a: v, b: undefined };
+      if (!deepEqual(v, b.get(k))) return difference(v, b.get(k), at());
     }
     for (const [k, v] of b) {
       if (!a.has(k)) return { path: `${path}[${JSON.stringify(k)}]`, a: undefined, b: v };
     }
-    return undefined;
   }
-  if (a instanceof Set || b instanceof Set) {
-    if (!(a instanceof Set && b instanceof Set) || a.size !== b.size) return { path, a, b };
-    for (const x of a) if (!b.has(x)) return { path, a, b };
-    return undefined;
+  if (a instanceof Map || b instanceof Map || a instanceof Set || b instanceof Set) {
+    return { path, a, b };
   }
   if (Array.isArray(a) !== Array.isArray(b)) return { path, a, b };
   if (Array.isArray(a)) {
     const bb = b as unknown[];
     for (let i = 0; i < Math.max(a.length, bb.length); i++) {
-      const d = difference(a[i], bb[i], `${path}[${i}]`);
-      if (d) return d;
+      if (!deepEqual(a[i], bb[i])) return difference(a[i], bb[i], `${path}[${i}]`);
     }
-    return undefined;
   }
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
   for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) {
-    const d = difference(ra[k], rb[k], `${path}.${k}`);
-    if (d) return d;
+    if (!deepEqual(ra[k], rb[k])) return difference(ra[k], rb[k], `${path}.${k}`);
   }
-  return undefined;
+  return { path, a, b };
 }
 
 /** The path of the first difference between `a` and `b`, or undefined if equal. */
@@ -84,9 +111,4 @@ function show(v: unknown): string {
       x instanceof Map ? [...x] : x instanceof Set ? [...x] : typeof x === "bigint" ? `${x}n` : x,
   );
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
-}
-
-/** Deep structural equality. */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  return firstDifference(a, b) === undefined;
 }
