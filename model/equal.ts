@@ -40,11 +40,11 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   }
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
-  for (const k in ra) if (Object.hasOwn(ra, k) && !deepEqual(ra[k], rb[k])) return false;
-  for (const k in rb) {
-    if (Object.hasOwn(rb, k) && !Object.hasOwn(ra, k) && rb[k] !== undefined) return false;
-  }
-  return true;
+  const keys = Object.keys(ra);
+  for (const k of keys) if (!deepEqual(ra[k], rb[k])) return false;
+  const other = Object.keys(rb);
+  if (other.length === keys.length) return true;
+  return other.every((k) => Object.hasOwn(ra, k) || rb[k] === undefined);
 }
 
 /**
