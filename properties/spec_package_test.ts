@@ -40,6 +40,7 @@ Deno.test("every component's step throws the same typed error for an unknown op"
     ["sdmdev", () => spec.stepSdmdev(spec.initialSdmdevWorld(), bogus)],
     ["qm", () => spec.qm.step(spec.qm.initialQmState(), bogus)],
     ["wd", () => spec.wd.stepWd(spec.wd.initialWdState(), bogus)],
+    ["stack", () => spec.stack.stepStack(spec.stack.initialStackState(), bogus)],
     [
       "zipcrypto",
       () => spec.zipcrypto.stepZipCrypto(spec.zipcrypto.initialZipCryptoState(), bogus),

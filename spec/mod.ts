@@ -24,3 +24,4 @@ export * as qm from "./qm.ts";
 export * as zip from "./zip.ts";
 export * as zipcrypto from "./zipcrypto.ts";
 export * as wd from "./wd.ts";
+export * as stack from "./stack.ts";
