@@ -650,6 +650,32 @@ export class QmDevice {
   }
 
   /**
+   * The doorbell page of queue `qn` alone, as a process maps it through its sdmdev (later
+   * hardware has one page per queue; a queue of an mdev runs with PASID 0, so the page, not
+   * the PASID, says whose doorbell it is): doorbells naming another queue are dropped and no
+   * other register is there. Quirk `sharedDoorbellPage` (v1): the whole register page.
+   */
+  queueMmio(qn: number): QmMmio {
+    if (this.#k.quirks.sharedDoorbellPage) return this.mmio("kernel");
+    const ring = (db: { qn: number; cmd: number; index: number }) => {
+      if (db.qn === qn) this.#doorbell("kernel", db.qn, db.cmd, db.index);
+    };
+    return {
+      readl: () => 0,
+      writel: () => {},
+      write128: () => {},
+      writeq: (offset, value) => {
+        if (offset === QM_DOORBELL) ring(decodeDoorbell(value));
+      },
+      writeq32: (offset, lo, hi) => {
+        if (offset === QM_DOORBELL) {
+          ring({ qn: lo & 0xffff, cmd: lo >>> 16 & 0xffff, index: hi & 0xffff });
+        }
+      },
+    };
+  }
+
+  /**
    * The hardware consumes the SQE at queue `qn`'s head: `engine` (default: the device's)
    * executes it, then status, CQE and EQE are written and the interrupt raised unless masked.
    * EAGAIN when nothing is published past the head, EBUSY when the CQ or EQ has no free slot,

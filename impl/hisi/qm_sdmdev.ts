@@ -16,6 +16,7 @@ import type { QpOwner } from "../../spec/sdmdev.ts";
 import { PAGE_SIZE } from "../../spec/types.ts";
 import type { Kernel } from "../kernel.ts";
 import type { SdmdevQueue, SdmdevVendorOps } from "../sdmdev/queue.ts";
+import type { QmDevice } from "../device/qm_device.ts";
 import type { CoherentBuffer, HisiQm, HisiQp } from "./qm.ts";
 import type { HisiZipCrypto } from "./zip.ts";
 
@@ -68,6 +69,8 @@ export type QmOptionalOp = "putQueue" | "startQueue";
 export interface QmVendor {
   /** The QM driver. */
   readonly qm: HisiQm;
+  /** The hardware (its doorbell pages are what region 0 maps). */
+  readonly device: QmDevice;
   /** The ZIP driver's crypto transforms on the same queue pairs. */
   readonly crypto: HisiZipCrypto;
   /** Ghost ring names, shared by every QM of the machine. */
@@ -81,7 +84,7 @@ export interface QmVendor {
  */
 export function qmSdmdevOps(
   kernel: Kernel,
-  { qm, crypto, rings }: QmVendor,
+  { qm, device, crypto, rings }: QmVendor,
   omit: readonly QmOptionalOp[] = [],
 ): SdmdevVendorOps {
   const { quirks } = kernel;
@@ -118,10 +121,15 @@ export function qmSdmdevOps(
     }),
     mmap(q, pgoff, len) {
       const region = pgoff & 0xf;
-      if (region === 0) return len > PAGE_SIZE ? "EINVAL" : { region, ring: null };
-      const scqe = privOf(q).qp.scqe;
+      const qp = privOf(q).qp;
+      if (region === 0) {
+        return len > PAGE_SIZE
+          ? "EINVAL"
+          : { region, ring: null, backing: device.queueMmio(qp.qn) };
+      }
+      const scqe = qp.scqe;
       if (region !== 1 || scqe === null || len > qm.ringBytes) return "EINVAL";
-      return { region, ring: rings.of(scqe) };
+      return { region, ring: rings.of(scqe), backing: scqe.mem };
     },
     ...(!quirks.availableInstancesAlwaysZero && { getAvailableInstances: () => qm.freeQps }),
     hw(q) {

@@ -29,7 +29,7 @@ export function mmap(sd: VfioSdmdev, q: SdmdevQueue, pgoff: number, size: number
   if (typeof target === "string") return target;
   let id = 1;
   while (q.vmas.some((m) => m.id === id)) id++;
-  q.vmas.push({ id, region: target.region, size: len, ring: target.ring });
+  q.vmas.push({ id, region: target.region, size: len, ring: target.ring, backing: target.backing });
   return id;
 }
 

@@ -20,6 +20,8 @@ export interface SdmdevVma {
   readonly size: number;
   /** The ring buffer mapped by a region-1 mapping; null for the MMIO page. */
   readonly ring: number | null;
+  /** What the process reaches through the mapping (the vendor's: pages or a register page). */
+  readonly backing: unknown;
 }
 
 /** `struct vfio_sdmdev_queue` (RFCv2 3/7): one sdmdev's queue and the process using it. */
@@ -67,8 +69,15 @@ export interface QpPoolView {
   readonly owners: ReadonlyMap<number, QpOwner>;
 }
 
-/** What an mmap maps: the ring buffer id for region 1, null for the MMIO page. */
-export type MmapTarget = { readonly region: 0 | 1; readonly ring: number | null };
+/**
+ * What an mmap maps: the ring buffer id for region 1, null for the MMIO page, and what the
+ * process then reaches through the mapping.
+ */
+export type MmapTarget = {
+  readonly region: 0 | 1;
+  readonly ring: number | null;
+  readonly backing: unknown;
+};
 
 /** `VFIO_SDMDEV_EVENT_Q_UPDATE` (RFCv2 3/7 uapi): the event `mask_notify` masks. */
 export const SDMDEV_EVENT_Q_UPDATE = 1;

@@ -21,6 +21,7 @@ import type { Errno } from "../../spec/types.ts";
 import type { Kernel } from "../kernel.ts";
 import { type MdevCore, type MdevDevice, type MdevParentOps, mdevTypes } from "../vfio/mdev.ts";
 import { SdmdevQueue, type SdmdevVendorOps } from "./queue.ts";
+import type { VfioDevices } from "../vfio/vfio.ts";
 
 /** `struct vfio_sdmdev` (RFCv2 3/7): one accelerator exposed through sdmdev. */
 export class VfioSdmdev {
@@ -281,4 +282,23 @@ export class SdmdevClass {
       q.openedBy = null;
     });
   }
+}
+
+/**
+ * The VFIO side of mdev devices (`vfio_mdev`): a group file holds its mdev, the device fd's
+ * open is the mdev open for the process, its release the sdmdev close.
+ */
+export function mdevVfioDevices(core: MdevCore, sdmdev: SdmdevClass): VfioDevices {
+  return {
+    open: (group, mm) => {
+      const d = core.groups.get(group);
+      return d && core.open(d.uuid, "sdmdev", mm);
+    },
+    release: (group, mm) => {
+      const d = core.groups.get(group);
+      return d && sdmdev.close(d.uuid, mm);
+    },
+    openGroup: (group) => core.groups.has(group) ? core.openGroup(group) : undefined,
+    closeGroup: (group) => core.closeGroup(group),
+  };
 }

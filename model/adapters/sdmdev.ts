@@ -72,7 +72,8 @@ function lifeOf(q: SdmdevQueue, hw: QueueHwView): QueueLife {
     if (hw.ring === null) return { state: "closed" };
     return { state: "closed", hardware: { ring: hw.ring, pasid: hw.pasid } } as QueueLife;
   }
-  const file = { by: q.openedBy, fd: q.fd, maps: q.vmas.map((m) => ({ ...m })) };
+  const maps = q.vmas.map(({ id, region, size, ring }) => ({ id, region, size, ring }));
+  const file = { by: q.openedBy, fd: q.fd, maps };
   if (hw.ring === null) return { state: "opened", ...file };
   return { state: "started", ...file, pasid: hw.pasid ?? 0, ring: hw.ring, updated: hw.updated };
 }
@@ -215,7 +216,7 @@ export class SdmdevAdapter {
 
   /** `qm_register_sdmdev` for a probed QM function: its `qm_ops` registered with sdmdev. */
   registerFunction(fn: QmFunction, name: string, sva: boolean): Promise<Errno | undefined> {
-    const vendor = { qm: fn.qm, crypto: fn.crypto, rings: this.rings };
+    const vendor = { qm: fn.qm, device: fn.device, crypto: fn.crypto, rings: this.rings };
     const sd = new VfioSdmdev(fn.id, name, sva, qmSdmdevOps(this.kernel, vendor, this.#omit));
     // The QM is known before sdmdev lists the device: a notify racing the probe finds it.
     this.#pfs.set(sd, fn);

@@ -33,6 +33,7 @@ import { Platform, type QmFunction } from "../../impl/platform.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
 import { SdmdevQueue } from "../../impl/sdmdev/queue.ts";
+import { mdevVfioDevices } from "../../impl/sdmdev/sdmdev.ts";
 import { Type1Adapter } from "./type1.ts";
 import { SdmdevAdapter } from "./sdmdev.ts";
 
@@ -75,18 +76,7 @@ export class StackAdapter {
         mdevGroups: [],
         containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
       },
-      devices: {
-        open: (group, mm) => {
-          const d = core.groups.get(group);
-          return d && core.open(d.uuid, "sdmdev", mm);
-        },
-        release: (group, mm) => {
-          const d = core.groups.get(group);
-          return d && this.sdmdev.sdmdev.close(d.uuid, mm);
-        },
-        openGroup: (group) => core.groups.has(group) ? core.openGroup(group) : undefined,
-        closeGroup: (group) => core.closeGroup(group),
-      },
+      devices: mdevVfioDevices(core, this.sdmdev.sdmdev),
     });
   }
 
