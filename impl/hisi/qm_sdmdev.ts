@@ -128,7 +128,8 @@ export function qmSdmdevOps(
           : { region, ring: null, backing: device.queueMmio(qp.qn) };
       }
       const scqe = qp.scqe;
-      if (region !== 1 || scqe === null || len > qm.ringBytes) return "EINVAL";
+      const ringPages = Math.ceil(qm.ringBytes / PAGE_SIZE) * PAGE_SIZE;
+      if (region !== 1 || scqe === null || len > ringPages) return "EINVAL";
       return { region, ring: rings.of(scqe), backing: scqe.mem };
     },
     ...(!quirks.availableInstancesAlwaysZero && { getAvailableInstances: () => qm.freeQps }),

@@ -34,9 +34,13 @@ import {
   ZipStreamCtl,
 } from "../device/zip_engine.ts";
 import { ZipQmEngine } from "../device/zip_qm_engine.ts";
-import type { Platform, QmFunction } from "../platform.ts";
+import { qmSdmdevOps, RingNames } from "../hisi/qm_sdmdev.ts";
+import type { Platform } from "../platform.ts";
+import { mdevVfioDevices, SdmdevClass, VfioSdmdev } from "../sdmdev/sdmdev.ts";
+import { MdevCore } from "../vfio/mdev.ts";
+import { Vfio } from "../vfio/vfio.ts";
 import type { Quirks } from "../quirks.ts";
-import { type WdMessage, WdQueue } from "./wd.ts";
+import { type WdHost, type WdMessage, WdQueue } from "./wd.ts";
 
 /** Largest input of the one-shot sample's request (the seed's 16 MiB limit). */
 export const SAMPLE_MAX_INPUT = 16 * 1024 * 1024;
@@ -57,18 +61,37 @@ const DST = 0x8000_0000;
 const CTX = 0xc000_0000;
 
 /** The sample's machine: a platform and its QM function whose device runs the ZIP engine. */
-export interface ZipMachine {
-  /** The platform. */
-  readonly platform: Platform;
-  /** Its QM function. */
-  readonly fn: QmFunction;
+export type ZipMachine = WdHost;
+
+/**
+ * The sample's machine on `platform`: QM function 1, whose device runs the ZIP engine at
+ * `level` (0-9, default 6), probed and registered with sdmdev (`hisi_zip_probe`), the mdev
+ * core making IOMMU groups, and VFIO with a container for the sample's process.
+ */
+export async function zipMachine(platform: Platform, level?: number): Promise<ZipMachine> {
+  const config = { qpNum: 2, sqDepth: 4, cqDepth: 4, eqDepth: 8 };
+  const fn = platform.probeQm(1, config, new ZipQmEngine(platform.kernel, level));
+  const { kernel, iommu } = platform;
+  const mdev = new MdevCore(kernel, iommu);
+  const sdmdev = new SdmdevClass(kernel, mdev);
+  const rings = new RingNames();
+  const ops = qmSdmdevOps(kernel, { qm: fn.qm, device: fn.device, crypto: fn.crypto, rings });
+  const registered = await sdmdev.register(new VfioSdmdev(fn.id, "hisi_zip", false, ops));
+  if (registered !== undefined) {
+    throw new Error(`registering the ZIP function failed: ${registered}`);
+  }
+  const vfio = new Vfio(
+    kernel,
+    iommu,
+    NO_HOOKS,
+    [{ id: PID, mm: PID }],
+    mdevVfioDevices(mdev, sdmdev),
+  );
+  return { platform, fn, mdev, sdmdev, vfio };
 }
 
-/** A QM function on `platform` whose device runs the ZIP engine at `level` (0-9, default 6). */
-export function zipMachine(platform: Platform, level?: number): ZipMachine {
-  const config = { qpNum: 2, sqDepth: 4, cqDepth: 4, eqDepth: 8 };
-  return { platform, fn: platform.probeQm(1, config, new ZipQmEngine(platform.kernel, level)) };
-}
+/** Nothing to quiesce: the sample detaches only after its queue was released. */
+const NO_HOOKS = { quiesce: () => Promise.resolve(), resume: () => {} };
 
 /**
  * The queue as the sample uses it (`wd.h`): the one place that knows where the queue comes
@@ -80,7 +103,7 @@ export interface SampleQueue {
   /** Reads `length` bytes of the process's memory at `vaddr`. */
   read(vaddr: number, length: number): Uint8Array;
   /** `wd_mem_share`: the device may reach `[vaddr, vaddr + size)` at IOVA = vaddr. */
-  share(vaddr: number, size: number): Errno | undefined;
+  share(vaddr: number, size: number): Promise<Errno | undefined>;
   /** `wd_mem_unshare` of a region {@link share}d at `vaddr`. */
   unshare(vaddr: number): Promise<void>;
   /** `wd_send`: one SQE. */
@@ -96,10 +119,11 @@ export interface SampleQueue {
  * waiting is the device taking the SQE and the interrupt waking the process.
  */
 export async function requestSampleQueue(
-  { platform, fn }: ZipMachine,
+  machine: ZipMachine,
   algType: number,
 ): Promise<SampleQueue | Errno> {
-  const q = await WdQueue.request(platform, fn, PID, algType);
+  const { fn } = machine;
+  const q = await WdQueue.request(machine, PID, algType);
   if (typeof q === "string") return q;
   return {
     write: (vaddr, data) => q.write(vaddr, data),
@@ -288,7 +312,7 @@ async function sharing<T>(
 ): Promise<T> {
   try {
     for (const [vaddr, size] of regions) {
-      const shared = queue.share(vaddr, size);
+      const shared = await queue.share(vaddr, size);
       if (shared !== undefined) throw new SampleError(shared, `sharing a buffer failed: ${shared}`);
     }
     return await body();

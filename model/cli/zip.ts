@@ -196,7 +196,7 @@ async function main(): Promise<number> {
     if (!detected) throw new RunError("stdin: bad header: neither a zlib nor a gzip stream");
     [format, input] = [detected, all];
   }
-  const machine = zipMachine(new Platform({ quirks: opts.quirks }), opts.level);
+  const machine = await zipMachine(new Platform({ quirks: opts.quirks }), opts.level);
   const algType = opts.decompress ? ZipAlgType.decompress : ZipAlgType.compress;
   const queue = await requestSampleQueue(machine, algType);
   if (typeof queue === "string") throw new Error(`requesting a queue failed: ${queue}`);

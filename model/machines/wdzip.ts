@@ -28,12 +28,13 @@ import { Platform } from "../../impl/platform.ts";
 
 class WdImplementation implements Implementation<WdState, WdCommand> {
   readonly #kernel: Kernel;
-  readonly #qm: ZipMachine;
+  readonly #booting: Promise<ZipMachine>;
+  #machine: ZipMachine | undefined;
 
   constructor(quirks: Quirks, sched: Sched) {
     const platform = new Platform({ sched, quirks });
     this.#kernel = platform.kernel;
-    this.#qm = zipMachine(platform);
+    this.#booting = zipMachine(platform);
   }
 
   exec(cmd: WdCommand) {
@@ -41,14 +42,16 @@ class WdImplementation implements Implementation<WdState, WdCommand> {
       const input = fromHex(cmd.data);
       if ((cmd.format !== "zlib" && cmd.format !== "gzip") || !input) return { err: "EINVAL" };
       const decompress = cmd.op === "wd.decompress";
-      const r = await runZipSample(this.#qm, { input, format: cmd.format, decompress });
+      this.#machine ??= await this.#booting;
+      const r = await runZipSample(this.#machine, { input, format: cmd.format, decompress });
       if (typeof r === "string") return { err: r };
       return { ok: decompress ? zipContent(r) : decodedContent(r, cmd.format) };
     });
   }
 
   observe(): WdState {
-    return { queues: this.#qm.fn.qm.qps.filter((qp) => qp !== null).length };
+    const qps = this.#machine?.fn.qm.qps ?? [];
+    return { queues: qps.filter((qp) => qp !== null && qp.owner !== "kernel").length };
   }
 }
 
