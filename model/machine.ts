@@ -7,7 +7,7 @@
  * @module
  */
 import type fc from "fast-check";
-import type { StepResult } from "../spec/types.ts";
+import type { CommandSchema, StepResult } from "../spec/types.ts";
 import type { Outcome } from "../impl/kernel.ts";
 import type { QuirkName, Quirks } from "../impl/quirks.ts";
 import type { Sched } from "../impl/sched.ts";
@@ -33,6 +33,8 @@ export interface Implementation<S, C extends Cmd> {
 export interface Machine<S = unknown, C extends Cmd = Cmd> {
   /** Machine name: names its suites (`<name>`, `<name>-race`) and appears in traces. */
   readonly name: string;
+  /** Every op and the kinds of its arguments (what traces are validated against). */
+  readonly schema: CommandSchema<string>;
   /** The state's top-level fields, written as ITF variables. */
   readonly vars: readonly string[];
   /** Commands run before the generated ones in every sequence and race setup. */

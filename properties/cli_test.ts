@@ -65,6 +65,7 @@ Deno.test("bad input: one line, exit 2, for every CLI", async (t) => {
       /--seed, --path and --suite go together/,
     ],
     ["oracle without file", ["oracle"], /usage/],
+    ["oracle --schema of no machine", ["oracle", "--schema", "nosuch"], /unknown machine "nosuch"/],
     ["replay without file", ["replay"], /expected one trace file/],
   ];
   for (const [name, [cmd, ...args], message] of cases) {

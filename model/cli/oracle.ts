@@ -3,34 +3,52 @@
  * the spec: each step's return value, events and state (sequential traces), or the existence
  * of a linearization (race traces). Exit 0 when it conforms, 1 on the first divergence, 2 for
  * bad input. The trace format is described in README.md. `--init MACHINE` prints a machine's
- * initial state as a one-state trace, the start an implementer extends.
+ * initial state as a one-state trace, the start an implementer extends; `--schema MACHINE`
+ * the JSON Schema its traces follow.
  *
  * @module
  */
 import { machineNamed, MACHINES } from "../machines.ts";
 import { oracle } from "../replay.ts";
 import { sequentialTrace } from "../trace.ts";
+import { traceSchema } from "../trace_schema.ts";
 import { parseArgs, printLines, runCli, UsageError } from "./common.ts";
 import { loadTrace } from "./model_args.ts";
 
 const USAGE = `usage: deno task oracle FILE.itf.json
        deno task oracle --init MACHINE
-  --init MACHINE  print MACHINE's initial state as a one-state ITF trace to start from
-                  (${MACHINES.map((m) => m.name).join(" | ")})`;
+       deno task oracle --schema MACHINE
+  --init MACHINE    print MACHINE's initial state as a one-state ITF trace to start from
+  --schema MACHINE  print the JSON Schema of MACHINE's traces (fixtures/schemas/ has them)
+                    (MACHINE: ${MACHINES.map((m) => m.name).join(" | ")})`;
+
+/** The machine a flag names, or a usage error listing the known ones. */
+function namedMachine(flag: string, name: string) {
+  const machine = machineNamed(name);
+  if (machine) return machine;
+  const known = MACHINES.map((m) => m.name).join(", ");
+  throw new UsageError(`--${flag}: unknown machine "${name}" (known: ${known})`);
+}
 
 async function main(): Promise<number> {
-  const { flags, positional } = parseArgs(Deno.args, { help: "bool", init: "string" });
+  const { flags, positional } = parseArgs(Deno.args, {
+    help: "bool",
+    init: "string",
+    schema: "string",
+  });
   if (flags.help) {
     await printLines(USAGE);
     return 0;
   }
+  if (flags.schema !== undefined) {
+    if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
+    const machine = namedMachine("schema", flags.schema as string);
+    await printLines(JSON.stringify(traceSchema(machine, machine.schema), null, 1));
+    return 0;
+  }
   if (flags.init !== undefined) {
     if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
-    const machine = machineNamed(flags.init as string);
-    if (!machine) {
-      const known = MACHINES.map((m) => m.name).join(", ");
-      throw new UsageError(`--init: unknown machine "${flags.init}" (known: ${known})`);
-    }
+    const machine = namedMachine("init", flags.init as string);
     const meta = { machine: machine.name, mode: "sequential" as const, quirks: [] };
     await printLines(
       JSON.stringify(sequentialTrace(machine, meta, machine.initial(), []), null, 1),

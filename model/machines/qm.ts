@@ -149,6 +149,7 @@ export function qmMachineWith(
     violations: (state, scope) => checkInvariants(qmInvariants, state, scope),
     parseCommand: (op, args, opPath, argsPath) =>
       parseWithSchema<QmCommand>(qmCommandSchema, op, args, opPath, argsPath),
+    schema: qmCommandSchema,
     commands: () => commandsFor(config.qpNum),
     raceCommands: () => commandsFor(config.qpNum).filter((c) => !LIFECYCLE.includes(c.op)),
     implementation: (quirks, sched) => new QmAdapter(new Platform({ sched, quirks }), config),

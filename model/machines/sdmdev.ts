@@ -232,6 +232,7 @@ export const sdmdevMachine: Machine<SdmdevWorld, Cmd> = {
   violations: (w, scope) => checkInvariants(sdmdevInvariants, w, scope),
   parseCommand: (op, args, opPath, argsPath) =>
     parseWithSchema<Cmd>(SCHEMA, op, args, opPath, argsPath),
+  schema: SCHEMA,
   commands,
   resolve,
   implementation: (quirks, sched) =>

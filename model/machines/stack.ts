@@ -158,6 +158,7 @@ export const stackMachine: Machine<StackState, StackCommand> = {
   violations: stackViolations,
   parseCommand: (op, args, opPath, argsPath) =>
     parseWithSchema<StackCommand>(stackCommandSchema, op, args, opPath, argsPath),
+  schema: stackCommandSchema,
   commands: () => stackCommands(true),
   raceCommands: () => stackCommands(false),
   implementation: (quirks, sched) => new StackAdapter(quirks, sched),

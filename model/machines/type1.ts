@@ -6,6 +6,7 @@
  */
 import {
   type Command,
+  COMMAND_SCHEMA,
   DEFAULT_TOPOLOGY,
   initialState,
   step,
@@ -40,6 +41,7 @@ export const type1Machine: Machine<SystemState, Command> = {
   step,
   violations,
   parseCommand,
+  schema: COMMAND_SCHEMA,
   commands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY)),
   raceCommands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY), RACE_WEIGHTS),
   implementation: (quirks, sched) =>

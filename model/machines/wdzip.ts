@@ -70,6 +70,7 @@ export const wdzipMachine: Machine<WdState, WdCommand> = {
   violations: checkWdInvariants,
   parseCommand: (op, args, opPath, argsPath) =>
     parseWithSchema<WdCommand>(wdCommandSchema, op, args, opPath, argsPath),
+  schema: wdCommandSchema,
   commands: () =>
     fc.oneof(
       fc.record({

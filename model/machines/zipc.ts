@@ -142,6 +142,7 @@ export const zipcMachine: Machine<ZipCryptoState, ZipCryptoCommand> = {
   violations: checkZipCryptoInvariants,
   parseCommand: (op, args, opPath, argsPath) =>
     parseWithSchema<ZipCryptoCommand>(zipCryptoCommandSchema, op, args, opPath, argsPath),
+  schema: zipCryptoCommandSchema,
   runs: 1000,
   commands,
   raceCommands: () =>
