@@ -59,11 +59,13 @@ export interface RaceResult<S = unknown, C extends Cmd = Cmd> {
 }
 
 /** Options of a race run. */
-export interface RaceOptions {
+export interface RaceOptions<C extends Cmd = Cmd> {
   /** Seed defects switched on. */
   readonly quirks?: Quirks;
   /** Scheduling budget. */
   readonly maxSteps?: number;
+  /** Called with each setup command (resolved), the spec's return value and its index. */
+  readonly onSetupStep?: (cmd: C, ret: Ret, index: number) => void;
 }
 
 /** Faults that mean the device touched memory it must not reach. */
@@ -76,16 +78,18 @@ export async function runRace<S, C extends Cmd>(
   machine: Machine<S, C>,
   scenario: RaceScenario<C>,
   driver: Driver,
-  options: RaceOptions = {},
+  options: RaceOptions<C> = {},
 ): Promise<RaceResult<S, C>> {
   const sched = new ControlledSched();
   const impl = machine.implementation(options.quirks ?? {}, sched);
   let start = machine.initial();
   const setup: C[] = [];
-  for (const generated of scenario.setup) {
+  for (const [index, generated] of scenario.setup.entries()) {
     const cmd = machine.resolve?.(start, generated) ?? generated;
     setup.push(cmd);
-    start = machine.step(start, cmd).state;
+    const r = machine.step(start, cmd);
+    options.onSetupStep?.(cmd, r.ret, index);
+    start = r.state;
   }
   let failure: string | undefined;
   sched.spawn("setup", async () => {

@@ -10,7 +10,9 @@
  */
 import fc from "fast-check";
 import type { QuirkName } from "../impl/quirks.ts";
+import type { Ret } from "../spec/types.ts";
 import { type Driver, fcDriver, pctDriver, type PctPlan, replayDriver } from "../impl/sched.ts";
+import type { Coverage } from "./coverage.ts";
 import type { Json } from "./itf.ts";
 import { type Cmd, type Machine, showCommand } from "./machine.ts";
 import type { Suite } from "./machines.ts";
@@ -39,6 +41,8 @@ export interface SuiteOptions {
   readonly sched?: "random" | "pct";
   /** PCT's bug depth d: d - 1 priority change points per run (default {@link PCT_DEPTH}). */
   readonly pctDepth?: number;
+  /** When given, each generated command's spec result is tallied here (`check --coverage`). */
+  readonly coverage?: Coverage;
 }
 
 /** Default PCT depth. */
@@ -74,6 +78,7 @@ function quirkSwitches(quirks: readonly QuirkName[] = []) {
 interface Model {
   readonly conf: Conformance<unknown, Cmd>;
   readonly count: () => void;
+  readonly coverage?: Coverage;
 }
 
 /** One fc.commands command: a spec command run on both sides by the model. */
@@ -85,6 +90,7 @@ class ConformanceCommand implements fc.AsyncCommand<Model, object> {
   async run(m: Model): Promise<void> {
     m.count();
     const r = await m.conf.step(this.cmd);
+    m.coverage?.record(r.cmd.op, r.specRet);
     if (r.failure) throw new Error(r.failure);
   }
   toString(): string {
@@ -149,7 +155,10 @@ async function runSequentialSuite(
       const r = await conf.step(cmd);
       if (r.failure) throw new Error(`prelude: ${r.failure}`);
     }
-    await fc.asyncModelRun(() => ({ model: { conf, count: () => commands++ }, real: {} }), cmds);
+    await fc.asyncModelRun(
+      () => ({ model: { conf, count: () => commands++, coverage: o.coverage }, real: {} }),
+      cmds,
+    );
   });
   const details = await fc.check(prop, params(o));
   const base = { suite: suite.name, runs: details.numRuns, commands, seed: o.seed };
@@ -178,6 +187,10 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
   let commands = 0;
   let lastFailure: { scenario: RaceScenario; result: RaceResult } | undefined;
   const actorCommands = machine.raceCommands?.() ?? machine.commands();
+  const cov = o.coverage;
+  const onSetupStep = cov && ((cmd: Cmd, ret: Ret, index: number) => {
+    if (index >= machine.prelude.length) cov.record(cmd.op, ret);
+  });
   const arb = raceScenario(machine.commands(), actorCommands, o.maxCommands ?? 10).map((s) => ({
     ...s,
     setup: [...machine.prelude, ...s.setup],
@@ -189,7 +202,11 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
     "priorities" in s ? pctDriver(s) : fcDriver(s);
   const start = performance.now();
   const prop = fc.asyncProperty(arb, schedules, async (scenario, s) => {
-    const result = await runRace(machine, scenario, driver(s), { quirks });
+    const result = await runRace(machine, scenario, driver(s), { quirks, onSetupStep });
+    // A linearization's rets are the spec's: linearize accepts an order only when they match.
+    if (cov && result.linearization) {
+      for (const h of result.linearization) cov.record(h.cmd.op, h.ret);
+    }
     commands += scenario.setup.length + scenario.actors.reduce((n, a) => n + a.program.length, 0);
     if (result.failure) {
       lastFailure = { scenario, result };

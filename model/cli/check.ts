@@ -5,13 +5,16 @@
  *
  * @module
  */
+import { Coverage, formatCoverage, type MachineCoverage, summarize } from "../coverage.ts";
+import type { Machine } from "../machine.ts";
 import { type Suite, SUITES } from "../machines.ts";
 import { PCT_DEPTH, runSuite, type SuiteOptions, type SuiteReport } from "../suites.ts";
-import { parseArgs, printLines, quirkNames, runCli, UsageError } from "./common.ts";
+import { parseArgs, printLines, quirkNames, runCli, RunError, UsageError } from "./common.ts";
 import { suitesNamed } from "./model_args.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
                        [--quirk NAME]... [--out DIR] [--sched random|pct] [--pct-depth D]
+                       [--coverage [FILE]]
   --runs N      runs per suite (default: 10000 per machine suite, 100000 zip-fuzz cases,
                 20000 zip-compress-fuzz cases)
   --seconds S   stop each suite after S seconds (default: no limit)
@@ -22,7 +25,9 @@ const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--sui
   --out DIR     where counterexamples are written (default: out/counterexamples)
   --sched S     who schedules race suites: random (fast-check's scheduler, the default) or pct
                 (priorities with d - 1 change points, Burckhardt et al. 2010)
-  --pct-depth D the bug depth d PCT aims at, 1 or more (default: ${PCT_DEPTH})`;
+  --pct-depth D the bug depth d PCT aims at, 1 or more (default: ${PCT_DEPTH})
+  --coverage [FILE]  after the table, per machine: each op's spec results (ok and every errno)
+                with counts, the ops never generated and those never ok; FILE gets it as JSON`;
 
 function row(cells: readonly (string | number)[]): string {
   const widths = [18, 8, 10, 9, 9];
@@ -52,8 +57,57 @@ async function runGuarded(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
   }
 }
 
+/**
+ * Takes `--coverage [FILE]` / `--coverage=FILE` out of `argv` (a flag with an optional value,
+ * which parseArgs has not): `coverage` is undefined without it, else where the JSON goes
+ * (`file` undefined: the table only). A FILE that is a directory, or whose directory does not
+ * exist, is refused before any suite runs.
+ */
+function coverageArg(argv: readonly string[]): { rest: string[]; coverage?: { file?: string } } {
+  const rest: string[] = [];
+  let coverage: { file?: string } | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (arg !== "--coverage" && !arg.startsWith("--coverage=")) {
+      rest.push(arg);
+      continue;
+    }
+    if (coverage) throw new UsageError("--coverage given twice");
+    const next = argv[i + 1];
+    const file = arg !== "--coverage"
+      ? arg.slice("--coverage=".length)
+      : next !== undefined && !next.startsWith("-")
+      ? argv[++i]
+      : undefined;
+    if (file === "") throw new UsageError("--coverage= needs a file name");
+    if (file !== undefined) checkWritable(file);
+    coverage = { file };
+  }
+  return { rest, coverage };
+}
+
+/** Refuses (exit 2) a coverage file that is a directory or whose directory does not exist. */
+function checkWritable(file: string): void {
+  const slash = file.lastIndexOf("/");
+  const dir = slash < 0 ? "." : file.slice(0, slash) || "/";
+  const isDir = (path: string) => {
+    try {
+      return Deno.statSync(path).isDirectory;
+    } catch {
+      return undefined;
+    }
+  };
+  if (isDir(file)) throw new UsageError(`--coverage: ${file} is a directory`);
+  if (!isDir(dir)) throw new UsageError(`--coverage: ${file}: no such directory ${dir}`);
+}
+
 async function main(): Promise<number> {
-  const { flags, positional } = parseArgs(Deno.args, {
+  const { rest, coverage } = coverageArg(Deno.args);
+  const { flags, positional } = parseArgs(rest, {
     runs: "int",
     seconds: "int",
     seed: "int",
@@ -92,6 +146,7 @@ async function main(): Promise<number> {
   const races = sched === "pct" ? `, races under pct depth ${pctDepth ?? PCT_DEPTH}` : "";
   console.error(`check: seed ${seed}, ${budget}, ${label}${races}`);
   const reports: SuiteReport[] = [];
+  const tallies = new Map<Machine, Coverage>();
   for (const suite of suites) {
     console.error(`check: ${suite.name} ...`);
     const r = await runGuarded(suite, {
@@ -101,6 +156,7 @@ async function main(): Promise<number> {
       quirks,
       sched,
       pctDepth,
+      coverage: coverage && suite.machine ? tally(tallies, suite.machine) : undefined,
     });
     reports.push(r);
     if (r.failure) {
@@ -123,7 +179,34 @@ async function main(): Promise<number> {
     ),
     `${reports.length - failed} passed, ${failed} failed`,
   );
+  if (coverage) await reportCoverage(tallies, coverage.file, seed);
   return failed > 0 ? 1 : 0;
+}
+
+/** The tally of `machine`, created on first use. */
+function tally(tallies: Map<Machine, Coverage>, machine: Machine): Coverage {
+  let c = tallies.get(machine);
+  if (!c) tallies.set(machine, c = new Coverage());
+  return c;
+}
+
+/** Prints the coverage tables and, with `file`, writes them there as JSON. */
+async function reportCoverage(
+  tallies: ReadonlyMap<Machine, Coverage>,
+  file: string | undefined,
+  seed: number,
+): Promise<void> {
+  const machines: Record<string, MachineCoverage> = {};
+  for (const [machine, c] of tallies) machines[machine.name] = summarize(machine, c);
+  await printLines(
+    ...(tallies.size ? formatCoverage(machines) : ["", "coverage: no machine suite ran"]),
+  );
+  if (file === undefined) return;
+  try {
+    await Deno.writeTextFile(file, JSON.stringify({ seed, machines }, null, 1) + "\n");
+  } catch (e) {
+    throw new RunError(`--coverage: cannot write ${file}: ${(e as Error).message}`);
+  }
 }
 
 if (import.meta.main) await runCli("check", main);
