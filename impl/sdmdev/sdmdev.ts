@@ -256,17 +256,15 @@ export class SdmdevClass {
       const siblings = mdev.parent.mdevList.map(queueOf);
       if (siblings.some((o) => o.openedBy !== null && o.openedBy !== by)) return "EBUSY";
     }
+    if (!sd.sva && sd.ops.startQueue) {
+      q.pasid = 0;
+      const r = await sd.ops.startQueue(q);
+      if (r !== undefined) return r;
+      q.started = true;
+    }
+    // The file is the opener's once its queue runs: nobody sees it open and not started.
     q.openedBy = by;
     q.fd = true;
-    if (sd.sva || !sd.ops.startQueue) return undefined;
-    q.pasid = 0;
-    const r = await sd.ops.startQueue(q);
-    if (r !== undefined) {
-      q.openedBy = null;
-      q.fd = false;
-      return r;
-    }
-    q.started = true;
     return undefined;
   }
 

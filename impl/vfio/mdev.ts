@@ -309,14 +309,13 @@ export class MdevCore {
     return await this.#locked(d.parent, "mdev.open:list-lock", async () => {
       if (d.gone) return "ENODEV";
       if (d.open) return "EBUSY";
+      // Opens of a device are serialized by the list lock: the device is open once its
+      // vendor's open is done, so nobody sees it open with the vendor's part half done.
+      const r = await d.parent.ops.open?.(d, by);
+      if (r !== undefined) return r;
       d.open = true;
       d.ref++;
-      const r = await d.parent.ops.open?.(d, by);
-      if (r !== undefined) {
-        d.open = false;
-        d.ref--;
-      }
-      return r;
+      return undefined;
     });
   }
 

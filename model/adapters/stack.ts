@@ -188,7 +188,8 @@ export class StackAdapter {
       const qp = this.#runningQp(q);
       const ring = this.#vendorOf(q).hw(q).ring;
       if (!qp?.scqe || !qp.rings) continue;
-      if (ring !== null) rings.set(ring, qp.scqe.buffer);
+      // A ring is the queue's once its start is done (mid-start it is the QM's alone).
+      if (ring !== null && q.started) rings.set(ring, qp.scqe.buffer);
       const hw = this.fn.device.observeQueue(qp.qn);
       const waiting: number[] = [];
       for (let p = hw?.sqHead ?? 0; p < (hw?.sqDoorbell ?? 0); p++) {
