@@ -7,19 +7,11 @@ import { initialState } from "../spec/mod.ts";
 import { runSequential } from "../model/runner.ts";
 import { type1Machine as m } from "../model/machines/type1.ts";
 import { sequentialTrace } from "../model/trace.ts";
+import { runCli } from "./run_cli.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 
-async function cli(name: string, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}model/cli/${name}.ts`, ...args],
-    env: { DENO_NO_PACKAGE_JSON: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const cli = runCli;
 
 async function tempFile(content: string): Promise<string> {
   const f = await Deno.makeTempFile({ suffix: ".itf.json" });

@@ -8,20 +8,11 @@ import { Coverage, formatCoverage, summarize } from "../model/coverage.ts";
 import { suiteNamed } from "../model/machines.ts";
 import { type1Machine } from "../model/machines/type1.ts";
 import { runSuite } from "../model/suites.ts";
+import { runCli } from "./run_cli.ts";
 
-const root = new URL("..", import.meta.url).pathname;
 const TYPE1_OPS = Object.keys(type1Machine.schema);
 
-async function check(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${root}model/cli/check.ts`, ...args],
-    env: { DENO_NO_PACKAGE_JSON: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const check = (...args: string[]) => runCli("check", ...args);
 
 Deno.test("coverage: 50 type1 runs and 50 races tally each generated command once, by schema op", async () => {
   const coverage = new Coverage();
