@@ -87,10 +87,11 @@ function commandsFor(qpNum: number): fc.Arbitrary<QmCommand> {
   return fc.oneof(
     {
       weight: 1,
-      arbitrary: fc.constantFrom<QmOwner>("kernel", 1, 2).map((owner): QmCommand => ({
-        op: "qm.alloc",
-        owner,
-      })),
+      // Mostly real owners; now and then one that is neither the kernel nor a pid.
+      arbitrary: fc.oneof(
+        { weight: 8, arbitrary: fc.constantFrom<QmOwner>("kernel", 1, 2) },
+        { weight: 1, arbitrary: fc.constantFrom(0, -1) as fc.Arbitrary<QmOwner> },
+      ).map((owner): QmCommand => ({ op: "qm.alloc", owner })),
     },
     { weight: 1, arbitrary: qn.map((n): QmCommand => ({ op: "qm.start", qn: n })) },
     { weight: 1, arbitrary: qn.map((n): QmCommand => ({ op: "qm.release", qn: n })) },
@@ -117,10 +118,10 @@ function commandsFor(qpNum: number): fc.Arbitrary<QmCommand> {
     { weight: 1, arbitrary: fc.constant<QmCommand>({ op: "qm.mailboxDone" }) },
     {
       weight: 1,
-      arbitrary: fc.integer({ min: 0, max: qpNum + 2 }).map((cqn): QmCommand => ({
-        op: "qm.deviceBadEqe",
-        cqn,
-      })),
+      arbitrary: fc.oneof(
+        { weight: 8, arbitrary: fc.integer({ min: 0, max: qpNum + 2 }) },
+        { weight: 1, arbitrary: fc.constantFrom(0xffff, 0x10000, -1) },
+      ).map((cqn): QmCommand => ({ op: "qm.deviceBadEqe", cqn })),
     },
   );
 }
