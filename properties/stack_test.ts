@@ -211,3 +211,20 @@ Deno.test("a full submission ring from user space, across wraps, conforms", asyn
   assert.ok(sent > STACK_SQ_DEPTH, `the ring wrapped: ${sent} requests`);
   assert.equal(RING_SIZE, (128 + 16) * STACK_SQ_DEPTH);
 });
+
+Deno.test("a ring allocation whose IOVA a user mapping holds fails the open with ENOMEM", async () => {
+  const cmds: StackCommand[] = [
+    ...STACK_PRELUDE,
+    { op: "sdmdev.munmap", uuid: U1, by: 1, map: 1 },
+    { op: "sdmdev.munmap", uuid: U1, by: 1, map: 2 },
+    { op: "type1.closeDeviceFd", container: 1, group: 10 },
+    // The freed ring's first page, which the next ring would take.
+    { op: "type1.map", container: 1, iova: 6 * PAGE_SIZE, size: PAGE_SIZE, vaddr: 0x20000 },
+    { op: "type1.getDeviceFd", container: 1, group: 10 },
+  ];
+  const records = await runSequential(stackMachine, cmds);
+  assert.equal(records.find((r) => r.failure)?.failure, undefined);
+  const last = records.at(-1)!;
+  assert.deepEqual(last.specRet, { err: "ENOMEM" });
+  assert.deepEqual(last.specEvents, [{ warn: "iova-collision", group: 1, iova: 6 * PAGE_SIZE }]);
+});

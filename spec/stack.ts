@@ -151,13 +151,24 @@ function processOf(container: number): number {
   return container;
 }
 
-/** Allocates kernel DMA buffers of `pages` each in the QM's default domain, in order. */
-function allocKernel(iommu: IommuState, pages: readonly number[]): [IommuState, number[]] {
+/** A kernel DMA allocation that failed: ENOMEM and what `iommu.dmaAlloc` reported. */
+interface AllocFailure {
+  readonly events: readonly Event[];
+}
+
+/**
+ * Allocates kernel DMA buffers of `pages` each in the QM's default domain, in order; the
+ * first that fails (its IOVA taken by a user mapping) fails them all.
+ */
+function allocKernel(
+  iommu: IommuState,
+  pages: readonly number[],
+): [IommuState, number[]] | AllocFailure {
   const ids: number[] = [];
   let s = iommu;
   for (const n of pages) {
     const r = stepIommu(s, { op: "iommu.dmaAlloc", group: STACK_PARENT, pages: n });
-    if (!("ok" in r.ret)) throw new Error(`stack: kernel DMA allocation failed: ${r.ret.err}`);
+    if (!("ok" in r.ret)) return { events: r.events };
     s = r.state;
     ids.push((r.ret.ok as { buffer: number }).buffer);
   }
@@ -181,7 +192,7 @@ export function initialStackState(): StackState {
     mdevGroups: [],
     containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
   });
-  const [iommu] = allocKernel(system.iommu, BOOT_BUFFER_PAGES);
+  const [iommu] = allocKernel(system.iommu, BOOT_BUFFER_PAGES) as [IommuState, number[]];
   return {
     ...system,
     iommu,
@@ -199,9 +210,10 @@ function sdmdevWorld(s: StackState): SdmdevWorld {
 /**
  * After an sdmdev step: rings of queues that started are allocated, rings of queues that
  * stopped are freed and their unexecuted requests dropped; transforms set up or torn down
- * get or give back their buffers (in the order `hisi_zip_create_qp` allocates them).
+ * get or give back their buffers (in the order `hisi_zip_create_qp` allocates them). An
+ * allocation that fails (a user mapping holds its IOVA) fails the whole step.
  */
-function followSdmdev(before: StackState, world: SdmdevWorld): StackState {
+function followSdmdev(before: StackState, world: SdmdevWorld): StackState | AllocFailure {
   let { iommu, rings, requests, tfmBuffers } = before;
   const running = new Set<number>();
   for (const q of world.sdmdev.queues.values()) {
@@ -214,9 +226,10 @@ function followSdmdev(before: StackState, world: SdmdevWorld): StackState {
   }
   for (const ring of running) {
     if (rings.has(ring)) continue;
-    const [next, [buffer]] = allocKernel(iommu, [RING_PAGES]);
-    iommu = next;
-    rings = setIn(rings, ring, buffer);
+    const got = allocKernel(iommu, [RING_PAGES]);
+    if (!Array.isArray(got)) return got;
+    iommu = got[0];
+    rings = setIn(rings, ring, got[1][0]);
   }
   for (const uuid of requests.keys()) {
     const q = world.sdmdev.queues.get(uuid);
@@ -231,9 +244,10 @@ function followSdmdev(before: StackState, world: SdmdevWorld): StackState {
   for (const tfm of tfms.keys()) {
     if (tfmBuffers.has(tfm)) continue;
     const pages = [ZIP_BUFFER_PAGES, ZIP_BUFFER_PAGES, RING_PAGES];
-    const [next, ids] = allocKernel(iommu, [...pages, ...pages]);
-    iommu = next;
-    const [ci, co, cr, di, dout, dr] = ids;
+    const got = allocKernel(iommu, [...pages, ...pages]);
+    if (!Array.isArray(got)) return got;
+    iommu = got[0];
+    const [ci, co, cr, di, dout, dr] = got[1];
     tfmBuffers = setIn(
       tfmBuffers,
       tfm,
@@ -250,7 +264,9 @@ function followSdmdev(before: StackState, world: SdmdevWorld): StackState {
 function sdmdevStep(s: StackState, cmd: SdmdevCommand): StepResult<StackState> {
   const r = stepSdmdev(sdmdevWorld(s), cmd);
   if (!("ok" in r.ret)) return { ...r, state: s };
-  return { ...r, state: followSdmdev(s, r.state) };
+  const next = followSdmdev(s, r.state);
+  if ("events" in next) return fail(s, "ENOMEM", [...r.events, ...next.events]);
+  return { ...r, state: next };
 }
 
 /** The UUID of the mdev whose group is `group`, if any. */
