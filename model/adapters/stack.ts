@@ -106,12 +106,8 @@ export class StackAdapter {
 
   /** The started queue pair of an sdmdev queue, if it runs. */
   #runningQp(q: SdmdevQueue): HisiQp | undefined {
-    const qp = this.fn.qm.qps[q.priv === undefined ? -1 : this.#qn(q)];
+    const qp = this.fn.qm.qps[this.#vendorOf(q).hw(q).qn];
     return qp?.rings ? qp : undefined;
-  }
-
-  #qn(q: SdmdevQueue): number {
-    return this.#vendorOf(q).hw(q).qn;
   }
 
   #vendorOf(q: SdmdevQueue) {
