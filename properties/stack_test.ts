@@ -74,6 +74,16 @@ const exitVsDevice: RaceScenario<StackCommand> = {
   ],
 };
 
+/** The admin removes process 1's mdev while it sends and the device runs its SQEs. */
+const removeVsRunning: RaceScenario<StackCommand> = {
+  setup: [...STACK_PRELUDE, send()],
+  actors: [
+    { name: "admin", program: [{ op: "sdmdev.remove", uuid: U1 }] },
+    { name: "process", program: [send(USER_IOVA + PAGE_SIZE)] },
+    { name: "device", program: [deviceStep, deviceStep] },
+  ],
+};
+
 /** A new mdev removed while process 2 opens and attaches its group. */
 const removeVsOpen: RaceScenario<StackCommand> = {
   setup: [...STACK_PRELUDE, { op: "sdmdev.create", parent: 1, uuid: U2 }],
@@ -109,6 +119,11 @@ for (
       ["skipUndoOnDetach", "unshareBeforeUndo"],
     ],
     ["exit while the device holds SQEs", exitVsDevice, ["stopQueueNoop"]],
+    [
+      "remove of an open mdev while the device runs its SQEs",
+      removeVsRunning,
+      ["removeWhileOpenFreesRing"],
+    ],
     ["remove vs open of the mdev's group", removeVsOpen, []],
   ] as const
 ) {
@@ -128,7 +143,14 @@ for (
 /** Runs allowed for `stack-race` to find each race quirk from scratch (seen: 37 to 2072). */
 const BUDGET = 10_000;
 
-for (const quirk of ["stopQueueNoop", "skipUndoOnDetach", "unshareBeforeUndo"] as QuirkName[]) {
+for (
+  const quirk of [
+    "stopQueueNoop",
+    "skipUndoOnDetach",
+    "unshareBeforeUndo",
+    "removeWhileOpenFreesRing",
+  ] as QuirkName[]
+) {
   Deno.test(`stack-race finds ${quirk} from scratch within ${BUDGET} runs`, async () => {
     const r = await runSuite(suiteNamed("stack-race")!, { seed: 1, runs: BUDGET, quirks: [quirk] });
     assert.ok(r.failure, `not found in ${r.runs} runs`);
@@ -161,6 +183,16 @@ Deno.test("stopQueueNoop: the device fetches SQEs from the ring the remove freed
   assert.match(JSON.stringify(faults[0]), /"fault":"iommu","group":1/);
   const records = await runSequential(stackMachine, cmds, { stopQueueNoop: true });
   assert.ok(records.some((r) => r.failure), "the checker reports it");
+});
+
+Deno.test("removeWhileOpenFreesRing: the device fetches SQEs from the ring put_queue freed", async () => {
+  const cmds: StackCommand[] = [...STACK_PRELUDE, send(), { op: "sdmdev.remove", uuid: U1 }];
+  assert.deepEqual(await implEvents([...cmds, deviceStep]), []);
+  const faults = await implEvents([...cmds, deviceStep], "removeWhileOpenFreesRing");
+  assert.equal(faults.length, 1);
+  assert.match(JSON.stringify(faults[0]), /"fault":"iommu","group":1/);
+  const records = await runSequential(stackMachine, cmds, { removeWhileOpenFreesRing: true });
+  assert.ok(records.some((r) => r.failure), "the checker reports it at the remove");
 });
 
 Deno.test("skipUndoOnDetach: the device reads a page its process unmapped and unpinned", async () => {

@@ -275,11 +275,24 @@ export class HisiQm {
    * one's device queue told to stop and its SQ+CQ buffer freed.
    */
   releaseQp(...qps: HisiQp[]): Promise<void> {
-    if (qps.every((qp) => this.#idle(qp))) return this.#releaseQpLocked(qps);
+    return this.#release(qps, true);
+  }
+
+  /**
+   * `hisi_qm_release_qp` as the seed wrote it (RFCv2 4/7): off `qp_array` and the bitmap,
+   * SQ+CQ buffer freed, the device queue never told to stop. Only quirk
+   * `removeWhileOpenFreesRing` reaches it with a started qp (a put_queue of an open sdmdev).
+   */
+  releaseQpUnstopped(qp: HisiQp): Promise<void> {
+    return this.#release([qp], false);
+  }
+
+  #release(qps: readonly HisiQp[], stop: boolean): Promise<void> {
+    if (qps.every((qp) => this.#idle(qp))) return this.#releaseQpLocked(qps, stop);
     return this.#qpsLock.hold(
       this.#k.sched,
       "qm.release:qps-lock",
-      () => this.#releaseQpLocked(qps),
+      () => this.#releaseQpLocked(qps, stop),
     );
   }
 
@@ -292,7 +305,7 @@ export class HisiQm {
     return qp.scqe === null && qp.starts === 0;
   }
 
-  async #releaseQpLocked(qps: readonly HisiQp[]): Promise<void> {
+  async #releaseQpLocked(qps: readonly HisiQp[], stop: boolean): Promise<void> {
     for (const qp of qps) {
       this.qps[qp.qn] = null;
       this.qpArray[qp.qn] = null;
@@ -301,7 +314,7 @@ export class HisiQm {
     for (const qp of qps) {
       const scqe = qp.scqe;
       if (scqe === null) continue;
-      this.#stopQueue(qp.qn);
+      if (stop) this.#stopQueue(qp.qn);
       qp.scqe = null;
       qp.rings = null;
       await this.#iommu.dmaFree(this.#group, scqe.iova);

@@ -97,7 +97,10 @@ export function qmSdmdevOps(
       q.priv = priv;
       return undefined;
     },
-    putQueue: (q) => qm.releaseQp(privOf(q).qp),
+    putQueue: (q) =>
+      quirks.removeWhileOpenFreesRing
+        ? qm.releaseQpUnstopped(privOf(q).qp)
+        : qm.releaseQp(privOf(q).qp),
     async startQueue(q) {
       const priv = privOf(q);
       const r = await qm.startQp(priv.qp, q.pasid);

@@ -265,21 +265,25 @@ export class MdevCore {
     });
   }
 
-  /** `mdev_destroy_store` → `mdev_device_destroy`: EBUSY while the device is open. */
+  /**
+   * `mdev_destroy_store` → `mdev_device_destroy`: EBUSY while the device or its group file is
+   * open (with `removeWhileOpenFreesRing`, only after the vendor's remove ran).
+   */
   async remove(uuidText: string, vendor: MdevVendor): Promise<Errno | undefined> {
     const d = this.lookup(uuidText, vendor);
     if (typeof d === "string") return d;
     const { quirks } = this.#k;
     return await this.#locked(d.parent, "mdev.remove:list-lock", async () => {
       if (d.gone) return "ENODEV";
-      if (d.groupUsers > 0) return "EBUSY";
+      const inUse = d.open || d.groupUsers > 0;
+      if (d.groupUsers > 0 && !quirks.removeWhileOpenFreesRing) return "EBUSY";
       const checkFirst = !quirks.removeWhileOpenDestroys && !quirks.removeWhileOpenFreesRing;
       if (checkFirst && d.open) return "EBUSY";
       this.#removing.add(d);
       const r = await d.parent.ops.remove!(d);
       this.#removing.delete(d);
       if (r !== undefined) return r;
-      if (quirks.removeWhileOpenFreesRing && d.open) return "EBUSY";
+      if (quirks.removeWhileOpenFreesRing && inUse) return "EBUSY";
       this.#put(d);
       return undefined;
     });

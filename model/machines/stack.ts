@@ -152,7 +152,7 @@ export const stackMachine: Machine<StackState, StackCommand> = {
   name: "stack",
   vars: ["iommu", "type1", "mdev", "sdmdev", "rings", "tfmBuffers", "requests"],
   prelude: STACK_PRELUDE,
-  quirks: ["stopQueueNoop", "skipUndoOnDetach", "unshareBeforeUndo"],
+  quirks: ["stopQueueNoop", "skipUndoOnDetach", "unshareBeforeUndo", "removeWhileOpenFreesRing"],
   initial: initialStackState,
   step: stepStack,
   violations: stackViolations,
