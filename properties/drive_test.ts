@@ -22,6 +22,9 @@ function has(cmd: string): boolean {
 
 const haveCc = has("cc");
 if (!haveCc) console.log("drive_test: no cc on this machine: the C example's tests are skipped");
+if (!has("python3")) {
+  console.log("drive_test: no python3 on this machine: the Python example's tests are skipped");
+}
 
 /** Builds examples/qm_ring/qm_ring.c into `dir`; returns the binary's path. */
 async function buildQmRing(dir: string): Promise<string> {
@@ -92,6 +95,21 @@ Deno.test({
       "--bug full-ring is found",
       () => finds("qm", [bin, "--bug", "full-ring"], /send.*spec \{"err":"(ENOSPC|EBUSY)"\}/),
     );
+  },
+});
+
+Deno.test({
+  name: "drive: the Python IOMMU/type1 example",
+  ignore: !has("python3"),
+  async fn(t) {
+    const py = ["python3", `${root}examples/type1_py/type1.py`];
+    await t.step("the correct world passes drive and oracle", () => passes("type1", py));
+    await t.step("--bug keep-mappings-on-detach is found", () =>
+      finds(
+        "type1",
+        [...py, "--bug", "keep-mappings-on-detach"],
+        /type1\.(detach|closeGroup).*state differs at \$\.iommu\.domains/,
+      ));
   },
 });
 
