@@ -3,9 +3,15 @@
  * system `cc`) and the Python IOMMU/type1 world. Each correct one passes `drive` and the trace
  * of its longest run passes `oracle`; each planted defect is found, and the counterexample
  * written is one `oracle` rejects. A crashing or babbling implementation is a divergence with
- * one clear line, bad usage exit 2.
+ * one clear line, bad usage exit 2. Requests and answers follow
+ * fixtures/schemas/drive-protocol.schema.json.
  */
 import assert from "node:assert/strict";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import fc from "fast-check";
+import { ERRNOS } from "../spec/types.ts";
+import { DRIVE_TARGETS } from "../model/drive/driver.ts";
+import { applyRequest, resetRequest } from "../model/drive/protocol.ts";
 import { testSeed } from "../model/seed.ts";
 import { runCli } from "./run_cli.ts";
 
@@ -58,6 +64,50 @@ async function drive(machine: string, runs: number, dir: string, ...impl: string
   return { ...r, trace, counterexample };
 }
 
+const schema = JSON.parse(
+  await Deno.readTextFile(`${root}fixtures/schemas/drive-protocol.schema.json`),
+);
+const ajv = new Ajv2020({ allErrors: true, strict: false });
+const validLine = ajv.compile(schema);
+
+/** A reset, the prelude and `n` generated commands of `machine`, as request lines. */
+function session(machine: string, n: number): string[] {
+  const { machine: m, config } = DRIVE_TARGETS[machine];
+  const cmds = fc.sample(m.commands(), { numRuns: n, seed: testSeed() });
+  return [resetRequest(m.name, config), ...[...m.prelude, ...cmds].map(applyRequest)];
+}
+
+/** Every request of a session and every answer `impl` gives validate against the schema. */
+async function speaksTheSchema(machine: string, impl: string[]) {
+  const requests = session(machine, 200);
+  const child = new Deno.Command(impl[0], { args: impl.slice(1), stdin: "piped", stdout: "piped" })
+    .spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(requests.join("\n") + "\n"));
+  await w.close();
+  const answers = new TextDecoder().decode((await child.output()).stdout).trimEnd().split("\n");
+  assert.equal(answers.length, requests.length);
+  for (const line of [...requests, ...answers]) {
+    assert.ok(validLine(JSON.parse(line)), `${line}: ${ajv.errorsText(validLine.errors)}`);
+  }
+}
+
+Deno.test("the protocol schema names every errno and drivable machine, and refuses junk", () => {
+  assert.deepEqual(schema.$defs.ret.oneOf[1].properties.err.enum, ERRNOS);
+  assert.deepEqual(schema.$defs.reset.properties.machine.enum, Object.keys(DRIVE_TARGETS));
+  for (
+    const junk of [
+      { type: "apply" },
+      { ret: { ok: 1, err: "EINVAL" } },
+      { ret: { err: "ENOPE" } },
+      { ready: false },
+      { ret: { ok: 0 }, events: [{ level: "warn" }] },
+    ]
+  ) {
+    assert.equal(validLine(junk), false, JSON.stringify(junk));
+  }
+});
+
 /** The correct implementation passes, and so does its longest run's trace before the oracle. */
 async function passes(machine: string, impl: string[]) {
   const dir = await Deno.makeTempDir();
@@ -86,6 +136,7 @@ Deno.test({
   ignore: !haveCc,
   async fn(t) {
     const bin = await buildQmRing(await Deno.makeTempDir());
+    await t.step("its answers follow the protocol schema", () => speaksTheSchema("qm", [bin]));
     await t.step("the correct ring passes drive and oracle", () => passes("qm", [bin]));
     await t.step(
       "--bug no-phase-flip is found",
@@ -103,6 +154,7 @@ Deno.test({
   ignore: !has("python3"),
   async fn(t) {
     const py = ["python3", `${root}examples/type1_py/type1.py`];
+    await t.step("its answers follow the protocol schema", () => speaksTheSchema("type1", py));
     await t.step("the correct world passes drive and oracle", () => passes("type1", py));
     await t.step("--bug keep-mappings-on-detach is found", () =>
       finds(
