@@ -1,13 +1,15 @@
 /**
- * `deno task fixtures` — regenerates `fixtures/counterexamples/<quirk>.itf.json`: for each
- * quirk, the suite of its machine in the catalogue's mode is run with the quirk on and a fixed seed until it
- * fails, and the shrunk counterexample is saved. Deterministic: the same code gives the same
+ * `deno task fixtures` — regenerates `fixtures/schemas/<machine>.trace.schema.json` (what
+ * `oracle --schema` prints) and `fixtures/counterexamples/<quirk>.itf.json`: for each quirk, the
+ * suite of its machine in the catalogue's mode is run with the quirk on and a fixed seed until
+ * it fails, and the shrunk counterexample is saved. Deterministic: the same code gives the same
  * files.
  *
  * @module
  */
 import { QUIRK_NAMES } from "../../impl/quirks.ts";
-import { quirkSuite } from "../machines.ts";
+import { MACHINES, quirkSuite } from "../machines.ts";
+import { traceSchema } from "../trace_schema.ts";
 import { runSuite } from "../suites.ts";
 import { parseArgs, printLines, runCli, UsageError } from "./common.ts";
 
@@ -19,6 +21,12 @@ async function main(): Promise<number> {
   if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
   const out = (flags.out as string | undefined) ?? "fixtures/counterexamples";
   await Deno.mkdir(out, { recursive: true });
+  for (const m of MACHINES) {
+    await Deno.writeTextFile(
+      `fixtures/schemas/${m.name}.trace.schema.json`,
+      JSON.stringify(traceSchema(m, m.schema), null, 1) + "\n",
+    );
+  }
   for (const quirk of QUIRK_NAMES) {
     const suite = quirkSuite(quirk);
     const r = await runSuite(suite, { seed: FIXTURE_SEED, runs: 100_000, quirks: [quirk] });
