@@ -100,6 +100,18 @@ const removeVsOpen: RaceScenario<StackCommand> = {
   ],
 };
 
+const unregister: StackCommand = { op: "sdmdev.unregister", parent: 1 };
+
+/** The QM function's PCI remove while process 1 sends, the device runs, and process 1 exits. */
+const pciRemoveVsUse: RaceScenario<StackCommand> = {
+  setup: [...STACK_PRELUDE, send()],
+  actors: [
+    { name: "admin", program: [unregister, STACK_PRELUDE[0]] },
+    { name: "process", program: [send(USER_IOVA + PAGE_SIZE), { op: "stack.exit", by: 1 }] },
+    { name: "device", program: [deviceStep, deviceStep] },
+  ],
+};
+
 function explore(scenario: RaceScenario<StackCommand>, quirks: Record<string, boolean>) {
   return fc.check(
     fc.asyncProperty(fc.scheduler(), async (s) => {
@@ -125,6 +137,7 @@ for (
       ["removeWhileOpenFreesRing"],
     ],
     ["remove vs open of the mdev's group", removeVsOpen, []],
+    ["the PCI remove while a process uses its mdev", pciRemoveVsUse, ["stopQueueNoop"]],
   ] as const
 ) {
   Deno.test(`stack race: ${name}`, async (t) => {
@@ -259,4 +272,75 @@ Deno.test("a ring allocation whose IOVA a user mapping holds fails the open with
   const last = records.at(-1)!;
   assert.deepEqual(last.specRet, { err: "ENOMEM" });
   assert.deepEqual(last.specEvents, [{ warn: "iova-collision", group: 1, iova: 6 * PAGE_SIZE }]);
+});
+
+/** The spec's and the implementation's results of `cmds`, checked step by step. */
+async function conforming(cmds: readonly StackCommand[]) {
+  const records = await runSequential(stackMachine, cmds);
+  assert.equal(records.find((r) => r.failure)?.failure, undefined);
+  return records;
+}
+
+Deno.test("the PCI remove waits for the open mdev; the queue runs on until its file goes", async () => {
+  const records = await conforming([
+    ...STACK_PRELUDE,
+    send(),
+    unregister,
+    { op: "sdmdev.create", parent: 1, uuid: U2 },
+    deviceStep,
+    STACK_PRELUDE[0],
+    { op: "stack.exit", by: 1 },
+    STACK_PRELUDE[0],
+    { op: "sdmdev.create", parent: 1, uuid: U2 },
+  ]);
+  const rets = records.slice(STACK_PRELUDE.length + 1).map((r) => r.specRet);
+  assert.deepEqual(rets, [
+    { ok: 1 }, // one open mdev waited for
+    { err: "ENODEV" }, // no create once the remove began
+    { ok: 0 }, // the open queue still runs
+    { err: "EEXIST" }, // the parent is not gone yet
+    { ok: 0 },
+    { ok: 0 }, // the exit released the last user: the function binds again
+    { ok: 10 },
+  ]);
+  const gone = records.at(-3)!.observed;
+  assert.deepEqual([...gone.iommu.groups.keys()], [1, 2]);
+  assert.deepEqual(gone.rings, new Map());
+});
+
+Deno.test("an mdev the PCI remove took while its group file was open leaves a retained group", async () => {
+  const records = await conforming([
+    ...STACK_PRELUDE,
+    { op: "stack.exit", by: 1 },
+    { op: "sdmdev.create", parent: 1, uuid: U2 },
+    { op: "type1.openGroup", container: 2, group: 11 },
+    { op: "type1.attach", container: 2, group: 11 },
+    { op: "type1.setIommu", container: 2 },
+    { op: "type1.map", container: 2, iova: USER_IOVA, size: PAGE_SIZE, vaddr: 0x10000 },
+    unregister,
+    { op: "type1.getDeviceFd", container: 2, group: 11 },
+    STACK_PRELUDE[0],
+    { op: "sdmdev.create", parent: 1, uuid: U1 },
+    { op: "sdmdev.create", parent: 1, uuid: U2 },
+    { op: "type1.closeGroup", container: 2, group: 11 },
+    { op: "sdmdev.remove", uuid: U1 },
+    { op: "sdmdev.create", parent: 1, uuid: U1 },
+  ]);
+  const rets = records.slice(STACK_PRELUDE.length + 6).map((r) => r.specRet);
+  assert.deepEqual(rets, [
+    { ok: 0 }, // both mdevs were closed: removed at once, the parent with them
+    { err: "ENODEV" }, // the retained group has no device
+    { ok: 0 },
+    { ok: 10 },
+    { ok: 12 }, // 11 is still the retained group's
+    { ok: 0 }, // its last close: unset (the mappings undone), then gone
+    { ok: 0 },
+    { ok: 10 },
+  ]);
+  const retained = records[STACK_PRELUDE.length + 7].observed;
+  assert.equal(retained.iommu.groups.get(11)?.kind, "mdev");
+  assert.equal(retained.mdev.groups.has(11), false);
+  const closed = records.at(-3)!.observed;
+  assert.equal(closed.iommu.groups.has(11), false);
+  assert.deepEqual(closed.type1.containers.get(2)?.dmas, []);
 });

@@ -16,6 +16,17 @@
  * - **mdev groups are IOMMU groups**: `sdmdev.create` adds the new mdev's group to the IOMMU
  *   slice (an mdev group whose DMA is its parent's); `sdmdev.remove` takes it away, and is
  *   EBUSY while a process holds the group open.
+ * - **The PCI remove** (`sdmdev.unregister`, the QM driver's remove calling
+ *   `vfio_sdmdev_unregister`) waits for its users, as `mdev_unregister_device` does: closed
+ *   mdevs go at once, an open one when its file is released (its queue stopped, its ring
+ *   freed), the parent with its last user (a kernel crypto transform included). The QM and
+ *   its boot buffers stay: `sdmdev.register` binds the function again once the parent is
+ *   gone (EEXIST before; ENODEV for any other function, EINVAL for another qp count).
+ * - **Retained groups**: an mdev removed while a process holds its group file open leaves
+ *   its IOMMU group behind (the VFIO group references it) until that file's last close; the
+ *   group id is not reused meanwhile (it is the IOMMU's IDA that hands ids out), the group
+ *   stays set in its container until unset, and `type1.getDeviceFd` of it is ENODEV (the
+ *   group has no device).
  * - **The device file is the VFIO device fd**: `type1.getDeviceFd` of an mdev group opens the
  *   sdmdev for the container's process (`vfio_mdev_open` → the parent's open; its failure
  *   fails the call and leaves no fd), `type1.closeDeviceFd` releases it.
@@ -112,6 +123,7 @@ export type StackSdmdevCommand = Extract<
   {
     readonly op:
       | "sdmdev.register"
+      | "sdmdev.unregister"
       | "sdmdev.create"
       | "sdmdev.remove"
       | "sdmdev.mmap"
@@ -126,6 +138,7 @@ export type StackCommand = Type1Command | StackSdmdevCommand | StackOwnCommand;
 
 const SDMDEV_OPS_HERE = [
   "sdmdev.register",
+  "sdmdev.unregister",
   "sdmdev.create",
   "sdmdev.remove",
   "sdmdev.mmap",
@@ -262,11 +275,61 @@ function followSdmdev(before: StackState, world: SdmdevWorld): StackState | Allo
 
 /** Runs an sdmdev command on the sdmdev slice and lets the rest follow. */
 function sdmdevStep(s: StackState, cmd: SdmdevCommand): StepResult<StackState> {
-  const r = stepSdmdev(sdmdevWorld(s), cmd);
+  const r = cmd.op === "sdmdev.create"
+    ? createBesideRetained(s, cmd)
+    : stepSdmdev(sdmdevWorld(s), cmd);
   if (!("ok" in r.ret)) return { ...r, state: s };
   const next = followSdmdev(s, r.state);
   if ("events" in next) return fail(s, "ENOMEM", [...r.events, ...next.events]);
   return { ...r, state: next };
+}
+
+/** The IOMMU groups of mdevs that are gone, kept while a group file holds them. */
+function retainedGroups(s: StackState): number[] {
+  const ids: number[] = [];
+  for (const g of s.iommu.groups.values()) {
+    if (g.kind === "mdev" && !s.mdev.groups.has(g.id)) ids.push(g.id);
+  }
+  return ids;
+}
+
+/**
+ * `sdmdev.create` with the group ids of retained groups taken: the mdev slice allocates the
+ * lowest id its own groups leave free, so they are lent to it as taken for the step.
+ */
+function createBesideRetained(s: StackState, cmd: SdmdevCommand): StepResult<SdmdevWorld> {
+  const retained = retainedGroups(s);
+  if (retained.length === 0) return stepSdmdev(sdmdevWorld(s), cmd);
+  let groups = s.mdev.groups;
+  for (const id of retained) groups = setIn(groups, id, "");
+  const r = stepSdmdev({ mdev: { ...s.mdev, groups }, sdmdev: s.sdmdev }, cmd);
+  let back = r.state.mdev.groups;
+  for (const id of retained) back = deleteIn(back, id);
+  return { ...r, state: { ...r.state, mdev: { ...r.state.mdev, groups: back } } };
+}
+
+/**
+ * The IOMMU slice's mdev groups follow the mdev core's: a new mdev's group is added (its DMA
+ * its parent's), a gone mdev's group is deleted unless a group file retains it.
+ */
+function followMdevGroups(s: StackState): StackState {
+  let groups = s.iommu.groups;
+  for (const [id, uuid] of s.mdev.groups) {
+    if (groups.has(id)) continue;
+    const parent = s.mdev.devices.get(uuid)!.parent;
+    groups = setIn(groups, id, {
+      id,
+      kind: "mdev" as const,
+      parent,
+      defaultDomain: null,
+      domain: null,
+      shares: new Map(),
+    });
+  }
+  for (const id of retainedGroups(s)) {
+    if (!s.type1.groupFds.has(id)) groups = deleteIn(groups, id);
+  }
+  return groups === s.iommu.groups ? s : { ...s, iommu: { ...s.iommu, groups } };
 }
 
 /** The UUID of the mdev whose group is `group`, if any. */
@@ -285,8 +348,12 @@ function type1Step(s: StackState, cmd: Type1Command): StepResult<StackState> {
   if (cmd.op !== "type1.getDeviceFd" && cmd.op !== "type1.closeDeviceFd") {
     return { ...r, state: next };
   }
-  const uuid = mdevOfGroup(s, (cmd as { group: number }).group);
-  if (uuid === undefined) return { ...r, state: next };
+  const group = (cmd as { group: number }).group;
+  const uuid = mdevOfGroup(s, group);
+  if (uuid === undefined) {
+    const deviceless = cmd.op === "type1.getDeviceFd" && retainedGroups(s).includes(group);
+    return deviceless ? fail(s, "ENODEV", r.events) : { ...r, state: next };
+  }
   const by = processOf(cmd.container);
   const op = cmd.op === "type1.getDeviceFd" ? "sdmdev.open" : "sdmdev.release";
   const opened = sdmdevStep(next, { op, uuid, by });
@@ -367,6 +434,12 @@ function exit(s: StackState, by: number): StepResult<StackState> {
 /** Executes one stack command. */
 export function stepStack(s: StackState, cmd: StackCommand): StepResult<StackState> {
   if (!Object.hasOwn(stackCommandSchema, cmd.op)) unknownOp(cmd);
+  const r = stepComponents(s, cmd);
+  return { ...r, state: followMdevGroups(r.state) };
+}
+
+/** One stack command on the slice it names (the IOMMU's mdev groups not yet followed). */
+function stepComponents(s: StackState, cmd: StackCommand): StepResult<StackState> {
   if (cmd.op === "stack.exit") return exit(s, cmd.by);
   if (cmd.op === "stack.send") return send(s, cmd.uuid, cmd.by, cmd.iova);
   if (cmd.op === "stack.deviceStep") return deviceStep(s, cmd.parent, cmd.qn);
@@ -375,29 +448,11 @@ export function stepStack(s: StackState, cmd: StackCommand): StepResult<StackSta
     const d = s.mdev.devices.get(cmd.uuid);
     if (d && s.type1.groupFds.has(d.group)) return fail(s, "EBUSY");
   }
-  const r = sdmdevStep(s, cmd as SdmdevCommand);
-  if (!("ok" in r.ret)) return r;
-  if (cmd.op === "sdmdev.create") {
-    const group = r.ret.ok as number;
-    const iommu = {
-      ...r.state.iommu,
-      groups: setIn(r.state.iommu.groups, group, {
-        id: group,
-        kind: "mdev" as const,
-        parent: cmd.parent,
-        defaultDomain: null,
-        domain: null,
-        shares: new Map(),
-      }),
-    };
-    return { ...r, state: { ...r.state, iommu } };
+  if (cmd.op === "sdmdev.register") {
+    if (cmd.parent !== STACK_PARENT) return fail(s, "ENODEV");
+    if (cmd.qpNum !== STACK_QP_NUM) return fail(s, "EINVAL");
   }
-  if (cmd.op === "sdmdev.remove") {
-    const group = s.mdev.devices.get(cmd.uuid)!.group;
-    const iommu = { ...r.state.iommu, groups: deleteIn(r.state.iommu.groups, group) };
-    return { ...r, state: { ...r.state, iommu } };
-  }
-  return r;
+  return sdmdevStep(s, cmd as SdmdevCommand);
 }
 
 /** Lifts a slice's invariant to the whole state. */
@@ -407,8 +462,8 @@ function lift<S>(inv: Invariant<S>, slice: (s: StackState) => S): Invariant<Stac
 
 /**
  * The invariants: every slice's own, and those of the composition:
- * - `stack.mdev-groups` (always): the IOMMU slice's mdev groups are exactly the mdev core's,
- *   each with its parent's group as parent.
+ * - `stack.mdev-groups` (always): every mdev's group is an mdev group of its parent in the
+ *   IOMMU slice, and every other mdev group there is retained by a group file.
  * - `stack.rings-mapped` (always): every running queue's ring is a live kernel buffer in its
  *   parent's default domain, and every ring buffer belongs to a running queue.
  * - `stack.requests-running` (always): only running queues have outstanding requests.
@@ -425,8 +480,8 @@ export const stackInvariants: readonly Invariant<StackState>[] = [
     name: "stack.mdev-groups",
     scope: "always",
     check: (s) => {
-      for (const g of s.iommu.groups.values()) {
-        if (g.kind === "mdev" && !s.mdev.groups.has(g.id)) return `IOMMU group ${g.id} has no mdev`;
+      for (const id of retainedGroups(s)) {
+        if (!s.type1.groupFds.has(id)) return `IOMMU group ${id} has no mdev and no group file`;
       }
       for (const [group, uuid] of s.mdev.groups) {
         const g = s.iommu.groups.get(group);

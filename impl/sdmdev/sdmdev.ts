@@ -290,7 +290,8 @@ export function mdevVfioDevices(core: MdevCore, sdmdev: SdmdevClass): VfioDevice
   return {
     open: (group, mm) => {
       const d = core.groups.get(group);
-      return d && core.open(d.uuid, "sdmdev", mm);
+      if (d) return core.open(d.uuid, "sdmdev", mm);
+      return core.retainedGroups.has(group) ? Promise.resolve("ENODEV") : undefined;
     },
     release: (group, mm) => {
       const d = core.groups.get(group);

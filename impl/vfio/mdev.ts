@@ -162,8 +162,13 @@ export class MdevCore {
   readonly parents: Map<number, MdevParent> = new Map();
   /** Listed devices by UUID (the mdev bus). */
   readonly devices: Map<string, MdevDevice> = new Map();
-  /** IOMMU group id to its mdev (the group IDA). */
+  /** IOMMU group id to its mdev. */
   readonly groups: Map<number, MdevDevice> = new Map();
+  /**
+   * Groups of removed mdevs that an open VFIO group file still references: the IOMMU group
+   * (and its id) lives until that file's last close.
+   */
+  readonly retainedGroups: Set<number> = new Set();
   /** Ghost: successful creates so far. */
   nextSerial = 0;
   /** Device names taken on the bus, including devices still being created. */
@@ -255,7 +260,8 @@ export class MdevCore {
         this.#names.delete(uuid);
         return r;
       }
-      mdev.group = lowestFreeId(this.groups, FIRST_MDEV_GROUP);
+      // The group IDA: the IOMMU's groups when there is one (retained groups keep their ids).
+      mdev.group = lowestFreeId(this.#iommu?.groups ?? this.groups, FIRST_MDEV_GROUP);
       mdev.serial = this.nextSerial++;
       this.groups.set(mdev.group, mdev);
       this.#iommu?.addGroup(mdev.group, "mdev", p.id);
@@ -300,10 +306,11 @@ export class MdevCore {
     return undefined;
   }
 
-  /** The VFIO group file of mdev group `group` was closed. */
+  /** The VFIO group file of mdev group `group` was closed: a retained group goes now. */
   closeGroup(group: number): void {
     const d = this.groups.get(group);
     if (d) d.groupUsers--;
+    if (this.retainedGroups.delete(group)) this.#iommu?.removeGroup(group);
   }
 
   /** `vfio_mdev_open` on behalf of process `by`: one open per device. */
@@ -414,7 +421,10 @@ export class MdevCore {
     return 0;
   }
 
-  /** `mdev_put_device`: the last reference takes the device off its list and frees its group. */
+  /**
+   * `mdev_put_device`: the last reference takes the device off its list and drops its group,
+   * which an open group file retains.
+   */
   #put(d: MdevDevice): void {
     if (--d.ref > 0 || d.gone) return;
     d.gone = true;
@@ -422,7 +432,8 @@ export class MdevCore {
     list.splice(list.indexOf(d), 1);
     this.devices.delete(d.uuid);
     this.groups.delete(d.group);
-    this.#iommu?.removeGroup(d.group);
+    if (d.groupUsers > 0) this.retainedGroups.add(d.group);
+    else this.#iommu?.removeGroup(d.group);
     this.#names.delete(d.uuid);
     this.#goneIfIdle(d.parent);
   }

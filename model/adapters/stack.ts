@@ -90,6 +90,8 @@ export class StackAdapter {
     if (cmd.op.startsWith("type1.")) return this.system.exec(cmd as never);
     if (cmd.op === "sdmdev.register") {
       return this.kernel.traced(async () => {
+        if (cmd.parent !== this.fn.id) return { err: "ENODEV" };
+        if (cmd.qpNum !== STACK_QP_NUM) return { err: "EINVAL" };
         const r = await this.sdmdev.registerFunction(this.fn, cmd.name, cmd.sva);
         return r === undefined ? { ok: 0 } : { err: r };
       });

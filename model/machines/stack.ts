@@ -7,7 +7,8 @@
  * container, so it has the shared domain and one of its own, the IOMMU set, the device fd
  * open, two pages mapped at {@link USER_IOVA}, the MMIO page and the ring mmapped), so
  * requests flow from the first generated command; everything can be
- * undone and redone from there, in any order, by either process.
+ * undone and redone from there, in any order, by either process, the PCI remove of the QM
+ * (`sdmdev.unregister`) and its new bind (`sdmdev.register`) included.
  *
  * Race actors draw the same commands except two, which run in sequences and race set-ups: the
  * crypto transforms (a transform's six kernel DMA allocations interleave with a racing queue
@@ -106,6 +107,8 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
       fc.record({ op: fc.constant("sdmdev.create"), parent: fc.constant(STACK_PARENT), uuid }),
     ),
     rec(1, fc.record({ op: fc.constant("sdmdev.remove"), uuid })),
+    rec(1, fc.constant({ op: "sdmdev.unregister", parent: STACK_PARENT } as const)),
+    rec(1, fc.constant(STACK_PRELUDE[0])),
     rec(
       2,
       fc.record({
