@@ -43,6 +43,17 @@ export interface SuiteOptions {
   readonly pctDepth?: number;
   /** When given, each generated command's spec result is tallied here (`check --coverage`). */
   readonly coverage?: Coverage;
+  /**
+   * Index of the first run (default 0): runs `from` to `from + runs - 1` of the seed's run
+   * sequence, exactly those an unsplit check would do there (fast-check skips to a one-number
+   * path), so a suite can be split into run ranges; a counterexample's path stays absolute.
+   */
+  readonly from?: number;
+  /**
+   * Called after every execution of the property (the runs, then shrinking steps), `failed`
+   * when it threw: `check`'s progress line. Fuzz suites do not call it.
+   */
+  readonly onRun?: (failed: boolean) => void;
 }
 
 /** Default PCT depth. */
@@ -108,11 +119,29 @@ function unwrap(c: unknown): Cmd {
 function params<T>(o: SuiteOptions): fc.Parameters<T> {
   return {
     seed: o.seed,
-    path: o.path,
+    path: o.path ?? (o.from ? String(o.from) : undefined),
     endOnFailure: o.path !== undefined,
     numRuns: o.runs,
     interruptAfterTimeLimit: o.seconds === undefined ? undefined : o.seconds * 1000,
     markInterruptAsFailure: false,
+  };
+}
+
+/** The property `body`, telling `o.onRun` about each execution. */
+function reported<A extends unknown[]>(
+  o: SuiteOptions,
+  body: (...args: A) => Promise<void>,
+): (...args: A) => Promise<void> {
+  const onRun = o.onRun;
+  if (!onRun) return body;
+  return async (...args) => {
+    try {
+      await body(...args);
+    } catch (e) {
+      onRun(true);
+      throw e;
+    }
+    onRun(false);
   };
 }
 
@@ -149,17 +178,20 @@ async function runSequentialSuite(
     },
   );
   const start = performance.now();
-  const prop = fc.asyncProperty(arb, async (cmds) => {
-    const conf = new Conformance(machine, quirks);
-    for (const cmd of machine.prelude) {
-      const r = await conf.step(cmd);
-      if (r.failure) throw new Error(`prelude: ${r.failure}`);
-    }
-    await fc.asyncModelRun(
-      () => ({ model: { conf, count: () => commands++, coverage: o.coverage }, real: {} }),
-      cmds,
-    );
-  });
+  const prop = fc.asyncProperty(
+    arb,
+    reported(o, async (cmds) => {
+      const conf = new Conformance(machine, quirks);
+      for (const cmd of machine.prelude) {
+        const r = await conf.step(cmd);
+        if (r.failure) throw new Error(`prelude: ${r.failure}`);
+      }
+      await fc.asyncModelRun(
+        () => ({ model: { conf, count: () => commands++, coverage: o.coverage }, real: {} }),
+        cmds,
+      );
+    }),
+  );
   const details = await fc.check(prop, params(o));
   const base = { suite: suite.name, runs: details.numRuns, commands, seed: o.seed };
   if (!details.failed || !details.counterexample) {
@@ -201,18 +233,22 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
   const driver = (s: fc.Scheduler | PctPlan): Driver =>
     "priorities" in s ? pctDriver(s) : fcDriver(s);
   const start = performance.now();
-  const prop = fc.asyncProperty(arb, schedules, async (scenario, s) => {
-    const result = await runRace(machine, scenario, driver(s), { quirks, onSetupStep });
-    // A linearization's rets are the spec's: linearize accepts an order only when they match.
-    if (cov && result.linearization) {
-      for (const h of result.linearization) cov.record(h.cmd.op, h.ret);
-    }
-    commands += scenario.setup.length + scenario.actors.reduce((n, a) => n + a.program.length, 0);
-    if (result.failure) {
-      lastFailure = { scenario, result };
-      throw new Error(result.failure);
-    }
-  });
+  const prop = fc.asyncProperty(
+    arb,
+    schedules,
+    reported(o, async (scenario, s) => {
+      const result = await runRace(machine, scenario, driver(s), { quirks, onSetupStep });
+      // A linearization's rets are the spec's: linearize accepts an order only when they match.
+      if (cov && result.linearization) {
+        for (const h of result.linearization) cov.record(h.cmd.op, h.ret);
+      }
+      commands += scenario.setup.length + scenario.actors.reduce((n, a) => n + a.program.length, 0);
+      if (result.failure) {
+        lastFailure = { scenario, result };
+        throw new Error(result.failure);
+      }
+    }),
+  );
   const details = await fc.check(prop, params(o));
   const base = { suite: suite.name, runs: details.numRuns, commands, seed: o.seed };
   if (!details.failed || !lastFailure) return { ...base, ms: performance.now() - start };

@@ -5,10 +5,23 @@
  *
  * @module
  */
-import { Coverage, formatCoverage, type MachineCoverage, summarize } from "../coverage.ts";
+import type { QuirkName } from "../../impl/quirks.ts";
+import type { Shard } from "../check/plan.ts";
+import { ProgressDisplay } from "../check/progress.ts";
+import {
+  type CheckOutcome,
+  jsonReport,
+  junitXml,
+  REPORT_FORMATS,
+  type ReportFormat,
+  type SuiteOutcome,
+  writeReport,
+} from "../check/report.ts";
+import { CheckRun } from "../check/run.ts";
+import { type Coverage, formatCoverage, type MachineCoverage, summarize } from "../coverage.ts";
 import type { Machine } from "../machine.ts";
 import { type Suite, SUITES } from "../machines.ts";
-import { PCT_DEPTH, runSuite, type SuiteOptions, type SuiteReport } from "../suites.ts";
+import { PCT_DEPTH } from "../suites.ts";
 import { parseArgs, printLines, quirkNames, runCli, RunError, UsageError } from "./common.ts";
 import { suitesNamed } from "./model_args.ts";
 
@@ -34,43 +47,46 @@ function row(cells: readonly (string | number)[]): string {
   return cells.map((c, i) => String(c).padEnd(widths[i] ?? 0)).join(" ").trimEnd();
 }
 
-/**
- * {@link runSuite}, with an exception that escapes it (one thrown outside a command, where the
- * runner cannot turn it into a counterexample: the spec's own step, shrinking) reported as
- * the suite's failure, so the other suites still run. Its "trace" names the suite and seed.
- */
-async function runGuarded(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
-  const start = performance.now();
-  try {
-    return await runSuite(suite, o);
-  } catch (e) {
-    const violation = `exception outside a command: ${e instanceof Error ? e.stack : String(e)}`;
-    const trace = { suite: suite.name, seed: o.seed, quirks: [...(o.quirks ?? [])], violation };
-    return {
-      suite: suite.name,
-      runs: 0,
-      commands: 0,
-      ms: performance.now() - start,
-      seed: o.seed,
-      failure: { violation: violation.split("\n")[0], trace, length: 0 },
-    };
-  }
+/** A `--report FORMAT FILE`. */
+interface ReportArg {
+  readonly format: ReportFormat;
+  readonly file: string;
 }
 
 /**
- * Takes `--coverage [FILE]` / `--coverage=FILE` out of `argv` (a flag with an optional value,
- * which parseArgs has not): `coverage` is undefined without it, else where the JSON goes
- * (`file` undefined: the table only). A FILE that is a directory, or whose directory does not
- * exist, is refused before any suite runs.
+ * Takes the flags parseArgs has no kind for out of `argv`: `--coverage [FILE]` /
+ * `--coverage=FILE` (an optional value: `coverage` is undefined without the flag, `file`
+ * undefined for the table only) and `--report FORMAT FILE` (two values, repeatable, one per
+ * format). A FILE that is a directory, or whose directory does not exist, is refused before
+ * any suite runs.
  */
-function coverageArg(argv: readonly string[]): { rest: string[]; coverage?: { file?: string } } {
+function specialArgs(
+  argv: readonly string[],
+): { rest: string[]; coverage?: { file?: string }; reports: ReportArg[] } {
   const rest: string[] = [];
+  const reports: ReportArg[] = [];
   let coverage: { file?: string } | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--") {
       rest.push(...argv.slice(i));
       break;
+    }
+    if (arg === "--report") {
+      const [format, file] = [argv[i + 1], argv[i + 2]];
+      i += 2;
+      if (!REPORT_FORMATS.includes(format as ReportFormat)) {
+        throw new UsageError(`--report expects junit or json, got ${JSON.stringify(format ?? "")}`);
+      }
+      if (file === undefined || file === "") {
+        throw new UsageError(`--report ${format} needs a file`);
+      }
+      if (reports.some((r) => r.format === format)) {
+        throw new UsageError(`--report ${format} given twice`);
+      }
+      checkWritable(file, "--report");
+      reports.push({ format: format as ReportFormat, file });
+      continue;
     }
     if (arg !== "--coverage" && !arg.startsWith("--coverage=")) {
       rest.push(arg);
@@ -84,14 +100,14 @@ function coverageArg(argv: readonly string[]): { rest: string[]; coverage?: { fi
       ? argv[++i]
       : undefined;
     if (file === "") throw new UsageError("--coverage= needs a file name");
-    if (file !== undefined) checkWritable(file);
+    if (file !== undefined) checkWritable(file, "--coverage");
     coverage = { file };
   }
-  return { rest, coverage };
+  return { rest, coverage, reports };
 }
 
-/** Refuses (exit 2) a coverage file that is a directory or whose directory does not exist. */
-function checkWritable(file: string): void {
+/** Refuses (exit 2) an output file of `flag` that is a directory or whose directory does not exist. */
+function checkWritable(file: string, flag: string): void {
   const slash = file.lastIndexOf("/");
   const dir = slash < 0 ? "." : file.slice(0, slash) || "/";
   const isDir = (path: string) => {
@@ -101,12 +117,78 @@ function checkWritable(file: string): void {
       return undefined;
     }
   };
-  if (isDir(file)) throw new UsageError(`--coverage: ${file} is a directory`);
-  if (!isDir(dir)) throw new UsageError(`--coverage: ${file}: no such directory ${dir}`);
+  if (isDir(file)) throw new UsageError(`${flag}: ${file} is a directory`);
+  if (!isDir(dir)) throw new UsageError(`${flag}: ${file}: no such directory ${dir}`);
+}
+
+/** `--shard I/N`, 1 <= I <= N. */
+function shardArg(value: string | undefined): Shard | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(value);
+  const [index, count] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+  if (!m || index < 1 || index > count) {
+    throw new UsageError(`--shard expects I/N with 1 <= I <= N, got "${value}"`);
+  }
+  return { index, count };
+}
+
+/**
+ * The suites to run: `--suite`s, or by default those of the machine every quirk belongs to.
+ * Every quirk must live in the machine of some selected suite: a check that cannot exercise a
+ * defect must not pass as "not detected".
+ */
+function selectSuites(names: readonly string[] | undefined, quirks: readonly QuirkName[]): Suite[] {
+  const suites = names
+    ? suitesNamed(names)
+    : SUITES.filter((s) => quirks.every((q) => s.machine?.quirks.includes(q)));
+  if (suites.length === 0) throw new UsageError("no machine has all of these quirks");
+  for (const q of quirks) {
+    if (suites.some((s) => s.machine?.quirks.includes(q))) continue;
+    const able = SUITES.filter((s) => s.machine?.quirks.includes(q)).map((s) => s.name);
+    throw new UsageError(
+      `--quirk ${q}: no selected suite exercises it (suites that do: ${able.join(", ")})`,
+    );
+  }
+  return suites;
+}
+
+/** The summary table, one row per suite, and the totals line. */
+function table(outcomes: readonly SuiteOutcome[], wallMs: number, workers: number): string[] {
+  const count = (status: SuiteOutcome["status"]) =>
+    outcomes.filter((o) => o.status === status).length;
+  const interrupted = count("interrupted");
+  return [
+    row(["suite", "runs", "commands", "failures", "time"]),
+    ...outcomes.map((o) =>
+      row([
+        o.suite,
+        o.runs,
+        o.commands ?? "-",
+        o.status === "failed" ? 1 : 0,
+        `${(o.ms / 1000).toFixed(2)}s`,
+        o.status === "interrupted" ? "interrupted" : "",
+      ])
+    ),
+    `${count("passed")} passed, ${count("failed")} failed${
+      interrupted ? `, ${interrupted} interrupted` : ""
+    } in ${(wallMs / 1000).toFixed(1)} s (${workers} worker${workers === 1 ? "" : "s"})`,
+  ];
+}
+
+/** With quirks: which suites detected the defect, in how many runs, or that none did. */
+function detections(outcomes: readonly SuiteOutcome[], quirks: readonly QuirkName[]): string[] {
+  if (quirks.length === 0) return [];
+  const found = outcomes.filter((o) => o.status === "failed");
+  if (found.length === 0) {
+    const runs = outcomes.reduce((n, o) => n + o.runs, 0);
+    return [`defect not detected (${quirks.join(", ")}) in ${runs} runs`];
+  }
+  return found.map((o) => `defect detected by ${o.suite} in ${o.runs} runs`);
 }
 
 async function main(): Promise<number> {
-  const { rest, coverage } = coverageArg(Deno.args);
+  const started = new Date();
+  const { rest, coverage, reports } = specialArgs(Deno.args);
   const { flags, positional } = parseArgs(rest, {
     runs: "int",
     seconds: "int",
@@ -116,6 +198,9 @@ async function main(): Promise<number> {
     out: "string",
     sched: "string",
     "pct-depth": "int",
+    workers: "int",
+    shard: "string",
+    "expect-failure": "bool",
     help: "bool",
   });
   if (flags.help) {
@@ -124,10 +209,7 @@ async function main(): Promise<number> {
   }
   if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
   const quirks = quirkNames(flags.quirk as string[] | undefined);
-  const suites = flags.suite
-    ? suitesNamed(flags.suite as string[])
-    : SUITES.filter((s) => quirks.every((q) => s.machine?.quirks.includes(q)));
-  if (suites.length === 0) throw new UsageError("no machine has all of these quirks");
+  const suites = selectSuites(flags.suite as string[] | undefined, quirks);
   const seed = (flags.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31);
   const runs = flags.runs as number | undefined;
   const seconds = flags.seconds as number | undefined;
@@ -141,53 +223,74 @@ async function main(): Promise<number> {
     throw new UsageError("--pct-depth needs --sched pct");
   }
   if (pctDepth === 0) throw new UsageError("--pct-depth must be at least 1");
+  const workers = (flags.workers as number | undefined) ?? navigator.hardwareConcurrency;
+  if (workers < 1) throw new UsageError("--workers must be at least 1");
+  const shard = shardArg(flags.shard as string | undefined);
+  const expectFailure = flags["expect-failure"] === true;
   const label = quirks.length ? `quirks ${quirks.join(",")}` : "correct implementation";
   const budget = runs === undefined ? "default runs per suite" : `${runs} runs per suite`;
   const races = sched === "pct" ? `, races under pct depth ${pctDepth ?? PCT_DEPTH}` : "";
-  console.error(`check: seed ${seed}, ${budget}, ${label}${races}`);
-  const reports: SuiteReport[] = [];
-  const tallies = new Map<Machine, Coverage>();
-  for (const suite of suites) {
-    console.error(`check: ${suite.name} ...`);
-    const r = await runGuarded(suite, {
-      seed,
-      runs: runs ?? suite.defaultRuns,
-      seconds,
-      quirks,
-      sched,
-      pctDepth,
-      coverage: coverage && suite.machine ? tally(tallies, suite.machine) : undefined,
-    });
-    reports.push(r);
-    if (r.failure) {
-      await Deno.mkdir(out, { recursive: true });
-      const tag = suite.mode === "race" && sched === "pct" ? "-pct" : "";
-      const file = `${out}/${suite.name}-${quirks.join("+") || "correct"}${tag}-${seed}.itf.json`;
-      await Deno.writeTextFile(file, JSON.stringify(r.failure.trace, null, 1) + "\n");
-      console.error(`check: ${suite.name} FAILED after ${r.runs} runs: ${r.failure.violation}`);
-      console.error(`check: counterexample (${r.failure.length} steps) written to ${file}`);
-      console.error(`check: replay it with: npm run replay -- ${file}`);
-    } else {
-      console.error(`check: ${suite.name} passed ${r.runs} runs in ${(r.ms / 1000).toFixed(1)} s`);
-    }
-  }
-  const failed = reports.filter((r) => r.failure).length;
-  await printLines(
-    row(["suite", "runs", "commands", "failures", "time"]),
-    ...reports.map((r) =>
-      row([r.suite, r.runs, r.commands, r.failure ? 1 : 0, `${(r.ms / 1000).toFixed(2)}s`])
-    ),
-    `${reports.length - failed} passed, ${failed} failed`,
-  );
-  if (coverage) await reportCoverage(tallies, coverage.file, seed);
-  return failed > 0 ? 1 : 0;
-}
+  const where = `${workers} worker${workers === 1 ? "" : "s"}${
+    shard ? `, shard ${shard.index}/${shard.count}` : ""
+  }`;
+  console.error(`check: seed ${seed}, ${budget}, ${label}${races}, ${where}`);
 
-/** The tally of `machine`, created on first use. */
-function tally(tallies: Map<Machine, Coverage>, machine: Machine): Coverage {
-  let c = tallies.get(machine);
-  if (!c) tallies.set(machine, c = new Coverage());
-  return c;
+  const progress = new ProgressDisplay(Deno.stderr.isTerminal(), () => run.progress());
+  const run: CheckRun = new CheckRun({
+    suites,
+    runsOf: (s) => runs ?? s.defaultRuns,
+    seed,
+    seconds,
+    quirks,
+    sched,
+    pctDepth,
+    workers,
+    shard,
+    out,
+    coverage: coverage !== undefined,
+  }, (line) => progress.line(line));
+  let interrupted = false;
+  const interrupt = Promise.withResolvers<void>();
+  const onSigint = () => {
+    interrupted = true;
+    run.stop();
+    interrupt.resolve();
+  };
+  Deno.addSignalListener("SIGINT", onSigint);
+  try {
+    await Promise.race([run.run(), interrupt.promise]);
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSigint);
+    progress.stop();
+  }
+  const outcomes = run.outcomes();
+  const wallMs = run.elapsedMs();
+  await printLines(...table(outcomes, wallMs, workers), ...detections(outcomes, quirks));
+  const result: CheckOutcome = {
+    seed,
+    quirks,
+    sched,
+    workers,
+    shard,
+    expectFailure,
+    interrupted,
+    started,
+    wallMs,
+    suites: outcomes,
+  };
+  for (const r of reports) {
+    await writeReport(r.file, r.format === "junit" ? junitXml(result) : jsonReport(result));
+  }
+  if (interrupted) {
+    const files = run.files.length
+      ? `counterexamples written to ${run.files.join(", ")}`
+      : `no counterexample written (they go to ${out})`;
+    await printLines(`interrupted: seed ${seed}; ${files}`);
+    return 130;
+  }
+  if (coverage) await reportCoverage(run.tallies, coverage.file, seed);
+  const failed = outcomes.some((o) => o.status === "failed");
+  return failed === expectFailure ? 0 : 1;
 }
 
 /** Prints the coverage tables and, with `file`, writes them there as JSON. */
