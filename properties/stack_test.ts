@@ -23,6 +23,7 @@ const U1 = "11111111-2222-3333-4444-555555555555";
 const U2 = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
 const send = (iova = USER_IOVA): StackCommand => ({ op: "stack.send", uuid: U1, by: 1, iova });
 const deviceStep: StackCommand = { op: "stack.deviceStep", parent: 1, qn: 0 };
+const recv: StackCommand = { op: "stack.recv", uuid: U1, by: 1 };
 
 /** Process 1 releases its queue and removes its mdev while the device still has two SQEs. */
 const releaseVsDevice: RaceScenario<StackCommand> = {
@@ -112,6 +113,15 @@ const pciRemoveVsUse: RaceScenario<StackCommand> = {
   ],
 };
 
+/** The device completes two requests (the IRQ thread passing each time) while the user receives. */
+const twoCqReaders: RaceScenario<StackCommand> = {
+  setup: [...STACK_PRELUDE, send(), send(USER_IOVA + PAGE_SIZE)],
+  actors: [
+    { name: "device", program: [deviceStep, deviceStep] },
+    { name: "process", program: [recv, recv, recv] },
+  ],
+};
+
 function explore(scenario: RaceScenario<StackCommand>, quirks: Record<string, boolean>) {
   return fc.check(
     fc.asyncProperty(fc.scheduler(), async (s) => {
@@ -138,6 +148,7 @@ for (
     ],
     ["remove vs open of the mdev's group", removeVsOpen, []],
     ["the PCI remove while a process uses its mdev", pciRemoveVsUse, ["stopQueueNoop"]],
+    ["the IRQ thread and the user driver on one CQ", twoCqReaders, ["kernelConsumesUserCq"]],
   ] as const
 ) {
   Deno.test(`stack race: ${name}`, async (t) => {
@@ -162,6 +173,7 @@ for (
     "skipUndoOnDetach",
     "unshareBeforeUndo",
     "removeWhileOpenFreesRing",
+    "kernelConsumesUserCq",
   ] as QuirkName[]
 ) {
   Deno.test(`stack-race finds ${quirk} from scratch within ${BUDGET} runs`, async () => {
@@ -247,12 +259,14 @@ Deno.test("a full submission ring from user space, across wraps, conforms", asyn
     }
     cmds.push(send()); // EBUSY: one slot stays empty
     for (let i = 0; i < STACK_SQ_DEPTH - 8; i++) cmds.push(deviceStep);
+    cmds.push(send()); // EBUSY still: completed, not yet received
+    for (let i = 0; i < STACK_SQ_DEPTH - 8; i++) cmds.push(recv);
   }
   const records = await runSequential(stackMachine, cmds);
   const failed = records.find((r) => r.failure);
   assert.equal(failed?.failure, undefined);
   const busy = records.filter((r) => r.cmd.op === "stack.send" && "err" in r.impl.ret);
-  assert.deepEqual(busy.map((r) => r.impl.ret), [{ err: "EBUSY" }, { err: "EBUSY" }]);
+  assert.deepEqual(busy.map((r) => r.impl.ret), Array(4).fill({ err: "EBUSY" }));
   assert.ok(sent > STACK_SQ_DEPTH, `the ring wrapped: ${sent} requests`);
   assert.equal(RING_SIZE, (128 + 16) * STACK_SQ_DEPTH);
 });
@@ -343,4 +357,37 @@ Deno.test("an mdev the PCI remove took while its group file was open leaves a re
   const closed = records.at(-3)!.observed;
   assert.equal(closed.iommu.groups.has(11), false);
   assert.deepEqual(closed.type1.containers.get(2)?.dmas, []);
+});
+
+Deno.test("the user driver receives every completion in order, a faulted read with status 1", async () => {
+  const records = await conforming([
+    ...STACK_PRELUDE,
+    recv,
+    send(),
+    send(USER_IOVA + 3 * PAGE_SIZE), // not mapped: the device's read faults
+    send(USER_IOVA + PAGE_SIZE),
+    deviceStep,
+    deviceStep,
+    recv,
+    deviceStep,
+    recv,
+    recv,
+    recv,
+  ]);
+  const rets = records.slice(STACK_PRELUDE.length).filter((r) => r.cmd.op === "stack.recv")
+    .map((r) => r.impl.ret);
+  assert.deepEqual(rets, [
+    { err: "EAGAIN" },
+    { ok: { iova: USER_IOVA, status: 0 } },
+    { ok: { iova: USER_IOVA + 3 * PAGE_SIZE, status: 1 } },
+    { ok: { iova: USER_IOVA + PAGE_SIZE, status: 0 } },
+    { err: "EAGAIN" },
+  ]);
+});
+
+Deno.test("kernelConsumesUserCq: the IRQ thread releases a CQE the user has not read", async () => {
+  const cmds: StackCommand[] = [...STACK_PRELUDE, send(), deviceStep];
+  await conforming(cmds);
+  const records = await runSequential(stackMachine, cmds, { kernelConsumesUserCq: true });
+  assert.match(records.at(-1)?.failure ?? "", /completions/);
 });

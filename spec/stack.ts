@@ -35,14 +35,19 @@
  *   also maps its user pages into; a queue that stops has it freed. A kernel crypto
  *   transform allocates, per queue pair, its input and output buffers and its ring
  *   (`hisi_zip_create_qp`), and frees them on exit.
- * - **Requests**: `stack.send` is a process writing one SQE through its mappings of the
- *   queue's MMIO page and ring (it needs both: EFAULT otherwise; EBUSY with `sqDepth - 1`
- *   outstanding) naming the IOVA the device is to read; `stack.deviceStep` is the device
- *   executing the oldest request of a queue: it reads that IOVA through the parent's group,
- *   exactly as `iommu.dma` does (ok, or EFAULT with an `iommu` fault), and completes the
- *   request either way: the queue is updated, as `sdmdev.notify` says. EAGAIN for a queue
- *   with nothing to execute (a kernel crypto user's included), EINVAL for one not running. A queue that stops
- *   drops the requests it had not executed (the stop quiesces the hardware first).
+ * - **Requests**: `stack.send` is the queue's user driver writing one SQE through its
+ *   process's mappings of the queue's MMIO page and ring (it needs both: EFAULT otherwise;
+ *   EBUSY with `sqDepth - 1` outstanding, sent and not yet received) naming the IOVA the
+ *   device is to read; `stack.deviceStep` is the device executing the oldest request of a
+ *   queue: it reads that IOVA through the parent's group, exactly as `iommu.dma` does (ok,
+ *   or EFAULT with an `iommu` fault), and completes the request either way (a CQE, the
+ *   queue updated as `sdmdev.notify` says; the IRQ thread only wakes the user's waiters);
+ *   `stack.recv` is the user driver taking the oldest completion off the CQ:
+ *   `{iova, status}` (status 0, or 1 when the read faulted), EAGAIN when none is there.
+ *   The CQ is the user's alone: nothing else consumes its entries. EAGAIN for a queue with
+ *   nothing to execute (a kernel crypto user's included), EINVAL for one not running. A
+ *   queue that stops drops the requests it had not executed and the completions not
+ *   received (the stop quiesces the hardware first).
  * - **Exit**: `stack.exit` is a process's `do_exit`: its mappings go, then its files.
  *
  * @module
@@ -66,6 +71,7 @@ import { stepType1, type Type1Command, type1CommandSchema } from "./type1.ts";
 import {
   checkInvariants,
   type CommandSchema,
+  type Errno,
   type Event,
   fail,
   type Invariant,
@@ -109,12 +115,23 @@ export interface StackState extends SystemState, SdmdevWorld {
   readonly tfmBuffers: ReadonlyMap<number, readonly [TfmQpBuffers, TfmQpBuffers]>;
   /** Requests sent and not yet executed, by mdev UUID, oldest first: the IOVA each reads. */
   readonly requests: ReadonlyMap<string, readonly number[]>;
+  /** Completions the device wrote and the user has not received, by mdev UUID, oldest first. */
+  readonly completions: ReadonlyMap<string, readonly StackCompletion[]>;
+}
+
+/** A completed request as `stack.recv` returns it. */
+export interface StackCompletion {
+  /** The IOVA the request read. */
+  readonly iova: number;
+  /** 0, or 1 when the device's read faulted. */
+  readonly status: number;
 }
 
 /** The stack's own commands. */
 export type StackOwnCommand =
   | { readonly op: "stack.send"; readonly uuid: string; readonly by: number; readonly iova: number }
   | { readonly op: "stack.deviceStep"; readonly parent: number; readonly qn: number }
+  | { readonly op: "stack.recv"; readonly uuid: string; readonly by: number }
   | { readonly op: "stack.exit"; readonly by: number };
 
 /** The sdmdev commands of the stack (open and release are the VFIO device fd's). */
@@ -156,6 +173,7 @@ export const stackCommandSchema: CommandSchema<StackCommand["op"]> = {
   >,
   "stack.send": { uuid: "string", by: "int", iova: "int" },
   "stack.deviceStep": { parent: "int", qn: "int" },
+  "stack.recv": { uuid: "string", by: "int" },
   "stack.exit": { by: "int" },
 };
 
@@ -213,6 +231,7 @@ export function initialStackState(): StackState {
     rings: new Map(),
     tfmBuffers: new Map(),
     requests: new Map(),
+    completions: new Map(),
   };
 }
 
@@ -227,7 +246,7 @@ function sdmdevWorld(s: StackState): SdmdevWorld {
  * allocation that fails (a user mapping holds its IOVA) fails the whole step.
  */
 function followSdmdev(before: StackState, world: SdmdevWorld): StackState | AllocFailure {
-  let { iommu, rings, requests, tfmBuffers } = before;
+  let { iommu, rings, requests, completions, tfmBuffers } = before;
   const running = new Set<number>();
   for (const q of world.sdmdev.queues.values()) {
     if (q.life.state === "started") running.add(q.life.ring);
@@ -244,9 +263,13 @@ function followSdmdev(before: StackState, world: SdmdevWorld): StackState | Allo
     iommu = got[0];
     rings = setIn(rings, ring, got[1][0]);
   }
-  for (const uuid of requests.keys()) {
+  const stopped = (uuid: string) => {
     const q = world.sdmdev.queues.get(uuid);
-    if (!q || !isRunning(q)) requests = deleteIn(requests, uuid);
+    return !q || !isRunning(q);
+  };
+  for (const uuid of requests.keys()) if (stopped(uuid)) requests = deleteIn(requests, uuid);
+  for (const uuid of completions.keys()) {
+    if (stopped(uuid)) completions = deleteIn(completions, uuid);
   }
   const tfms = world.sdmdev.parents.get(STACK_PARENT)?.tfms ?? new Map();
   for (const [tfm, qps] of tfmBuffers) {
@@ -270,7 +293,7 @@ function followSdmdev(before: StackState, world: SdmdevWorld): StackState | Allo
       ] as const,
     );
   }
-  return { ...before, ...world, iommu, rings, requests, tfmBuffers };
+  return { ...before, ...world, iommu, rings, requests, completions, tfmBuffers };
 }
 
 /** Runs an sdmdev command on the sdmdev slice and lets the rest follow. */
@@ -367,15 +390,25 @@ function queueOfQp(s: StackState, parent: number, qn: number): SdmdevQueue | und
   return undefined;
 }
 
+/**
+ * Why process `by` cannot reach queue `uuid`'s rings through its mappings (ENODEV, EINVAL,
+ * EFAULT), or undefined.
+ */
+function userRingsRefused(s: StackState, uuid: string, by: number): Errno | undefined {
+  const q = s.sdmdev.queues.get(uuid);
+  if (!q) return "ENODEV";
+  if (holderOf(q) !== by || !isRunning(q)) return "EINVAL";
+  const regions = new Set(mappingsOf(q).map((m) => m.region));
+  return regions.has(0) && regions.has(1) ? undefined : "EFAULT";
+}
+
 function send(s: StackState, uuid: string, by: number, iova: number): StepResult<StackState> {
   if (!Number.isSafeInteger(iova) || iova < 0) return fail(s, "EINVAL");
-  const q = s.sdmdev.queues.get(uuid);
-  if (!q) return fail(s, "ENODEV");
-  if (holderOf(q) !== by || !isRunning(q)) return fail(s, "EINVAL");
-  const regions = new Set(mappingsOf(q).map((m) => m.region));
-  if (!regions.has(0) || !regions.has(1)) return fail(s, "EFAULT");
+  const refused = userRingsRefused(s, uuid, by);
+  if (refused) return fail(s, refused);
   const pending = s.requests.get(uuid) ?? [];
-  if (pending.length >= STACK_SQ_DEPTH - 1) return fail(s, "EBUSY");
+  const unreceived = s.completions.get(uuid)?.length ?? 0;
+  if (pending.length + unreceived >= STACK_SQ_DEPTH - 1) return fail(s, "EBUSY");
   return {
     state: { ...s, requests: setIn(s.requests, uuid, [...pending, iova]) },
     ret: ok(0),
@@ -396,12 +429,25 @@ function deviceStep(s: StackState, parent: number, qn: number): StepResult<Stack
   const requests = rest.length > 0 ? setIn(s.requests, q.uuid, rest) : deleteIn(s.requests, q.uuid);
   const dma = stepIommu(s.iommu, { op: "iommu.dma", group: parent, iova });
   const notified = stepSdmdev(sdmdevWorld(s), { op: "sdmdev.notify", parent, qn }).state;
+  const done: StackCompletion = { iova, status: "ok" in dma.ret ? 0 : 1 };
+  const completions = setIn(s.completions, q.uuid, [...(s.completions.get(q.uuid) ?? []), done]);
   const events: readonly Event[] = dma.events;
   return {
-    state: { ...s, ...notified, requests },
+    state: { ...s, ...notified, requests, completions },
     ret: "ok" in dma.ret ? ok(0) : dma.ret,
     events,
   };
+}
+
+function recv(s: StackState, uuid: string, by: number): StepResult<StackState> {
+  const refused = userRingsRefused(s, uuid, by);
+  if (refused) return fail(s, refused);
+  const [first, ...rest] = s.completions.get(uuid) ?? [];
+  if (first === undefined) return fail(s, "EAGAIN");
+  const completions = rest.length > 0
+    ? setIn(s.completions, uuid, rest)
+    : deleteIn(s.completions, uuid);
+  return { state: { ...s, completions }, ret: ok(first), events: [] };
 }
 
 /**
@@ -443,6 +489,7 @@ function stepComponents(s: StackState, cmd: StackCommand): StepResult<StackState
   if (cmd.op === "stack.exit") return exit(s, cmd.by);
   if (cmd.op === "stack.send") return send(s, cmd.uuid, cmd.by, cmd.iova);
   if (cmd.op === "stack.deviceStep") return deviceStep(s, cmd.parent, cmd.qn);
+  if (cmd.op === "stack.recv") return recv(s, cmd.uuid, cmd.by);
   if (cmd.op.startsWith("type1.")) return type1Step(s, cmd as Type1Command);
   if (cmd.op === "sdmdev.remove") {
     const d = s.mdev.devices.get(cmd.uuid);
@@ -466,7 +513,8 @@ function lift<S>(inv: Invariant<S>, slice: (s: StackState) => S): Invariant<Stac
  *   IOMMU slice, and every other mdev group there is retained by a group file.
  * - `stack.rings-mapped` (always): every running queue's ring is a live kernel buffer in its
  *   parent's default domain, and every ring buffer belongs to a running queue.
- * - `stack.requests-running` (always): only running queues have outstanding requests.
+ * - `stack.requests-running` (always): only running queues have requests or completions
+ *   outstanding, at most `sqDepth - 1` of both together.
  * - `stack.nothing-without-a-file` (between ops): a process that holds no group file and no
  *   sdmdev file (one that never opened any, or exited) has no DMA mapping, no pinned page
  *   and no page mapped for it in any domain.
@@ -516,9 +564,11 @@ export const stackInvariants: readonly Invariant<StackState>[] = [
     name: "stack.requests-running",
     scope: "always",
     check: (s) => {
-      for (const uuid of s.requests.keys()) {
+      for (const uuid of new Set([...s.requests.keys(), ...s.completions.keys()])) {
         const q = s.sdmdev.queues.get(uuid);
         if (!q || !isRunning(q)) return `sdmdev ${uuid} has requests but does not run`;
+        const n = (s.requests.get(uuid)?.length ?? 0) + (s.completions.get(uuid)?.length ?? 0);
+        if (n > STACK_SQ_DEPTH - 1) return `sdmdev ${uuid} has ${n} requests outstanding`;
       }
       return undefined;
     },

@@ -5,13 +5,17 @@
  * sdmdev of {@link SdmdevAdapter}, whose mdev groups are IOMMU groups there. A VFIO device fd
  * of an mdev group opens and releases its sdmdev.
  *
- * `stack.send` is the queue's user writing one SQE (its first eight bytes name the IOVA to
- * read) into the ring and ringing the SQ doorbell; this view has no user driver, so both go
- * through the same ring memory and the QM's doorbell register directly, after checking the
- * process holds the mappings it would write through. `stack.deviceStep` is the QM device
- * executing the queue's oldest SQE with an engine that reads one byte at that IOVA through
- * the IOMMU (the ring fetch goes through it too), then the IRQ thread's pass and the user
- * reaping the CQE. `stack.exit` tears a process down as `do_exit` does.
+ * `stack.send` and `stack.recv` are the seed's user QM driver ({@link HisiQmQueue},
+ * `hisi_qm_udrv.c`) of the queue's opener, working on what its process mapped: the ring
+ * through the ring mapping's backing, the doorbells through the MMIO page's. `send` writes
+ * one SQE (its first eight bytes name the IOVA to read) and rings the SQ doorbell; `recv`
+ * takes the CQE at the head (its phase the expected one) and rings the CQ doorbell. One
+ * driver per start of a queue (its cursors are the process's), made at the first send or
+ * recv. A process's threads do not unmap a ring or doorbell page while one of them works
+ * through it (a store through an unmapped page would kill the process, which this view does
+ * not model): its sends, receives and munmaps take turns. `stack.deviceStep` is the QM device executing the queue's oldest SQE with an engine
+ * that reads one byte at that IOVA through the IOMMU (the ring fetch goes through it too),
+ * then the IRQ thread's pass. `stack.exit` tears a process down as `do_exit` does.
  *
  * @module
  */
@@ -20,16 +24,25 @@ import {
   STACK_QP_NUM,
   STACK_SQ_DEPTH,
   type StackCommand,
+  type StackCompletion,
   type StackSdmdevCommand,
   type StackState,
   type TfmQpBuffers,
 } from "../../spec/stack.ts";
-import { DOORBELL_CMD } from "../../spec/qm.ts";
 import type { Errno, Ret } from "../../spec/types.ts";
-import { QM_SQE_SIZE, type QmEngine, sqeStatus } from "../../impl/device/qm_device.ts";
+import {
+  cqeSqHead,
+  QM_SQE_SIZE,
+  type QmEngine,
+  type QmMemory,
+  type QmMmio,
+  type QpRings,
+  sqeStatus,
+} from "../../impl/device/qm_device.ts";
 import type { HisiQp } from "../../impl/hisi/qm.ts";
-import type { Kernel, Outcome } from "../../impl/kernel.ts";
+import { type Kernel, Mutex, type Outcome } from "../../impl/kernel.ts";
 import { Platform, type QmFunction } from "../../impl/platform.ts";
+import { HisiQmQueue } from "../../impl/wd/hisi_qm_udrv.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
 import { SdmdevQueue } from "../../impl/sdmdev/queue.ts";
@@ -60,6 +73,12 @@ export class StackAdapter {
   readonly system: Type1Adapter;
   /** mdev core and sdmdev on the same platform. */
   readonly sdmdev: SdmdevAdapter;
+  /** The user driver of each queue start, by the QM's rings of that start. */
+  readonly #drivers = new WeakMap<QpRings, HisiQmQueue>();
+  /** The IOVA each request in flight reads, by tag (what the process keeps of its requests). */
+  readonly #sent = new Map<number, number>();
+  /** Each process's turns at its rings and mappings (see the module comment). */
+  readonly #turns = new Map<number, Mutex>();
   #tags = 0;
 
   /** Boots the platform and probes the QM function (`sdmdev.register` is the prelude's). */
@@ -97,13 +116,36 @@ export class StackAdapter {
       });
     }
     if (cmd.op === "stack.send") {
-      return this.kernel.traced(() => this.#send(cmd.uuid, cmd.by, cmd.iova));
+      return this.kernel.traced(() =>
+        this.#asProcess(cmd.by, "user.send", () => this.#send(cmd.uuid, cmd.by, cmd.iova))
+      );
+    }
+    if (cmd.op === "stack.recv") {
+      return this.kernel.traced(() =>
+        this.#asProcess(cmd.by, "user.recv", () => this.#recv(cmd.uuid, cmd.by))
+      );
+    }
+    if (cmd.op === "sdmdev.munmap") {
+      const { uuid, by, map } = cmd;
+      return this.kernel.traced(() =>
+        this.#asProcess(by, "user.munmap", async (): Promise<Ret> => {
+          const r = await this.sdmdev.sdmdev.munmap(uuid, by, map);
+          return r === undefined ? { ok: 0 } : { err: r };
+        })
+      );
     }
     if (cmd.op === "stack.deviceStep") {
       return this.kernel.traced(() => this.#deviceStep(cmd.parent, cmd.qn));
     }
     if (cmd.op === "stack.exit") return this.kernel.traced(() => this.#exit(cmd.by));
     return this.sdmdev.exec(cmd as StackSdmdevCommand);
+  }
+
+  /** Runs `body` in process `by`'s turn. */
+  #asProcess<T>(by: number, label: string, body: () => Promise<T>): Promise<T> {
+    let turn = this.#turns.get(by);
+    if (!turn) this.#turns.set(by, turn = new Mutex());
+    return turn.hold(this.kernel.sched, `${label}:turn`, body);
   }
 
   /** The started queue pair of an sdmdev queue, if it runs. */
@@ -116,25 +158,59 @@ export class StackAdapter {
     return this.sdmdev.sdmdev.devices.get(q.mdev.parent.id)!.ops;
   }
 
-  #send(uuid: string, by: number, iova: number): Ret {
-    if (!Number.isSafeInteger(iova) || iova < 0) return { err: "EINVAL" };
+  /**
+   * The user driver process `by` runs on queue `uuid`, over its mappings; why it cannot
+   * reach the queue's rings otherwise (ENODEV, EINVAL, EFAULT).
+   */
+  #userDriver(uuid: string, by: number): HisiQmQueue | Errno {
     const found = this.sdmdev.sdmdev.lookup(uuid);
-    if (typeof found === "string") return { err: found };
+    if (typeof found === "string") return found;
     const q = found[1];
     const qp = this.#runningQp(q);
-    if (q.openedBy !== by || !qp?.rings) return { err: "EINVAL" };
-    const regions = new Set(q.vmas.map((m) => m.region));
-    if (!regions.has(0) || !regions.has(1)) return { err: "EFAULT" };
-    const rings = qp.rings;
-    if (rings.full()) return { err: "EBUSY" };
+    if (q.openedBy !== by || !qp?.rings) return "EINVAL";
+    const ring = q.vmas.find((m) => m.region === 1);
+    const mmio = q.vmas.find((m) => m.region === 0);
+    if (!ring || !mmio) return "EFAULT";
+    let driver = this.#drivers.get(qp.rings);
+    if (!driver) {
+      const mem = ring.backing as QmMemory;
+      driver = new HisiQmQueue(
+        this.kernel,
+        by,
+        qp.qn,
+        mem,
+        mmio.backing as QmMmio,
+        this.fn.qm.config,
+      );
+      this.#drivers.set(qp.rings, driver);
+    }
+    return driver;
+  }
+
+  async #send(uuid: string, by: number, iova: number): Promise<Ret> {
+    if (!Number.isSafeInteger(iova) || iova < 0) return { err: "EINVAL" };
+    const driver = this.#userDriver(uuid, by);
+    if (typeof driver === "string") return { err: driver };
     const sqe = new Uint8Array(QM_SQE_SIZE);
     const v = new DataView(sqe.buffer);
     v.setUint32(SQE_IOVA, iova % 2 ** 32, true);
     v.setUint32(SQE_IOVA + 4, Math.floor(iova / 2 ** 32), true);
-    rings.fill(this.#tags++ & 0xffff, sqe);
-    const index = rings.sqTail.index;
-    const r = this.fn.qm.qpDoorbell(rings, { qn: qp.qn, cmd: DOORBELL_CMD.SQ, index, priority: 0 });
-    return r === undefined ? { ok: 0 } : { err: r };
+    const tag = this.#tags++ & 0xffff;
+    const r = await driver.send(tag, true, sqe);
+    if (typeof r === "string") return { err: r };
+    this.#sent.set(tag, iova);
+    return { ok: 0 };
+  }
+
+  async #recv(uuid: string, by: number): Promise<Ret> {
+    const driver = this.#userDriver(uuid, by);
+    if (typeof driver === "string") return { err: driver };
+    const c = await driver.recv();
+    if (typeof c === "string") return { err: c };
+    const iova = this.#sent.get(c.tag) ?? -1;
+    this.#sent.delete(c.tag);
+    const done: StackCompletion = { iova, status: c.status };
+    return { ok: done };
   }
 
   async #deviceStep(parent: number, qn: number): Promise<Ret> {
@@ -146,22 +222,19 @@ export class StackAdapter {
     const rings = qm.qpArray[qn]?.rings;
     const status = rings ? sqeStatus(rings.sqe(stepped.sqIndex)) : 0;
     await qm.irqThread();
-    if (rings && qm.qpArray[qn]?.rings === rings) {
-      for (let c = rings.next(); c !== undefined; c = rings.next()) rings.accept(c.sqSlot);
-      const index = rings.cqHead.index;
-      qm.qpDoorbell(rings, { qn, cmd: DOORBELL_CMD.CQ, index, priority: 0 });
-    }
     return status === 0 ? { ok: 0 } : { err: "EFAULT" as Errno };
   }
 
   /** `do_exit`: the process's sdmdev mappings go (`exit_mm`), then its device and group fds. */
   async #exit(by: number): Promise<Ret> {
     if (!this.system.vfio.containers.has(by)) return { err: "EINVAL" };
-    for (const d of [...this.sdmdev.mdev.devices.values()]) {
-      const q = d.drvdata;
-      if (!(q instanceof SdmdevQueue) || q.openedBy !== by) continue;
-      for (const m of [...q.vmas]) await this.sdmdev.sdmdev.munmap(d.uuid, by, m.id);
-    }
+    await this.#asProcess(by, "exit.mm", async () => {
+      for (const d of [...this.sdmdev.mdev.devices.values()]) {
+        const q = d.drvdata;
+        if (!(q instanceof SdmdevQueue) || q.openedBy !== by) continue;
+        for (const m of [...q.vmas]) await this.sdmdev.sdmdev.munmap(d.uuid, by, m.id);
+      }
+    });
     const container = this.system.vfio.containers.get(by)!;
     const held = [...this.system.vfio.groupFds].filter(([, c]) => c === container).map(([g]) => g);
     held.sort((a, b) => a - b);
@@ -176,10 +249,15 @@ export class StackAdapter {
     return { ok: 0 };
   }
 
-  /** The abstraction function: every slice, the ring and transform buffers, the SQEs waiting. */
+  /**
+   * The abstraction function: every slice, the ring and transform buffers, the SQEs waiting,
+   * and the CQEs the device wrote and its CQ doorbell has not released (each names its SQE,
+   * which holds the IOVA and the status).
+   */
   observe(): StackState {
     const rings = new Map<number, number>();
     const requests = new Map<string, readonly number[]>();
+    const completions = new Map<string, readonly StackCompletion[]>();
     for (const d of this.sdmdev.mdev.devices.values()) {
       if (!(d.drvdata instanceof SdmdevQueue)) continue;
       const q = d.drvdata;
@@ -194,6 +272,12 @@ export class StackAdapter {
         waiting.push(readIova(qp.rings.sqe(p % STACK_SQ_DEPTH)));
       }
       if (waiting.length > 0) requests.set(d.uuid, waiting);
+      const done: StackCompletion[] = [];
+      for (let p = hw?.cqDoorbell ?? 0; p < (hw?.cqTail ?? 0); p++) {
+        const sqe = qp.rings.sqe(cqeSqHead(qp.rings.cqe(p % STACK_SQ_DEPTH)));
+        done.push({ iova: readIova(sqe), status: sqeStatus(sqe) });
+      }
+      if (done.length > 0) completions.set(d.uuid, done);
     }
     const tfmBuffers = new Map<number, readonly [TfmQpBuffers, TfmQpBuffers]>();
     for (const [tfm, t] of this.fn.crypto.tfms) {
@@ -210,6 +294,7 @@ export class StackAdapter {
       rings,
       tfmBuffers,
       requests,
+      completions,
     };
   }
 }

@@ -2,6 +2,7 @@
  * The `stack` view: the composed system of `spec/stack.ts` — two processes with their VFIO
  * containers, the mdevs of one QM function, the sdmdev queues they open through their device
  * fds, their DMA mappings in the shared domain, their requests, the device executing them,
+ * the user driver receiving their completions,
  * and a kernel crypto user of the same QM. The prelude registers the QM with sdmdev and
  * leaves process 1 with a running queue (mdev group 10 and PCI group 2 attached to its
  * container, so it has the shared domain and one of its own, the IOMMU set, the device fd
@@ -129,6 +130,7 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
       }),
     ),
     rec(6, fc.record({ op: fc.constant("stack.send"), uuid, by, iova })),
+    rec(5, fc.record({ op: fc.constant("stack.recv"), uuid, by })),
     rec(
       6,
       fc.record({
@@ -153,9 +155,15 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
 /** The composed stack. */
 export const stackMachine: Machine<StackState, StackCommand> = {
   name: "stack",
-  vars: ["iommu", "type1", "mdev", "sdmdev", "rings", "tfmBuffers", "requests"],
+  vars: ["iommu", "type1", "mdev", "sdmdev", "rings", "tfmBuffers", "requests", "completions"],
   prelude: STACK_PRELUDE,
-  quirks: ["stopQueueNoop", "skipUndoOnDetach", "unshareBeforeUndo", "removeWhileOpenFreesRing"],
+  quirks: [
+    "stopQueueNoop",
+    "skipUndoOnDetach",
+    "unshareBeforeUndo",
+    "removeWhileOpenFreesRing",
+    "kernelConsumesUserCq",
+  ],
   initial: initialStackState,
   step: stepStack,
   violations: stackViolations,
