@@ -11,9 +11,40 @@ import type { Quirks } from "../impl/quirks.ts";
 import { replayDriver, ScheduleDivergence } from "../impl/sched.ts";
 import { describeDifference } from "./equal.ts";
 import { type Cmd, type Machine, showCommand } from "./machine.ts";
-import { type HistoryEntry, linearize, runRace } from "./race.ts";
-import { compareStep, Conformance } from "./runner.ts";
+import { type HistoryEntry, linearize, type RaceScenario, runRace } from "./race.ts";
+import { compareStep, runSequential, type StepRecord } from "./runner.ts";
 import type { MachineTrace } from "./trace.ts";
+
+/** What a sequential replay saw: every step on both sides, up to the first divergence. */
+export interface SequentialRun {
+  /** Sequential. */
+  readonly mode: "sequential";
+  /** The steps, the last one diverging when the run failed. */
+  readonly records: readonly StepRecord[];
+}
+
+/** What a race replay saw: the setup, the concurrent history and how it ended. */
+export interface RaceRun {
+  /** A race. */
+  readonly mode: "race";
+  /** The setup commands (resolved) and the spec's return values. */
+  readonly setup: readonly { readonly cmd: Cmd; readonly ret: Ret }[];
+  /** The spec state after the setup. */
+  readonly start: unknown;
+  /** Completed operations in response order. */
+  readonly history: readonly HistoryEntry[];
+  /** The observed state at the end. */
+  readonly end: unknown;
+  /** The scheduling decisions (`task:label`), when the run was scheduled. */
+  readonly schedule: readonly string[];
+  /** Why the run fails, or undefined. */
+  readonly failure?: string;
+  /**
+   * For a failure seen while the actors ran (an invariant at a scheduling point, an exception):
+   * the index in `schedule` of the step after which it was seen; -1 for one in the setup.
+   */
+  readonly failedAt?: number;
+}
 
 /** Result of a replay: printable lines and whether everything conformed. */
 export interface ReplayResult {
@@ -21,6 +52,8 @@ export interface ReplayResult {
   readonly lines: readonly string[];
   /** True when no step diverged. */
   readonly passed: boolean;
+  /** What was run, for views (absent when nothing could be run). */
+  readonly run?: SequentialRun | RaceRun;
 }
 
 function showRet(r: Ret): string {
@@ -38,17 +71,18 @@ export async function replaySequential(
   commands: readonly Cmd[],
   quirks: Quirks,
 ): Promise<ReplayResult> {
-  const conf = new Conformance(machine, quirks);
-  const lines: string[] = [];
-  for (const [i, cmd] of commands.entries()) {
-    const r = await conf.step(cmd);
-    const verdict = r.failure ? `<-- FIRST DIVERGENCE: ${r.failure}` : "ok";
-    const mark = r.failure ? "✗" : " ";
-    lines.push(line(mark, i + 1, cmd, showRet(r.specRet), showRet(r.impl.ret), verdict));
-    if (r.failure) return { lines, passed: false };
-  }
-  lines.push(`all ${commands.length} steps conform`);
-  return { lines, passed: true };
+  const records = await runSequential(machine, commands, quirks);
+  const lines = records.map((r, i) =>
+    line(r.failure ? "✗" : " ", i + 1, r.cmd, showRet(r.specRet), showRet(r.impl.ret), verdict(r))
+  );
+  const run = { mode: "sequential" as const, records };
+  const passed = records.at(-1)?.failure === undefined;
+  if (passed) lines.push(`all ${commands.length} steps conform`);
+  return { lines, passed, run };
+}
+
+function verdict(r: StepRecord): string {
+  return r.failure ? `<-- FIRST DIVERGENCE: ${r.failure}` : "ok";
 }
 
 /** Replays a race trace's scenario under its recorded schedule (strictly, or leniently). */
@@ -58,10 +92,14 @@ export async function replayRace(
   strict: boolean,
 ): Promise<ReplayResult> {
   const race = trace.meta.race!;
-  const driver = replayDriver(race.schedule, strict);
+  const setup: { cmd: Cmd; ret: Ret }[] = [];
+  const onSetupStep = (cmd: Cmd, ret: Ret) => setup.push({ cmd, ret });
   let result;
   try {
-    result = await runRace(trace.machine, race, driver, { quirks });
+    result = await runRace(trace.machine, race, replayDriver(race.schedule, strict), {
+      quirks,
+      onSetupStep,
+    });
   } catch (e) {
     if (!(e instanceof ScheduleDivergence)) throw e;
     const why = "the implementation's scheduling points changed since the trace was recorded";
@@ -82,7 +120,34 @@ export async function replayRace(
   ];
   if (result.failure) lines.push(`✗ FAILED: ${result.failure}`);
   else lines.push(`linearizable as: ${order(result.linearization!)}`);
-  return { lines, passed: !result.failure };
+  const failedAt = result.failure === undefined || !DURING_RUN.test(result.failure)
+    ? undefined
+    : await failureStep(trace.machine, race, strict, quirks, result.failure);
+  const { schedule, history, start, end, failure } = result;
+  const run = { mode: "race" as const, setup, start, history, end, schedule, failure, failedAt };
+  return { lines, passed: !result.failure, run };
+}
+
+/** Failures {@link runRace} notices while the tasks run, at a scheduling step. */
+const DURING_RUN = /^(invariant .* \(when .* ran on\)|exception in the implementation)/;
+
+/**
+ * The scheduling step after which a race's `failure` was first seen: the fewest steps with
+ * which the same run fails the same way, less one (-1: the setup already fails so).
+ */
+async function failureStep(
+  machine: Machine,
+  race: RaceScenario & { readonly schedule: readonly string[] },
+  strict: boolean,
+  quirks: Quirks,
+  failure: string,
+): Promise<number | undefined> {
+  for (let steps = 0; steps <= race.schedule.length; steps++) {
+    const driver = replayDriver(race.schedule, strict);
+    const r = await runRace(machine, race, driver, { quirks, maxSteps: steps });
+    if (r.failure === failure) return steps - 1;
+  }
+  return undefined;
 }
 
 /** Replays any trace: sequential traces command by command, race traces under their schedule. */
@@ -107,23 +172,40 @@ function oracleSequential(trace: MachineTrace): ReplayResult {
   let state = machine.initial();
   const where = describeDifference(state, trace.initial, ["spec", "trace"]);
   if (where) return { lines: [`✗ initial state differs from the spec's ${where}`], passed: false };
+  const records: StepRecord[] = [];
   for (const [i, s] of trace.steps.entries()) {
     const r = machine.step(state, s.cmd);
     const failure = compareStep(machine, r, s);
-    const verdict = failure ? `<-- FIRST DIVERGENCE: ${failure}` : "ok";
-    lines.push(line(failure ? "✗" : " ", i + 1, s.cmd, showRet(r.ret), showRet(s.ret), verdict));
-    if (failure) return { lines, passed: false };
+    const record = {
+      cmd: s.cmd,
+      specState: r.state,
+      specRet: r.ret,
+      specEvents: r.events,
+      impl: { ret: s.ret, events: s.events },
+      observed: s.state,
+      failure,
+    };
+    records.push(record);
+    lines.push(
+      line(failure ? "✗" : " ", i + 1, s.cmd, showRet(r.ret), showRet(s.ret), verdict(record)),
+    );
+    if (failure) return { lines, passed: false, run: { mode: "sequential", records } };
     state = r.state;
   }
   lines.push(`all ${trace.steps.length} steps conform to the spec`);
-  return { lines, passed: true };
+  return { lines, passed: true, run: { mode: "sequential", records } };
 }
 
 /** Checks a race trace against the spec alone: its history must be linearizable. */
 function oracleRace(trace: MachineTrace): ReplayResult {
   const machine = trace.machine;
+  const race = trace.meta.race!;
   let start = machine.initial();
-  for (const cmd of trace.meta.race!.setup) start = machine.step(start, cmd).state;
+  const setup = race.setup.map((cmd) => {
+    const r = machine.step(start, cmd);
+    start = r.state;
+    return { cmd, ret: r.ret };
+  });
   const history: HistoryEntry[] = trace.steps.map((s, i) => ({
     actor: s.actor!,
     index: trace.steps.slice(0, i).filter((o) => o.actor === s.actor).length,
@@ -136,9 +218,19 @@ function oracleRace(trace: MachineTrace): ReplayResult {
   }));
   const end = trace.steps.at(-1)?.state ?? start;
   const found = linearize(machine, start, history, end);
+  const failure = found ? undefined : "no sequential order of the history is explained by the spec";
+  const run = {
+    mode: "race" as const,
+    setup,
+    start,
+    history,
+    end,
+    schedule: race.schedule,
+    failure,
+  };
   return found
-    ? { lines: [`linearizable as: ${order(found)}`], passed: true }
-    : { lines: ["✗ no sequential order of the history is explained by the spec"], passed: false };
+    ? { lines: [`linearizable as: ${order(found)}`], passed: true, run }
+    : { lines: [`✗ ${failure}`], passed: false, run };
 }
 
 /** The oracle: checks a trace recorded by some implementation against the spec alone. */

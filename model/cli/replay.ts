@@ -4,32 +4,102 @@
  *
  *   deno task replay FILE.itf.json            with the quirks the trace names
  *   deno task replay --no-quirk FILE.itf.json against the correct implementation
+ *   deno task replay FILE.itf.json --html OUT.html
+ *                                             also draws the run as one HTML page
+ *   deno task replay --minimize FILE.itf.json [--out MIN.itf.json]
+ *                                             re-shrinks it against the current implementation
  *   deno task replay --seed N --path P [--replay-path R] --suite S [--quirk NAME]...
  *                                             a fast-check report
  *
  * @module
  */
 import { machineNamed } from "../machines.ts";
-import { type ReplayResult, replayTrace } from "../replay.ts";
+import { minimize } from "../minimize.ts";
+import { oracle, type ReplayResult, replayTrace } from "../replay.ts";
 import { runSuite } from "../suites.ts";
-import { parseTrace } from "../trace.ts";
-import { parseArgs, printLines, quirkNames, runCli, UsageError } from "./common.ts";
+import { type MachineTrace, parseTrace } from "../trace.ts";
+import { renderHtml } from "../view/html.ts";
+import {
+  parseArgs,
+  printLines,
+  quirkNames,
+  runCli,
+  RunError,
+  UsageError,
+  writeAll,
+} from "./common.ts";
 import { loadTrace, suitesNamed } from "./model_args.ts";
 
-const USAGE = `usage: deno task replay [--no-quirk] FILE.itf.json
+const USAGE = `usage: deno task replay [--no-quirk] FILE.itf.json [--html OUT.html]
+       deno task replay --minimize FILE.itf.json [--out MIN.itf.json]
        deno task replay --seed N --path P [--replay-path R] --suite NAME [--quirk NAME]...`;
 
 function switches(quirks: readonly string[]): Record<string, boolean> {
   return Object.fromEntries(quirks.map((q) => [q, true]));
 }
 
-async function fromFile(file: string, noQuirk: boolean): Promise<ReplayResult> {
+/** Writes `text` to the file `path`, every byte, or fails with one line (exit 1). */
+async function writeFile(path: string, text: string): Promise<void> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { write: true, create: true, truncate: true });
+  } catch (e) {
+    throw new RunError(`${path}: cannot write: ${(e as Error).message}`);
+  }
+  try {
+    await writeAll(file, new TextEncoder().encode(text), path);
+  } finally {
+    file.close();
+  }
+}
+
+/** One line saying how a replay ended. */
+function verdict(result: ReplayResult, label: string): string {
+  if (result.passed) return `the replay passes (quirks: ${label})`;
+  const run = result.run;
+  const why = run?.mode === "sequential"
+    ? `step ${run.records.length}, ${run.records.at(-1)!.cmd.op}: ${run.records.at(-1)!.failure}`
+    : run?.failure ?? result.lines[0];
+  return `the replay fails (quirks: ${label}): ${why}`;
+}
+
+/**
+ * The page of a replay: the replay itself, unless it passes (or could not run) while the trace
+ * records a violation; then the recorded trace as the spec alone judges it.
+ */
+function page(file: string, trace: MachineTrace, result: ReplayResult, label: string): string {
+  const recorded = trace.meta.violation !== undefined && (result.passed || !result.run);
+  const judged = recorded ? oracle(trace).run : undefined;
+  const run = judged ?? result.run;
+  if (!run) throw new RunError(`${file}: nothing to draw: ${result.lines[0]}`);
+  const why = result.run ? "the replay passes now" : "the replay could not run";
+  const drawn = judged
+    ? `the recorded trace, judged by the spec alone (${why})`
+    : `the replay against the implementation (quirks: ${label})`;
+  return renderHtml({
+    file,
+    trace,
+    run,
+    drawn,
+    recorded: !!judged,
+    verdict: verdict(result, label),
+    passed: result.passed,
+  });
+}
+
+async function fromFile(file: string, noQuirk: boolean, html?: string): Promise<ReplayResult> {
   const trace = await loadTrace(file);
   const { machine, mode, quirks, violation } = trace.meta;
   const label = noQuirk ? "none (--no-quirk)" : quirks.join(", ") || "none";
   await printLines(`${file}: ${machine} ${mode} trace, quirks: ${label}`);
   if (violation) await printLines(`recorded violation: ${violation}`);
-  return await replayTrace(trace, noQuirk ? {} : switches(quirks), !noQuirk);
+  const result = await replayTrace(trace, noQuirk ? {} : switches(quirks), !noQuirk);
+  await printLines(...result.lines);
+  if (html !== undefined) {
+    await writeFile(html, page(file.split("/").at(-1)!, trace, result, label));
+    await printLines(`wrote ${html}`);
+  }
+  return result;
 }
 
 async function fromSeed(flags: Record<string, unknown>): Promise<ReplayResult> {
@@ -44,7 +114,30 @@ async function fromSeed(flags: Record<string, unknown>): Promise<ReplayResult> {
   const report = await runSuite(suite, { seed, path, replayPath, runs: 1, quirks });
   if (!report.failure) return { lines: [`seed ${seed} path ${path}: passes now`], passed: true };
   const trace = parseTrace(JSON.stringify(report.failure.trace), machineNamed);
-  return await replayTrace(trace, switches(quirks), true);
+  const result = await replayTrace(trace, switches(quirks), true);
+  await printLines(...result.lines);
+  return result;
+}
+
+/** `--minimize FILE [--out OUT]`: writes the shortest failing trace found; exit 0. */
+async function minimizeFile(file: string, out: string | undefined): Promise<number> {
+  const trace = await loadTrace(file);
+  const quirks = trace.meta.quirks.join(", ") || "none";
+  const found = await minimize(trace);
+  if (!found) {
+    const also = trace.meta.quirks.length > 0 ? " (or fails without them too)" : "";
+    throw new RunError(
+      `${file}: does not fail with its quirks (${quirks})${also}: nothing to minimize`,
+    );
+  }
+  const target = out ?? file.replace(/(\.itf)?\.json$/, "") + ".min.itf.json";
+  await writeFile(target, JSON.stringify(found.trace, null, 1) + "\n");
+  await printLines(
+    `${file}: ${found.before} steps before, ${found.after} after (${found.tried} replays, quirks: ${quirks})`,
+    `still fails: ${found.violation}`,
+    `wrote ${target}`,
+  );
+  return 0;
 }
 
 async function main(): Promise<number> {
@@ -55,23 +148,41 @@ async function main(): Promise<number> {
     "replay-path": "string",
     suite: "string",
     quirk: "list",
+    html: "string",
+    minimize: "bool",
+    out: "string",
     help: "bool",
   });
   if (flags.help) {
     await printLines(USAGE);
     return 0;
   }
-  let result: ReplayResult;
-  if (flags.seed !== undefined || flags.path !== undefined) {
-    if (positional.length > 0) {
-      throw new UsageError("give either a trace file or --seed/--path, not both");
-    }
-    result = await fromSeed(flags);
-  } else {
-    if (positional.length !== 1) throw new UsageError("expected one trace file (see --help)");
-    result = await fromFile(positional[0], flags["no-quirk"] === true);
+  const bySeed = flags.seed !== undefined || flags.path !== undefined;
+  if (bySeed && positional.length > 0) {
+    throw new UsageError("give either a trace file or --seed/--path, not both");
   }
-  await printLines(...result.lines);
+  if (!bySeed && positional.length !== 1) {
+    throw new UsageError("expected one trace file (see --help)");
+  }
+  const html = flags.html as string | undefined;
+  const out = flags.out as string | undefined;
+  if (html === "") throw new UsageError("--html needs a file name");
+  if (out !== undefined && !flags.minimize) throw new UsageError("--out goes with --minimize");
+  if (flags.minimize) {
+    if (bySeed) throw new UsageError("--minimize takes a trace file, not --seed/--path");
+    if (html !== undefined) throw new UsageError("--minimize and --html do not go together");
+    if (flags["no-quirk"]) {
+      throw new UsageError("--minimize uses the trace's quirks: no --no-quirk");
+    }
+    if (out === "") throw new UsageError("--out needs a file name");
+    return await minimizeFile(positional[0], out);
+  }
+  if (bySeed && html !== undefined) {
+    throw new UsageError("--html takes a trace file, not --seed/--path");
+  }
+  const result = bySeed
+    ? await fromSeed(flags)
+    : await fromFile(positional[0], flags["no-quirk"] === true, html);
   return result.passed ? 0 : 1;
 }
 
