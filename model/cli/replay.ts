@@ -15,10 +15,10 @@
  */
 import { machineNamed } from "../machines.ts";
 import { minimize } from "../minimize.ts";
-import { oracle, type ReplayResult, replayTrace } from "../replay.ts";
+import { type ReplayResult, replayTrace } from "../replay.ts";
 import { runSuite } from "../suites.ts";
-import { type MachineTrace, parseTrace } from "../trace.ts";
-import { renderHtml } from "../view/html.ts";
+import { parseTrace } from "../trace.ts";
+import { replayPage } from "../view/page.ts";
 import {
   parseArgs,
   printLines,
@@ -53,40 +53,6 @@ async function writeFile(path: string, text: string): Promise<void> {
   }
 }
 
-/** One line saying how a replay ended. */
-function verdict(result: ReplayResult, label: string): string {
-  if (result.passed) return `the replay passes (quirks: ${label})`;
-  const run = result.run;
-  const why = run?.mode === "sequential"
-    ? `step ${run.records.length}, ${run.records.at(-1)!.cmd.op}: ${run.records.at(-1)!.failure}`
-    : run?.failure ?? result.lines[0];
-  return `the replay fails (quirks: ${label}): ${why}`;
-}
-
-/**
- * The page of a replay: the replay itself, unless it passes (or could not run) while the trace
- * records a violation; then the recorded trace as the spec alone judges it.
- */
-function page(file: string, trace: MachineTrace, result: ReplayResult, label: string): string {
-  const recorded = trace.meta.violation !== undefined && (result.passed || !result.run);
-  const judged = recorded ? oracle(trace).run : undefined;
-  const run = judged ?? result.run;
-  if (!run) throw new RunError(`${file}: nothing to draw: ${result.lines[0]}`);
-  const why = result.run ? "the replay passes now" : "the replay could not run";
-  const drawn = judged
-    ? `the recorded trace, judged by the spec alone (${why})`
-    : `the replay against the implementation (quirks: ${label})`;
-  return renderHtml({
-    file,
-    trace,
-    run,
-    drawn,
-    recorded: !!judged,
-    verdict: verdict(result, label),
-    passed: result.passed,
-  });
-}
-
 async function fromFile(file: string, noQuirk: boolean, html?: string): Promise<ReplayResult> {
   const trace = await loadTrace(file);
   const { machine, mode, quirks, violation } = trace.meta;
@@ -96,7 +62,9 @@ async function fromFile(file: string, noQuirk: boolean, html?: string): Promise<
   const result = await replayTrace(trace, noQuirk ? {} : switches(quirks), !noQuirk);
   await printLines(...result.lines);
   if (html !== undefined) {
-    await writeFile(html, page(file.split("/").at(-1)!, trace, result, label));
+    const page = replayPage(file.split("/").at(-1)!, trace, result, label);
+    if (page === undefined) throw new RunError(`${file}: nothing to draw: ${result.lines[0]}`);
+    await writeFile(html, page);
     await printLines(`wrote ${html}`);
   }
   return result;

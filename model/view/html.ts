@@ -258,7 +258,7 @@ function sequenceSvg(rows: readonly Row[], violation: number | undefined, race: 
       toJson(r.spec)
     }, impl ${toJson(r.impl)}; ${r.verdict}`;
     out.push(
-      `<g class="step ${r.kind}"${id}><title>${escapeHtml(detail)}</title>` +
+      `<g class="${["step", r.kind].join(" ").trim()}"${id}><title>${escapeHtml(detail)}</title>` +
         (i === violation
           ? `<rect class="mark" x="4" y="${y - 16}" width="${width - 8}" ` +
             `height="${ROW - 4}" rx="4"/>`
