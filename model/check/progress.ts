@@ -95,7 +95,7 @@ export class ProgressDisplay {
     this.#timer = setInterval(() => {
       const width = (() => {
         try {
-          return Deno.consoleSize().columns;
+          return Deno.consoleSize().columns || 100;
         } catch {
           return 100;
         }

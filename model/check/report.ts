@@ -149,9 +149,10 @@ export function junitXml(o: CheckOutcome): string {
     const head = `    <testcase${
       attrs({ classname: "warpspec.check", name: s.suite, time: secs(s.ms) })
     }`;
-    const out = `      <system-out>${
-      xmlEscape(`${s.runs} runs, ${s.commands ?? "?"} commands`)
-    }</system-out>`;
+    const counts = s.commands === undefined
+      ? `${s.runs} runs before the interrupt`
+      : `${s.runs} runs, ${s.commands} commands`;
+    const out = `      <system-out>${xmlEscape(counts)}</system-out>`;
     if (s.status === "passed") {
       lines.push(`${head}>`, out, `    </testcase>`);
     } else if (s.status === "interrupted") {

@@ -26,21 +26,28 @@ import { parseArgs, printLines, quirkNames, runCli, RunError, UsageError } from 
 import { suitesNamed } from "./model_args.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
-                       [--quirk NAME]... [--out DIR] [--sched random|pct] [--pct-depth D]
-                       [--coverage [FILE]]
+                       [--quirk NAME]... [--expect-failure] [--out DIR] [--sched random|pct]
+                       [--pct-depth D] [--coverage [FILE]] [--workers N] [--shard I/N]
+                       [--report junit|json FILE]...
   --runs N      runs per suite (default: 10000 per machine suite, 100000 zip-fuzz cases,
                 20000 zip-compress-fuzz cases)
-  --seconds S   stop each suite after S seconds (default: no limit)
+  --seconds S   stop each suite (each piece of it, with workers) after S seconds (default: no limit)
   --seed N      fast-check seed (default: random, printed)
   --suite NAME  ${SUITES.map((s) => s.name).join(" | ")}
                 (default: all, or those of the machine the quirks belong to)
   --quirk NAME  switch a seed defect on in the implementation (repeatable); see README
+  --expect-failure  exit 0 when a suite failed (the defect was detected), 1 when none did
   --out DIR     where counterexamples are written (default: out/counterexamples)
   --sched S     who schedules race suites: random (fast-check's scheduler, the default) or pct
                 (priorities with d - 1 change points, Burckhardt et al. 2010)
   --pct-depth D the bug depth d PCT aims at, 1 or more (default: ${PCT_DEPTH})
   --coverage [FILE]  after the table, per machine: each op's spec results (ok and every errno)
-                with counts, the ops never generated and those never ok; FILE gets it as JSON`;
+                with counts, the ops never generated and those never ok; FILE gets it as JSON
+  --workers N   Deno Workers running suites and run ranges of a suite (default: the number of
+                cores, here ${navigator.hardwareConcurrency}); the table does not depend on N under --runs
+  --shard I/N   run only part I of N of the work (every machine suite's runs cut in N ranges,
+                the fuzzers dealt out), for N machines of a CI matrix
+  --report F FILE  also write the outcome, one test case per suite, as F = junit (XML) or json`;
 
 function row(cells: readonly (string | number)[]): string {
   const widths = [18, 8, 10, 9, 9];
