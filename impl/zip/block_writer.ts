@@ -15,7 +15,7 @@ import {
 import { buildCodeLengths, buildCodes } from "./huffman_encode.ts";
 
 /** Symbols per block before the block is written. */
-export const blockSymbols = 1 << 13;
+export const blockSymbols = 1 << 14;
 
 /** Code index (0..28) of each match length minus 3. */
 const lengthCodeOf = new Uint8Array(256);
@@ -41,10 +41,21 @@ distanceCodes.forEach((c, i) => {
   }
 });
 
-/** Distance code of a match distance (1..32768). */
-function distCode(dist: number): number {
+/**
+ * Counts a match of `len` (3..258) bytes at distance `dist` (1..32768) in a block's
+ * frequencies and returns its entry for {@link BlockWriter.syms}. The parsers record
+ * symbols into the writer's arrays themselves, with the count in a local.
+ */
+export function matchSymbol(
+  litFreq: Int32Array,
+  distFreq: Int32Array,
+  len: number,
+  dist: number,
+): number {
+  litFreq[257 + lengthCodeOf[len - 3]]++;
   const d = dist - 1;
-  return d < 256 ? distCodeSmall[d] : distCodeLarge[d >> 7];
+  distFreq[d < 256 ? distCodeSmall[d] : distCodeLarge[d >> 7]]++;
+  return (dist << 9) | (len - 3);
 }
 
 const fixedLitLengths = Uint8Array.from(fixedLiteralLengths());
@@ -56,8 +67,11 @@ buildCodes(fixedDistLengths, 30, fixedDistCodes);
 
 /** Block collector and writer; owns the pending output bytes and the bit buffer. */
 export class BlockWriter {
-  /** Per symbol: a literal byte, or a match as `distance << 8 | (length - 3)`. */
-  readonly syms = new Int32Array(blockSymbols);
+  /**
+   * Per symbol: a literal byte, or a match as `distance << 9 | (length - 3)`; the writer
+   * appends end-of-block (256) after the last one.
+   */
+  readonly syms = new Int32Array(blockSymbols + 1);
   /** Number of symbols collected for the current block. */
   symCount = 0;
   /** Literal/length frequencies of the current block. */
@@ -88,13 +102,6 @@ export class BlockWriter {
   literal(b: number): void {
     this.syms[this.symCount++] = b;
     this.litFreq[b]++;
-  }
-
-  /** Records a match of `len` (3..258) bytes at distance `dist` (1..32768). */
-  match(len: number, dist: number): void {
-    this.syms[this.symCount++] = (dist << 8) | (len - 3);
-    this.litFreq[257 + lengthCodeOf[len - 3]]++;
-    this.distFreq[distCode(dist)]++;
   }
 
   /** Number of bytes waiting to be drained. */
@@ -128,9 +135,9 @@ export class BlockWriter {
     }
   }
 
-  /** Pads the bit stream with zero bits to a byte boundary. */
+  /** Pads the bit stream with zero bits to a byte boundary (and writes out whole bytes). */
   alignToByte(): void {
-    if (this.bitCnt > 0) this.putBits(0, 8 - this.bitCnt);
+    this.putBits(0, (8 - (this.bitCnt & 7)) & 7);
   }
 
   /**
@@ -264,7 +271,9 @@ export class BlockWriter {
   /**
    * The hot loop: every symbol of the block, then end-of-block, with codes as
    * {@link buildCodes} packs them. Each put adds at most 15 bits and is followed by a
-   * 16-bit flush when 16 bits are buffered, so the bit count stays below 32.
+   * 16-bit flush when 16 bits are buffered, so the bit count stays below 32. End-of-block
+   * goes through the loop as a symbol: V8 compiles this loop on stack replacement before
+   * any code after it ran, and code there without type feedback would deoptimize it.
    */
   private writeSymbols(litCodes: Int32Array, distCodes: Int32Array): void {
     const out = this.pend;
@@ -273,14 +282,15 @@ export class BlockWriter {
     let bc = this.bitCnt;
     const syms = this.syms;
     const n = this.symCount;
-    for (let i = 0; i < n; i++) {
+    syms[n] = 256;
+    for (let i = 0; i <= n; i++) {
       const s = syms[i];
-      if (s < 256) {
+      if (s <= 256) {
         const c = litCodes[s];
         bb |= (c & 0xffff) << bc;
         bc += c >>> 16;
       } else {
-        const v = s & 0xff, dist = s >>> 8;
+        const v = s & 0xff, dist = s >>> 9;
         const lc = lengthCodeOf[v];
         let c = litCodes[257 + lc];
         bb |= (c & 0xffff) << bc;
@@ -322,8 +332,6 @@ export class BlockWriter {
     this.pendLen = p;
     this.bitBuf = bb;
     this.bitCnt = bc;
-    const eob = litCodes[256];
-    this.putBits(eob & 0xffff, eob >>> 16);
   }
 }
 

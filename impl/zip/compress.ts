@@ -23,7 +23,7 @@
  */
 
 import { compressStatusFor, type ZipFormat, ZipStatus } from "../../spec/zip.ts";
-import { blockSymbols, BlockWriter } from "./block_writer.ts";
+import { blockSymbols, BlockWriter, matchSymbol } from "./block_writer.ts";
 import { adler32, crc32 } from "./checksum.ts";
 import { gzipHeader, zlibHeader } from "./header.ts";
 import { type LevelConfig, levels } from "./levels.ts";
@@ -317,7 +317,9 @@ export class CompressStream {
    */
   private parseFast(stopAt: number): void {
     const bw = this.bw, win = this.win, view = this.view, head = this.head;
+    const syms = bw.syms, litFreq = bw.litFreq, distFreq = bw.distFreq;
     const end = this.end, skip = this.cfg.skip, low = this.historyStart;
+    let n = bw.symCount;
     let pos = this.pos;
     let misses = this.misses;
     let passLeft = this.passLeft;
@@ -346,12 +348,17 @@ export class CompressStream {
           pos,
           end - pos < maxMatch ? end - pos : maxMatch,
         );
-        bw.match(len, dist);
+        syms[n++] = matchSymbol(litFreq, distFreq, len, dist);
         pos += len;
         misses = 0;
-      } else bw.literal(win[pos++]);
-      if (bw.symCount === blockSymbols) break;
+      } else {
+        const b = win[pos++];
+        syms[n++] = b;
+        litFreq[b]++;
+      }
+      if (n === blockSymbols) break;
     }
+    bw.symCount = n;
     this.pos = pos;
     this.misses = misses;
     this.passLeft = passLeft;
@@ -365,8 +372,10 @@ export class CompressStream {
    */
   private parseGreedy(stopAt: number): void {
     const bw = this.bw, win = this.win, view = this.view, head = this.head, prev = this.prev;
+    const syms = bw.syms, litFreq = bw.litFreq, distFreq = bw.distFreq;
     const { limit, chain, skip } = this.cfg;
     const end = this.end;
+    let n = bw.symCount;
     let pos = this.pos;
     let misses = this.misses;
     let passLeft = this.passLeft;
@@ -389,13 +398,18 @@ export class CompressStream {
       }
       if (found !== 0) {
         const len = found >>> 16;
-        bw.match(len, found & 0xffff);
+        syms[n++] = matchSymbol(litFreq, distFreq, len, found & 0xffff);
         if (len <= limit) this.insertRange(pos + 1, pos + len);
         pos += len;
         misses = 0;
-      } else bw.literal(win[pos++]);
-      if (bw.symCount === blockSymbols) break;
+      } else {
+        const b = win[pos++];
+        syms[n++] = b;
+        litFreq[b]++;
+      }
+      if (n === blockSymbols) break;
     }
+    bw.symCount = n;
     this.pos = pos;
     this.misses = misses;
     this.passLeft = passLeft;
@@ -409,9 +423,11 @@ export class CompressStream {
   private parseLazy(stopAt: number): void {
     const bw = this.bw, win = this.win, view = this.view;
     const head = this.head, prev = this.prev, head3 = this.head3;
+    const syms = bw.syms, litFreq = bw.litFreq, distFreq = bw.distFreq;
     const { limit, good, chain, skip, near } = this.cfg;
     const goodChain = chain >> 2 || 1;
     const end = this.end, low = this.historyStart;
+    let n = bw.symCount;
     let pos = this.pos;
     let matchLen = this.matchLen;
     let matchDist = this.matchDist;
@@ -461,14 +477,18 @@ export class CompressStream {
         }
       }
       if (prevLen >= 3 && matchLen <= prevLen) {
-        bw.match(prevLen, prevDist);
+        syms[n++] = matchSymbol(litFreq, distFreq, prevLen, prevDist);
         const stop = pos - 1 + prevLen;
         this.insertRange(pos + 1, stop);
         pos = stop;
         matchLen = 2;
         available = false;
       } else {
-        if (available) bw.literal(win[pos - 1]);
+        if (available) {
+          const b = win[pos - 1];
+          syms[n++] = b;
+          litFreq[b]++;
+        }
         available = true;
         pos++;
         if (matchLen >= 3) misses = 0;
@@ -477,8 +497,9 @@ export class CompressStream {
           passLeft = Math.min(maxPass, misses >> skip);
         }
       }
-      if (bw.symCount === blockSymbols) break;
+      if (n === blockSymbols) break;
     }
+    bw.symCount = n;
     this.pos = pos;
     this.matchLen = matchLen;
     this.matchDist = matchDist;
