@@ -15,11 +15,11 @@
  *
  * @module
  */
-import type { Quirks } from "../impl/quirks.ts";
 import { replayDriver } from "../impl/sched.ts";
 import type { Json } from "./itf.ts";
 import type { Cmd, Machine } from "./machine.ts";
 import { type RaceResult, type RaceScenario, runRace } from "./race.ts";
+import { quirkSwitches } from "./replay.ts";
 import { runSequential, type StepRecord } from "./runner.ts";
 import { type MachineTrace, raceTrace, sequentialTrace, type TraceMeta } from "./trace.ts";
 
@@ -65,10 +65,6 @@ async function shrink<T>(
   }
 }
 
-function switches(trace: MachineTrace): Quirks {
-  return Object.fromEntries(trace.meta.quirks.map((q) => [q, true]));
-}
-
 function metaOf(trace: MachineTrace, violation: string): TraceMeta {
   return {
     machine: trace.meta.machine,
@@ -80,7 +76,7 @@ function metaOf(trace: MachineTrace, violation: string): TraceMeta {
 
 async function minimizeSequential(trace: MachineTrace): Promise<Minimized | undefined> {
   const machine = trace.machine;
-  const quirks = switches(trace);
+  const quirks = quirkSwitches(trace.meta.quirks);
   let tried = 0;
   let last: StepRecord[] | undefined;
   const attempt = async (cmds: readonly Cmd[]) => {
@@ -127,7 +123,7 @@ function scenarioOf(items: readonly RaceItem[], names: readonly string[]): RaceS
 async function minimizeRace(trace: MachineTrace): Promise<Minimized | undefined> {
   const machine: Machine = trace.machine;
   const race = trace.meta.race!;
-  const quirks = switches(trace);
+  const quirks = quirkSwitches(trace.meta.quirks);
   const names = race.actors.map((a) => a.name);
   let tried = 0;
   let schedule = race.schedule;

@@ -7,7 +7,7 @@
  * @module
  */
 import type { Ret } from "../spec/types.ts";
-import type { Quirks } from "../impl/quirks.ts";
+import type { QuirkName, Quirks } from "../impl/quirks.ts";
 import { replayDriver, ScheduleDivergence } from "../impl/sched.ts";
 import { describeDifference } from "./equal.ts";
 import { type Cmd, type Machine, showCommand } from "./machine.ts";
@@ -54,6 +54,11 @@ export interface ReplayResult {
   readonly passed: boolean;
   /** What was run, for views (absent when nothing could be run). */
   readonly run?: SequentialRun | RaceRun;
+}
+
+/** The switches that turn on `quirks` (and no other). */
+export function quirkSwitches(quirks: readonly QuirkName[]): Quirks {
+  return Object.fromEntries(quirks.map((q) => [q, true]));
 }
 
 function showRet(r: Ret): string {

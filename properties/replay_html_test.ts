@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { machineNamed } from "../model/machines.ts";
-import { replayTrace } from "../model/replay.ts";
+import { quirkSwitches, replayTrace } from "../model/replay.ts";
 import { type MachineTrace, parseTrace } from "../model/trace.ts";
 import { replayPage } from "../model/view/page.ts";
 import { runCli } from "./run_cli.ts";
@@ -24,8 +24,7 @@ function load(file: string): MachineTrace {
 /** The page `replay FILE --html` writes, rendered in-process. */
 async function render(file: string): Promise<string> {
   const trace = load(file);
-  const quirks = Object.fromEntries(trace.meta.quirks.map((q) => [q, true]));
-  const result = await replayTrace(trace, quirks, true);
+  const result = await replayTrace(trace, quirkSwitches(trace.meta.quirks), true);
   const page = replayPage(file, trace, result, trace.meta.quirks.join(", ") || "none");
   assert.ok(page, `${file}: nothing drawn`);
   return page;

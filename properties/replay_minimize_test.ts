@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { machineNamed } from "../model/machines.ts";
 import { minimize } from "../model/minimize.ts";
-import { replayTrace } from "../model/replay.ts";
+import { quirkSwitches, replayTrace } from "../model/replay.ts";
 import { parseTrace } from "../model/trace.ts";
 import { runCli } from "./run_cli.ts";
 
@@ -88,8 +88,7 @@ Deno.test("every counterexample minimizes deterministically to a trace failing o
       assert.ok(first.after <= first.before);
       assert.deepEqual(await minimize(trace), first, "deterministic");
       const min = parseTrace(JSON.stringify(first.trace), machineNamed);
-      const quirks = Object.fromEntries(min.meta.quirks.map((q) => [q, true]));
-      const withQuirk = await replayTrace(min, quirks, true);
+      const withQuirk = await replayTrace(min, quirkSwitches(min.meta.quirks), true);
       assert.equal(withQuirk.passed, false, withQuirk.lines.join("\n"));
       const without = await replayTrace(min, {}, false);
       assert.equal(without.passed, true, without.lines.join("\n"));

@@ -15,7 +15,7 @@
  */
 import { machineNamed } from "../machines.ts";
 import { minimize } from "../minimize.ts";
-import { type ReplayResult, replayTrace } from "../replay.ts";
+import { quirkSwitches, type ReplayResult, replayTrace } from "../replay.ts";
 import { runSuite } from "../suites.ts";
 import { parseTrace } from "../trace.ts";
 import { replayPage } from "../view/page.ts";
@@ -33,10 +33,6 @@ import { loadTrace, suitesNamed } from "./model_args.ts";
 const USAGE = `usage: deno task replay [--no-quirk] FILE.itf.json [--html OUT.html]
        deno task replay --minimize FILE.itf.json [--out MIN.itf.json]
        deno task replay --seed N --path P [--replay-path R] --suite NAME [--quirk NAME]...`;
-
-function switches(quirks: readonly string[]): Record<string, boolean> {
-  return Object.fromEntries(quirks.map((q) => [q, true]));
-}
 
 /** Writes `text` to the file `path`, every byte, or fails with one line (exit 1). */
 async function writeFile(path: string, text: string): Promise<void> {
@@ -59,7 +55,7 @@ async function fromFile(file: string, noQuirk: boolean, html?: string): Promise<
   const label = noQuirk ? "none (--no-quirk)" : quirks.join(", ") || "none";
   await printLines(`${file}: ${machine} ${mode} trace, quirks: ${label}`);
   if (violation) await printLines(`recorded violation: ${violation}`);
-  const result = await replayTrace(trace, noQuirk ? {} : switches(quirks), !noQuirk);
+  const result = await replayTrace(trace, noQuirk ? {} : quirkSwitches(quirks), !noQuirk);
   await printLines(...result.lines);
   if (html !== undefined) {
     const page = replayPage(file.split("/").at(-1)!, trace, result, label);
@@ -82,7 +78,7 @@ async function fromSeed(flags: Record<string, unknown>): Promise<ReplayResult> {
   const report = await runSuite(suite, { seed, path, replayPath, runs: 1, quirks });
   if (!report.failure) return { lines: [`seed ${seed} path ${path}: passes now`], passed: true };
   const trace = parseTrace(JSON.stringify(report.failure.trace), machineNamed);
-  const result = await replayTrace(trace, switches(quirks), true);
+  const result = await replayTrace(trace, quirkSwitches(quirks), true);
   await printLines(...result.lines);
   return result;
 }
