@@ -13,38 +13,53 @@ export interface Difference {
   readonly a: unknown;
   /** The second value's part at `path`. */
   readonly b: unknown;
+  /**
+   * When the difference is a key one side lacks: every key (shown) of the Map or record
+   * holding `path` that only the first side has.
+   */
+  readonly missing?: readonly string[];
+  /** Likewise the keys only the second side has. */
+  readonly extra?: readonly string[];
 }
 
-/** Deep structural equality (the fast walk: no paths are built). */
+/** Deep structural equality (the fast walk: no paths are built, nothing is allocated). */
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (a instanceof Map || b instanceof Map) {
-    if (!(a instanceof Map && b instanceof Map) || a.size !== b.size) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (a instanceof Map) {
+    if (!(b instanceof Map) || a.size !== b.size) return false;
     for (const [k, v] of a) {
-      if (!b.has(k) || !deepEqual(v, b.get(k))) return false;
+      const w = b.get(k);
+      if (w === undefined ? !b.has(k) || v !== undefined : !deepEqual(v, w)) return false;
     }
     return true;
   }
-  if (a instanceof Set || b instanceof Set) {
-    if (!(a instanceof Set && b instanceof Set) || a.size !== b.size) return false;
+  if (a instanceof Set) {
+    if (!(b instanceof Set) || a.size !== b.size) return false;
     for (const x of a) if (!b.has(x)) return false;
     return true;
   }
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    if (a.length !== bb.length) return false;
-    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], bb[i])) return false;
-    return true;
+  if (Array.isArray(b) || b instanceof Map || b instanceof Set) return false;
+  return sameFields(a as Record<string, unknown>, b as Record<string, unknown>);
+}
+
+/** Records with equal fields, an undefined field counting as absent. */
+function sameFields(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  let defined = 0;
+  for (const k in a) {
+    const v = a[k];
+    if (v !== undefined) defined++;
+    if (!deepEqual(v, b[k])) return false;
   }
-  const ra = a as Record<string, unknown>;
-  const rb = b as Record<string, unknown>;
-  const keys = Object.keys(ra);
-  for (const k of keys) if (!deepEqual(ra[k], rb[k])) return false;
-  const other = Object.keys(rb);
-  if (other.length === keys.length) return true;
-  return other.every((k) => Object.hasOwn(ra, k) || rb[k] === undefined);
+  for (const k in b) {
+    if (b[k] !== undefined && --defined < 0) return false;
+  }
+  return defined === 0;
 }
 
 /**
@@ -57,14 +72,22 @@ export function difference(a: unknown, b: unknown, path = "$"): Difference | und
     return { path, a, b };
   }
   if (a instanceof Map && b instanceof Map) {
+    const at = (k: unknown) => `${path}[${showKey(k)}]`;
+    const keyDelta = () => ({
+      missing: [...a.keys()].filter((k) => !b.has(k)).map(showKey),
+      extra: [...b.keys()].filter((k) => !a.has(k)).map(showKey),
+    });
     for (const [k, v] of a) {
-      const at = () => `${path}[${JSON.stringify(k)}]`;
-      if (!b.has(k)) return { path: at(), a: v, b: undefined };
-      if (!deepEqual(v, b.get(k))) return difference(v, b.get(k), at());
+      if (!b.has(k)) return { path: at(k), a: v, b: undefined, ...keyDelta() };
+      if (!deepEqual(v, b.get(k))) return difference(v, b.get(k), at(k));
     }
     for (const [k, v] of b) {
-      if (!a.has(k)) return { path: `${path}[${JSON.stringify(k)}]`, a: undefined, b: v };
+      if (!a.has(k)) return { path: at(k), a: undefined, b: v, ...keyDelta() };
     }
+  }
+  if (a instanceof Set && b instanceof Set) {
+    const only = (x: Set<unknown>, y: Set<unknown>) => [...x].filter((e) => !y.has(e)).map(showKey);
+    return { path, a, b, missing: only(a, b), extra: only(b, a) };
   }
   if (a instanceof Map || b instanceof Map || a instanceof Set || b instanceof Set) {
     return { path, a, b };
@@ -78,10 +101,24 @@ export function difference(a: unknown, b: unknown, path = "$"): Difference | und
   }
   const ra = a as Record<string, unknown>;
   const rb = b as Record<string, unknown>;
+  const has = (r: Record<string, unknown>, k: string) => r[k] !== undefined;
   for (const k of new Set([...Object.keys(ra), ...Object.keys(rb)])) {
-    if (!deepEqual(ra[k], rb[k])) return difference(ra[k], rb[k], `${path}.${k}`);
+    if (deepEqual(ra[k], rb[k])) continue;
+    if (has(ra, k) && has(rb, k)) return difference(ra[k], rb[k], `${path}.${k}`);
+    return {
+      path: `${path}.${k}`,
+      a: ra[k],
+      b: rb[k],
+      missing: Object.keys(ra).filter((x) => has(ra, x) && !has(rb, x)),
+      extra: Object.keys(rb).filter((x) => has(rb, x) && !has(ra, x)),
+    };
   }
   return { path, a, b };
+}
+
+/** A Map key as paths show it: JSON (strings quoted, numbers bare). */
+function showKey(k: unknown): string {
+  return typeof k === "bigint" ? `${k}` : JSON.stringify(k);
 }
 
 /** The path of the first difference between `a` and `b`, or undefined if equal. */
@@ -101,6 +138,50 @@ export function describeDifference(
   const d = difference(a, b);
   if (!d) return undefined;
   return `at ${d.path}: ${names[0]} ${show(d.a)}, ${names[1]} ${show(d.b)}`;
+}
+
+/**
+ * Every difference between two states, one line per top-level field that differs (the first
+ * difference inside it): `FIELD: at PATH: NAME_A V, NAME_B W`, and where the Map, record or
+ * Set there has more than that one key on one side only, `(NAME_B lacks K…; NAME_B has extra
+ * K…)`. Values are JSON
+ * cut at 200 characters, key lists at {@link KEYS_SHOWN}. Empty when the states are equal.
+ */
+export function describeDivergence(
+  a: unknown,
+  b: unknown,
+  names: readonly [string, string],
+): string[] {
+  const isRecord = (v: unknown) =>
+    typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Map) &&
+    !(v instanceof Set);
+  if (!isRecord(a) || !isRecord(b)) {
+    const d = difference(a, b);
+    return d ? [showDifference(d, names)] : [];
+  }
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  return [...new Set([...Object.keys(ra), ...Object.keys(rb)])].flatMap((k) => {
+    const d = difference(ra[k], rb[k], `$.${k}`);
+    return d ? [`${k}: ${showDifference(d, names)}`] : [];
+  });
+}
+
+/** How many keys a divergence line lists before it says how many there are in all. */
+export const KEYS_SHOWN = 5;
+
+function showDifference(d: Difference, names: readonly [string, string]): string {
+  const keys = (ks: readonly string[]) =>
+    ks.length > KEYS_SHOWN
+      ? `${ks.slice(0, KEYS_SHOWN).join(", ")}, … (${ks.length} in all)`
+      : ks.join(", ");
+  const alone = (d.missing?.length ?? 0) + (d.extra?.length ?? 0) <= 1;
+  const delta = alone ? "" : [
+    d.missing?.length ? `${names[1]} lacks ${keys(d.missing)}` : "",
+    d.extra?.length ? `${names[1]} has extra ${keys(d.extra)}` : "",
+  ].filter((x) => x !== "").join("; ");
+  const values = `at ${d.path}: ${names[0]} ${show(d.a)}, ${names[1]} ${show(d.b)}`;
+  return delta ? `${values} (${delta})` : values;
 }
 
 function show(v: unknown): string {

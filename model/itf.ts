@@ -49,50 +49,76 @@ export function toItf(value: unknown): Json {
   throw new TypeError(`cannot encode ${typeof value} as ITF`);
 }
 
-/** Decodes ITF JSON into warpspec values; `path` names where `json` sits, for errors. */
-export function fromItf(json: unknown, path = "$"): unknown {
-  if (typeof json === "boolean" || typeof json === "string") return json;
-  if (typeof json === "number") {
-    if (!Number.isSafeInteger(json)) throw new ItfError(path, `number ${json} is not an integer`);
-    return json;
-  }
-  if (json === null) throw new ItfError(path, "null is not an ITF value");
-  if (Array.isArray(json)) return json.map((x, i) => fromItf(x, `${path}[${i}]`));
-  if (typeof json !== "object") throw new ItfError(path, `unexpected ${typeof json}`);
-  const rec = json as Record<string, unknown>;
-  if ("#bigint" in rec) {
-    const s = rec["#bigint"];
-    if (typeof s !== "string" || !/^-?\d+$/.test(s)) {
-      throw new ItfError(`${path}.#bigint`, "expected a string of decimal digits");
+/** How {@link fromItf} treats integers beyond ±(2^53 − 1). */
+export interface DecodeOptions {
+  /**
+   * True (the default): a `#bigint` that large decodes to a BigInt. False: it is an
+   * {@link ItfError}, for data whose integers are JavaScript numbers (warpspec's states and
+   * commands).
+   */
+  readonly bigints?: boolean;
+}
+
+const BEYOND = "is beyond ±(2^53 − 1), the range of warpspec's integers";
+
+/**
+ * Decodes ITF JSON into warpspec values; `path` names where `json` sits, for errors. A plain
+ * JSON number must be a safe integer: a larger one has already lost digits in any JSON parser.
+ */
+export function fromItf(json: unknown, path = "$", options: DecodeOptions = {}): unknown {
+  const bigints = options.bigints ?? true;
+  const decode = (json: unknown, path: string): unknown => {
+    if (typeof json === "boolean" || typeof json === "string") return json;
+    if (typeof json === "number") {
+      if (Number.isSafeInteger(json)) return json;
+      throw new ItfError(
+        path,
+        Number.isInteger(json)
+          ? `number ${json} ${BEYOND} (JSON numbers lose digits there; write {"#bigint": "…"})`
+          : `number ${json} is not an integer`,
+      );
     }
-    const n = BigInt(s);
-    return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)
-      ? Number(n)
-      : n;
-  }
-  if ("#map" in rec) {
-    const entries = rec["#map"];
-    if (!Array.isArray(entries)) throw new ItfError(`${path}.#map`, "expected a list of pairs");
-    return new Map(entries.map((e, i) => {
-      const p = `${path}.#map[${i}]`;
-      if (!Array.isArray(e) || e.length !== 2) {
-        throw new ItfError(p, "expected a [key, value] pair");
+    if (json === null) throw new ItfError(path, "null is not an ITF value");
+    if (Array.isArray(json)) return json.map((x, i) => decode(x, `${path}[${i}]`));
+    if (typeof json !== "object") throw new ItfError(path, `unexpected ${typeof json}`);
+    const rec = json as Record<string, unknown>;
+    if ("#bigint" in rec) {
+      const s = rec["#bigint"];
+      if (typeof s !== "string" || !/^-?\d+$/.test(s)) {
+        throw new ItfError(`${path}.#bigint`, "expected a string of decimal digits");
       }
-      return [fromItf(e[0], `${p}[0]`), fromItf(e[1], `${p}[1]`)];
-    }));
-  }
-  if ("#set" in rec) {
-    const items = rec["#set"];
-    if (!Array.isArray(items)) throw new ItfError(`${path}.#set`, "expected a list");
-    return new Set(items.map((x, i) => fromItf(x, `${path}.#set[${i}]`)));
-  }
-  if ("#tup" in rec) {
-    const items = rec["#tup"];
-    if (!Array.isArray(items)) throw new ItfError(`${path}.#tup`, "expected a list");
-    return items.map((x, i) => fromItf(x, `${path}.#tup[${i}]`));
-  }
-  if (rec.tag === "None" && Object.keys(rec).length === 2 && "value" in rec) return null;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(rec)) out[k] = fromItf(v, `${path}.${k}`);
-  return out;
+      const n = BigInt(s);
+      if (n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)) {
+        return Number(n);
+      }
+      if (!bigints) throw new ItfError(`${path}.#bigint`, `${s} ${BEYOND}`);
+      return n;
+    }
+    if ("#map" in rec) {
+      const entries = rec["#map"];
+      if (!Array.isArray(entries)) throw new ItfError(`${path}.#map`, "expected a list of pairs");
+      return new Map(entries.map((e, i) => {
+        const p = `${path}.#map[${i}]`;
+        if (!Array.isArray(e) || e.length !== 2) {
+          throw new ItfError(p, "expected a [key, value] pair");
+        }
+        return [decode(e[0], `${p}[0]`), decode(e[1], `${p}[1]`)];
+      }));
+    }
+    if ("#set" in rec) {
+      const items = rec["#set"];
+      if (!Array.isArray(items)) throw new ItfError(`${path}.#set`, "expected a list");
+      return new Set(items.map((x, i) => decode(x, `${path}.#set[${i}]`)));
+    }
+    if ("#tup" in rec) {
+      const items = rec["#tup"];
+      if (!Array.isArray(items)) throw new ItfError(`${path}.#tup`, "expected a list");
+      return items.map((x, i) => decode(x, `${path}.#tup[${i}]`));
+    }
+    if (rec.tag === "None" && Object.keys(rec).length === 2 && "value" in rec) return null;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(rec)) out[k] = decode(v, `${path}.${k}`);
+    return out;
+  };
+  return decode(json, path);
 }

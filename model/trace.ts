@@ -12,13 +12,18 @@
  *
  * `#meta` names the machine and mode (`sequential` or `race`), seed and path, the quirks, the
  * violation, and for race traces the whole scenario (`setup`, `actors`, `schedule`) so that it
- * replays exactly.
+ * replays exactly. A trace from elsewhere may record only part of the state:
+ * `#meta["vars-observed"]` lists the field paths it holds (README, "Trace format"), and a trace
+ * with no state variables at all records actions, returns and events only. A step whose
+ * `warpspec::ret` is `{"unknown": true}` has an unknown outcome: it may or may not have taken
+ * effect.
  *
  * @module
  */
 import { ERRNOS, type Event, type Ret } from "../spec/types.ts";
 import { isQuirkName, type QuirkName } from "../impl/quirks.ts";
 import { fromItf, ItfError, type Json, toItf } from "./itf.ts";
+import { parseProjection, project, type Projection, wholeState } from "./oracle/project.ts";
 import type { Cmd, Machine } from "./machine.ts";
 import type { HistoryEntry, RaceScenario } from "./race.ts";
 import type { StepRecord } from "./runner.ts";
@@ -41,18 +46,28 @@ export interface TraceMeta {
   readonly replayPath?: string;
   /** For race traces: the scenario and the schedule that replay it. */
   readonly race?: RaceScenario<Cmd> & { readonly schedule: readonly string[] };
+  /**
+   * The field paths of the state the trace records (`#meta["vars-observed"]`), `[]` for a trace
+   * of actions, returns and events only; absent: the whole state.
+   */
+  readonly observed?: readonly string[];
 }
 
 /** One recorded step. */
 export interface TraceStep {
   /** The command. */
   readonly cmd: Cmd;
-  /** Recorded state after it. */
+  /** Recorded state after it: the observed part ({@link MachineTrace.projection}). */
   readonly state: unknown;
-  /** Recorded return value. */
+  /** Recorded return value (`{ ok: null }` when {@link TraceStep.unknown}). */
   readonly ret: Ret;
-  /** Recorded events. */
+  /** Recorded events (none when {@link TraceStep.unknown}). */
   readonly events: readonly Event[];
+  /**
+   * True when the trace marks the outcome unknown (`"warpspec::ret": {"unknown": true}`): the
+   * command may or may not have taken effect, and its ret and events were not seen.
+   */
+  readonly unknown?: true;
   /** Race traces: actor, invocation and response times. */
   readonly actor?: string;
   /** Logical invocation time. */
@@ -98,6 +113,7 @@ function metaJson(meta: TraceMeta): Json {
   if (meta.path !== undefined) out.path = meta.path;
   if (meta.replayPath !== undefined) out.replayPath = meta.replayPath;
   if (meta.race) out.race = toItf(meta.race);
+  if (meta.observed) out["vars-observed"] = [...meta.observed];
   return out;
 }
 
@@ -218,11 +234,61 @@ function parseEvents(v: unknown, path: string): Event[] {
   });
 }
 
-function parseState(machine: Machine, s: Record<string, unknown>, path: string): unknown {
-  for (const v of machine.vars) {
-    if (!(v in s)) throw new ItfError(`${path}.${v}`, "missing state variable");
+/** Whether a decoded `warpspec::ret` is the unknown-outcome marker `{"unknown": true}`. */
+function isUnknownRet(v: unknown, path: string): boolean {
+  if (typeof v !== "object" || v === null || !("unknown" in v)) return false;
+  const r = v as Record<string, unknown>;
+  if (r.unknown !== true || Object.keys(r).length !== 1) {
+    throw new ItfError(path, 'an unknown outcome is exactly {"unknown": true}');
   }
-  return Object.fromEntries(machine.vars.map((v) => [v, s[v]]));
+  return true;
+}
+
+/** Checks a state's `#meta` (a record; its `index`, if any, is the state's position). */
+function checkStateMeta(s: Record<string, unknown>, index: number, path: string): void {
+  if (s["#meta"] === undefined) return;
+  const m = record(s["#meta"], `${path}.#meta`);
+  if (m.index !== undefined && m.index !== index) {
+    const got = typeof m.index === "number" ? m.index : JSON.stringify(m.index);
+    throw new ItfError(
+      `${path}.#meta.index`,
+      `expected ${index} (the state's position), got ${got}`,
+    );
+  }
+}
+
+/**
+ * What the trace records of the state: `#meta["vars-observed"]` when given; otherwise nothing
+ * when neither `vars` nor state 0 names a state variable (actions, returns and events only),
+ * else the whole state.
+ */
+function observation(
+  machine: Machine,
+  meta: Record<string, unknown>,
+  vars: readonly string[] | undefined,
+  first: Record<string, unknown>,
+): { paths?: string[]; projection: Projection } {
+  const declared = meta["vars-observed"];
+  if (declared !== undefined) {
+    const projection = parseProjection(machine, declared, '$.#meta["vars-observed"]');
+    return { paths: declared as string[], projection };
+  }
+  const named = (v: string) => vars?.includes(v) || Object.hasOwn(first, v);
+  if (!machine.vars.some(named)) return { paths: [], projection: {} };
+  return { projection: wholeState(machine) };
+}
+
+/** Checks the trace's `vars`: a list of variables this machine's traces may have. */
+function parseVars(machine: Machine, v: unknown): string[] | undefined {
+  if (v === undefined) return undefined;
+  const known = [...machine.vars, ...STEP_VARS, ...RACE_VARS];
+  return list(v, "$.vars").map((x, i) => {
+    const name = str(x, `$.vars[${i}]`);
+    if (!known.includes(name)) {
+      throw new ItfError(`$.vars[${i}]`, `unknown variable "${name}" (known: ${known.join(", ")})`);
+    }
+    return name;
+  });
 }
 
 function parseCommands(machine: Machine, x: unknown, path: string): Cmd[] {
@@ -254,8 +320,11 @@ function parseScenario(
 function parseMeta(
   v: unknown,
   machines: (name: string) => Machine | undefined,
-): [TraceMeta, Machine] {
+): [TraceMeta, Machine, Record<string, unknown>] {
   const m = record(v, "$.#meta");
+  if (m.format !== undefined && m.format !== "ITF") {
+    throw new ItfError("$.#meta.format", `expected "ITF", got ${JSON.stringify(m.format)}`);
+  }
   const name = str(m.machine, "$.#meta.machine");
   const machine = machines(name);
   if (!machine) throw new ItfError("$.#meta.machine", `unknown machine "${name}"`);
@@ -279,13 +348,15 @@ function parseMeta(
     replayPath: m.replayPath === undefined ? undefined : str(m.replayPath, "$.#meta.replayPath"),
     race,
   };
-  return [meta, machine];
+  return [meta, machine, m];
 }
 
 /** A parsed trace and the machine it belongs to. */
 export interface MachineTrace extends Trace {
   /** The machine `#meta.machine` names. */
   readonly machine: Machine;
+  /** The part of the state each recorded state holds (from {@link TraceMeta.observed}). */
+  readonly projection: Projection;
 }
 
 /**
@@ -303,28 +374,42 @@ export function parseTrace(
     throw new ItfError("$", `malformed JSON: ${(e as Error).message}`);
   }
   const top = record(json, "$");
-  const decoded = fromItf(top, "$") as Record<string, unknown>;
-  const [meta, machine] = parseMeta(decoded["#meta"] ?? {}, machines);
+  const decoded = fromItf(top, "$", { bigints: false }) as Record<string, unknown>;
+  const [parsed, machine, rawMeta] = parseMeta(decoded["#meta"] ?? {}, machines);
+  const vars = parseVars(machine, decoded.vars);
   const states = list(decoded.states, "$.states");
   if (states.length === 0) {
     throw new ItfError("$.states", "a trace needs at least the initial state");
   }
-  const initial = parseState(machine, record(states[0], "$.states[0]"), "$.states[0]");
+  const first = record(states[0], "$.states[0]");
+  const { paths, projection } = observation(machine, rawMeta, vars, first);
+  const meta: TraceMeta = paths ? { ...parsed, observed: paths } : parsed;
+  checkStateMeta(first, 0, "$.states[0]");
+  const initial = project(first, projection, "$.states[0]");
   const steps = states.slice(1).map((raw, k): TraceStep => {
     const path = `$.states[${k + 1}]`;
     const s = record(raw, path);
+    checkStateMeta(s, k + 1, path);
     const cmd = machine.parseCommand(
       s["mbt::actionTaken"],
       s["mbt::nondetPicks"],
       `${path}.mbt::actionTaken`,
       `${path}.mbt::nondetPicks`,
     );
-    const step: TraceStep = {
-      cmd,
-      state: parseState(machine, s, path),
-      ret: parseRet(s["warpspec::ret"], `${path}.warpspec::ret`),
-      events: parseEvents(s["warpspec::events"] ?? [], `${path}.warpspec::events`),
-    };
+    const retPath = `${path}.warpspec::ret`;
+    const unknown = isUnknownRet(s["warpspec::ret"], retPath);
+    if (unknown && meta.mode === "race") {
+      throw new ItfError(retPath, "unknown outcomes are for sequential traces only");
+    }
+    const state = project(s, projection, path);
+    const step: TraceStep = unknown
+      ? { cmd, state, ret: { ok: null }, events: [], unknown: true }
+      : {
+        cmd,
+        state,
+        ret: parseRet(s["warpspec::ret"], retPath),
+        events: parseEvents(s["warpspec::events"] ?? [], `${path}.warpspec::events`),
+      };
     if (meta.mode !== "race") return step;
     return {
       ...step,
@@ -333,5 +418,5 @@ export function parseTrace(
       returned: int(s["warpspec::returned"], `${path}.warpspec::returned`),
     };
   });
-  return { meta, initial, steps, machine };
+  return { meta, initial, steps, machine, projection };
 }
