@@ -93,9 +93,9 @@ const removeVsOpen: RaceScenario<StackCommand> = {
     {
       name: "process2",
       program: [
-        { op: "type1.openGroup", container: 2, group: 11 },
-        { op: "type1.attach", container: 2, group: 11 },
-        { op: "type1.closeGroup", container: 2, group: 11 },
+        { op: "type1.openGroup", container: 2, group: 12 },
+        { op: "type1.attach", container: 2, group: 12 },
+        { op: "type1.closeGroup", container: 2, group: 12 },
       ],
     },
   ],
@@ -119,6 +119,28 @@ const twoCqReaders: RaceScenario<StackCommand> = {
   actors: [
     { name: "device", program: [deviceStep, deviceStep] },
     { name: "process", program: [recv, recv, recv] },
+  ],
+};
+
+const U3 = "33333333-4444-5555-6666-777777777777";
+
+/** Process 2 binds its PASID again while the device runs its queue's two SQEs. */
+const rebindVsDevice: RaceScenario<StackCommand> = {
+  setup: [
+    ...STACK_PRELUDE,
+    { op: "stack.send", uuid: U3, by: 2, iova: USER_IOVA },
+    { op: "stack.send", uuid: U3, by: 2, iova: USER_IOVA + PAGE_SIZE },
+  ],
+  actors: [
+    { name: "process2", program: [{ op: "sdmdev.bindPasid", uuid: U3, by: 2, pasid: 1 }] },
+    {
+      name: "device",
+      program: [{ op: "stack.deviceStep", parent: 3, qn: 0 }, {
+        op: "stack.deviceStep",
+        parent: 3,
+        qn: 0,
+      }],
+    },
   ],
 };
 
@@ -149,6 +171,9 @@ for (
     ["remove vs open of the mdev's group", removeVsOpen, []],
     ["the PCI remove while a process uses its mdev", pciRemoveVsUse, ["stopQueueNoop"]],
     ["the IRQ thread and the user driver on one CQ", twoCqReaders, ["kernelConsumesUserCq"]],
+    ["a second BIND_PASID while the device runs the queue", rebindVsDevice, [
+      "reopenRestartsQueue",
+    ]],
   ] as const
 ) {
   Deno.test(`stack race: ${name}`, async (t) => {
@@ -174,6 +199,7 @@ for (
     "unshareBeforeUndo",
     "removeWhileOpenFreesRing",
     "kernelConsumesUserCq",
+    "reopenRestartsQueue",
   ] as QuirkName[]
 ) {
   Deno.test(`stack-race finds ${quirk} from scratch within ${BUDGET} runs`, async () => {
@@ -240,13 +266,13 @@ Deno.test("after a process exits nothing it opened, mapped, pinned or shared rem
   const records = await runSequential(stackMachine, cmds);
   assert.equal(records.find((r) => r.failure)?.failure, undefined);
   const s = records.at(-1)!.observed;
-  assert.deepEqual(s.type1.pins, new Map());
-  assert.deepEqual([...s.type1.groupFds.keys()], []);
+  assert.deepEqual([...s.type1.pins.keys()].filter((k) => k.startsWith("1:")), []);
+  assert.deepEqual([...s.type1.groupFds.values()].filter((c) => c === 1), []);
   assert.deepEqual(s.type1.containers.get(1)?.dmas, []);
   assert.equal(s.sdmdev.queues.get(U1)?.life.state, "closed");
-  assert.deepEqual(s.rings, new Map());
+  assert.equal(s.rings.size, 1, "only process 2's ring is left");
   const user = [...s.iommu.domains.values()].flatMap((d) => [...d.pages.values()])
-    .filter((t) => t.kind === "user");
+    .filter((t) => t.kind === "user" && t.mm === 1);
   assert.deepEqual(user, []);
 });
 
@@ -318,8 +344,8 @@ Deno.test("the PCI remove waits for the open mdev; the queue runs on until its f
     { ok: 10 },
   ]);
   const gone = records.at(-3)!.observed;
-  assert.deepEqual([...gone.iommu.groups.keys()], [1, 2]);
-  assert.deepEqual(gone.rings, new Map());
+  assert.deepEqual([...gone.iommu.groups.keys()].sort((a, b) => a - b), [1, 2, 3, 11]);
+  assert.equal(gone.rings.size, 1, "process 2's queue on function 3 runs on");
 });
 
 Deno.test("an mdev the PCI remove took while its group file was open leaves a retained group", async () => {
@@ -327,36 +353,36 @@ Deno.test("an mdev the PCI remove took while its group file was open leaves a re
     ...STACK_PRELUDE,
     { op: "stack.exit", by: 1 },
     { op: "sdmdev.create", parent: 1, uuid: U2 },
-    { op: "type1.openGroup", container: 2, group: 11 },
-    { op: "type1.attach", container: 2, group: 11 },
-    { op: "type1.setIommu", container: 2 },
-    { op: "type1.map", container: 2, iova: USER_IOVA, size: PAGE_SIZE, vaddr: 0x10000 },
+    { op: "type1.openGroup", container: 1, group: 12 },
+    { op: "type1.attach", container: 1, group: 12 },
+    { op: "type1.setIommu", container: 1 },
+    { op: "type1.map", container: 1, iova: USER_IOVA, size: PAGE_SIZE, vaddr: 0x10000 },
     unregister,
-    { op: "type1.getDeviceFd", container: 2, group: 11 },
+    { op: "type1.getDeviceFd", container: 1, group: 12 },
     STACK_PRELUDE[0],
     { op: "sdmdev.create", parent: 1, uuid: U1 },
     { op: "sdmdev.create", parent: 1, uuid: U2 },
-    { op: "type1.closeGroup", container: 2, group: 11 },
-    { op: "sdmdev.remove", uuid: U1 },
-    { op: "sdmdev.create", parent: 1, uuid: U1 },
+    { op: "type1.closeGroup", container: 1, group: 12 },
+    { op: "sdmdev.remove", uuid: U2 },
+    { op: "sdmdev.create", parent: 1, uuid: U2 },
   ]);
   const rets = records.slice(STACK_PRELUDE.length + 6).map((r) => r.specRet);
   assert.deepEqual(rets, [
-    { ok: 0 }, // both mdevs were closed: removed at once, the parent with them
+    { ok: 0 }, // both mdevs of function 1 were closed: removed at once, the parent with them
     { err: "ENODEV" }, // the retained group has no device
     { ok: 0 },
     { ok: 10 },
-    { ok: 12 }, // 11 is still the retained group's
+    { ok: 13 }, // 11 is U3's, 12 still the retained group's
     { ok: 0 }, // its last close: unset (the mappings undone), then gone
     { ok: 0 },
-    { ok: 10 },
+    { ok: 12 },
   ]);
   const retained = records[STACK_PRELUDE.length + 7].observed;
-  assert.equal(retained.iommu.groups.get(11)?.kind, "mdev");
-  assert.equal(retained.mdev.groups.has(11), false);
+  assert.equal(retained.iommu.groups.get(12)?.kind, "mdev");
+  assert.equal(retained.mdev.groups.has(12), false);
   const closed = records.at(-3)!.observed;
-  assert.equal(closed.iommu.groups.has(11), false);
-  assert.deepEqual(closed.type1.containers.get(2)?.dmas, []);
+  assert.equal(closed.iommu.groups.has(12), false);
+  assert.deepEqual(closed.type1.containers.get(1)?.dmas, []);
 });
 
 Deno.test("the user driver receives every completion in order, a faulted read with status 1", async () => {

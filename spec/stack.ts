@@ -4,15 +4,18 @@
  * one function. Each component steps its own slice; this module adds what only the whole
  * knows:
  *
- * - **The machine.** One QM function, {@link STACK_PARENT} (PCI group 1, bound to the kernel
- *   ZIP driver; `sdmdev.register` of it, without PASID support and {@link STACK_QP_NUM} qps,
- *   is the views' prelude), an unrelated PCI group 2, and processes 1 and 2, each with its
- *   container of the same id. Booting the QM allocates its five one-page context buffers in
- *   the function's default domain (`hisi_qm_init`: EQC, EQ, SQC and CQC base tables, a
- *   mailbox scratch page).
- * - **Kernel ownership** (a review correction): the function's own group belongs to the ZIP
- *   driver, so no process may open it: `type1.openGroup` of group 1 is EPERM (upstream later
- *   `iommu_group_claim_dma_owner`; the seed's library checks the group is viable).
+ * - **The machine.** Two QM functions ({@link STACK_FUNCTIONS}): {@link STACK_PARENT} (PCI
+ *   group 1) without PASID support and {@link STACK_SVA_PARENT} (PCI group 3) with it, each
+ *   bound to the kernel ZIP driver and registered with sdmdev by the views' prelude with
+ *   {@link STACK_QP_NUM} qps; an unrelated PCI group 2; processes 1 and 2, each with its
+ *   container of the same id. Booting a QM allocates its five one-page context buffers in its
+ *   function's default domain (`hisi_qm_init`: EQC, EQ, SQC and CQC base tables, a mailbox
+ *   scratch page), function 1's first. The kernel crypto user (`sdmdev.tfmInit`) runs on
+ *   function 1 (ENODEV on the other). PASIDs are sdmdev's stand-in for the SVA layer: a queue
+ *   of function 3 starts at BIND_PASID, and its device still reads through the domain.
+ * - **Kernel ownership** (a review correction): a function's own group belongs to the ZIP
+ *   driver, so no process may open it: `type1.openGroup` of group 1 or 3 is EPERM (upstream
+ *   later `iommu_group_claim_dma_owner`; the seed's library checks the group is viable).
  * - **mdev groups are IOMMU groups**: `sdmdev.create` adds the new mdev's group to the IOMMU
  *   slice (an mdev group whose DMA is its parent's); `sdmdev.remove` takes it away, and is
  *   EBUSY while a process holds the group open.
@@ -21,7 +24,8 @@
  *   mdevs go at once, an open one when its file is released (its queue stopped, its ring
  *   freed), the parent with its last user (a kernel crypto transform included). The QM and
  *   its boot buffers stay: `sdmdev.register` binds the function again once the parent is
- *   gone (EEXIST before; ENODEV for any other function, EINVAL for another qp count).
+ *   gone (EEXIST before; ENODEV for a PCI function that is not a QM, EINVAL for another qp
+ *   count or a PASID capability the function does not have).
  * - **Retained groups**: an mdev removed while a process holds its group file open leaves
  *   its IOMMU group behind (the VFIO group references it) until that file's last close; the
  *   group id is not reused meanwhile (it is the IOMMU's IDA that hands ids out), the group
@@ -82,8 +86,22 @@ import {
 } from "./types.ts";
 import { ZIP_BUFFER_SIZE } from "./zipcrypto.ts";
 
-/** The QM function: its id, its PCI group and its sdmdev parent id. */
+/** The QM function without PASID support: its id, its PCI group and its sdmdev parent id. */
 export const STACK_PARENT = 1;
+
+/** The QM function with PASID support (SVA): its id, PCI group and sdmdev parent id. */
+export const STACK_SVA_PARENT = 3;
+
+/** The QM functions and whether each supports PASIDs, in probe order. */
+export const STACK_FUNCTIONS: readonly { readonly parent: number; readonly sva: boolean }[] = [
+  { parent: STACK_PARENT, sva: false },
+  { parent: STACK_SVA_PARENT, sva: true },
+];
+
+/** Whether `group` is the PCI group of a QM function (its kernel driver's). */
+function isFunctionGroup(group: number): boolean {
+  return STACK_FUNCTIONS.some((f) => f.parent === group);
+}
 
 /** Queue pairs of the QM. */
 export const STACK_QP_NUM = 4;
@@ -145,6 +163,8 @@ export type StackSdmdevCommand = Extract<
       | "sdmdev.remove"
       | "sdmdev.mmap"
       | "sdmdev.munmap"
+      | "sdmdev.svaBind"
+      | "sdmdev.bindPasid"
       | "sdmdev.tfmInit"
       | "sdmdev.tfmExit";
   }
@@ -160,6 +180,8 @@ const SDMDEV_OPS_HERE = [
   "sdmdev.remove",
   "sdmdev.mmap",
   "sdmdev.munmap",
+  "sdmdev.svaBind",
+  "sdmdev.bindPasid",
   "sdmdev.tfmInit",
   "sdmdev.tfmExit",
 ] as const;
@@ -188,17 +210,18 @@ interface AllocFailure {
 }
 
 /**
- * Allocates kernel DMA buffers of `pages` each in the QM's default domain, in order; the
- * first that fails (its IOVA taken by a user mapping) fails them all.
+ * Allocates kernel DMA buffers of `pages` each in the default domain of QM function `group`,
+ * in order; the first that fails (its IOVA taken by a user mapping) fails them all.
  */
 function allocKernel(
   iommu: IommuState,
+  group: number,
   pages: readonly number[],
 ): [IommuState, number[]] | AllocFailure {
   const ids: number[] = [];
   let s = iommu;
   for (const n of pages) {
-    const r = stepIommu(s, { op: "iommu.dmaAlloc", group: STACK_PARENT, pages: n });
+    const r = stepIommu(s, { op: "iommu.dmaAlloc", group, pages: n });
     if (!("ok" in r.ret)) return { events: r.events };
     s = r.state;
     ids.push((r.ret.ok as { buffer: number }).buffer);
@@ -216,14 +239,17 @@ function freeKernel(iommu: IommuState, ids: readonly number[]): IommuState {
   return s;
 }
 
-/** The initial state: the IOMMU/type1 machine with the QM booted (its buffers allocated). */
+/** The initial state: the IOMMU/type1 machine with the QMs booted (their buffers allocated). */
 export function initialStackState(): StackState {
   const system = initialState({
-    pciGroups: [STACK_PARENT, 2],
+    pciGroups: [STACK_PARENT, STACK_SVA_PARENT, 2],
     mdevGroups: [],
     containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
   });
-  const [iommu] = allocKernel(system.iommu, BOOT_BUFFER_PAGES) as [IommuState, number[]];
+  let iommu = system.iommu;
+  for (const { parent } of STACK_FUNCTIONS) {
+    [iommu] = allocKernel(iommu, parent, BOOT_BUFFER_PAGES) as [IommuState, number[]];
+  }
   return {
     ...system,
     iommu,
@@ -247,18 +273,18 @@ function sdmdevWorld(s: StackState): SdmdevWorld {
  */
 function followSdmdev(before: StackState, world: SdmdevWorld): StackState | AllocFailure {
   let { iommu, rings, requests, completions, tfmBuffers } = before;
-  const running = new Set<number>();
+  const running = new Map<number, number>();
   for (const q of world.sdmdev.queues.values()) {
-    if (q.life.state === "started") running.add(q.life.ring);
+    if (q.life.state === "started") running.set(q.life.ring, q.parent);
   }
   for (const [ring, buffer] of rings) {
     if (running.has(ring)) continue;
     iommu = freeKernel(iommu, [buffer]);
     rings = deleteIn(rings, ring);
   }
-  for (const ring of running) {
+  for (const [ring, parent] of running) {
     if (rings.has(ring)) continue;
-    const got = allocKernel(iommu, [RING_PAGES]);
+    const got = allocKernel(iommu, parent, [RING_PAGES]);
     if (!Array.isArray(got)) return got;
     iommu = got[0];
     rings = setIn(rings, ring, got[1][0]);
@@ -280,7 +306,7 @@ function followSdmdev(before: StackState, world: SdmdevWorld): StackState | Allo
   for (const tfm of tfms.keys()) {
     if (tfmBuffers.has(tfm)) continue;
     const pages = [ZIP_BUFFER_PAGES, ZIP_BUFFER_PAGES, RING_PAGES];
-    const got = allocKernel(iommu, [...pages, ...pages]);
+    const got = allocKernel(iommu, STACK_PARENT, [...pages, ...pages]);
     if (!Array.isArray(got)) return got;
     iommu = got[0];
     const [ci, co, cr, di, dout, dr] = got[1];
@@ -362,7 +388,7 @@ function mdevOfGroup(s: StackState, group: number): string | undefined {
 
 /** A type1 command, with the device fd of an mdev group opening and releasing its sdmdev. */
 function type1Step(s: StackState, cmd: Type1Command): StepResult<StackState> {
-  if (cmd.op === "type1.openGroup" && cmd.group === STACK_PARENT) {
+  if (cmd.op === "type1.openGroup" && isFunctionGroup(cmd.group)) {
     return fail(s, "EPERM");
   }
   const r = stepType1({ iommu: s.iommu, type1: s.type1 }, cmd);
@@ -496,8 +522,12 @@ function stepComponents(s: StackState, cmd: StackCommand): StepResult<StackState
     if (d && s.type1.groupFds.has(d.group)) return fail(s, "EBUSY");
   }
   if (cmd.op === "sdmdev.register") {
-    if (cmd.parent !== STACK_PARENT) return fail(s, "ENODEV");
-    if (cmd.qpNum !== STACK_QP_NUM) return fail(s, "EINVAL");
+    const fn = STACK_FUNCTIONS.find((f) => f.parent === cmd.parent);
+    if (!fn) return fail(s, "ENODEV");
+    if (cmd.qpNum !== STACK_QP_NUM || cmd.sva !== fn.sva) return fail(s, "EINVAL");
+  }
+  if ((cmd.op === "sdmdev.tfmInit" || cmd.op === "sdmdev.tfmExit") && cmd.parent !== STACK_PARENT) {
+    return fail(s, "ENODEV");
   }
   return sdmdevStep(s, cmd as SdmdevCommand);
 }

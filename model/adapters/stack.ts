@@ -1,9 +1,9 @@
 /**
- * The stack view's adapter: one {@link Platform} with the QM function of `spec/stack.ts`
- * probed (device, QM driver, ZIP crypto, its group owned by the kernel driver), the VFIO
- * containers and type1 IOMMU of {@link Type1Adapter} on the same IOMMU core, and the mdev core and
- * sdmdev of {@link SdmdevAdapter}, whose mdev groups are IOMMU groups there. A VFIO device fd
- * of an mdev group opens and releases its sdmdev.
+ * The stack view's adapter: one {@link Platform} with the QM functions of `spec/stack.ts`
+ * probed (device, QM driver, ZIP crypto, each group owned by the kernel driver), the VFIO
+ * containers and type1 IOMMU of {@link Type1Adapter} on the same IOMMU core, and the mdev
+ * core and sdmdev of {@link SdmdevAdapter}, whose mdev groups are IOMMU groups there. A VFIO
+ * device fd of an mdev group opens and releases its sdmdev.
  *
  * `stack.send` and `stack.recv` are the seed's user QM driver ({@link HisiQmQueue},
  * `hisi_qm_udrv.c`) of the queue's opener, working on what its process mapped: the ring
@@ -13,13 +13,15 @@
  * driver per start of a queue (its cursors are the process's), made at the first send or
  * recv. A process's threads do not unmap a ring or doorbell page while one of them works
  * through it (a store through an unmapped page would kill the process, which this view does
- * not model): its sends, receives and munmaps take turns. `stack.deviceStep` is the QM device executing the queue's oldest SQE with an engine
- * that reads one byte at that IOVA through the IOMMU (the ring fetch goes through it too),
- * then the IRQ thread's pass. `stack.exit` tears a process down as `do_exit` does.
+ * not model): its sends, receives and munmaps take turns. `stack.deviceStep` is the QM
+ * device executing the queue's oldest SQE with an engine that reads one byte at that IOVA
+ * through the IOMMU (the ring fetch goes through it too), then the IRQ thread's pass.
+ * `stack.exit` tears a process down as `do_exit` does.
  *
  * @module
  */
 import {
+  STACK_FUNCTIONS,
   STACK_PARENT,
   STACK_QP_NUM,
   STACK_SQ_DEPTH,
@@ -67,8 +69,8 @@ const READ_PROBE: QmEngine = {
 export class StackAdapter {
   /** The machine. */
   readonly platform: Platform;
-  /** The QM function. */
-  readonly fn: QmFunction;
+  /** The QM functions, by id. */
+  readonly functions: ReadonlyMap<number, QmFunction>;
   /** VFIO containers and type1 on the platform's IOMMU. */
   readonly system: Type1Adapter;
   /** mdev core and sdmdev on the same platform. */
@@ -81,11 +83,13 @@ export class StackAdapter {
   readonly #turns = new Map<number, Mutex>();
   #tags = 0;
 
-  /** Boots the platform and probes the QM function (`sdmdev.register` is the prelude's). */
+  /** Boots the platform and probes the QM functions (`sdmdev.register` is the prelude's). */
   constructor(quirks: Quirks, sched?: Sched) {
     this.platform = new Platform({ sched, quirks });
     const config = { qpNum: STACK_QP_NUM, sqDepth: STACK_SQ_DEPTH, cqDepth: STACK_SQ_DEPTH };
-    this.fn = this.platform.probeQm(STACK_PARENT, config, READ_PROBE);
+    this.functions = new Map(
+      STACK_FUNCTIONS.map((f) => [f.parent, this.platform.probeQm(f.parent, config, READ_PROBE)]),
+    );
     this.sdmdev = new SdmdevAdapter(this.platform, { iommuGroups: true });
     const core = this.sdmdev.mdev;
     this.system = new Type1Adapter({
@@ -109,11 +113,18 @@ export class StackAdapter {
     if (cmd.op.startsWith("type1.")) return this.system.exec(cmd as never);
     if (cmd.op === "sdmdev.register") {
       return this.kernel.traced(async () => {
-        if (cmd.parent !== this.fn.id) return { err: "ENODEV" };
-        if (cmd.qpNum !== STACK_QP_NUM) return { err: "EINVAL" };
-        const r = await this.sdmdev.registerFunction(this.fn, cmd.name, cmd.sva);
+        const fn = this.functions.get(cmd.parent);
+        if (!fn) return { err: "ENODEV" };
+        const sva = STACK_FUNCTIONS.find((f) => f.parent === cmd.parent)!.sva;
+        if (cmd.qpNum !== STACK_QP_NUM || cmd.sva !== sva) return { err: "EINVAL" };
+        const r = await this.sdmdev.registerFunction(fn, cmd.name, cmd.sva);
         return r === undefined ? { ok: 0 } : { err: r };
       });
+    }
+    if (
+      (cmd.op === "sdmdev.tfmInit" || cmd.op === "sdmdev.tfmExit") && cmd.parent !== STACK_PARENT
+    ) {
+      return this.kernel.traced(() => ({ err: "ENODEV" }));
     }
     if (cmd.op === "stack.send") {
       return this.kernel.traced(() =>
@@ -150,8 +161,12 @@ export class StackAdapter {
 
   /** The started queue pair of an sdmdev queue, if it runs. */
   #runningQp(q: SdmdevQueue): HisiQp | undefined {
-    const qp = this.fn.qm.qps[this.#vendorOf(q).hw(q).qn];
+    const qp = this.#functionOf(q).qm.qps[this.#vendorOf(q).hw(q).qn];
     return qp?.rings ? qp : undefined;
+  }
+
+  #functionOf(q: SdmdevQueue): QmFunction {
+    return this.functions.get(q.mdev.parent.id)!;
   }
 
   #vendorOf(q: SdmdevQueue) {
@@ -180,7 +195,7 @@ export class StackAdapter {
         qp.qn,
         mem,
         mmio.backing as QmMmio,
-        this.fn.qm.config,
+        this.#functionOf(q).qm.config,
       );
       this.#drivers.set(qp.rings, driver);
     }
@@ -214,8 +229,9 @@ export class StackAdapter {
   }
 
   async #deviceStep(parent: number, qn: number): Promise<Ret> {
-    const { qm, device } = this.fn;
-    if (parent !== this.fn.id || !Number.isInteger(qn)) return { err: "EINVAL" };
+    const fn = this.functions.get(parent);
+    if (!fn || !Number.isInteger(qn)) return { err: "EINVAL" };
+    const { qm, device } = fn;
     // The device runs whatever queue its contexts name, whatever the driver thinks.
     const stepped = await device.step(qn);
     if (typeof stepped === "string") return { err: stepped };
@@ -266,7 +282,7 @@ export class StackAdapter {
       if (!qp?.scqe || !qp.rings) continue;
       // A ring is the queue's once its start is done (mid-start it is the QM's alone).
       if (ring !== null && q.started) rings.set(ring, qp.scqe.buffer);
-      const hw = this.fn.device.observeQueue(qp.qn);
+      const hw = this.#functionOf(q).device.observeQueue(qp.qn);
       const waiting: number[] = [];
       for (let p = hw?.sqHead ?? 0; p < (hw?.sqDoorbell ?? 0); p++) {
         waiting.push(readIova(qp.rings.sqe(p % STACK_SQ_DEPTH)));
@@ -280,7 +296,7 @@ export class StackAdapter {
       if (done.length > 0) completions.set(d.uuid, done);
     }
     const tfmBuffers = new Map<number, readonly [TfmQpBuffers, TfmQpBuffers]>();
-    for (const [tfm, t] of this.fn.crypto.tfms) {
+    for (const [tfm, t] of this.functions.get(STACK_PARENT)!.crypto.tfms) {
       const of = (c: typeof t.comp): TfmQpBuffers => ({
         input: c.input.buffer,
         output: c.output.buffer,

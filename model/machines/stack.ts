@@ -1,15 +1,16 @@
 /**
  * The `stack` view: the composed system of `spec/stack.ts` — two processes with their VFIO
- * containers, the mdevs of one QM function, the sdmdev queues they open through their device
- * fds, their DMA mappings in the shared domain, their requests, the device executing them,
- * the user driver receiving their completions,
- * and a kernel crypto user of the same QM. The prelude registers the QM with sdmdev and
- * leaves process 1 with a running queue (mdev group 10 and PCI group 2 attached to its
+ * containers, the mdevs of two QM functions (one with PASID support), the sdmdev queues they
+ * open through their device fds, their DMA mappings in the shared domains, their requests,
+ * the device executing them, the user driver receiving their completions, and a kernel crypto
+ * user of function 1. The prelude registers both QMs with sdmdev and leaves each process with
+ * a running queue: process 1 on function 1 (mdev group 10 and PCI group 2 attached to its
  * container, so it has the shared domain and one of its own, the IOMMU set, the device fd
- * open, two pages mapped at {@link USER_IOVA}, the MMIO page and the ring mmapped), so
- * requests flow from the first generated command; everything can be
- * undone and redone from there, in any order, by either process, the PCI remove of the QM
- * (`sdmdev.unregister`) and its new bind (`sdmdev.register`) included.
+ * open, two pages mapped at {@link USER_IOVA}, the MMIO page and the ring mmapped), process 2
+ * on function 3 (mdev group 11, its queue started by BIND_PASID with its PASID, the same
+ * mappings), so requests flow from the first generated command. Everything can be undone and
+ * redone from there, in any order, by either process, the PCI remove of a QM
+ * (`sdmdev.unregister`), its new bind (`sdmdev.register`) and a second BIND_PASID included.
  *
  * Race actors draw the same commands except two, which run in sequences and race set-ups: the
  * crypto transforms (a transform's six kernel DMA allocations interleave with a racing queue
@@ -23,8 +24,10 @@ import fc from "fast-check";
 import { RING_SIZE } from "../../spec/sdmdev.ts";
 import {
   initialStackState,
+  STACK_FUNCTIONS,
   STACK_PARENT,
   STACK_QP_NUM,
+  STACK_SVA_PARENT,
   type StackCommand,
   stackCommandSchema,
   type StackState,
@@ -43,12 +46,26 @@ const USER_VADDR = 0x10000;
 
 const U1 = "11111111-2222-3333-4444-555555555555";
 const U2 = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-/** The group of U1 (the first mdev created). */
+const U3 = "33333333-4444-5555-6666-777777777777";
+/** The group of U1 (the first mdev created), then U3's. */
 const G1 = 10;
+const G3 = 11;
 
-/** Process 1 with a running queue on U1, ready to send (see the module comment). */
+/** `sdmdev.register` of each QM function, as its probe does it. */
+export const STACK_REGISTERS: readonly StackCommand[] = STACK_FUNCTIONS.map((f) => ({
+  op: "sdmdev.register",
+  parent: f.parent,
+  name: "zip",
+  qpNum: STACK_QP_NUM,
+  sva: f.sva,
+}));
+
+/**
+ * Process 1 with a running queue on U1 (function 1), process 2 with one on U3 (function 3,
+ * started by BIND_PASID with its PASID), both ready to send (see the module comment).
+ */
 export const STACK_PRELUDE: readonly StackCommand[] = [
-  { op: "sdmdev.register", parent: STACK_PARENT, name: "zip", qpNum: STACK_QP_NUM, sva: false },
+  ...STACK_REGISTERS,
   { op: "sdmdev.create", parent: STACK_PARENT, uuid: U1 },
   { op: "type1.openGroup", container: 1, group: G1 },
   { op: "type1.attach", container: 1, group: G1 },
@@ -59,6 +76,16 @@ export const STACK_PRELUDE: readonly StackCommand[] = [
   { op: "type1.map", container: 1, iova: USER_IOVA, size: 2 * PAGE_SIZE, vaddr: USER_VADDR },
   { op: "sdmdev.mmap", uuid: U1, by: 1, pgoff: 0, size: PAGE_SIZE },
   { op: "sdmdev.mmap", uuid: U1, by: 1, pgoff: 1, size: RING_SIZE },
+  { op: "sdmdev.create", parent: STACK_SVA_PARENT, uuid: U3 },
+  { op: "type1.openGroup", container: 2, group: G3 },
+  { op: "type1.attach", container: 2, group: G3 },
+  { op: "type1.setIommu", container: 2 },
+  { op: "type1.getDeviceFd", container: 2, group: G3 },
+  { op: "sdmdev.svaBind", by: 2 },
+  { op: "sdmdev.bindPasid", uuid: U3, by: 2, pasid: 1 },
+  { op: "type1.map", container: 2, iova: USER_IOVA, size: 2 * PAGE_SIZE, vaddr: USER_VADDR },
+  { op: "sdmdev.mmap", uuid: U3, by: 2, pgoff: 0, size: PAGE_SIZE },
+  { op: "sdmdev.mmap", uuid: U3, by: 2, pgoff: 1, size: RING_SIZE },
 ];
 
 const rec = <T>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
@@ -69,8 +96,12 @@ const rec = <T>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitr
  */
 function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
   const container = fc.oneof(rec(3, fc.constant(1)), rec(1, fc.constant(2)));
-  const group = fc.oneof(rec(6, fc.constantFrom(G1, G1 + 1)), rec(1, fc.constantFrom(1, 2)));
-  const uuid = fc.oneof(rec(3, fc.constant(U1)), rec(1, fc.constant(U2)));
+  const group = fc.oneof(
+    rec(6, fc.constantFrom(G1, G3, G3 + 1)),
+    rec(1, fc.constantFrom(STACK_PARENT, 2, STACK_SVA_PARENT)),
+  );
+  const uuid = fc.oneof(rec(3, fc.constant(U1)), rec(1, fc.constantFrom(U2, U3)));
+  const parent = fc.oneof(rec(3, fc.constant(STACK_PARENT)), rec(1, fc.constant(STACK_SVA_PARENT)));
   const by = fc.oneof(rec(3, fc.constant(1)), rec(1, fc.constant(2)));
   const page = (n: number) => fc.integer({ min: 0, max: n }).map((k) => k * PAGE_SIZE);
   const iova = page(3).map((o) => USER_IOVA + o);
@@ -105,11 +136,21 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
     ),
     rec(
       2,
-      fc.record({ op: fc.constant("sdmdev.create"), parent: fc.constant(STACK_PARENT), uuid }),
+      fc.record({ op: fc.constant("sdmdev.create"), parent, uuid }),
     ),
     rec(1, fc.record({ op: fc.constant("sdmdev.remove"), uuid })),
-    rec(1, fc.constant({ op: "sdmdev.unregister", parent: STACK_PARENT } as const)),
-    rec(1, fc.constant(STACK_PRELUDE[0])),
+    rec(1, fc.record({ op: fc.constant("sdmdev.unregister"), parent })),
+    rec(1, fc.constantFrom(...STACK_REGISTERS)),
+    rec(1, fc.record({ op: fc.constant("sdmdev.svaBind"), by })),
+    rec(
+      2,
+      fc.record({
+        op: fc.constant("sdmdev.bindPasid"),
+        uuid,
+        by,
+        pasid: fc.oneof(rec(4, fc.constant(1)), rec(1, fc.constant(2))),
+      }),
+    ),
     rec(
       2,
       fc.record({
@@ -135,7 +176,7 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
       6,
       fc.record({
         op: fc.constant("stack.deviceStep"),
-        parent: fc.constant(STACK_PARENT),
+        parent,
         qn: fc.oneof(rec(4, fc.constant(0)), rec(1, fc.nat(STACK_QP_NUM - 1))),
       }),
     ),
@@ -163,6 +204,7 @@ export const stackMachine: Machine<StackState, StackCommand> = {
     "unshareBeforeUndo",
     "removeWhileOpenFreesRing",
     "kernelConsumesUserCq",
+    "reopenRestartsQueue",
   ],
   initial: initialStackState,
   step: stepStack,
