@@ -1,18 +1,17 @@
 /**
  * Replaying traces against a machine's spec and implementation, step by step, for people:
  * each step's op, arguments, spec and implementation return values and the verdict, with the
- * first divergence marked. Also the oracle: checking a trace recorded by another
- * implementation against the spec alone.
+ * first divergence marked; and what was run, for the HTML view (model/view/). The oracle,
+ * which judges a recorded trace against the spec alone, is model/oracle/.
  *
  * @module
  */
 import type { Ret } from "../spec/types.ts";
 import type { QuirkName, Quirks } from "../impl/quirks.ts";
 import { replayDriver, ScheduleDivergence } from "../impl/sched.ts";
-import { describeDifference } from "./equal.ts";
 import { type Cmd, type Machine, showCommand } from "./machine.ts";
-import { type HistoryEntry, linearize, type RaceScenario, runRace } from "./race.ts";
-import { compareStep, runSequential, type StepRecord } from "./runner.ts";
+import { type HistoryEntry, type RaceScenario, runRace } from "./race.ts";
+import { runSequential, type StepRecord } from "./runner.ts";
 import type { MachineTrace } from "./trace.ts";
 
 /** What a sequential replay saw: every step on both sides, up to the first divergence. */
@@ -168,77 +167,4 @@ export function replayTrace(
 
 function order(history: readonly HistoryEntry[]): string {
   return history.map((h) => `${h.actor}#${h.index}`).join(" ");
-}
-
-/** Checks a sequential trace against the spec alone: every ret, event list and state. */
-function oracleSequential(trace: MachineTrace): ReplayResult {
-  const machine = trace.machine;
-  const lines: string[] = [];
-  let state = machine.initial();
-  const where = describeDifference(state, trace.initial, ["spec", "trace"]);
-  if (where) return { lines: [`✗ initial state differs from the spec's ${where}`], passed: false };
-  const records: StepRecord[] = [];
-  for (const [i, s] of trace.steps.entries()) {
-    const r = machine.step(state, s.cmd);
-    const failure = compareStep(machine, r, s);
-    const record = {
-      cmd: s.cmd,
-      specState: r.state,
-      specRet: r.ret,
-      specEvents: r.events,
-      impl: { ret: s.ret, events: s.events },
-      observed: s.state,
-      failure,
-    };
-    records.push(record);
-    lines.push(
-      line(failure ? "✗" : " ", i + 1, s.cmd, showRet(r.ret), showRet(s.ret), verdict(record)),
-    );
-    if (failure) return { lines, passed: false, run: { mode: "sequential", records } };
-    state = r.state;
-  }
-  lines.push(`all ${trace.steps.length} steps conform to the spec`);
-  return { lines, passed: true, run: { mode: "sequential", records } };
-}
-
-/** Checks a race trace against the spec alone: its history must be linearizable. */
-function oracleRace(trace: MachineTrace): ReplayResult {
-  const machine = trace.machine;
-  const race = trace.meta.race!;
-  let start = machine.initial();
-  const setup = race.setup.map((cmd) => {
-    const r = machine.step(start, cmd);
-    start = r.state;
-    return { cmd, ret: r.ret };
-  });
-  const history: HistoryEntry[] = trace.steps.map((s, i) => ({
-    actor: s.actor!,
-    index: trace.steps.slice(0, i).filter((o) => o.actor === s.actor).length,
-    cmd: s.cmd,
-    invoked: s.invoked!,
-    returned: s.returned!,
-    ret: s.ret,
-    events: s.events,
-    observed: s.state,
-  }));
-  const end = trace.steps.at(-1)?.state ?? start;
-  const found = linearize(machine, start, history, end);
-  const failure = found ? undefined : "no sequential order of the history is explained by the spec";
-  const run = {
-    mode: "race" as const,
-    setup,
-    start,
-    history,
-    end,
-    schedule: race.schedule,
-    failure,
-  };
-  return found
-    ? { lines: [`linearizable as: ${order(found)}`], passed: true, run }
-    : { lines: [`✗ ${failure}`], passed: false, run };
-}
-
-/** The oracle: checks a trace recorded by some implementation against the spec alone. */
-export function oracle(trace: MachineTrace): ReplayResult {
-  return trace.meta.mode === "race" ? oracleRace(trace) : oracleSequential(trace);
 }

@@ -25,9 +25,7 @@ function load(file: string): MachineTrace {
 async function render(file: string): Promise<string> {
   const trace = load(file);
   const result = await replayTrace(trace, quirkSwitches(trace.meta.quirks), true);
-  const page = replayPage(file, trace, result, trace.meta.quirks.join(", ") || "none");
-  assert.ok(page, `${file}: nothing drawn`);
-  return page;
+  return replayPage(file, trace, result, trace.meta.quirks.join(", ") || "none");
 }
 
 function lanes(page: string): string[] {

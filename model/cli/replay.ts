@@ -58,9 +58,7 @@ async function fromFile(file: string, noQuirk: boolean, html?: string): Promise<
   const result = await replayTrace(trace, noQuirk ? {} : quirkSwitches(quirks), !noQuirk);
   await printLines(...result.lines);
   if (html !== undefined) {
-    const page = replayPage(file.split("/").at(-1)!, trace, result, label);
-    if (page === undefined) throw new RunError(`${file}: nothing to draw: ${result.lines[0]}`);
-    await writeFile(html, page);
+    await writeFile(html, replayPage(file.split("/").at(-1)!, trace, result, label));
     await printLines(`wrote ${html}`);
   }
   return result;

@@ -20,7 +20,7 @@ import type { Cmd, Machine } from "../machine.ts";
 import type { HistoryEntry } from "../race.ts";
 import type { RaceRun, SequentialRun } from "../replay.ts";
 import type { MachineTrace } from "../trace.ts";
-import { blockingOp, type LinearizedPrefix, longestLinearizablePrefix } from "./history.ts";
+import { blockingOp, type LinearizedPrefix, linearizedPrefix } from "./history.ts";
 import { callerOf, componentOf } from "./lanes.ts";
 import { escapeHtml, fieldsHtml, retHtml, retText, toJson, valueHtml } from "./show.ts";
 
@@ -46,6 +46,7 @@ export interface PageInput {
 interface Row {
   /** Step label: `1`, `2`, … (setup steps `s1`, …). */
   readonly label: string;
+  /** The command. */
   readonly cmd: Cmd;
   /** Lane issuing it. */
   readonly caller: string;
@@ -71,6 +72,8 @@ interface Divergence {
   readonly rows: readonly (readonly [string, string, string])[];
   /** The two states compared, when there are states to compare. */
   readonly states?: readonly [unknown, unknown];
+  /** Races: why each operation that could follow the linearizable prefix cannot. */
+  readonly next?: readonly string[];
 }
 
 const LANE = 132;
@@ -152,7 +155,7 @@ function failingOp(run: RaceRun, lin: LinearizedPrefix): HistoryEntry | undefine
 
 /** Rows, divergence and linearization of a race run. */
 function raceView(machine: Machine, run: RaceRun) {
-  const lin = longestLinearizablePrefix(machine, run.start, run.history, run.end);
+  const lin = linearizedPrefix(machine, run.start, run.history, run.end);
   const bad = failingOp(run, lin);
   const setup: Row[] = run.setup.map((s, i) => ({
     label: `s${i + 1}`,
@@ -183,6 +186,9 @@ function raceView(machine: Machine, run: RaceRun) {
       kind: [h === bad ? "violation" : "", at >= 0 ? "linearized" : ""].join(" ").trim(),
     };
   });
+  const next = lin.complete
+    ? undefined
+    : lin.next.map((n) => `${n.entry.actor}#${n.entry.index} ${n.entry.cmd.op}: ${n.why}`);
   let divergence: Divergence | undefined;
   if (run.failure && blocked && bad) {
     divergence = {
@@ -192,12 +198,14 @@ function raceView(machine: Machine, run: RaceRun) {
         ...stateRows(blocked.state, bad.observed),
       ],
       states: [blocked.state, bad.observed],
+      next,
     };
   } else if (run.failure && lin.prefix.length === run.history.length && !lin.complete) {
     divergence = {
       why: `every operation linearizes, but not into the observed end state: ${run.failure}`,
       rows: stateRows(lin.state, run.end),
       states: [lin.state, run.end],
+      next,
     };
   } else if (run.failure) {
     divergence = {
@@ -407,7 +415,12 @@ function divergenceHtml(d: Divergence | undefined): string {
       `<pre>${escapeHtml(toJson(d.states[0], 1))}</pre></div><div><h3>implementation</h3>` +
       `<pre>${escapeHtml(toJson(d.states[1], 1))}</pre></div></div></details>`
     : "";
-  return `<p class="why">${escapeHtml(d.why)}</p>${table}${states}`;
+  const next = d.next?.length
+    ? `<p>After the longest linearizable prefix, the spec cannot take:</p><ul class="next">${
+      d.next.map((n) => `<li>${escapeHtml(n)}</li>`).join("")
+    }</ul>`
+    : "";
+  return `<p class="why">${escapeHtml(d.why)}</p>${table}${next}${states}`;
 }
 
 const CSS = `
@@ -459,6 +472,28 @@ function withRecordedViolation(run: RaceRun, violation: string | undefined): Rac
   return { ...run, failure: `recorded: ${violation}`, failedAt: at };
 }
 
+/** The race view and its history section. */
+function raceSections(machine: Machine, run: RaceRun) {
+  const v = raceView(machine, run);
+  const order = v.lin.prefix.map((h) => `${h.actor}#${h.index}`).join(" ") || "(empty)";
+  const cannot = v.bad && !v.lin.prefix.includes(v.bad)
+    ? ` ${v.bad.actor}#${v.bad.index} (${v.bad.cmd.op}, red) cannot follow it.`
+    : "";
+  const note = v.lin.complete
+    ? `The whole history linearizes, in this order: ${order}.`
+    : `Longest linearizable prefix (${v.lin.prefix.length} of ${run.history.length}` +
+      ` operations, numbered in green): ${order}.${cannot}`;
+  const schedule = run.schedule.map((s, i) =>
+    `<li${i === run.failedAt ? ` class="err"` : ""}>${escapeHtml(s)}</li>`
+  ).join("");
+  const history = `<section id="history"><h2>History</h2><p>${escapeHtml(note)} ` +
+    `Boxes span an operation's invocation to its response (logical time t = scheduling ` +
+    `steps taken).</p><div class="scroll">${historySvg(run, v.lin, v.bad)}</div>` +
+    `<details><summary>schedule (${run.schedule.length} steps)</summary><ol start="0">` +
+    `${schedule}</ol></details></section>`;
+  return { ...v, history };
+}
+
 /** The whole page for `input`, as one HTML document. */
 export function renderHtml(input: PageInput): string {
   const { trace } = input;
@@ -469,26 +504,7 @@ export function renderHtml(input: PageInput): string {
   const meta = trace.meta;
   const view = run.mode === "sequential"
     ? { ...sequentialView(machine, trace, run), history: "" }
-    : (() => {
-      const v = raceView(machine, run);
-      const order = v.lin.prefix.map((h) => `${h.actor}#${h.index}`).join(" ") || "(empty)";
-      const note = v.lin.complete
-        ? `The whole history linearizes, in this order: ${order}.`
-        : `Longest linearizable prefix (${v.lin.prefix.length} of ${run.history.length}` +
-          ` operations, numbered in green): ${order}.` +
-          (v.bad && !v.lin.prefix.includes(v.bad)
-            ? ` ${v.bad.actor}#${v.bad.index} (${v.bad.cmd.op}, red) cannot follow it.`
-            : "");
-      const schedule = run.schedule.map((s, i) =>
-        `<li${i === run.failedAt ? ` class="err"` : ""}>${escapeHtml(s)}</li>`
-      ).join("");
-      const history = `<section id="history"><h2>History</h2><p>${escapeHtml(note)} ` +
-        `Boxes span an operation's invocation to its response (logical time t = scheduling ` +
-        `steps taken).</p><div class="scroll">${historySvg(run, v.lin, v.bad)}</div>` +
-        `<details><summary>schedule (${run.schedule.length} steps)</summary><ol start="0">` +
-        `${schedule}</ol></details></section>`;
-      return { ...v, history };
-    })();
+    : raceSections(machine, run);
   const legend = new Map<string, string>();
   const table = tableHtml(view.rows, view.violation, legend);
   const failed = view.divergence !== undefined;

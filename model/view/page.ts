@@ -3,9 +3,10 @@
  *
  * @module
  */
-import { oracle, type ReplayResult } from "../replay.ts";
+import type { ReplayResult } from "../replay.ts";
 import type { MachineTrace } from "../trace.ts";
 import { renderHtml } from "./html.ts";
+import { recordedRun } from "./recorded.ts";
 
 /** One line saying how a replay ended. */
 function verdict(result: ReplayResult, label: string): string {
@@ -19,20 +20,19 @@ function verdict(result: ReplayResult, label: string): string {
 
 /**
  * The page of `result`, a replay of `trace` (from `file`) with the quirks `label` names: the
- * replay itself, unless it passes (or could not run) while the trace records a violation; then
- * the recorded trace as the spec alone judges it, with what it recorded. Undefined when there is
- * nothing to draw (the replay could not run and the spec rejects the trace's initial state).
+ * replay itself, unless it could not run, or passes while the trace records a violation; then
+ * the recorded trace as the spec alone judges it, with what it recorded.
  */
 export function replayPage(
   file: string,
   trace: MachineTrace,
   result: ReplayResult,
   label: string,
-): string | undefined {
-  const recorded = trace.meta.violation !== undefined && (result.passed || !result.run);
-  const judged = recorded ? oracle(trace).run : undefined;
-  const run = judged ?? result.run;
-  if (!run) return undefined;
+): string {
+  const judged = !result.run || (result.passed && trace.meta.violation !== undefined)
+    ? recordedRun(trace)
+    : undefined;
+  const run = judged ?? result.run!;
   const why = result.run ? "the replay passes now" : "the replay could not run";
   const drawn = judged
     ? `the recorded trace, judged by the spec alone (${why})`
