@@ -3,6 +3,7 @@
  * its own, imports `spec/mod.ts` and steps the spec.
  */
 import assert from "node:assert/strict";
+import { checkInvariants, type FieldKind, SPECS, UnknownOpError } from "../spec/mod.ts";
 
 Deno.test("spec/mod.ts imports from a directory outside the repo, with no import map", async () => {
   const dir = await Deno.makeTempDir({ prefix: "warpspec-user-" });
@@ -10,9 +11,9 @@ Deno.test("spec/mod.ts imports from a directory outside the repo, with no import
     const mod = new URL("../spec/mod.ts", import.meta.url).href;
     await Deno.writeTextFile(
       `${dir}/main.ts`,
-      `import { initialState, qm, step } from "${mod}";\n` +
+      `import { initialState, qm, SPECS, step } from "${mod}";\n` +
         `const r = step(initialState(), { op: "type1.setIommu", container: 1 });\n` +
-        `console.log(JSON.stringify(r.ret), typeof qm.step);\n`,
+        `console.log(JSON.stringify(r.ret), typeof qm.step, Object.keys(SPECS).join());\n`,
     );
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--no-lock", `${dir}/main.ts`],
@@ -23,7 +24,10 @@ Deno.test("spec/mod.ts imports from a directory outside the repo, with no import
     }).output();
     const stderr = new TextDecoder().decode(out.stderr);
     assert.equal(out.code, 0, stderr);
-    assert.equal(new TextDecoder().decode(out.stdout).trim(), '{"err":"EINVAL"} function');
+    assert.equal(
+      new TextDecoder().decode(out.stdout).trim(),
+      '{"err":"EINVAL"} function type1,mdev,sdmdev,qm,zipc,wd,stack',
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -49,6 +53,36 @@ Deno.test("every component's step throws the same typed error for an unknown op"
   for (const [name, run] of steps) {
     await t.step(name, () => {
       assert.throws(run, (e) => e instanceof spec.UnknownOpError && /unknown op "/.test(e.message));
+    });
+  }
+});
+
+/** A value of each argument kind that no op accepts as meaningful. */
+const PLACEHOLDER: Record<FieldKind, unknown> = {
+  int: -1,
+  string: "",
+  bool: false,
+  owner: "kernel",
+  "int?": null,
+  "bool?": null,
+};
+
+Deno.test("every SPECS record: the initial state holds, every op of its table steps, no other", async (t) => {
+  for (const [name, spec] of Object.entries(SPECS)) {
+    await t.step(name, () => {
+      const s0 = spec.initial();
+      assert.deepEqual(checkInvariants(spec.invariants, s0), [], "the initial state holds");
+      const ops = Object.entries(spec.schema as Record<string, Record<string, FieldKind>>);
+      assert.ok(ops.length > 0);
+      for (const [op, fields] of ops) {
+        assert.ok(op.startsWith(`${spec.component}.`) || name === "type1" || name === "stack", op);
+        const args = Object.fromEntries(
+          Object.entries(fields).map(([k, kind]) => [k, PLACEHOLDER[kind]]),
+        );
+        const r = spec.step(s0, { op, ...args });
+        assert.ok("ok" in r.ret || "err" in r.ret, `${op}: ${JSON.stringify(r.ret)}`);
+      }
+      assert.throws(() => spec.step(s0, { op: `${spec.component}.nosuch` }), UnknownOpError);
     });
   }
 });

@@ -55,6 +55,7 @@ import {
   type Event,
   fail,
   type Invariant,
+  type MachineSpec,
   ok,
   type StepResult,
   unknownOp,
@@ -705,3 +706,12 @@ export const mdevInvariants: readonly Invariant<MdevState>[] = [
 export function checkMdevInvariants(state: MdevState): string[] {
   return checkInvariants(mdevInvariants, state);
 }
+
+/** The mdev core as one record. */
+export const mdevSpec: MachineSpec<MdevState, MdevCommand> = {
+  component: "mdev",
+  initial: initialMdevState,
+  step: stepMdev,
+  invariants: mdevInvariants,
+  schema: mdevCommandSchema,
+};

@@ -25,3 +25,28 @@ export * as zip from "./zip.ts";
 export * as zipcrypto from "./zipcrypto.ts";
 export * as wd from "./wd.ts";
 export * as stack from "./stack.ts";
+
+import type { AnyMachineSpec } from "./types.ts";
+import { mdevSpec } from "./mdev.ts";
+import { qmSpec } from "./qm.ts";
+import { sdmdevSpec } from "./sdmdev.ts";
+import { stackSpec } from "./stack.ts";
+import { type1Spec } from "./system.ts";
+import { wdSpec } from "./wd.ts";
+import { zipCryptoSpec } from "./zipcrypto.ts";
+
+/**
+ * Every component's specification record ({@link MachineSpec}: initial state, step,
+ * invariants, op table), by component name, with state and command types erased for generic
+ * use (each module's own record, e.g. `qm.qmSpec`, keeps them); `stack` is the whole composed
+ * system.
+ */
+export const SPECS: Readonly<Record<string, AnyMachineSpec>> = {
+  type1: type1Spec,
+  mdev: mdevSpec,
+  sdmdev: sdmdevSpec,
+  qm: qmSpec,
+  zipc: zipCryptoSpec,
+  wd: wdSpec,
+  stack: stackSpec,
+};

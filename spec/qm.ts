@@ -40,6 +40,7 @@ import {
   type Event,
   fail,
   type Invariant,
+  type MachineSpec,
   ok,
   type Ret,
   type StepResult,
@@ -1004,3 +1005,12 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
 export function checkQmInvariants(state: QmState): string[] {
   return checkInvariants(qmInvariants, state);
 }
+
+/** The QM ring protocol as one record (configured by a partial {@link QmConfig}). */
+export const qmSpec: MachineSpec<QmState, QmCommand, Partial<QmConfig>> = {
+  component: "qm",
+  initial: initialQmState,
+  step,
+  invariants: qmInvariants,
+  schema: qmCommandSchema,
+};

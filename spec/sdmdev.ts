@@ -101,6 +101,7 @@ import {
   type Event,
   fail,
   type Invariant,
+  type MachineSpec,
   ok,
   PAGE_SIZE,
   type StepResult,
@@ -1054,3 +1055,12 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
 export function checkSdmdevInvariants(world: SdmdevWorld): string[] {
   return checkInvariants(sdmdevInvariants, world);
 }
+
+/** sdmdev on the mdev core as one record. */
+export const sdmdevSpec: MachineSpec<SdmdevWorld, SdmdevCommand> = {
+  component: "sdmdev",
+  initial: initialSdmdevWorld,
+  step: stepSdmdev,
+  invariants: sdmdevInvariants,
+  schema: sdmdevCommandSchema,
+};

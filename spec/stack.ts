@@ -79,6 +79,7 @@ import {
   type Event,
   fail,
   type Invariant,
+  type MachineSpec,
   ok,
   PAGE_SIZE,
   type StepResult,
@@ -649,3 +650,12 @@ export const stackInvariants: readonly Invariant<StackState>[] = [
 export function stackViolations(s: StackState, scope?: "always"): string[] {
   return checkInvariants(stackInvariants, s, scope);
 }
+
+/** The composed stack as one record. */
+export const stackSpec: MachineSpec<StackState, StackCommand> = {
+  component: "stack",
+  initial: initialStackState,
+  step: stepStack,
+  invariants: stackInvariants,
+  schema: stackCommandSchema,
+};

@@ -25,6 +25,7 @@ import {
   checkInvariants,
   type CommandSchema,
   type Invariant,
+  type MachineSpec,
   PAGE_SIZE,
   type StepResult,
 } from "./types.ts";
@@ -280,3 +281,12 @@ export const invariants: readonly Invariant<SystemState>[] = [
 export function violations(state: SystemState, scope?: "always"): string[] {
   return checkInvariants(invariants, state, scope);
 }
+
+/** The IOMMU and vfio type1 world as one record (configured by its {@link Topology}). */
+export const type1Spec: MachineSpec<SystemState, Command, Topology> = {
+  component: "type1",
+  initial: initialState,
+  step,
+  invariants,
+  schema: COMMAND_SCHEMA,
+};

@@ -59,6 +59,27 @@ export interface StepResult<S> {
 }
 
 /**
+ * One component's specification as a record: everything an oracle needs to judge an
+ * implementation of it. `initial` takes the component's configuration (each module documents
+ * its defaults); `schema` is the op table, every op with its argument kinds.
+ */
+export interface MachineSpec<S, C extends { readonly op: string }, Config = never> {
+  /** The component's name (the prefix of its ops). */
+  readonly component: string;
+  /** The initial state, for `config` or the defaults. */
+  initial(config?: Config): S;
+  /** Executes one command; an op the component does not have throws {@link UnknownOpError}. */
+  step(state: S, cmd: C): StepResult<S>;
+  /** What must hold, with its scope. */
+  readonly invariants: readonly Invariant<S>[];
+  /** Every op and its argument fields. */
+  readonly schema: CommandSchema<C["op"]>;
+}
+
+/** A {@link MachineSpec} of any component, its types erased. */
+export type AnyMachineSpec = MachineSpec<unknown, { readonly op: string }, unknown>;
+
+/**
  * A named predicate over a state: returns a message when violated, undefined when it holds.
  * Safety invariants hold at every scheduling point, even in the middle of an operation;
  * structural ones relate data that an operation updates step by step under a lock, so they
@@ -70,7 +91,7 @@ export interface Invariant<S> {
   /** `always`: checked at every scheduling point; `between-ops`: after each operation. */
   readonly scope: "always" | "between-ops";
   /** The check itself. */
-  readonly check: (state: S) => string | undefined;
+  check(state: S): string | undefined;
 }
 
 /** Builds a successful return value. */

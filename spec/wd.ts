@@ -21,6 +21,7 @@ import {
   type CommandSchema,
   fail,
   type Invariant,
+  type MachineSpec,
   ok,
   type StepResult,
   unknownOp,
@@ -91,4 +92,13 @@ export function checkWdInvariants(state: WdState, scope?: Invariant<WdState>["sc
 export const wdCommandSchema: CommandSchema<WdCommand["op"]> = {
   "wd.compress": { format: "string", data: "string" },
   "wd.decompress": { format: "string", data: "string" },
+};
+
+/** The ZIP sample through the wd library as one record. */
+export const wdSpec: MachineSpec<WdState, WdCommand> = {
+  component: "wd",
+  initial: initialWdState,
+  step: stepWd,
+  invariants: wdInvariants,
+  schema: wdCommandSchema,
 };

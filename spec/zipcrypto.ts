@@ -25,6 +25,7 @@ import {
   type CommandSchema,
   fail,
   type Invariant,
+  type MachineSpec,
   ok,
   type StepResult,
   unknownOp,
@@ -197,4 +198,13 @@ export const zipCryptoCommandSchema: CommandSchema<ZipCryptoCommand["op"]> = {
   "zipc.exit": { tfm: "int" },
   "zipc.compress": { tfm: "int", data: "string", dlen: "int" },
   "zipc.decompress": { tfm: "int", data: "string", dlen: "int" },
+};
+
+/** The ZIP driver's kernel crypto path as one record (configured by its qp count). */
+export const zipCryptoSpec: MachineSpec<ZipCryptoState, ZipCryptoCommand, number> = {
+  component: "zipc",
+  initial: initialZipCryptoState,
+  step: stepZipCrypto,
+  invariants: zipCryptoInvariants,
+  schema: zipCryptoCommandSchema,
 };
