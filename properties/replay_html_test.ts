@@ -113,6 +113,19 @@ Deno.test("long arguments abbreviated with the full value in the title; sentinel
   assert.match(qm, /<section id="sentinels">.*<code>owner=&#34;kernel&#34;<\/code>/s);
 });
 
+Deno.test("values from the trace are escaped, in the diagram, the tables and the titles", async () => {
+  const file = `${root}fixtures/counterexamples/putQueueStraySemicolon.itf.json`;
+  const json = JSON.parse(await Deno.readTextFile(file));
+  const evil = `<img src=x onerror="alert('x')">&`;
+  json.states.at(-1)["mbt::nondetPicks"].uuid = evil;
+  const copy = `${await tempDir()}/evil.itf.json`;
+  await Deno.writeTextFile(copy, JSON.stringify(json));
+  const page = await render(copy);
+  assert.ok(!page.includes("<img"), "raw markup from the trace");
+  const shown = "uuid=&#34;&#60;img src=x onerror=\\&#34;alert(&#39;x&#39;)\\&#34;&#62;&#38;&#34;";
+  assert.ok(page.includes(`<td>${shown}</td>`), "the argument, JSON, escaped");
+});
+
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "replay_html_" });
 }

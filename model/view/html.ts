@@ -80,23 +80,55 @@ const LANE = 132;
 const ROW = 46;
 const TOP = 44;
 
+/** Values in the divergence table are cut later than in the step table. */
+const WIDE = 160;
+
+/** A divergence row: what, and both values as HTML. */
+function row(what: string, spec: unknown, impl: unknown): [string, string, string] {
+  return [escapeHtml(what), valueHtml(spec, WIDE), valueHtml(impl, WIDE)];
+}
+
 function diffRows(
   spec: Ret,
   specEvents: readonly Event[],
   impl: Ret,
   implEvents: readonly Event[],
-) {
+): [string, string, string][] {
   const rows: [string, string, string][] = [];
-  if (difference(spec, impl)) rows.push(["return value", toJson(spec), toJson(impl)]);
-  if (difference(specEvents, implEvents)) {
-    rows.push(["events", toJson(specEvents), toJson(implEvents)]);
-  }
+  if (difference(spec, impl)) rows.push(row("return value", spec, impl));
+  if (difference(specEvents, implEvents)) rows.push(row("events", specEvents, implEvents));
   return rows;
 }
 
+/** Keys listed for a Map or record whose keys differ, before "…". */
+const KEYS = 8;
+
+/** `; only in spec: k1, k2` when more keys than the one at the path are on one side only. */
+function keys(which: string, ks: readonly string[] | undefined): string {
+  if (!ks || ks.length < 2) return "";
+  return `; only ${which}: ${ks.slice(0, KEYS).join(", ")}${ks.length > KEYS ? ", …" : ""}`;
+}
+
+/**
+ * One row per top-level state field that differs: the first difference in it (its path and
+ * both values) and, where a Map or record there has keys on one side only, which.
+ */
 function stateRows(spec: unknown, impl: unknown): [string, string, string][] {
-  const d = difference(spec, impl);
-  return d ? [[`state at ${d.path}`, toJson(d.a), toJson(d.b)]] : [];
+  const fields = (v: unknown) =>
+    typeof v === "object" && v !== null && !(v instanceof Map) && !Array.isArray(v)
+      ? Object.keys(v)
+      : [];
+  const names = [...new Set([...fields(spec), ...fields(impl)])];
+  const field = (v: unknown, k: string) => (v as Record<string, unknown>)[k];
+  const found = names.length > 0
+    ? names.map((k) => difference(field(spec, k), field(impl, k), `$.${k}`))
+    : [difference(spec, impl)];
+  return found.flatMap((d) => {
+    if (!d) return [];
+    return [
+      row(`state at ${d.path}${keys("in spec", d.missing)}${keys("in impl", d.extra)}`, d.a, d.b),
+    ];
+  });
 }
 
 /** Rows and divergence of a sequential run; steps the run did not reach are `not-run`. */
@@ -403,7 +435,7 @@ function tableHtml(
 function divergenceHtml(d: Divergence | undefined): string {
   if (!d) return "<p>No divergence: every step conforms.</p>";
   const rows = d.rows.map(([what, spec, impl]) =>
-    `<tr><th>${escapeHtml(what)}</th><td>${spec}</td><td>${impl}</td></tr>`
+    `<tr><th>${what}</th><td>${spec}</td><td>${impl}</td></tr>`
   );
   const table = rows.length
     ? `<table class="diff"><tr><th></th><th>spec</th><th>implementation</th></tr>${
