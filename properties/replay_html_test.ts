@@ -179,6 +179,7 @@ Deno.test("bad usage of --html, --minimize and --out: one line, exit 2", async (
       ["--minimize", "/nonexistent/t.itf.json"],
       /t\.itf\.json: no such file/,
     ],
+    ["--out the trace itself", ["--minimize", skipUndo, "--out", skipUndo], /the trace itself/],
   ];
   for (const [name, args, message] of cases) {
     await t.step(name, async () => {

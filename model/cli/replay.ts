@@ -81,9 +81,20 @@ async function fromSeed(flags: Record<string, unknown>): Promise<ReplayResult> {
   return result;
 }
 
+/** Whether `a` and `b` name the same existing file. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    return Deno.realPathSync(a) === Deno.realPathSync(b);
+  } catch {
+    return false;
+  }
+}
+
 /** `--minimize FILE [--out OUT]`: writes the shortest failing trace found; exit 0. */
 async function minimizeFile(file: string, out: string | undefined): Promise<number> {
   const trace = await loadTrace(file);
+  const target = out ?? file.replace(/(\.itf)?\.json$/, "") + ".min.itf.json";
+  if (sameFile(target, file)) throw new UsageError(`--out ${target}: that is the trace itself`);
   const quirks = trace.meta.quirks.join(", ") || "none";
   const found = await minimize(trace);
   if (!found) {
@@ -92,7 +103,6 @@ async function minimizeFile(file: string, out: string | undefined): Promise<numb
       `${file}: does not fail with its quirks (${quirks})${also}: nothing to minimize`,
     );
   }
-  const target = out ?? file.replace(/(\.itf)?\.json$/, "") + ".min.itf.json";
   await writeFile(target, JSON.stringify(found.trace, null, 1) + "\n");
   await printLines(
     `${file}: ${found.before} steps before, ${found.after} after (${found.tried} replays, quirks: ${quirks})`,
