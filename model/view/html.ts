@@ -345,7 +345,7 @@ function columns(history: readonly HistoryEntry[]): Map<string, number> {
 function historySvg(run: RaceRun, lin: LinearizedPrefix, bad: HistoryEntry | undefined): string {
   const actors = [...new Set(run.history.map((h) => h.actor))].sort();
   const col = columns(run.history);
-  const W = 58;
+  const W = 66;
   const left = 90;
   const width = left + (col.size + 1) * W;
   const height = 30 + actors.length * 54 + 40;
