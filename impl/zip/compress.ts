@@ -183,12 +183,9 @@ export class CompressStream {
     this.end -= delta;
     this.blockStart = this.blockStart >= delta ? this.blockStart - delta : -1;
     this.historyStart = Math.max(0, this.historyStart - delta);
-    for (const table of [this.head, this.prev, this.head3]) {
-      for (let i = 0; i < table.length; i++) {
-        const v = table[i] - delta;
-        table[i] = v < 0 ? -1 : v;
-      }
-    }
+    slideTable(this.head, delta);
+    slideTable(this.prev, delta);
+    slideTable(this.head3, delta);
   }
 
   /** Runs the match finder; true when it wrote a block (drain before continuing). */
@@ -506,6 +503,14 @@ export class CompressStream {
     this.matchAvailable = available;
     this.misses = misses;
     this.passLeft = passLeft;
+  }
+}
+
+/** Moves the positions in `table` down by `delta`; those that fall below 0 become -1. */
+function slideTable(table: Int32Array, delta: number): void {
+  for (let i = 0; i < table.length; i++) {
+    const v = table[i] - delta;
+    table[i] = v | (v >> 31);
   }
 }
 
