@@ -80,10 +80,18 @@ export class CheckRun {
     this.#pool = new WorkerPool(config.workers);
   }
 
-  /** Runs every piece; a counterexample that cannot be written fails it after the rest ran. */
+  /**
+   * Runs every piece, the fuzzers first (they cannot be cut, ignore `--seconds` and are the
+   * longest), then the rest in plan order; a counterexample that cannot be written fails the
+   * run after the rest ran.
+   */
   async run(): Promise<void> {
     const c = this.config;
-    const jobs: PieceJob[] = this.pieces.map((p) => ({
+    const order = [
+      ...this.pieces.filter((p) => p.suite.mode === "fuzz"),
+      ...this.pieces.filter((p) => p.suite.mode !== "fuzz"),
+    ];
+    const jobs: PieceJob[] = order.map((p) => ({
       id: p.id,
       suite: p.suite.name,
       seed: c.seed,
