@@ -189,19 +189,10 @@ for (
   });
 }
 
-/** Runs allowed for `stack-race` to find each race quirk from scratch (seen: 37 to 2072). */
+/** Runs allowed for `stack-race` to find each quirk of the view from scratch (seen: 1 to 188). */
 const BUDGET = 10_000;
 
-for (
-  const quirk of [
-    "stopQueueNoop",
-    "skipUndoOnDetach",
-    "unshareBeforeUndo",
-    "removeWhileOpenFreesRing",
-    "kernelConsumesUserCq",
-    "reopenRestartsQueue",
-  ] as QuirkName[]
-) {
+for (const quirk of stackMachine.quirks) {
   Deno.test(`stack-race finds ${quirk} from scratch within ${BUDGET} runs`, async () => {
     const r = await runSuite(suiteNamed("stack-race")!, { seed: 1, runs: BUDGET, quirks: [quirk] });
     assert.ok(r.failure, `not found in ${r.runs} runs`);
