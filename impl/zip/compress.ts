@@ -62,6 +62,13 @@ export class CompressStream {
   /** `win` for reading 4 bytes at a time (little-endian). */
   private readonly view = new DataView(this.win.buffer);
   private readonly head: Int32Array;
+  /**
+   * The fast parser's table instead of `head`: positions mod 64 KiB, so it is half the size
+   * (it stays in the L1 cache) and needs no update when the window slides (by multiples of
+   * 64 KiB). An entry may stand for an older position than the one it names; every
+   * candidate is checked against the data, so that costs only a failed comparison.
+   */
+  private readonly fastHead: Uint16Array;
   /** Chains (not used by the fast parser). */
   private readonly prev: Int32Array;
   /** Levels with `near` 3-byte matches: the latest position of each 3-byte string. */
@@ -94,7 +101,8 @@ export class CompressStream {
     }
     this.cfg = levels[level];
     const fast = this.cfg.parser === "fast";
-    this.head = new Int32Array(1 << (fast ? fastHashBits : hashBits)).fill(-1);
+    this.head = new Int32Array(fast ? 0 : 1 << hashBits).fill(-1);
+    this.fastHead = new Uint16Array(fast ? 1 << fastHashBits : 0);
     this.prev = new Int32Array(fast ? 0 : windowSize).fill(-1);
     this.head3 = new Int32Array(this.cfg.near > 0 ? 1 << hash3Bits : 0).fill(-1);
     this.check = format === "zlib" ? 1 : 0;
@@ -176,8 +184,9 @@ export class CompressStream {
 
   /** Drops the oldest buffered bytes, keeping at least 32 KiB of history (level 0: the open block). */
   private slide(): void {
-    // A multiple of the window size, so chain slots (indexed by position mod 32 KiB) stay put.
-    const delta = this.level === 0 ? this.blockStart : (this.pos - windowSize) & ~windowMask;
+    // A multiple of 64 KiB, so chain slots (indexed by position mod 32 KiB) stay put and
+    // fastHead's positions mod 64 KiB stay right.
+    const delta = this.level === 0 ? this.blockStart : (this.pos - windowSize) & ~0xffff;
     this.win.copyWithin(0, delta, this.end);
     this.pos -= delta;
     this.end -= delta;
@@ -313,7 +322,7 @@ export class CompressStream {
    * indexed. After a run of failed searches, positions are passed over as in greedy parsing.
    */
   private parseFast(stopAt: number): void {
-    const bw = this.bw, win = this.win, view = this.view, head = this.head;
+    const bw = this.bw, win = this.win, view = this.view, head = this.fastHead;
     const syms = bw.syms, litFreq = bw.litFreq, distFreq = bw.distFreq;
     const end = this.end, skip = this.cfg.skip, low = this.historyStart;
     let n = bw.symCount;
@@ -327,10 +336,11 @@ export class CompressStream {
         if (pos + 3 < end) {
           const key = view.getInt32(pos, true);
           const h = Math.imul(key, hashMul) >>> fastHashShift;
-          const cand = head[h];
+          const d = (pos - head[h]) & 0xffff;
           head[h] = pos;
-          const d = pos - cand;
-          if (cand >= low && d <= maxDistance && view.getInt32(cand, true) === key) dist = d;
+          if (
+            d !== 0 && d <= maxDistance && pos - d >= low && view.getInt32(pos - d, true) === key
+          ) dist = d;
         }
         if (dist === 0) {
           misses++;
