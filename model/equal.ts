@@ -22,20 +22,34 @@ export interface Difference {
   readonly extra?: readonly string[];
 }
 
-/** Deep structural equality (the fast walk: no paths are built, nothing is allocated). */
-export function deepEqual(a: unknown, b: unknown): boolean {
+/**
+ * Deep structural equality (the fast walk: no paths are built, nothing is allocated). With
+ * `proven`, pairs of objects found equal are remembered there and not walked again: for
+ * immutable data that keeps sharing objects from one version to the next (spec states, trace
+ * states decoded against the state before), comparing version after version then costs what
+ * changed, not the whole.
+ */
+export function deepEqual(a: unknown, b: unknown, proven?: WeakMap<object, object>): boolean {
   if (Object.is(a, b)) return true;
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (proven === undefined) return sameObjects(a, b);
+  if (proven.get(a) === b) return true;
+  if (!sameObjects(a, b, proven)) return false;
+  proven.set(a, b);
+  return true;
+}
+
+function sameObjects(a: object, b: object, proven?: WeakMap<object, object>): boolean {
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i], proven)) return false;
     return true;
   }
   if (a instanceof Map) {
     if (!(b instanceof Map) || a.size !== b.size) return false;
     for (const [k, v] of a) {
       const w = b.get(k);
-      if (w === undefined ? !b.has(k) || v !== undefined : !deepEqual(v, w)) return false;
+      if (w === undefined ? !b.has(k) || v !== undefined : !deepEqual(v, w, proven)) return false;
     }
     return true;
   }
@@ -45,16 +59,20 @@ export function deepEqual(a: unknown, b: unknown): boolean {
     return true;
   }
   if (Array.isArray(b) || b instanceof Map || b instanceof Set) return false;
-  return sameFields(a as Record<string, unknown>, b as Record<string, unknown>);
+  return sameFields(a as Record<string, unknown>, b as Record<string, unknown>, proven);
 }
 
 /** Records with equal fields, an undefined field counting as absent. */
-function sameFields(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+function sameFields(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+  proven?: WeakMap<object, object>,
+): boolean {
   let defined = 0;
   for (const k in a) {
     const v = a[k];
     if (v !== undefined) defined++;
-    if (!deepEqual(v, b[k])) return false;
+    if (!deepEqual(v, b[k], proven)) return false;
   }
   for (const k in b) {
     if (b[k] !== undefined && --defined < 0) return false;

@@ -49,17 +49,45 @@ export function toItf(value: unknown): Json {
   throw new TypeError(`cannot encode ${typeof value} as ITF`);
 }
 
-/** How {@link fromItf} treats integers beyond ±(2^53 − 1). */
+/** How {@link fromItf} decodes. */
 export interface DecodeOptions {
   /**
-   * True (the default): a `#bigint` that large decodes to a BigInt. False: it is an
+   * True (the default): a `#bigint` beyond ±(2^53 − 1) decodes to a BigInt. False: it is an
    * {@link ItfError}, for data whose integers are JavaScript numbers (warpspec's states and
    * commands).
    */
   readonly bigints?: boolean;
+  /**
+   * An earlier ITF value and its decoding: every part of `json` equal to the corresponding part
+   * of `previous.json` (same field, index or Map key position) decodes to the very object
+   * decoded before. Consecutive states of a trace differ in little, so they share most of
+   * their objects, which is cheaper to build and lets comparisons stop at shared parts.
+   */
+  readonly previous?: { readonly json: unknown; readonly value: unknown };
 }
 
 const BEYOND = "is beyond ±(2^53 − 1), the range of warpspec's integers";
+
+/** Equality of plain JSON values (what JSON.parse returns). */
+function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!jsonEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in ra) {
+    if (!jsonEqual(ra[k], rb[k])) return false;
+    n++;
+  }
+  for (const _ in rb) n--;
+  return n === 0;
+}
 
 /**
  * Decodes ITF JSON into warpspec values; `path` names where `json` sits, for errors. A plain
@@ -67,58 +95,82 @@ const BEYOND = "is beyond ±(2^53 − 1), the range of warpspec's integers";
  */
 export function fromItf(json: unknown, path = "$", options: DecodeOptions = {}): unknown {
   const bigints = options.bigints ?? true;
-  const decode = (json: unknown, path: string): unknown => {
+  // The path of the value being decoded, as segments: joined only for an error.
+  const at: string[] = [path];
+  const fail = (message: string, ...more: string[]): never => {
+    throw new ItfError([...at, ...more].join(""), message);
+  };
+  const within = <T>(seg: string, f: () => T): T => {
+    at.push(seg);
+    const v = f();
+    at.pop();
+    return v;
+  };
+  const decode = (json: unknown, pj?: unknown, pv?: unknown): unknown => {
     if (typeof json === "boolean" || typeof json === "string") return json;
     if (typeof json === "number") {
       if (Number.isSafeInteger(json)) return json;
-      throw new ItfError(
-        path,
+      return fail(
         Number.isInteger(json)
           ? `number ${json} ${BEYOND} (JSON numbers lose digits there; write {"#bigint": "…"})`
           : `number ${json} is not an integer`,
       );
     }
-    if (json === null) throw new ItfError(path, "null is not an ITF value");
-    if (Array.isArray(json)) return json.map((x, i) => decode(x, `${path}[${i}]`));
-    if (typeof json !== "object") throw new ItfError(path, `unexpected ${typeof json}`);
+    if (json === null) return fail("null is not an ITF value");
+    if (typeof json !== "object") return fail(`unexpected ${typeof json}`);
+    if (pj !== undefined && pv !== undefined && jsonEqual(json, pj)) return pv;
+    if (Array.isArray(json)) return list(json, "", pj, pv);
     const rec = json as Record<string, unknown>;
+    const prev = typeof pj === "object" && pj !== null ? pj as Record<string, unknown> : {};
     if ("#bigint" in rec) {
       const s = rec["#bigint"];
       if (typeof s !== "string" || !/^-?\d+$/.test(s)) {
-        throw new ItfError(`${path}.#bigint`, "expected a string of decimal digits");
+        return fail("expected a string of decimal digits", ".#bigint");
       }
       const n = BigInt(s);
       if (n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)) {
         return Number(n);
       }
-      if (!bigints) throw new ItfError(`${path}.#bigint`, `${s} ${BEYOND}`);
-      return n;
+      return bigints ? n : fail(`${s} ${BEYOND}`, ".#bigint");
     }
     if ("#map" in rec) {
       const entries = rec["#map"];
-      if (!Array.isArray(entries)) throw new ItfError(`${path}.#map`, "expected a list of pairs");
-      return new Map(entries.map((e, i) => {
-        const p = `${path}.#map[${i}]`;
-        if (!Array.isArray(e) || e.length !== 2) {
-          throw new ItfError(p, "expected a [key, value] pair");
-        }
-        return [decode(e[0], `${p}[0]`), decode(e[1], `${p}[1]`)];
-      }));
+      if (!Array.isArray(entries)) return fail("expected a list of pairs", ".#map");
+      const before = Array.isArray(prev["#map"]) && pv instanceof Map ? prev["#map"] : [];
+      return new Map(entries.map((e, i) =>
+        within(`.#map[${i}]`, () => {
+          if (!Array.isArray(e) || e.length !== 2) return fail("expected a [key, value] pair");
+          const k = within("[0]", () => decode(e[0]));
+          const old = before[i];
+          const same = typeof k !== "object" && Array.isArray(old) && jsonEqual(e[0], old[0]);
+          const v = within("[1]", () =>
+            same ? decode(e[1], old[1], (pv as Map<unknown, unknown>).get(k)) : decode(e[1]));
+          return [k, v] as const;
+        })
+      ));
     }
     if ("#set" in rec) {
       const items = rec["#set"];
-      if (!Array.isArray(items)) throw new ItfError(`${path}.#set`, "expected a list");
-      return new Set(items.map((x, i) => decode(x, `${path}.#set[${i}]`)));
+      if (!Array.isArray(items)) return fail("expected a list", ".#set");
+      return new Set(list(items, ".#set") as unknown[]);
     }
     if ("#tup" in rec) {
       const items = rec["#tup"];
-      if (!Array.isArray(items)) throw new ItfError(`${path}.#tup`, "expected a list");
-      return items.map((x, i) => decode(x, `${path}.#tup[${i}]`));
+      if (!Array.isArray(items)) return fail("expected a list", ".#tup");
+      return list(items, ".#tup", prev["#tup"], pv);
     }
     if (rec.tag === "None" && Object.keys(rec).length === 2 && "value" in rec) return null;
+    const old = typeof pv === "object" && pv !== null ? pv as Record<string, unknown> : {};
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(rec)) out[k] = decode(v, `${path}.${k}`);
+    for (const k in rec) out[k] = within(`.${k}`, () => decode(rec[k], prev[k], old[k]));
     return out;
   };
-  return decode(json, path);
+  const list = (items: unknown[], seg: string, pj?: unknown, pv?: unknown): unknown[] => {
+    const pl = Array.isArray(pj) && Array.isArray(pv) ? pj : [];
+    return items.map((x, i) =>
+      within(`${seg}[${i}]`, () => decode(x, pl[i], (pv as unknown[] | undefined)?.[i]))
+    );
+  };
+  const prev = options.previous;
+  return decode(json, prev?.json, prev?.value);
 }

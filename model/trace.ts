@@ -373,11 +373,31 @@ export function parseTrace(
   } catch (e) {
     throw new ItfError("$", `malformed JSON: ${(e as Error).message}`);
   }
+  return traceFromJson(json, machines);
+}
+
+/**
+ * {@link parseTrace} of a JSON document already parsed. Each state is decoded sharing the
+ * objects of the state before wherever the two are equal.
+ */
+export function traceFromJson(
+  json: unknown,
+  machines: (name: string) => Machine | undefined,
+): MachineTrace {
   const top = record(json, "$");
-  const decoded = fromItf(top, "$", { bigints: false }) as Record<string, unknown>;
+  const options = { bigints: false };
+  const decoded = {
+    "#meta": fromItf(top["#meta"] ?? {}, "$.#meta", options),
+    vars: top.vars === undefined ? undefined : fromItf(top.vars, "$.vars", options),
+  };
+  let previous: { json: unknown; value: unknown } | undefined;
+  const states = list(top.states, "$.states").map((raw, k) => {
+    const value = fromItf(raw, `$.states[${k}]`, { ...options, previous });
+    previous = { json: raw, value };
+    return value;
+  });
   const [parsed, machine, rawMeta] = parseMeta(decoded["#meta"] ?? {}, machines);
   const vars = parseVars(machine, decoded.vars);
-  const states = list(decoded.states, "$.states");
   if (states.length === 0) {
     throw new ItfError("$.states", "a trace needs at least the initial state");
   }
