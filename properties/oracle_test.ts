@@ -213,6 +213,28 @@ Deno.test("race: not linearizable names the longest prefix and why each next ope
   assert.equal(ok.passed, true, "its violation is transient: the history cannot show it");
 });
 
+Deno.test("race: vars-observed compares the observed part of the end state", async () => {
+  const doc = JSON.parse(
+    await Deno.readTextFile(`${root}fixtures/counterexamples/unshareBeforeUndo.itf.json`),
+  );
+  doc["#meta"]["vars-observed"] = ["type1.containers"];
+  for (const s of doc.states) {
+    s.type1 = { containers: s.type1.containers };
+    delete s.iommu;
+  }
+  const ok = judge(doc);
+  assert.equal(ok.passed, true, ok.text);
+  doc.states.at(-1).type1.containers["#map"][0][1].iommuSet = !doc.states.at(-1).type1
+    .containers["#map"][0][1].iommuSet;
+  const bad = judge(doc);
+  assert.equal(bad.passed, false);
+  assert.match(bad.text, /longest linearizable prefix \(4 of 4\)/);
+  assert.match(
+    bad.text,
+    /every operation fits in that order, but the end state differs:\n {4}type1: at \$\.type1\.containers\[1\]\.iommuSet: spec (true|false), history (true|false)/,
+  );
+});
+
 Deno.test("bad input: exit 2, one line naming file and JSON path; -h exits 0", async (t) => {
   const good = await traceOf(SETUP);
   const cases: [string, (j: Doc) => void, RegExp][] = [
@@ -255,6 +277,16 @@ Deno.test("bad input: exit 2, one line naming file and JSON path; -h exits 0", a
       assert.match(lines[0], message);
     });
   }
+  await t.step("--max-branches 0", async () => {
+    const r = await runCli(
+      "oracle",
+      "--max-branches",
+      "0",
+      `${root}fixtures/counterexamples/skipUndoOnDetach.itf.json`,
+    );
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^oracle: error: --max-branches must be at least 1\n$/);
+  });
   await t.step("-h", async () => {
     const r = await runCli("oracle", "-h");
     assert.equal(r.code, 0, r.stderr);
