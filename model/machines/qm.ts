@@ -10,6 +10,7 @@
  * @module
  */
 import fc from "fast-check";
+import { aroundEdges } from "../arbitraries.ts";
 import {
   DEFAULT_QM_CONFIG,
   initialQmState,
@@ -76,10 +77,20 @@ function commandsFor(qpNum: number): fc.Arbitrary<QmCommand> {
         : { op: "qm.userSend", qn: n, by, tag: t, ring: r > 0 }
     )
   );
+  // Ring indexes mostly within the small rings, now and then at the depths and the u16 edge;
+  // the priority mostly 0 (the drivers' value), now and then anything the field holds or not.
+  const index = fc.oneof(
+    { weight: 4, arbitrary: fc.nat(17) },
+    { weight: 1, arbitrary: aroundEdges([1023, 1024, 0xffff], 0, 2 ** 32) },
+  );
+  const priority = fc.oneof(
+    { weight: 4, arbitrary: fc.constant(0) },
+    { weight: 1, arbitrary: aroundEdges([1, 0xffff], 0, 2 ** 32) },
+  );
   const doorbell = qn.chain((n) =>
-    fc.tuple(actorFor(n), fc.integer({ min: 0, max: 4 }), fc.nat(17)).map((
-      [by, cmd, index],
-    ): QmCommand => ({ op: "qm.doorbell", by, qn: n, cmd, index, priority: 0 }))
+    fc.tuple(actorFor(n), aroundEdges([0, 4], 0, 0xffff), index, priority).map((
+      [by, cmd, index, priority],
+    ): QmCommand => ({ op: "qm.doorbell", by, qn: n, cmd, index, priority }))
   );
   const poll = qn.chain((n) =>
     actorFor(n).map((by): QmCommand => ({ op: "qm.poll", qn: n, by: pid(by) }))

@@ -14,6 +14,7 @@
  * @module
  */
 import fc from "fast-check";
+import { aroundEdges } from "../arbitraries.ts";
 import { type MdevCommand, mdevCommandSchema, stepMdev } from "../../spec/mdev.ts";
 import {
   holderOf,
@@ -178,8 +179,8 @@ function commands(): fc.Arbitrary<Cmd> {
         op: op("sdmdev.mmap"),
         uuid,
         by,
-        pgoff: fc.constantFrom(0, 1, 2, 15, 16, 17, 0x22),
-        size: fc.constantFrom(0, 1, PAGE_SIZE, 2 * PAGE_SIZE, RING_SIZE, RING_SIZE + 1),
+        pgoff: aroundEdges([0, 1, 2, 16, 0x22, 2 ** 32], 0, 2 ** 40),
+        size: aroundEdges([0, PAGE_SIZE, 2 * PAGE_SIZE, RING_SIZE, 2 ** 31], 0, 2 ** 40),
       }),
     ),
     rec(2, fc.record({ op: op("sdmdev.munmap"), uuid, by, map: fc.integer({ min: 1, max: 3 }) })),

@@ -21,6 +21,7 @@
  * @module
  */
 import fc from "fast-check";
+import { aroundEdges } from "../arbitraries.ts";
 import { RING_SIZE } from "../../spec/sdmdev.ts";
 import {
   initialStackState,
@@ -157,8 +158,14 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
         op: fc.constant("sdmdev.mmap"),
         uuid,
         by,
-        pgoff: fc.constantFrom(0, 1),
-        size: fc.constantFrom(PAGE_SIZE, RING_SIZE),
+        pgoff: fc.oneof(
+          rec(6, fc.constantFrom(0, 1)),
+          rec(1, aroundEdges([2, 16, 17], 0, 2 ** 40)),
+        ),
+        size: fc.oneof(
+          rec(6, fc.constantFrom(PAGE_SIZE, RING_SIZE)),
+          rec(1, aroundEdges([0, PAGE_SIZE, RING_SIZE], 0, 2 ** 40)),
+        ),
       }),
     ),
     rec(
