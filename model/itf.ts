@@ -95,16 +95,12 @@ function jsonEqual(a: unknown, b: unknown): boolean {
  */
 export function fromItf(json: unknown, path = "$", options: DecodeOptions = {}): unknown {
   const bigints = options.bigints ?? true;
-  // The path of the value being decoded, as segments: joined only for an error.
-  const at: string[] = [path];
-  const fail = (message: string, ...more: string[]): never => {
-    throw new ItfError([...at, ...more].join(""), message);
-  };
-  const within = <T>(seg: string, f: () => T): T => {
-    at.push(seg);
-    const v = f();
-    at.pop();
-    return v;
+  // Where the value being decoded sits below `path`: record fields and list indexes, turned
+  // into a JSON path only for an error.
+  const at: (string | number)[] = [];
+  const fail = (message: string, ...more: (string | number)[]): never => {
+    const where = [...at, ...more].map((x) => typeof x === "number" ? `[${x}]` : `.${x}`);
+    throw new ItfError(path + where.join(""), message);
   };
   const decode = (json: unknown, pj?: unknown, pv?: unknown): unknown => {
     if (typeof json === "boolean" || typeof json === "string") return json;
@@ -119,57 +115,81 @@ export function fromItf(json: unknown, path = "$", options: DecodeOptions = {}):
     if (json === null) return fail("null is not an ITF value");
     if (typeof json !== "object") return fail(`unexpected ${typeof json}`);
     if (pj !== undefined && pv !== undefined && jsonEqual(json, pj)) return pv;
-    if (Array.isArray(json)) return list(json, "", pj, pv);
+    if (Array.isArray(json)) return list(json, pj, pv);
     const rec = json as Record<string, unknown>;
     const prev = typeof pj === "object" && pj !== null ? pj as Record<string, unknown> : {};
     if ("#bigint" in rec) {
       const s = rec["#bigint"];
       if (typeof s !== "string" || !/^-?\d+$/.test(s)) {
-        return fail("expected a string of decimal digits", ".#bigint");
+        return fail("expected a string of decimal digits", "#bigint");
       }
+      if (s.length < 16) return Number(s) || 0; // 15 digits are safe; "-0" is 0
       const n = BigInt(s);
       if (n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER)) {
         return Number(n);
       }
-      return bigints ? n : fail(`${s} ${BEYOND}`, ".#bigint");
+      return bigints ? n : fail(`${s} ${BEYOND}`, "#bigint");
     }
     if ("#map" in rec) {
       const entries = rec["#map"];
-      if (!Array.isArray(entries)) return fail("expected a list of pairs", ".#map");
+      if (!Array.isArray(entries)) return fail("expected a list of pairs", "#map");
       const before = Array.isArray(prev["#map"]) && pv instanceof Map ? prev["#map"] : [];
-      return new Map(entries.map((e, i) =>
-        within(`.#map[${i}]`, () => {
-          if (!Array.isArray(e) || e.length !== 2) return fail("expected a [key, value] pair");
-          const k = within("[0]", () => decode(e[0]));
-          const old = before[i];
-          const same = typeof k !== "object" && Array.isArray(old) && jsonEqual(e[0], old[0]);
-          const v = within("[1]", () =>
-            same ? decode(e[1], old[1], (pv as Map<unknown, unknown>).get(k)) : decode(e[1]));
-          return [k, v] as const;
-        })
-      ));
+      const out = new Map<unknown, unknown>();
+      at.push("#map", 0);
+      for (let i = 0; i < entries.length; i++) {
+        at[at.length - 1] = i;
+        const e = entries[i];
+        if (!Array.isArray(e) || e.length !== 2) return fail("expected a [key, value] pair");
+        at.push(0);
+        const k = decode(e[0]);
+        at[at.length - 1] = 1;
+        const old = before[i];
+        const same = typeof k !== "object" && Array.isArray(old) && jsonEqual(e[0], old[0]);
+        out.set(
+          k,
+          same ? decode(e[1], old[1], (pv as Map<unknown, unknown>).get(k)) : decode(e[1]),
+        );
+        at.pop();
+      }
+      at.length -= 2;
+      return out;
     }
     if ("#set" in rec) {
       const items = rec["#set"];
-      if (!Array.isArray(items)) return fail("expected a list", ".#set");
-      return new Set(list(items, ".#set") as unknown[]);
+      if (!Array.isArray(items)) return fail("expected a list", "#set");
+      at.push("#set");
+      const out = new Set(list(items));
+      at.pop();
+      return out;
     }
     if ("#tup" in rec) {
       const items = rec["#tup"];
-      if (!Array.isArray(items)) return fail("expected a list", ".#tup");
-      return list(items, ".#tup", prev["#tup"], pv);
+      if (!Array.isArray(items)) return fail("expected a list", "#tup");
+      at.push("#tup");
+      const out = list(items, prev["#tup"], pv);
+      at.pop();
+      return out;
     }
     if (rec.tag === "None" && Object.keys(rec).length === 2 && "value" in rec) return null;
     const old = typeof pv === "object" && pv !== null ? pv as Record<string, unknown> : {};
     const out: Record<string, unknown> = {};
-    for (const k in rec) out[k] = within(`.${k}`, () => decode(rec[k], prev[k], old[k]));
+    for (const k in rec) {
+      at.push(k);
+      out[k] = decode(rec[k], prev[k], old[k]);
+      at.pop();
+    }
     return out;
   };
-  const list = (items: unknown[], seg: string, pj?: unknown, pv?: unknown): unknown[] => {
+  const list = (items: unknown[], pj?: unknown, pv?: unknown): unknown[] => {
     const pl = Array.isArray(pj) && Array.isArray(pv) ? pj : [];
-    return items.map((x, i) =>
-      within(`${seg}[${i}]`, () => decode(x, pl[i], (pv as unknown[] | undefined)?.[i]))
-    );
+    const out = new Array(items.length);
+    at.push(0);
+    for (let i = 0; i < items.length; i++) {
+      at[at.length - 1] = i;
+      out[i] = decode(items[i], pl[i], (pv as unknown[] | undefined)?.[i]);
+    }
+    at.pop();
+    return out;
   };
   const prev = options.previous;
   return decode(json, prev?.json, prev?.value);
