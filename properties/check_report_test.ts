@@ -1,11 +1,14 @@
 /**
  * The pure parts of `check`: how work is cut into pieces (shards, workers) and merged back,
- * the JUnit and JSON reports (the XML parsed by Python's ElementTree), the status line.
+ * the worker pool, the JUnit and JSON reports (the XML parsed by Python's ElementTree), the
+ * status line.
  */
 import assert from "node:assert/strict";
 import { suiteNamed } from "../model/machines.ts";
 import type { Suite } from "../model/machines.ts";
 import { mergePieces, type PieceResult, planPieces } from "../model/check/plan.ts";
+import { WorkerPool } from "../model/check/pool.ts";
+import type { PieceJob } from "../model/check/worker.ts";
 import { duration, statusLine } from "../model/check/progress.ts";
 import { type CheckOutcome, jsonReport, junitXml, xmlEscape } from "../model/check/report.ts";
 import type { SuiteReport } from "../model/suites.ts";
@@ -238,5 +241,36 @@ Deno.test("progress: status line with runs, rate, ETA, cut to the width", () => 
   );
   assert.match(statusLine({ ...p, seconds: 5 }, 200), /ETA 2s$/, "--seconds bounds the ETA");
   assert.equal(statusLine(p, 20).length, 20);
+  const fuzz = { suite: "zip-fuzz", runs: 0, budget: 100000, elapsedMs: 12_000 };
+  assert.match(statusLine({ ...p, running: [fuzz] }, 200), /\| zip-fuzz 100000 runs, running 12s$/);
   assert.deepEqual([duration(59.4), duration(3600 + 120)], ["59s", "1h02m"]);
+});
+
+Deno.test("pool: runs pieces on workers, a cancelled piece ends at once without a report", async () => {
+  const job = (id: number, runs: number): PieceJob => ({
+    id,
+    suite: "type1",
+    seed: 5,
+    from: 0,
+    runs,
+    quirks: [],
+    sched: "random",
+    coverage: id === 0,
+  });
+  const pool = new WorkerPool(2);
+  const done = new Map<number, SuiteReport>();
+  const coverage: number[] = [];
+  const start = performance.now();
+  await pool.run([job(0, 50), job(1, 10_000_000)], () => false, {
+    onStart: () => {},
+    onProgress: (id) => id === 1 && pool.cancel(id),
+    onDone: (id, report, c) => {
+      done.set(id, report);
+      if (c) coverage.push(c.length);
+    },
+  });
+  assert.deepEqual([...done.keys()], [0], "the cancelled piece has no report");
+  assert.equal(done.get(0)!.runs, 50);
+  assert.ok(coverage[0] > 0, "coverage comes back from the worker");
+  assert.ok(performance.now() - start < 20_000, "ten million runs were not run out");
 });

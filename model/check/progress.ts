@@ -60,6 +60,8 @@ export function statusLine(p: CheckProgress, width: number): string {
     duration(p.elapsedMs / 1000)
   }`;
   const parts = p.running.map((r) => {
+    // Fuzzers report no runs until they are done.
+    if (r.runs === 0) return `${r.suite} ${r.budget} runs, running ${duration(r.elapsedMs / 1000)}`;
     const rate = r.elapsedMs > 0 ? Math.round(r.runs * 1000 / r.elapsedMs) : 0;
     const left = eta(r, p.seconds);
     const etaText = left === undefined ? "" : `, ETA ${duration(left)}`;

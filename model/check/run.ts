@@ -105,24 +105,38 @@ export class CheckRun {
     }));
     const owner = new Map(this.#suites.flatMap((s) => s.pieces.map((p) => [p.id, s])));
     await this.#pool.run(jobs, (id) => owner.get(id)!.outcome !== undefined, {
-      onProgress: (id, runs) => {
-        this.#progress.set(id, runs);
+      onStart: (id) => {
         owner.get(id)!.started ??= performance.now();
       },
+      onProgress: (id, runs) => this.#progress.set(id, runs),
       onDone: (id, report, coverage) => {
-        const piece = this.pieces[id];
-        this.#results.set(id, { piece, report, coverage });
+        this.#results.set(id, { piece: this.pieces[id], report, coverage });
         const s = owner.get(id)!;
-        s.started ??= performance.now() - report.ms;
         if (!s.outcome) this.#decide(s);
       },
     });
     if (this.#error) throw this.#error;
   }
 
-  /** Stops every worker (Ctrl-C). */
+  /**
+   * Stops every worker (Ctrl-C). An undecided suite one of whose finished pieces failed is
+   * failed with that counterexample (the first of them; an unfinished earlier piece might have
+   * found an earlier one).
+   */
   stop(): void {
     this.#pool.stop();
+    for (const s of this.#suites) {
+      if (s.outcome) continue;
+      const done = s.pieces.flatMap((p) => this.#results.get(p.id)?.report ?? []);
+      const failed = done.find((r) => r.failure);
+      if (!failed) continue;
+      this.#conclude(s, {
+        ...failed,
+        runs: this.#runsSoFar(s),
+        commands: done.reduce((n, r) => n + r.commands, 0),
+        ms: done.reduce((n, r) => n + r.ms, 0),
+      });
+    }
   }
 
   /** Milliseconds since the run started. */
@@ -132,20 +146,14 @@ export class CheckRun {
 
   /** Every suite's outcome so far: decided ones, and the others as interrupted. */
   outcomes(): SuiteOutcome[] {
-    return this.#suites.map((s) => {
-      if (s.outcome) return s.outcome;
-      const done = s.pieces.map((p) => this.#results.get(p.id)?.report);
-      return {
+    return this.#suites.map((s) =>
+      s.outcome ?? {
         suite: s.suite.name,
         status: "interrupted",
-        runs: s.pieces.reduce(
-          (n, p, i) => n + (done[i]?.runs ?? this.#progress.get(p.id) ?? 0),
-          0,
-        ),
-        ms: done.reduce((n, r) => n + (r?.ms ?? 0), 0) +
-          (s.started === undefined || done.every((r) => r) ? 0 : performance.now() - s.started),
-      };
-    });
+        runs: this.#runsSoFar(s),
+        ms: s.started === undefined ? 0 : performance.now() - s.started,
+      }
+    );
   }
 
   /** Where the run is, for the status line. */
@@ -160,25 +168,38 @@ export class CheckRun {
       seconds: this.config.seconds,
       running: this.#suites.filter((s) => !s.outcome && s.started !== undefined).map((s) => ({
         suite: s.suite.name,
-        runs: s.pieces.reduce(
-          (n, p) => n + (this.#results.get(p.id)?.report.runs ?? this.#progress.get(p.id) ?? 0),
-          0,
-        ),
+        runs: this.#runsSoFar(s),
         budget: s.pieces.reduce((n, p) => n + p.runs, 0),
         elapsedMs: now - s.started!,
       })),
     };
   }
 
-  /** Decides suite `s` if its pieces allow: tallies, writes and announces. */
+  /** Runs of suite `s` so far: of its finished pieces, and as last reported of the others. */
+  #runsSoFar(s: SuiteState): number {
+    return s.pieces.reduce(
+      (n, p) => n + (this.#results.get(p.id)?.report.runs ?? this.#progress.get(p.id) ?? 0),
+      0,
+    );
+  }
+
+  /**
+   * Decides suite `s` if its pieces allow: tallies its coverage, concludes it, and cancels its
+   * pieces still running (they no longer count).
+   */
   #decide(s: SuiteState): void {
     const merged = mergePieces(s.pieces, this.#results);
     if (!merged) return;
-    const { report, counted } = merged;
     const machine = s.suite.machine;
     if (this.config.coverage && machine) {
-      for (const r of counted) this.#tally(machine, r.coverage);
+      for (const r of merged.counted) this.#tally(machine, r.coverage);
     }
+    this.#conclude(s, merged.report);
+    for (const p of s.pieces) if (!this.#results.has(p.id)) this.#pool.cancel(p.id);
+  }
+
+  /** Sets the outcome of suite `s` from `report`, writes its counterexample, announces it. */
+  #conclude(s: SuiteState, report: SuiteReport): void {
     const seconds = (report.ms / 1000).toFixed(1);
     if (!report.failure) {
       s.outcome = { suite: s.suite.name, status: "passed", ...this.#counts(report) };
@@ -190,11 +211,9 @@ export class CheckRun {
     this.announce(
       `check: ${s.suite.name} FAILED after ${report.runs} runs: ${report.failure.violation}`,
     );
-    const where = `seed ${failure.seed}${
-      failure.path === undefined ? "" : `, path ${failure.path}`
-    }`;
+    const path = failure.path === undefined ? "" : `, path ${failure.path}`;
     this.announce(
-      `check: ${where}; counterexample (${failure.length} steps) written to ${failure.counterexample}`,
+      `check: seed ${failure.seed}${path}; counterexample (${failure.length} steps) written to ${failure.counterexample}`,
     );
     this.announce(`check: replay it with: npm run replay -- ${failure.counterexample}`);
     if (failure.replay) this.announce(`check: or from the seed: ${failure.replay}`);

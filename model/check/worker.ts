@@ -80,8 +80,15 @@ async function runJob(job: PieceJob, post: (m: WorkerMessage) => void): Promise<
   let runs = 0;
   let failed = false;
   let last = performance.now();
+  const { seed, from, runs: budget, seconds, quirks, sched, pctDepth } = job;
   const report = await runGuarded(suiteNamed(job.suite)!, {
-    ...job,
+    seed,
+    from,
+    runs: budget,
+    seconds,
+    quirks,
+    sched,
+    pctDepth,
     coverage,
     onRun: (f) => {
       if (failed) return;
