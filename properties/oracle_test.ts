@@ -4,6 +4,7 @@
  * input that exits 2 with one line naming file and JSON path.
  */
 import assert from "node:assert/strict";
+import { describeDivergence } from "../model/equal.ts";
 import { ItfError } from "../model/itf.ts";
 import { type1Machine as m } from "../model/machines/type1.ts";
 import { machineNamed } from "../model/machines.ts";
@@ -56,6 +57,16 @@ Deno.test("a state divergence shows both values, per variable, and the keys one 
   assert.match(text, /\(trace lacks 10, 11\)/);
   assert.match(text, /type1: at \$\.type1\.pins\["9:9"\]: spec absent, trace 1$/m);
   assert.doesNotMatch(text, /type1: .*\(trace/);
+});
+
+Deno.test("a divergence in many keys names five and how many there are", () => {
+  const spec = { a: new Map([1, 2, 3, 4, 5, 6, 7].map((k) => [k, k])), b: new Set([1, 2]) };
+  const trace = { a: new Map([[9, 9]]), b: new Set([2, 3]) };
+  assert.deepEqual(describeDivergence(spec, trace, ["spec", "trace"]), [
+    "a: at $.a[1]: spec 1, trace absent (trace lacks 1, 2, 3, 4, 5, … (7 in all); trace has extra 9)",
+    "b: at $.b: spec [1,2], trace [2,3] (trace lacks 1; trace has extra 3)",
+  ]);
+  assert.deepEqual(describeDivergence(spec, spec, ["spec", "trace"]), []);
 });
 
 Deno.test("a huge value is cut short in the report", async () => {

@@ -207,7 +207,7 @@ export function checkSequential(
       const last = failure?.step ?? specRets.length;
       for (let i = 0; i < last; i++) {
         const s = trace.steps[i];
-        const spec = specRets[i] ? showRet(specRets[i]!) : "?";
+        const spec = showRet(specRets[i]!);
         const traced = s.unknown ? "unknown" : showRet(s.ret);
         const bad = failure?.step === i + 1;
         const verdict = bad ? `<-- FIRST DIVERGENCE: ${failure!.reasons[0]}` : "ok";
