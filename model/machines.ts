@@ -8,7 +8,7 @@
  */
 import { type QuirkName, QUIRKS } from "../impl/quirks.ts";
 import type { Machine } from "./machine.ts";
-import { qm1024Machine, qmMachine } from "./machines/qm.ts";
+import { qm1024Machine, qmMachine, qmStallMachine } from "./machines/qm.ts";
 import { stackMachine } from "./machines/stack.ts";
 import { sdmdevMachine } from "./machines/sdmdev.ts";
 import { type1Machine } from "./machines/type1.ts";
@@ -20,6 +20,7 @@ export const MACHINES: readonly Machine[] = [
   type1Machine,
   qmMachine,
   qm1024Machine,
+  qmStallMachine,
   sdmdevMachine,
   zipcMachine,
   wdzipMachine,

@@ -171,6 +171,17 @@ export function qmMachineWith(
 /** The QM machine `check` runs. */
 export const qmMachine: Machine<QmState, QmCommand> = qmMachineWith(QM_CHECK_CONFIG);
 
+/**
+ * Rings of unequal depths (SQ 4, CQ 2, EQ 3), where the device stalls on a full CQ (three
+ * SQEs outstanding, one CQE slot) and on a full EQ, stalls that rings of equal depths never
+ * reach: a producer's `sqDepth - 1` outstanding requests always fit a CQ as deep.
+ */
+export const qmStallMachine: Machine<QmState, QmCommand> = qmMachineWith(
+  { qpNum: 3, sqDepth: 4, cqDepth: 2, eqDepth: 3 },
+  "qm-stall",
+  false,
+);
+
 /** The same at the hardware's default depth of 1024 (index arithmetic on large rings). */
 export const qm1024Machine: Machine<QmState, QmCommand> = qmMachineWith(
   { ...DEFAULT_QM_CONFIG, qpNum: 3 },
