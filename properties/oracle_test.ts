@@ -4,12 +4,14 @@
  * input that exits 2 with one line naming file and JSON path.
  */
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { describeDivergence } from "../model/equal.ts";
 import { ItfError } from "../model/itf.ts";
 import { type1Machine as m } from "../model/machines/type1.ts";
 import { machineNamed } from "../model/machines.ts";
 import { checkTrace } from "../model/oracle/mod.ts";
 import { runSequential } from "../model/runner.ts";
+import { testSeed } from "../model/seed.ts";
 import { parseTrace, sequentialTrace } from "../model/trace.ts";
 import { runCli } from "./run_cli.ts";
 
@@ -131,6 +133,53 @@ Deno.test("a trace of actions, returns and events only is judged on those", asyn
   const bad = judge(doc);
   assert.equal(bad.passed, false);
   assert.match(bad.text, /ret differs: spec ok 0, trace err EEXIST/);
+});
+
+Deno.test("every correct trace conforms in every mode, with any steps marked unknown", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(m.commands(), { maxLength: 30 }),
+      fc.constantFrom("whole", "type1.containers", "none"),
+      fc.array(fc.nat(), { maxLength: 3 }),
+      async (cmds, mode, unknown) => {
+        const doc = await traceOf(cmds);
+        if (mode === "none") actionsOnly(doc);
+        if (mode === "type1.containers") {
+          doc["#meta"]["vars-observed"] = [mode];
+          for (const s of doc.states) s.type1 = { containers: s.type1.containers };
+        }
+        for (const k of unknown) {
+          if (doc.states.length > 1) {
+            doc.states[1 + (k % (doc.states.length - 1))]["warpspec::ret"] = { unknown: true };
+          }
+        }
+        const r = judge(doc);
+        assert.equal(r.passed, true, r.text);
+      },
+    ),
+    { seed: testSeed(), numRuns: 150 },
+  );
+});
+
+Deno.test("a changed ret is found in every mode", async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(m.commands(), { minLength: 1, maxLength: 30 }),
+      fc.constantFrom("whole", "type1.containers", "none"),
+      fc.nat(),
+      async (cmds, mode, k) => {
+        const doc = await traceOf(cmds);
+        if (mode === "none") actionsOnly(doc);
+        if (mode === "type1.containers") doc["#meta"]["vars-observed"] = [mode];
+        const s = doc.states[1 + (k % (doc.states.length - 1))];
+        s["warpspec::ret"] = "ok" in s["warpspec::ret"] ? { err: "EIO" } : { ok: "changed" };
+        const r = judge(doc);
+        assert.equal(r.passed, false);
+        assert.match(r.text, /FIRST DIVERGENCE: ret differs/);
+      },
+    ),
+    { seed: testSeed(), numRuns: 100 },
+  );
 });
 
 Deno.test("invariants are checked on the spec's state when the trace has none", async () => {
