@@ -431,8 +431,8 @@ export class CompressStream {
     const bw = this.bw, win = this.win, view = this.view;
     const head = this.head, prev = this.prev, head3 = this.head3;
     const syms = bw.syms, litFreq = bw.litFreq, distFreq = bw.distFreq;
-    const { limit, good, chain, skip, near } = this.cfg;
-    const goodChain = chain >> 2 || 1;
+    const { limit, good, lazyChain, chain, skip, near } = this.cfg;
+    const missChain = chain >> 2 || 1;
     const end = this.end, low = this.historyStart;
     let n = bw.symCount;
     let pos = this.pos;
@@ -467,7 +467,7 @@ export class CompressStream {
               key,
               cand,
               prevLen > 3 ? prevLen : 3,
-              prevLen >= good || misses > 0 ? goodChain : chain,
+              prevLen >= good ? lazyChain : misses > 0 ? missChain : chain,
             )
             : 0;
           if (found !== 0) {
