@@ -418,9 +418,6 @@ export function traceFromJson(
     );
     const retPath = `${path}.warpspec::ret`;
     const unknown = isUnknownRet(s["warpspec::ret"], retPath);
-    if (unknown && meta.mode === "race") {
-      throw new ItfError(retPath, "unknown outcomes are for sequential traces only");
-    }
     const state = project(s, projection, path);
     const step: TraceStep = unknown
       ? { cmd, state, ret: { ok: null }, events: [], unknown: true }

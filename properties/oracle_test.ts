@@ -10,6 +10,7 @@ import { ItfError } from "../model/itf.ts";
 import { type1Machine as m } from "../model/machines/type1.ts";
 import { machineNamed } from "../model/machines.ts";
 import { checkTrace } from "../model/oracle/mod.ts";
+import { checkLinearizable } from "../model/oracle/race.ts";
 import { runSequential } from "../model/runner.ts";
 import { testSeed } from "../model/seed.ts";
 import { parseTrace, sequentialTrace } from "../model/trace.ts";
@@ -271,6 +272,38 @@ Deno.test("race: not linearizable names the longest prefix and why each next ope
   );
   const ok = checkTrace(parseTrace(transient, machineNamed));
   assert.equal(ok.passed, true, "its violation is transient: the history cannot show it");
+});
+
+Deno.test("race: an operation of unknown outcome may take effect or not", async () => {
+  const start = SETUP.reduce((s, c) => m.step(s, c).state, m.initial());
+  const mine = m.step(start, MAP);
+  const op = (actor: string, ret = mine.ret) => ({
+    actor,
+    index: 0,
+    cmd: MAP,
+    invoked: 0,
+    returned: 1,
+    ret,
+    events: [],
+    observed: mine.state,
+  });
+  // Both map the same page and both say they did: only one can have.
+  const [a, b] = [op("actor1"), op("actor2")];
+  assert.equal(checkLinearizable(m, start, [a, b], mine.state).order, undefined);
+  const found = checkLinearizable(m, start, [a, b], mine.state, { unknown: new Set([a]) });
+  assert.deepEqual(found.order, [b]);
+  assert.deepEqual(found.skipped, [a]);
+
+  const doc = JSON.parse(
+    await Deno.readTextFile(`${root}fixtures/counterexamples/shareWithoutGroupLock.itf.json`),
+  );
+  doc.states[5]["warpspec::ret"] = { unknown: true };
+  const r = judge(doc);
+  assert.equal(r.passed, false, "its setIommu's effect is in the end state whatever it returned");
+  assert.match(
+    r.text,
+    /prefix \(6 of 6\).*\n.*every operation fits in that order, but the end state/,
+  );
 });
 
 Deno.test("race: vars-observed compares the observed part of the end state", async () => {

@@ -7,7 +7,9 @@
  * the observed part of the end state. Subproblems already refuted (the same operations left,
  * an equal spec state) are not searched again, as in Wing and Gong's algorithm with Lowe's
  * memoisation. When no order works, the report names the longest prefix that fits and, for
- * each operation that could come next, why it cannot.
+ * each operation that could come next, why it cannot. An operation whose outcome is unknown
+ * (Knossos' `info`) may take effect at any point after its invocation, whatever it returned,
+ * or never; the order found says which of them it left out.
  *
  * A history shows only what each operation returned and the state after the last response:
  * a transient violation inside an operation that the operations' results do not show is
@@ -29,14 +31,20 @@ export interface Linearizability {
   readonly order?: readonly HistoryEntry[];
   /** The longest prefix of an order that fits (the whole order when linearizable). */
   readonly prefix: readonly HistoryEntry[];
+  /** Operations of unknown outcome that the order (or the prefix) leaves out: no effect. */
+  readonly skipped: readonly HistoryEntry[];
   /** After that prefix: each operation that could come next and why it cannot. */
   readonly blocked: readonly { readonly entry: HistoryEntry; readonly why: string }[];
   /** When the prefix holds every operation: how its end state differs from the recorded one. */
   readonly endDiffers?: readonly string[];
 }
 
-function precedes(a: HistoryEntry, b: HistoryEntry): boolean {
-  return a.actor === b.actor ? a.index < b.index : a.returned < b.invoked;
+/** What else a linearizability check is told. */
+export interface LinearizeOptions {
+  /** Only this part of the end state is compared (default: all of it). */
+  readonly projection?: Projection;
+  /** Operations of unknown outcome: each may take effect after its invocation, or never. */
+  readonly unknown?: ReadonlySet<HistoryEntry>;
 }
 
 /** `actor1#0 type1.attach(container=1, group=10)`. */
@@ -46,23 +54,32 @@ function name(h: HistoryEntry): string {
 
 /**
  * Searches for an order of `history` (at most 31 operations) that real time allows and the
- * spec explains from `start`, ending in a state whose `projection` equals `end`'s.
+ * spec explains from `start`, ending in a state whose observed part equals `end`.
  */
 export function checkLinearizable(
   machine: Machine<unknown, Cmd>,
   start: unknown,
   history: readonly HistoryEntry[],
   end: unknown,
-  projection?: Projection,
+  options: LinearizeOptions = {},
 ): Linearizability {
   if (history.length > 31) throw new RangeError("a history of more than 31 operations");
+  const { projection, unknown = new Set() } = options;
+  // An operation of unknown outcome may take effect long after its caller gave up: it comes
+  // before no other actor's operation.
+  const precedes = (a: HistoryEntry, b: HistoryEntry) =>
+    a.actor === b.actor ? a.index < b.index : !unknown.has(a) && a.returned < b.invoked;
   const full = (1 << history.length) - 1;
   const refuted = new Map<number, unknown[]>();
   const order: HistoryEntry[] = [];
-  let best: { prefix: HistoryEntry[]; state: unknown; done: number } = {
-    prefix: [],
-    state: start,
-    done: 0,
+  const skipped: HistoryEntry[] = [];
+  let best = { prefix: [] as HistoryEntry[], skipped: [] as HistoryEntry[], state: start, done: 0 };
+  let bestDecided = 0;
+  /** Remembers the furthest point reached, `done` the operations decided there. */
+  const reached = (state: unknown, done: number) => {
+    if (order.length + skipped.length <= bestDecided) return;
+    bestDecided = order.length + skipped.length;
+    best = { prefix: [...order], skipped: [...skipped], state, done };
   };
   const observed = (state: unknown) => projection ? project(state, projection) : state;
   const ends = (state: unknown) => deepEqual(observed(state), end);
@@ -77,22 +94,28 @@ export function checkLinearizable(
       if ((done & (1 << k)) !== 0 || !ready(done, k)) continue;
       const op = history[k];
       const r = machine.step(state, op.cmd);
-      if (!deepEqual(r.ret, op.ret) || !deepEqual(r.events, op.events)) continue;
-      order.push(op);
-      if (order.length > best.prefix.length) {
-        best = { prefix: [...order], state: r.state, done: done | (1 << k) };
+      const open = unknown.has(op);
+      if (open || (deepEqual(r.ret, op.ret) && deepEqual(r.events, op.events))) {
+        order.push(op);
+        reached(r.state, done | (1 << k));
+        if (search(r.state, done | (1 << k))) return true;
+        order.pop();
       }
-      if (search(r.state, done | (1 << k))) return true;
-      order.pop();
+      if (open) {
+        skipped.push(op);
+        reached(state, done | (1 << k));
+        if (search(state, done | (1 << k))) return true;
+        skipped.pop();
+      }
     }
     if (seen) seen.push(state);
     else refuted.set(done, [state]);
     return false;
   };
-  if (search(start, 0)) return { order, prefix: order, blocked: [] };
+  if (search(start, 0)) return { order, prefix: order, skipped, blocked: [] };
   if (best.done === full) {
     const endDiffers = describeDivergence(observed(best.state), end, ["spec", "history"]);
-    return { prefix: best.prefix, blocked: [], endDiffers };
+    return { prefix: best.prefix, skipped: best.skipped, blocked: [], endDiffers };
   }
 
   const blocked = history.flatMap((entry, k) => {
@@ -107,18 +130,18 @@ export function checkLinearizable(
           `(t=${entry.invoked})`;
       return [{ entry, why }];
     }
-    // Not held back, so its ret or its events differ: had both fitted, the search would have
-    // placed it and found a longer prefix.
+    // Not held back, so its ret or its events differ: had both fitted (or were its outcome
+    // unknown), the search would have placed it and gone further.
     const r = machine.step(best.state, entry.cmd);
     const why = !deepEqual(r.ret, entry.ret)
       ? `ret differs: spec ${showRet(r.ret)}, history ${showRet(entry.ret)}`
       : `events differ: spec ${JSON.stringify(r.events)}, history ${JSON.stringify(entry.events)}`;
     return [{ entry, why }];
   });
-  return { prefix: best.prefix, blocked };
+  return { prefix: best.prefix, skipped: best.skipped, blocked };
 }
 
-/** The history of a race trace: its steps as completed operations. */
+/** The history of a race trace: its steps as operations. */
 function historyOf(trace: MachineTrace): HistoryEntry[] {
   const counts = new Map<string, number>();
   return trace.steps.map((s) => {
@@ -150,23 +173,24 @@ export function checkRace(trace: MachineTrace): OracleResult {
     return { passed: false, report: () => lines.map((l, i) => i === 0 ? l : `    ${l}`) };
   }
   const history = historyOf(trace);
+  const unknown = new Set(history.filter((_, i) => trace.steps[i].unknown));
   const end = trace.steps.at(-1)?.state ?? trace.initial;
-  const result = checkLinearizable(
-    machine,
-    start,
-    history,
-    end,
-    whole ? undefined : trace.projection,
-  );
-  const order = (hs: readonly HistoryEntry[]) => hs.map(name).join(" ") || "(none)";
+  const result = checkLinearizable(machine, start, history, end, {
+    projection: whole ? undefined : trace.projection,
+    unknown,
+  });
+  const left = result.skipped.length > 0
+    ? ` (no effect: ${result.skipped.map(name).join(" ")})`
+    : "";
+  const order = (hs: readonly HistoryEntry[]) => (hs.map(name).join(" ") || "(none)") + left;
   return {
     passed: result.order !== undefined,
     report: () =>
       result.order ? [`linearizable as: ${order(result.order)}`] : [
         "✗ not linearizable: no order of the history is explained by the spec",
-        `  longest linearizable prefix (${result.prefix.length} of ${history.length}): ${
-          order(result.prefix)
-        }`,
+        `  longest linearizable prefix (${
+          result.prefix.length + result.skipped.length
+        } of ${history.length}): ${order(result.prefix)}`,
         ...(result.endDiffers
           ? [
             "  every operation fits in that order, but the end state differs:",
