@@ -162,16 +162,20 @@ export class BlockWriter {
     const storedBits = storedLen < 0
       ? Infinity
       : storedLen * 8 + 40 * Math.max(1, Math.ceil(storedLen / 65535));
-    this.reserve(((Math.min(dynamicBits, fixedBits) + 7) >> 3) + 16 + Math.max(0, storedLen));
-    if (storedBits <= Math.min(dynamicBits, fixedBits)) {
+    const huffmanBits = Math.min(dynamicBits, fixedBits);
+    if (storedBits <= huffmanBits) {
       this.writeStored(data, start, storedLen, last);
-    } else if (fixedBits <= dynamicBits) {
-      this.putBits(last ? 3 : 2, 3);
-      this.writeSymbols(fixedLitCodes, fixedDistCodes);
     } else {
-      this.putBits(last ? 5 : 4, 3);
-      this.writeDynamicHeader(hlit, hdist);
-      this.writeSymbols(this.litCodes, this.distCodes);
+      // Room for the coded block only: the pending buffer need not hold its input as well.
+      this.reserve(((huffmanBits + 7) >> 3) + 16);
+      if (fixedBits <= dynamicBits) {
+        this.putBits(last ? 3 : 2, 3);
+        this.writeSymbols(fixedLitCodes, fixedDistCodes);
+      } else {
+        this.putBits(last ? 5 : 4, 3);
+        this.writeDynamicHeader(hlit, hdist);
+        this.writeSymbols(this.litCodes, this.distCodes);
+      }
     }
     this.symCount = 0;
     this.litFreq.fill(0);
