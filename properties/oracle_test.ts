@@ -115,6 +115,20 @@ Deno.test("vars-observed is validated against the spec's state", async () => {
       (e: unknown) => e instanceof ItfError && message.test(e.message),
     );
   }
+  for (const paths of [["type1", "type1.pins"], ["type1.pins", "type1"]]) {
+    doc["#meta"]["vars-observed"] = paths;
+    assert.deepEqual(parseTrace(JSON.stringify(doc), machineNamed).projection, { type1: true });
+  }
+  doc["#meta"]["vars-observed"] = ["type1.pins", "iommu.buffers"];
+  assert.deepEqual(
+    parseTrace(JSON.stringify(doc), machineNamed).projection,
+    { type1: { pins: true }, iommu: { buffers: true } },
+  );
+  doc["#meta"]["vars-observed"] = ["type1", "type1.nope"];
+  assert.throws(
+    () => parseTrace(JSON.stringify(doc), machineNamed),
+    (e: unknown) => e instanceof ItfError && /\[1\]: type1 has no field "nope"/.test(e.message),
+  );
   doc["#meta"]["vars-observed"] = ["type1.pins"];
   delete doc.states[2].type1.pins;
   assert.throws(

@@ -31,7 +31,7 @@ export function parseProjection(machine: Machine, paths: unknown, path: string):
     if (typeof p !== "string" || !/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/.test(p)) {
       throw new ItfError(at, 'expected a field path like "iommu.domains"');
     }
-    let node = root;
+    let node: Record<string, Projection | true> | undefined = root;
     let value: unknown = initial;
     const fields = p.split(".");
     fields.forEach((f, depth) => {
@@ -41,8 +41,9 @@ export function parseProjection(machine: Machine, paths: unknown, path: string):
         throw new ItfError(at, `${owner} has no field "${f}"${known}`);
       }
       value = value[f];
-      if (node[f] === true) return;
-      if (depth === fields.length - 1) node[f] = true;
+      // Still checked against the spec's state when an earlier path keeps all of it.
+      if (node === undefined || node[f] === true) node = undefined;
+      else if (depth === fields.length - 1) node[f] = true;
       else node = (node[f] ??= {}) as Record<string, Projection | true>;
     });
   });
