@@ -41,6 +41,9 @@ distanceCodes.forEach((c, i) => {
   }
 });
 
+/** Marks a match entry in {@link BlockWriter.syms} (literals and end-of-block are below). */
+const matchFlag = 1 << 28;
+
 /**
  * Counts a match of `len` (3..258) bytes at distance `dist` (1..32768) in a block's
  * frequencies and returns its entry for {@link BlockWriter.syms}. The parsers record
@@ -52,10 +55,11 @@ export function matchSymbol(
   len: number,
   dist: number,
 ): number {
-  litFreq[257 + lengthCodeOf[len - 3]]++;
-  const d = dist - 1;
-  distFreq[d < 256 ? distCodeSmall[d] : distCodeLarge[d >> 7]]++;
-  return (dist << 9) | (len - 3);
+  const v = len - 3, lc = lengthCodeOf[v];
+  litFreq[257 + lc]++;
+  const d = dist - 1, dc = d < 256 ? distCodeSmall[d] : distCodeLarge[d >> 7];
+  distFreq[dc]++;
+  return matchFlag | ((d - distBase[dc]) << 15) | (dc << 10) | (lc << 5) | (v - lengthBase[lc]);
 }
 
 const fixedLitLengths = Uint8Array.from(fixedLiteralLengths());
@@ -68,8 +72,10 @@ buildCodes(fixedDistLengths, 30, fixedDistCodes);
 /** Block collector and writer; owns the pending output bytes and the bit buffer. */
 export class BlockWriter {
   /**
-   * Per symbol: a literal byte, or a match as `distance << 9 | (length - 3)`; the writer
-   * appends end-of-block (256) after the last one.
+   * Per symbol: a literal byte, or a match with its codes worked out (as the writer emits
+   * it): a flag bit (28), the distance's extra bits (15-27), distance code (10-14), length
+   * code (5-9) and the length's extra bits (0-4); the writer appends end-of-block (256)
+   * after the last one.
    */
   readonly syms = new Int32Array(blockSymbols + 1);
   /** Number of symbols collected for the current block. */
@@ -294,8 +300,7 @@ export class BlockWriter {
         bb |= (c & 0xffff) << bc;
         bc += c >>> 16;
       } else {
-        const v = s & 0xff, dist = s >>> 9;
-        const lc = lengthCodeOf[v];
+        const lc = (s >>> 5) & 31;
         let c = litCodes[257 + lc];
         bb |= (c & 0xffff) << bc;
         bc += c >>> 16;
@@ -305,7 +310,7 @@ export class BlockWriter {
           bb >>>= 16;
           bc -= 16;
         }
-        bb |= (v - lengthBase[lc]) << bc;
+        bb |= (s & 31) << bc;
         bc += lengthExtra[lc];
         if (bc >= 16) {
           out[p++] = bb;
@@ -313,7 +318,7 @@ export class BlockWriter {
           bb >>>= 16;
           bc -= 16;
         }
-        const dc = dist <= 256 ? distCodeSmall[dist - 1] : distCodeLarge[(dist - 1) >> 7];
+        const dc = (s >>> 10) & 31;
         c = distCodes[dc];
         bb |= (c & 0xffff) << bc;
         bc += c >>> 16;
@@ -323,7 +328,7 @@ export class BlockWriter {
           bb >>>= 16;
           bc -= 16;
         }
-        bb |= (dist - 1 - distBase[dc]) << bc;
+        bb |= (s >>> 15 & 0x1fff) << bc;
         bc += distExtra[dc];
       }
       if (bc >= 16) {
