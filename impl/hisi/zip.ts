@@ -160,13 +160,15 @@ export class HisiZipCrypto {
     );
   }
 
-  /** `hisi_zip_create_qp` after the bitmap: the two buffers, then the queue pair started. */
+  /**
+   * `hisi_zip_create_qp` after the bitmap: the input buffer, the output buffer, then the queue
+   * pair started; the first that fails undoes what came before and ends it.
+   */
   async #startQp(qp: HisiQp): Promise<ZipQpCtx | Errno> {
     const input = this.#qm.allocCoherent(ZIP_BUFFER_SIZE);
+    if (typeof input === "string") return "ENOMEM";
     const output = this.#qm.allocCoherent(ZIP_BUFFER_SIZE);
-    const started = typeof input === "string" || typeof output === "string"
-      ? "ENOMEM"
-      : await this.#qm.startQp(qp);
+    const started = typeof output === "string" ? "ENOMEM" : await this.#qm.startQp(qp);
     if (started === undefined) return { qp, input, output, lock: new Mutex() } as ZipQpCtx;
     for (const b of [input, output]) if (typeof b !== "string") await this.#qm.freeCoherent(b);
     return started;
