@@ -68,6 +68,9 @@ export interface DecodeOptions {
 
 const BEYOND = "is beyond ±(2^53 − 1), the range of warpspec's integers";
 
+/** Deepest nesting decoded (path segments); deeper input is an error, not a stack overflow. */
+export const MAX_NESTING = 1000;
+
 /** Equality of plain JSON values (what JSON.parse returns). */
 function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -100,7 +103,8 @@ export function fromItf(json: unknown, path = "$", options: DecodeOptions = {}):
   const at: (string | number)[] = [];
   const fail = (message: string, ...more: (string | number)[]): never => {
     const where = [...at, ...more].map((x) => typeof x === "number" ? `[${x}]` : `.${x}`);
-    throw new ItfError(path + where.join(""), message);
+    const shown = where.length > 20 ? [...where.slice(0, 20), "…"] : where;
+    throw new ItfError(path + shown.join(""), message);
   };
   const decode = (json: unknown, pj?: unknown, pv?: unknown): unknown => {
     if (typeof json === "boolean" || typeof json === "string") return json;
@@ -114,6 +118,7 @@ export function fromItf(json: unknown, path = "$", options: DecodeOptions = {}):
     }
     if (json === null) return fail("null is not an ITF value");
     if (typeof json !== "object") return fail(`unexpected ${typeof json}`);
+    if (at.length > MAX_NESTING) return fail(`nested more than ${MAX_NESTING} levels deep`);
     if (pj !== undefined && pv !== undefined && jsonEqual(json, pj)) return pv;
     if (Array.isArray(json)) return list(json, pj, pv);
     const rec = json as Record<string, unknown>;

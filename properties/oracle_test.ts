@@ -369,6 +369,13 @@ Deno.test("bad input: exit 2, one line naming file and JSON path; -h exits 0", a
       (j) => j.vars.push("memory"),
       /\$\.vars\[6\]: unknown variable "memory"/,
     ],
+    [
+      "nesting 3000 levels deep",
+      (j) => {
+        j.states[1].type1.deviceFds = Array.from({ length: 3000 }).reduce((v) => [v], []);
+      },
+      /\$\.states\[1\]\.type1\.deviceFds(\[0\])+…: nested more than 1000 levels deep/,
+    ],
   ];
   for (const [name, edit, message] of cases) {
     await t.step(name, async () => {
