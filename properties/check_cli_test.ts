@@ -90,6 +90,22 @@ Deno.test("check --shard: the shards' runs add up to the unsharded run's, bad sh
   }
 });
 
+Deno.test("check: --workers 0 and --runs 0 are one line and exit 2; a repeated --suite runs once", async () => {
+  for (
+    const [flag, message] of [["--workers", "--workers must be at least 1"], [
+      "--runs",
+      "--runs must be at least 1",
+    ]]
+  ) {
+    const r = await check(flag, "0");
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr.trim(), `check: error: ${message}`);
+  }
+  const twice = await check("--suite", "type1", "--suite", "type1", "--runs", "5");
+  assert.equal(twice.code, 0, twice.stderr);
+  assert.deepEqual(rows(twice.stdout).map((r) => r[0]), ["type1"]);
+});
+
 Deno.test("check --report junit/json: each suite a test case, the failure with seed, path, file", async () => {
   const dir = await Deno.makeTempDir();
   const [xml, json] = [`${dir}/report.xml`, `${dir}/report.json`];

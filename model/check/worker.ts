@@ -56,7 +56,7 @@ const PROGRESS_MS = 200;
  * runner cannot turn it into a counterexample: the spec's own step, shrinking) reported as
  * the suite's failure, so the other suites still run. Its "trace" names the suite and seed.
  */
-export async function runGuarded(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
+async function runGuarded(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
   const start = performance.now();
   try {
     return await runSuite(suite, o);

@@ -140,13 +140,14 @@ function shardArg(value: string | undefined): Shard | undefined {
 }
 
 /**
- * The suites to run: `--suite`s, or by default those of the machine every quirk belongs to.
+ * The suites to run: `--suite`s (each once), or by default those of the machine every quirk
+ * belongs to.
  * Every quirk must live in the machine of some selected suite: a check that cannot exercise a
  * defect must not pass as "not detected".
  */
 function selectSuites(names: readonly string[] | undefined, quirks: readonly QuirkName[]): Suite[] {
   const suites = names
-    ? suitesNamed(names)
+    ? [...new Set(suitesNamed(names))]
     : SUITES.filter((s) => quirks.every((q) => s.machine?.quirks.includes(q)));
   if (suites.length === 0) throw new UsageError("no machine has all of these quirks");
   for (const q of quirks) {
@@ -219,6 +220,7 @@ async function main(): Promise<number> {
   const suites = selectSuites(flags.suite as string[] | undefined, quirks);
   const seed = (flags.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31);
   const runs = flags.runs as number | undefined;
+  if (runs === 0) throw new UsageError("--runs must be at least 1");
   const seconds = flags.seconds as number | undefined;
   const out = (flags.out as string | undefined) ?? "out/counterexamples";
   const sched = flags.sched ?? "random";
