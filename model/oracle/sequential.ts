@@ -54,8 +54,11 @@ function observe(state: unknown, projection: Projection, whole: boolean): unknow
 }
 
 /**
- * A difference between spec and trace where the trace's value has another type than the spec
- * gives that field (a number where the spec has a map): bad input, not a divergence.
+ * The first difference between spec and trace when the trace's value there has a type the
+ * spec's state cannot have (where the spec has a map, set or list: a scalar or another kind of
+ * collection; where it has a record: a collection): bad input, not a divergence. An absent
+ * value or a scalar where the spec has a record or another scalar may be a real divergence
+ * (optional fields, tagged unions) and is not reported here.
  */
 function kindError(spec: unknown, trace: unknown, at: string): ItfError | undefined {
   const d = difference(spec, trace);
@@ -87,7 +90,10 @@ function kindError(spec: unknown, trace: unknown, at: string): ItfError | undefi
   );
 }
 
-/** Why the trace's step does not follow from `state`, or undefined when it does. */
+/**
+ * Why the trace's step does not match the spec's step `r` (ret, events, then `observed`, the
+ * part of the spec's state the trace records), or undefined when it does.
+ */
 function mismatch(
   r: { ret: Ret; events: readonly unknown[]; state: unknown },
   step: TraceStep,
