@@ -51,6 +51,8 @@ const hash3Bits = 15;
 const hash3Shift = 32 - hash3Bits;
 /** Multiplier of the multiplicative hashes (2^32 / golden ratio). */
 const hashMul = 0x9e3779b1 | 0;
+/** Multiplier of the fast parser's second hash (an odd constant unrelated to hashMul). */
+const checkMul = 0x85ebca6b | 0;
 /** Most positions greedy parsing passes over after one failed search. */
 const maxPass = 8;
 
@@ -63,12 +65,14 @@ export class CompressStream {
   private readonly view = new DataView(this.win.buffer);
   private readonly head: Int32Array;
   /**
-   * The fast parser's table instead of `head`: positions mod 64 KiB, so it is half the size
-   * (it stays in the L1 cache) and needs no update when the window slides (by multiples of
-   * 64 KiB). An entry may stand for an older position than the one it names; every
-   * candidate is checked against the data, so that costs only a failed comparison.
+   * The fast parser's table instead of `head`: per hash, the latest position mod 64 KiB
+   * (low 16 bits; no update needed when the window slides, by multiples of 64 KiB) and 16
+   * bits of a second hash of its 4 bytes (high 16 bits). A candidate whose second hash
+   * differs cannot match, so most misses cost no read of the window (on machine code about
+   * half the lookups). A position may stand for an older one than it names; candidates are
+   * checked against the data anyway.
    */
-  private readonly fastHead: Uint16Array;
+  private readonly fastHead: Int32Array;
   /** Chains (not used by the fast parser). */
   private readonly prev: Int32Array;
   /** Levels with `near` 3-byte matches: the latest position of each 3-byte string. */
@@ -102,7 +106,7 @@ export class CompressStream {
     this.cfg = levels[level];
     const fast = this.cfg.parser === "fast";
     this.head = new Int32Array(fast ? 0 : 1 << hashBits).fill(-1);
-    this.fastHead = new Uint16Array(fast ? 1 << fastHashBits : 0);
+    this.fastHead = new Int32Array(fast ? 1 << fastHashBits : 0);
     this.prev = new Int32Array(fast ? 0 : windowSize).fill(-1);
     this.head3 = new Int32Array(this.cfg.near > 0 ? 1 << hash3Bits : 0).fill(-1);
     this.check = format === "zlib" ? 1 : 0;
@@ -336,11 +340,15 @@ export class CompressStream {
         if (pos + 3 < end) {
           const key = view.getInt32(pos, true);
           const h = Math.imul(key, hashMul) >>> fastHashShift;
-          const d = (pos - head[h]) & 0xffff;
-          head[h] = pos;
-          if (
-            d !== 0 && d <= maxDistance && pos - d >= low && view.getInt32(pos - d, true) === key
-          ) dist = d;
+          const check = Math.imul(key, checkMul) >>> 16;
+          const e = head[h];
+          head[h] = (pos & 0xffff) | (check << 16);
+          if ((e >>> 16) === check) {
+            const d = (pos - e) & 0xffff;
+            if (
+              d !== 0 && d <= maxDistance && pos - d >= low && view.getInt32(pos - d, true) === key
+            ) dist = d;
+          }
         }
         if (dist === 0) {
           misses++;
