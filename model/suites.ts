@@ -5,6 +5,7 @@
  * - sequential: `fc.commands` over every op of the machine; spec and implementation in lockstep.
  * - race: random setup plus two or three concurrent actors under `fc.scheduler()` or, with
  *   `sched: "pct"`, under a PCT plan fast-check draws (and shrinks) like the scenario.
+ * - fuzz: the DEFLATE fuzzers, case by case (zip-fuzz in seeded chunks).
  *
  * @module
  */
@@ -19,7 +20,7 @@ import type { Suite } from "./machines.ts";
 import { pctPlan, type RaceResult, type RaceScenario, raceScenario, runRace } from "./race.ts";
 import { Conformance, runSequential } from "./runner.ts";
 import { raceTrace, sequentialTrace } from "./trace.ts";
-import { runCompressFuzz, runZipFuzz } from "./zip_fuzz.ts";
+import { compressFuzzCase, runZipFuzz } from "./zip_fuzz.ts";
 
 /** How long and with what to run a suite. */
 export interface SuiteOptions {
@@ -46,12 +47,13 @@ export interface SuiteOptions {
   /**
    * Index of the first run (default 0): runs `from` to `from + runs - 1` of the seed's run
    * sequence, exactly those an unsplit check would do there (fast-check skips to a one-number
-   * path), so a suite can be split into run ranges; a counterexample's path stays absolute.
+   * path; a fuzzer to the case), so a suite can be split into run ranges; a counterexample's
+   * path stays absolute.
    */
   readonly from?: number;
   /**
    * Called after every execution of the property (the runs, then shrinking steps), `failed`
-   * when it threw: `check`'s progress line. Fuzz suites do not call it.
+   * when it threw, and after every fuzz case: `check`'s progress line.
    */
   readonly onRun?: (failed: boolean) => void;
 }
@@ -274,27 +276,88 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
 }
 
 /**
- * A fuzzer as a suite: `zip-fuzz` (the decompressor) or `zip-compress-fuzz` (the compressor),
- * `runs` cases from `seed` (quirks and `seconds` do not apply). A failure's "trace" is the
- * failing case itself: seed, case number (which regenerates it), framing, input.
+ * zip-fuzz draws its cases in chunks of this many from per-chunk seeds ({@link zipFuzzSeed}):
+ * the decompressor fuzzer's cases come from one PRNG stream, so a chunk is what can be started
+ * anywhere, and between chunks the event loop turns, which is when node:zlib's native buffers
+ * are freed (100000 cases in one go peaked at 4.6 GB).
  */
-function runFuzzSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
-  const start = performance.now();
-  const r = suite.name === "zip-compress-fuzz"
-    ? runCompressFuzz(o.seed, o.runs)
-    : runZipFuzz(o.seed, o.runs);
-  const f = r.failures[0];
-  const base = { suite: suite.name, runs: r.runs, commands: r.runs, seed: o.seed };
-  const ms = performance.now() - start;
-  if (!f) return Promise.resolve({ ...base, ms });
+export const ZIP_FUZZ_CHUNK = 1000;
+
+/** The seed of zip-fuzz chunk `k` under `seed` (chunk 0 keeps `seed`). */
+export function zipFuzzSeed(seed: number, k: number): number {
+  return (seed ^ Math.imul(k, 0x9e3779b1)) >>> 0;
+}
+
+/** Some fuzz cases: how many ran (up to and including a failure) and the failure. */
+interface FuzzBatch {
+  readonly runs: number;
+  readonly failure?: { readonly message: string; readonly trace: Json };
+}
+
+/**
+ * zip-fuzz cases `from` (inclusive) to at most `end`, within `from`'s chunk. A chunk entered
+ * in its middle is run from its start, the cases before `from` not counted.
+ */
+function zipFuzzBatch(seed: number, from: number, end: number): FuzzBatch {
+  const k = Math.floor(from / ZIP_FUZZ_CHUNK);
+  const first = from - k * ZIP_FUZZ_CHUNK;
+  const upto = Math.min(ZIP_FUZZ_CHUNK, end - k * ZIP_FUZZ_CHUNK);
+  const chunkSeed = zipFuzzSeed(seed, k);
+  const f = runZipFuzz(chunkSeed, upto).failures.find((f) => f.run >= first);
+  if (!f) return { runs: upto - first };
   const trace = {
-    seed: o.seed,
+    seed: chunkSeed,
     run: f.run,
+    checkSeed: seed,
+    case: k * ZIP_FUZZ_CHUNK + f.run,
     format: f.format,
     message: f.message,
     inputHex: f.inputHex,
   };
-  return Promise.resolve({ ...base, ms, failure: { violation: f.message, trace, length: 1 } });
+  return { runs: f.run - first + 1, failure: { message: f.message, trace } };
+}
+
+/** zip-compress-fuzz cases `from` to at most `end`, in batches of 100 (each case stands alone). */
+function compressFuzzBatch(seed: number, from: number, end: number): FuzzBatch {
+  for (let run = from; run < Math.min(end, from + 100); run++) {
+    const message = compressFuzzCase(seed, run);
+    if (message !== undefined) {
+      return { runs: run - from + 1, failure: { message, trace: { seed, run, message } } };
+    }
+  }
+  return { runs: Math.min(end, from + 100) - from };
+}
+
+/**
+ * A fuzzer as a suite: `zip-fuzz` (the decompressor) or `zip-compress-fuzz` (the compressor),
+ * cases `from` to `from + runs - 1` under `seed`, stopping at the first failure or when
+ * `seconds` have passed (checked between batches; quirks do not apply). A failure's "trace" is
+ * the failing case itself: the seed and case number that regenerate it
+ * (`runZipFuzz(seed, run + 1)`, `compressFuzzCase(seed, run)`), what went wrong and, for
+ * zip-fuzz, the framing and input.
+ */
+async function runFuzzSuite(suite: Suite, o: SuiteOptions): Promise<SuiteReport> {
+  const start = performance.now();
+  const batch = suite.name === "zip-compress-fuzz" ? compressFuzzBatch : zipFuzzBatch;
+  const from = o.from ?? 0;
+  const deadline = o.seconds === undefined ? Infinity : start + o.seconds * 1000;
+  let runs = 0;
+  let failure: FuzzBatch["failure"];
+  while (!failure && runs < o.runs && performance.now() < deadline) {
+    const b = batch(o.seed, from + runs, from + o.runs);
+    runs += b.runs;
+    failure = b.failure;
+    for (let i = 0; i < b.runs; i++) o.onRun?.(failure !== undefined && i === b.runs - 1);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  const report = { suite: suite.name, runs, commands: runs, seed: o.seed };
+  const ms = performance.now() - start;
+  if (!failure) return { ...report, ms };
+  return {
+    ...report,
+    ms,
+    failure: { violation: failure.message, trace: failure.trace, length: 1 },
+  };
 }
 
 /** Runs a suite. */

@@ -1,6 +1,6 @@
 /**
  * The pure parts of `check`: how work is cut into pieces (shards, workers) and merged back,
- * the worker pool, the JUnit and JSON reports (the XML parsed by Python's ElementTree), the
+ * the worker pool, fuzz suites in case ranges, the JUnit and JSON reports (the XML parsed by Python's ElementTree), the
  * status line.
  */
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ import { WorkerPool } from "../model/check/pool.ts";
 import type { PieceJob } from "../model/check/worker.ts";
 import { duration, statusLine } from "../model/check/progress.ts";
 import { type CheckOutcome, jsonReport, junitXml, xmlEscape } from "../model/check/report.ts";
-import type { SuiteReport } from "../model/suites.ts";
+import { runSuite, type SuiteReport } from "../model/suites.ts";
 
 const type1 = suiteNamed("type1")!;
 const qmRace = suiteNamed("qm-race")!;
@@ -31,8 +31,8 @@ function coveredRuns(pieces: ReturnType<typeof planPieces>): Map<string, number[
   return runs;
 }
 
-Deno.test("plan: shards split every machine suite and deal out the fuzzers, together exactly once", () => {
-  for (const count of [1, 2, 3, 5]) {
+Deno.test("plan: shards split every suite, together exactly once", () => {
+  for (const count of [1, 2, 3, 5, 9]) {
     const all = new Map<string, number[]>();
     for (let index = 1; index <= count; index++) {
       const pieces = planPieces(ALL, runsOf, 1, { index, count });
@@ -40,32 +40,35 @@ Deno.test("plan: shards split every machine suite and deal out the fuzzers, toge
       for (const [name, runs] of coveredRuns(pieces)) {
         all.set(name, [...all.get(name) ?? [], ...runs]);
       }
-      const fuzz = pieces.filter((p) => p.suite.mode === "fuzz");
-      assert.ok(fuzz.every((p) => p.from === 0 && p.runs === 7), "a fuzzer is never cut");
     }
     for (const s of ALL) {
       const runs = (all.get(s.name) ?? []).sort((a, b) => a - b);
       assert.deepEqual(runs, [...Array(runsOf(s)).keys()], `${s.name} with ${count} shards`);
     }
   }
-  // Shard 2 of 2 gets the second half of each machine suite and the second fuzzer.
   const second = planPieces(ALL, runsOf, 1, { index: 2, count: 2 });
   assert.deepEqual(
     second.map((p) => [p.suite.name, p.from, p.runs]),
-    [["type1", 50, 51], ["qm-race", 50, 51], ["zip-compress-fuzz", 0, 7]],
+    [["type1", 50, 51], ["qm-race", 50, 51], ["zip-fuzz", 3, 4], ["zip-compress-fuzz", 3, 4]],
+  );
+  assert.deepEqual(
+    planPieces([zipFuzz], runsOf, 1, { index: 1, count: 9 }),
+    [],
+    "7 runs, 9 shards",
   );
 });
 
-Deno.test("plan: workers cut only when pieces are fewer than workers, fuzzers stay whole", () => {
+Deno.test("plan: workers cut only when pieces are fewer than workers", () => {
   assert.equal(planPieces(ALL, runsOf, 2).length, 4);
   const one = planPieces([type1], runsOf, 4);
   assert.deepEqual(one.map((p) => [p.from, p.runs]), [[0, 25], [25, 25], [50, 25], [75, 26]]);
-  assert.equal(planPieces([zipFuzz], runsOf, 4).length, 1);
   const mixed = planPieces([type1, zipFuzz], runsOf, 3);
-  assert.deepEqual(mixed.map((p) => [p.suite.name, p.runs]), [["type1", 50], ["type1", 51], [
-    "zip-fuzz",
-    7,
-  ]]);
+  assert.deepEqual(mixed.map((p) => [p.suite.name, p.from, p.runs]), [
+    ["type1", 0, 50],
+    ["type1", 50, 51],
+    ["zip-fuzz", 0, 3],
+    ["zip-fuzz", 3, 4],
+  ]);
   assert.deepEqual([...coveredRuns(planPieces([type1], () => 3, 8)).get("type1")!], [0, 1, 2]);
 });
 
@@ -273,4 +276,15 @@ Deno.test("pool: runs pieces on workers, a cancelled piece ends at once without 
   assert.equal(done.get(0)!.runs, 50);
   assert.ok(coverage[0] > 0, "coverage comes back from the worker");
   assert.ok(performance.now() - start < 20_000, "ten million runs were not run out");
+});
+
+Deno.test("fuzz suites: a case range from any case, progress per case, --seconds honoured", async () => {
+  let calls = 0;
+  const r = await runSuite(zipFuzz, { seed: 3, from: 1500, runs: 1000, onRun: () => calls++ });
+  assert.equal(r.failure, undefined, r.failure?.violation);
+  assert.deepEqual([r.runs, calls], [1000, 1000]);
+  const start = performance.now();
+  const timed = await runSuite(compressFuzz, { seed: 3, runs: 1_000_000, seconds: 1 });
+  assert.ok(timed.runs > 0 && timed.runs < 1_000_000, `${timed.runs} runs`);
+  assert.ok(performance.now() - start < 10_000, "the time budget stopped it");
 });

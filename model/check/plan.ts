@@ -1,11 +1,10 @@
 /**
  * How `check` cuts its work into pieces: a piece is one suite's run range `[from, from + runs)`
- * of the seed's run sequence. A machine suite can be cut anywhere (fast-check starts at any run
- * index, see `SuiteOptions.from`), a fuzzer only whole (its cases come from one PRNG stream).
- * `--shard I/N` cuts every machine suite into N ranges and keeps range I, and hands the fuzzers
- * out round-robin; the workers then cut further only when there are fewer pieces than workers.
- * The pieces of a suite, merged (see {@link mergePieces}), report what the unsplit suite reports
- * under a `--runs` budget, so the table does not depend on `--workers`.
+ * of the seed's run sequence. Any suite can be cut anywhere: fast-check starts at any run index
+ * and the fuzzers at any case (see `SuiteOptions.from`). `--shard I/N` cuts every suite into N
+ * ranges and keeps range I; the workers then cut further only when there are fewer pieces than
+ * workers. The pieces of a suite, merged (see {@link mergePieces}), report what the unsplit suite
+ * reports under a `--runs` budget, so the table does not depend on `--workers`.
  *
  * @module
  */
@@ -51,8 +50,8 @@ function cut(from: number, runs: number, parts: number): { from: number; runs: n
 
 /**
  * The pieces this machine runs: `suites` with `runsOf(suite)` runs each, the part of `shard`
- * (default: everything), cut further until there are at least `workers` pieces where machine
- * suites allow it.
+ * (default: everything), cut further until there are at least `workers` pieces (as far as the
+ * runs go).
  */
 export function planPieces(
   suites: readonly Suite[],
@@ -60,21 +59,13 @@ export function planPieces(
   workers: number,
   shard: Shard = { index: 1, count: 1 },
 ): Piece[] {
-  let fuzzers = 0;
-  let ranges = suites.flatMap((suite): Omit<Piece, "id">[] => {
-    if (suite.mode === "fuzz") {
-      const mine = fuzzers++ % shard.count === shard.index - 1;
-      return mine ? [{ suite, from: 0, runs: runsOf(suite) }] : [];
-    }
+  let ranges = suites.flatMap((suite) => {
     const mine = part(0, runsOf(suite), shard.index - 1, shard.count);
     return mine.runs ? [{ suite, ...mine }] : [];
   });
-  const splittable = ranges.filter((r) => r.suite.mode !== "fuzz").length;
-  if (ranges.length < workers && splittable > 0) {
-    const parts = Math.ceil((workers - (ranges.length - splittable)) / splittable);
-    ranges = ranges.flatMap((r) =>
-      r.suite.mode === "fuzz" ? [r] : cut(r.from, r.runs, parts).map((c) => ({ ...r, ...c }))
-    );
+  if (ranges.length > 0 && ranges.length < workers) {
+    const parts = Math.ceil(workers / ranges.length);
+    ranges = ranges.flatMap((r) => cut(r.from, r.runs, parts).map((c) => ({ ...r, ...c })));
   }
   return ranges.map((r, id) => ({ id, ...r }));
 }

@@ -81,8 +81,8 @@ export class CheckRun {
   }
 
   /**
-   * Runs every piece, the fuzzers first (they cannot be cut, ignore `--seconds` and are the
-   * longest), then the rest in plan order; a counterexample that cannot be written fails the
+   * Runs every piece, the fuzzers first (under the default budgets theirs are the longest
+   * pieces), then the rest in plan order; a counterexample that cannot be written fails the
    * run after the rest ran.
    */
   async run(): Promise<void> {

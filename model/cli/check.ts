@@ -31,7 +31,8 @@ const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--sui
                        [--report junit|json FILE]...
   --runs N      runs per suite (default: 10000 per machine suite, 100000 zip-fuzz cases,
                 20000 zip-compress-fuzz cases)
-  --seconds S   stop each suite (each piece of it, with workers) after S seconds (default: no limit)
+  --seconds S   stop each suite (each piece of it, with workers) after S seconds (default: no
+                limit)
   --seed N      fast-check seed (default: random, printed)
   --suite NAME  ${SUITES.map((s) => s.name).join(" | ")}
                 (default: all, or those of the machine the quirks belong to)
@@ -45,8 +46,8 @@ const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--sui
                 with counts, the ops never generated and those never ok; FILE gets it as JSON
   --workers N   Deno Workers running suites and run ranges of a suite (default: the number of
                 cores, here ${navigator.hardwareConcurrency}); the table does not depend on N under --runs
-  --shard I/N   run only part I of N of the work (every machine suite's runs cut in N ranges,
-                the fuzzers dealt out), for N machines of a CI matrix
+  --shard I/N   run only part I of N of the work (every suite's runs cut in N ranges), for
+                N machines of a CI matrix
   --report F FILE  also write the outcome, one test case per suite, as F = junit (XML) or json`;
 
 function row(cells: readonly (string | number)[]): string {
