@@ -164,3 +164,16 @@ Deno.test("check: finds a quirk, writes the counterexample, exits 1", async () =
   assert.equal((await cli("replay", ...bySeed, "--quirk", "unshareUnderflow")).code, 1);
   assert.equal((await cli("replay", ...bySeed)).code, 0);
 });
+
+Deno.test("every CLI prints its usage and exits 0 for -h and --help", async (t) => {
+  for (const cli of ["check", "replay", "oracle", "drive", "zip", "fixtures"]) {
+    for (const flag of ["-h", "--help"]) {
+      await t.step(`${cli} ${flag}`, async () => {
+        const r = await runCli(cli, flag);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^usage: /);
+        assert.equal(r.stderr, "");
+      });
+    }
+  }
+});

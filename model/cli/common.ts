@@ -82,14 +82,14 @@ export interface ParsedArgs {
 }
 
 /**
- * Parses `--name value` / `--name=value` / `--bool` flags against `spec`; unknown flags are
- * errors, and every argument after `--` is positional.
+ * Parses `--name value` / `--name=value` / `--bool` flags against `spec` (`-h` is `--help`);
+ * unknown flags are errors, and every argument after `--` is positional.
  */
 export function parseArgs(argv: readonly string[], spec: Record<string, FlagKind>): ParsedArgs {
   const flags: ParsedArgs["flags"] = {};
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+    const arg = argv[i] === "-h" ? "--help" : argv[i];
     if (arg === "--") {
       positional.push(...argv.slice(i + 1));
       break;

@@ -13,11 +13,19 @@ import { traceSchema } from "../trace_schema.ts";
 import { runSuite } from "../suites.ts";
 import { parseArgs, printLines, runCli, UsageError } from "./common.ts";
 
+const USAGE = `usage: deno task fixtures [--out DIR]
+  regenerates fixtures/schemas/ and, in DIR (default fixtures/counterexamples), each quirk's
+  counterexample, found with seed 20180903`;
+
 /** The seed the saved counterexamples were found with. */
 export const FIXTURE_SEED = 20180903;
 
 async function main(): Promise<number> {
-  const { flags, positional } = parseArgs(Deno.args, { out: "string" });
+  const { flags, positional } = parseArgs(Deno.args, { out: "string", help: "bool" });
+  if (flags.help) {
+    await printLines(USAGE);
+    return 0;
+  }
   if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
   const out = (flags.out as string | undefined) ?? "fixtures/counterexamples";
   await Deno.mkdir(out, { recursive: true });
