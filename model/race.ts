@@ -11,7 +11,7 @@ import fc from "fast-check";
 import type { Event, Ret } from "../spec/types.ts";
 import type { Quirks } from "../impl/quirks.ts";
 import { ControlledSched, type Driver, type PctPlan } from "../impl/sched.ts";
-import { firstDifference } from "./equal.ts";
+import { checkLinearizable } from "./oracle/race.ts";
 import { type Cmd, execGuarded, type Machine } from "./machine.ts";
 
 /** A race to run: setup commands, then named actors with their programs. */
@@ -149,41 +149,9 @@ export async function runRace<S, C extends Cmd>(
   const broken = machine.violations(end);
   if (broken.length > 0) return { ...base, failure: `invariant ${broken[0]} (at the end)` };
 
-  const linearization = linearize(machine, start, history, end);
-  if (!linearization) return { ...base, failure: "history is not linearizable against the spec" };
-  return { ...base, linearization };
-}
-
-function precedes(a: HistoryEntry, b: HistoryEntry): boolean {
-  return a.actor === b.actor ? a.index < b.index : a.returned < b.invoked;
-}
-
-/**
- * A sequential order of `history` consistent with real time whose spec replay from `start`
- * reproduces every return value and event and ends in `end`; undefined when none exists.
- * Brute force with pruning: histories are small.
- */
-export function linearize<S, C extends Cmd>(
-  machine: Machine<S, C>,
-  start: S,
-  history: readonly HistoryEntry<S, C>[],
-  end: S,
-): HistoryEntry<S, C>[] | undefined {
-  const order: HistoryEntry<S, C>[] = [];
-  const search = (state: S, remaining: readonly HistoryEntry<S, C>[]): boolean => {
-    if (remaining.length === 0) return firstDifference(state, end) === undefined;
-    for (const op of remaining) {
-      if (remaining.some((o) => o !== op && precedes(o, op))) continue;
-      const r = machine.step(state, op.cmd);
-      if (firstDifference(r.ret, op.ret) !== undefined) continue;
-      if (firstDifference(r.events, op.events) !== undefined) continue;
-      order.push(op);
-      if (search(r.state, remaining.filter((o) => o !== op))) return true;
-      order.pop();
-    }
-    return false;
-  };
-  return search(start, history) ? order : undefined;
+  const found = checkLinearizable(machine as Machine<unknown, Cmd>, start, history, end);
+  if (!found.order) return { ...base, failure: "history is not linearizable against the spec" };
+  return { ...base, linearization: found.order as HistoryEntry<S, C>[] };
 }
 
 /**
