@@ -1,6 +1,7 @@
 /**
  * Failures the main job found in the correct implementation, kept as traces in
- * `fixtures/regressions/` that must replay cleanly; and the checker's rule that an exception
+ * `fixtures/regressions/` that must replay cleanly and pass the oracle (the fixtures task
+ * records them again when the state's shape changes); and the checker's rule that an exception
  * inside the implementation is a finding with a counterexample, not a crash of the run.
  */
 import assert from "node:assert/strict";
@@ -8,6 +9,7 @@ import { type1Machine } from "../model/machines/type1.ts";
 import { machineNamed } from "../model/machines.ts";
 import type { Cmd, Machine } from "../model/machine.ts";
 import { runRace } from "../model/race.ts";
+import { checkTrace } from "../model/oracle/mod.ts";
 import { replayTrace } from "../model/replay.ts";
 import { runSequential } from "../model/runner.ts";
 import { parseTrace } from "../model/trace.ts";
@@ -16,11 +18,13 @@ import { pctDriver, prngDriver } from "../impl/sched.ts";
 const dir = new URL("../fixtures/regressions/", import.meta.url);
 
 for (const entry of Deno.readDirSync(dir)) {
-  Deno.test(`regression ${entry.name} replays cleanly`, async () => {
+  Deno.test(`regression ${entry.name} replays cleanly, and the oracle accepts it`, async () => {
     const trace = parseTrace(await Deno.readTextFile(new URL(entry.name, dir)), machineNamed);
     assert.deepEqual(trace.meta.quirks, [], "a regression trace runs the correct implementation");
     const r = await replayTrace(trace, {}, true);
     assert.equal(r.passed, true, r.lines.join("\n"));
+    const judged = checkTrace(trace);
+    assert.equal(judged.passed, true, judged.report().join("\n"));
   });
 }
 
