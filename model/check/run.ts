@@ -212,10 +212,15 @@ export class CheckRun {
       `check: ${s.suite.name} FAILED after ${report.runs} runs: ${report.failure.violation}`,
     );
     const path = failure.path === undefined ? "" : `, path ${failure.path}`;
-    this.announce(
-      `check: seed ${failure.seed}${path}; counterexample (${failure.length} steps) written to ${failure.counterexample}`,
-    );
-    this.announce(`check: replay it with: npm run replay -- ${failure.counterexample}`);
+    const cx = `counterexample (${failure.length} steps)`;
+    if (this.files.includes(failure.counterexample)) {
+      this.announce(
+        `check: seed ${failure.seed}${path}; ${cx} written to ${failure.counterexample}`,
+      );
+      this.announce(`check: replay it with: npm run replay -- ${failure.counterexample}`);
+    } else {
+      this.announce(`check: seed ${failure.seed}${path}; ${cx} NOT written`);
+    }
     if (failure.replay) this.announce(`check: or from the seed: ${failure.replay}`);
   }
 

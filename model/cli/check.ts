@@ -17,7 +17,7 @@ import {
   type SuiteOutcome,
   writeReport,
 } from "../check/report.ts";
-import { CheckRun } from "../check/run.ts";
+import { type CheckConfig, CheckRun } from "../check/run.ts";
 import { type Coverage, formatCoverage, type MachineCoverage, summarize } from "../coverage.ts";
 import type { Machine } from "../machine.ts";
 import { type Suite, SUITES } from "../machines.ts";
@@ -184,20 +184,42 @@ function table(outcomes: readonly SuiteOutcome[], wallMs: number, workers: numbe
   ];
 }
 
-/** With quirks: which suites detected the defect, in how many runs, or that none did. */
-function detections(outcomes: readonly SuiteOutcome[], quirks: readonly QuirkName[]): string[] {
+/**
+ * With quirks: which suites detected the defect, in how many runs, or (unless `interrupted`)
+ * that none did.
+ */
+function detections(
+  outcomes: readonly SuiteOutcome[],
+  quirks: readonly QuirkName[],
+  interrupted: boolean,
+): string[] {
   if (quirks.length === 0) return [];
   const found = outcomes.filter((o) => o.status === "failed");
   if (found.length === 0) {
+    if (interrupted) return [];
     const runs = outcomes.reduce((n, o) => n + o.runs, 0);
     return [`defect not detected (${quirks.join(", ")}) in ${runs} runs`];
   }
   return found.map((o) => `defect detected by ${o.suite} in ${o.runs} runs`);
 }
 
-async function main(): Promise<number> {
-  const started = new Date();
-  const { rest, coverage, reports } = specialArgs(Deno.args);
+/** Everything the command line says. */
+interface CheckArgs {
+  /** What to run. */
+  readonly config: CheckConfig;
+  /** `--runs`, when given. */
+  readonly runs?: number;
+  /** `--coverage [FILE]`. */
+  readonly coverage?: { readonly file?: string };
+  /** `--report`s. */
+  readonly reports: readonly ReportArg[];
+  /** `--expect-failure`. */
+  readonly expectFailure: boolean;
+}
+
+/** Parses and checks the command line (undefined for `--help`, after printing the usage). */
+async function checkArgs(argv: readonly string[]): Promise<CheckArgs | undefined> {
+  const { rest, coverage, reports } = specialArgs(argv);
   const { flags, positional } = parseArgs(rest, {
     runs: "int",
     seconds: "int",
@@ -214,16 +236,13 @@ async function main(): Promise<number> {
   });
   if (flags.help) {
     await printLines(USAGE);
-    return 0;
+    return undefined;
   }
   if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
   const quirks = quirkNames(flags.quirk as string[] | undefined);
   const suites = selectSuites(flags.suite as string[] | undefined, quirks);
-  const seed = (flags.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31);
   const runs = flags.runs as number | undefined;
   if (runs === 0) throw new UsageError("--runs must be at least 1");
-  const seconds = flags.seconds as number | undefined;
-  const out = (flags.out as string | undefined) ?? "out/counterexamples";
   const sched = flags.sched ?? "random";
   if (sched !== "random" && sched !== "pct") {
     throw new UsageError(`--sched expects random or pct, got "${sched}"`);
@@ -235,30 +254,40 @@ async function main(): Promise<number> {
   if (pctDepth === 0) throw new UsageError("--pct-depth must be at least 1");
   const workers = (flags.workers as number | undefined) ?? navigator.hardwareConcurrency;
   if (workers < 1) throw new UsageError("--workers must be at least 1");
-  const shard = shardArg(flags.shard as string | undefined);
-  const expectFailure = flags["expect-failure"] === true;
-  const label = quirks.length ? `quirks ${quirks.join(",")}` : "correct implementation";
-  const budget = runs === undefined ? "default runs per suite" : `${runs} runs per suite`;
-  const races = sched === "pct" ? `, races under pct depth ${pctDepth ?? PCT_DEPTH}` : "";
-  const where = `${workers} worker${workers === 1 ? "" : "s"}${
-    shard ? `, shard ${shard.index}/${shard.count}` : ""
-  }`;
-  console.error(`check: seed ${seed}, ${budget}, ${label}${races}, ${where}`);
-
-  const progress = new ProgressDisplay(Deno.stderr.isTerminal(), () => run.progress());
-  const run: CheckRun = new CheckRun({
+  const config: CheckConfig = {
     suites,
     runsOf: (s) => runs ?? s.defaultRuns,
-    seed,
-    seconds,
+    seed: (flags.seed as number | undefined) ?? Math.floor(Math.random() * 2 ** 31),
+    seconds: flags.seconds as number | undefined,
     quirks,
     sched,
     pctDepth,
     workers,
-    shard,
-    out,
+    shard: shardArg(flags.shard as string | undefined),
+    out: (flags.out as string | undefined) ?? "out/counterexamples",
     coverage: coverage !== undefined,
-  }, (line) => progress.line(line));
+  };
+  return { config, runs, coverage, reports, expectFailure: flags["expect-failure"] === true };
+}
+
+/** The header line on stderr: seed, budget, implementation, scheduler, workers, shard. */
+function header(c: CheckConfig, runs: number | undefined): string {
+  const label = c.quirks.length ? `quirks ${c.quirks.join(",")}` : "correct implementation";
+  const budget = runs === undefined ? "default runs per suite" : `${runs} runs per suite`;
+  const races = c.sched === "pct" ? `, races under pct depth ${c.pctDepth ?? PCT_DEPTH}` : "";
+  const shard = c.shard ? `, shard ${c.shard.index}/${c.shard.count}` : "";
+  const workers = `${c.workers} worker${c.workers === 1 ? "" : "s"}`;
+  return `check: seed ${c.seed}, ${budget}, ${label}${races}, ${workers}${shard}`;
+}
+
+async function main(): Promise<number> {
+  const started = new Date();
+  const args = await checkArgs(Deno.args);
+  if (!args) return 0;
+  const { config, coverage, reports, expectFailure } = args;
+  console.error(header(config, args.runs));
+  const progress = new ProgressDisplay(Deno.stderr.isTerminal(), () => run.progress());
+  const run: CheckRun = new CheckRun(config, (line) => progress.line(line));
   let interrupted = false;
   const interrupt = Promise.withResolvers<void>();
   const onSigint = () => {
@@ -267,21 +296,24 @@ async function main(): Promise<number> {
     interrupt.resolve();
   };
   Deno.addSignalListener("SIGINT", onSigint);
+  // A counterexample that could not be written fails the run once the table is out.
+  let error: unknown;
   try {
     await Promise.race([run.run(), interrupt.promise]);
+  } catch (e) {
+    error = e;
   } finally {
     Deno.removeSignalListener("SIGINT", onSigint);
     progress.stop();
   }
   const outcomes = run.outcomes();
   const wallMs = run.elapsedMs();
-  await printLines(...table(outcomes, wallMs, workers), ...detections(outcomes, quirks));
+  await printLines(
+    ...table(outcomes, wallMs, config.workers),
+    ...detections(outcomes, config.quirks, interrupted),
+  );
   const result: CheckOutcome = {
-    seed,
-    quirks,
-    sched,
-    workers,
-    shard,
+    ...config,
     expectFailure,
     interrupted,
     started,
@@ -291,14 +323,15 @@ async function main(): Promise<number> {
   for (const r of reports) {
     await writeReport(r.file, r.format === "junit" ? junitXml(result) : jsonReport(result));
   }
+  if (error) throw error;
   if (interrupted) {
     const files = run.files.length
       ? `counterexamples written to ${run.files.join(", ")}`
-      : `no counterexample written (they go to ${out})`;
-    await printLines(`interrupted: seed ${seed}; ${files}`);
+      : `no counterexample written (they go to ${config.out})`;
+    await printLines(`interrupted: seed ${config.seed}; ${files}`);
     return 130;
   }
-  if (coverage) await reportCoverage(run.tallies, coverage.file, seed);
+  if (coverage) await reportCoverage(run.tallies, coverage.file, config.seed);
   const failed = outcomes.some((o) => o.status === "failed");
   return failed === expectFailure ? 0 : 1;
 }
