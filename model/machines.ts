@@ -8,6 +8,7 @@
  */
 import { type QuirkName, QUIRKS } from "../impl/quirks.ts";
 import type { Machine } from "./machine.ts";
+import { ioasidMachine } from "./machines/ioasid.ts";
 import { qm1024Machine, qmMachine, qmStallMachine } from "./machines/qm.ts";
 import { stackMachine } from "./machines/stack.ts";
 import { sdmdevMachine } from "./machines/sdmdev.ts";
@@ -24,6 +25,7 @@ export const MACHINES: readonly Machine[] = [
   sdmdevMachine,
   zipcMachine,
   wdzipMachine,
+  ioasidMachine,
   stackMachine,
 ] as unknown as Machine[];
 

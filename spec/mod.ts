@@ -25,6 +25,7 @@ export * as zip from "./zip.ts";
 export * as zipcrypto from "./zipcrypto.ts";
 export * as wd from "./wd.ts";
 export * as stack from "./stack.ts";
+export * as ioasid from "./ioasid.ts";
 
 import type { AnyMachineSpec } from "./types.ts";
 import { mdevSpec } from "./mdev.ts";

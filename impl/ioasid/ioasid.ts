@@ -1,0 +1,204 @@
+/**
+ * The IOASID allocator (seed 002): one PASID space stored in an {@link IdTree} (occupancy) and a
+ * Map from id to its `ioasid_data` (set, private value, references, owning allocator), with a
+ * per-set id list, and pluggable allocators. With a custom allocator (a guest's paravirtual
+ * one, asking the host) the id comes from it and the local storage only records it, as the
+ * seed sketches: `ioasid = ioasid_alloc_fn(min, max); min = ioasid; max = ioasid + 1;` then
+ * `idr_alloc(min, max)` (whose end is exclusive).
+ *
+ * Everything runs under one spinlock in the kernel (no sleeping, no scheduling point), so the
+ * operations here are synchronous.
+ *
+ * @module
+ */
+import { DEFAULT_ALLOCATOR, IOASID_MAX, IOASID_MIN } from "../../spec/ioasid.ts";
+import type { Errno } from "../../spec/types.ts";
+import type { Quirks } from "../quirks.ts";
+import { IdTree } from "./idtree.ts";
+
+/** An allocator the space can delegate to: picks an id in `[min, end)` or none. */
+export interface IdAllocator {
+  /** Its name (the default allocator's is {@link DEFAULT_ALLOCATOR}). */
+  readonly name: string;
+  /** An id in `[min, end)` it hands out, or undefined when it has none. */
+  alloc(min: number, end: number): number | undefined;
+  /** Takes back an id it handed out. */
+  free(id: number): void;
+}
+
+/**
+ * The host side of paravirtual allocation: one PASID pool every custom allocator of the guest
+ * asks (the virtual command interface of a pvIOMMU), handing out its lowest free id.
+ */
+export class HostPasidPool {
+  readonly #used = new IdTree(IOASID_MAX + 1);
+
+  /** A custom allocator called `name` backed by this pool. */
+  allocator(name: string): IdAllocator {
+    return {
+      name,
+      alloc: (min, end) => {
+        const id = this.#used.findFree(min, end);
+        if (id !== undefined) this.#used.set(id);
+        return id;
+      },
+      free: (id) => this.#used.clear(id),
+    };
+  }
+}
+
+/** One allocated id's record (`struct ioasid_data`). */
+export interface IoasidData {
+  /** The set it belongs to. */
+  readonly set: number;
+  /** The bounds its allocation asked for (`max` inclusive). */
+  readonly min: number;
+  /** See {@link IoasidData.min}. */
+  readonly max: number;
+  /** The owner's private value, null until set. */
+  private: number | null;
+  /** References held. */
+  refs: number;
+  /** Whether the allocation's own reference is held. */
+  allocRef: boolean;
+  /** The allocator it came from. */
+  readonly allocator: IdAllocator;
+}
+
+/** A result: a value or an errno. */
+export type Result<T> = { readonly ok: T } | { readonly err: Errno };
+
+/** The IOASID space with its allocators. */
+export class IoasidSpace {
+  /** Which ids the local storage holds. */
+  readonly #used = new IdTree(IOASID_MAX + 1);
+  /** Each allocated id's record. */
+  readonly data = new Map<number, IoasidData>();
+  /** Each set's ids. */
+  readonly sets = new Map<number, Set<number>>();
+  /** Registered custom allocators; the last serves allocations. */
+  readonly allocators: IdAllocator[] = [];
+  /** The default allocator: the local storage's own search. */
+  readonly defaultAllocator: IdAllocator;
+  readonly #host: HostPasidPool;
+  readonly #quirks: Quirks;
+
+  /** An empty space; custom allocators registered later ask `host`. */
+  constructor(quirks: Quirks = {}, host: HostPasidPool = new HostPasidPool()) {
+    this.#quirks = quirks;
+    this.#host = host;
+    this.defaultAllocator = {
+      name: DEFAULT_ALLOCATOR,
+      alloc: (min, end) => this.#used.findFree(min, end),
+      free: () => {},
+    };
+  }
+
+  /** The allocator serving allocations now. */
+  get active(): IdAllocator {
+    return this.allocators.at(-1) ?? this.defaultAllocator;
+  }
+
+  /** ioasid_alloc: an id in `[min, max]` (max inclusive) of `set`. */
+  alloc(set: number, min: number, max: number, priv: number | null): Result<number> {
+    if (set < 0 || min > max || min < IOASID_MIN || max > IOASID_MAX) return { err: "EINVAL" };
+    const allocator = this.active;
+    let lo = min;
+    // The seed passes `max` on as idr_alloc's end, which is exclusive.
+    let end = this.#quirks.rangeMaxOffByOne ? max : max + 1;
+    if (allocator !== this.defaultAllocator) {
+      const id = allocator.alloc(min, max + 1);
+      if (id === undefined) return { err: "ENOSPC" };
+      lo = id;
+      end = id + 1;
+    }
+    const id = this.#used.findFree(lo, end);
+    if (id === undefined) {
+      if (allocator !== this.defaultAllocator) allocator.free(lo);
+      return { err: "ENOSPC" };
+    }
+    this.#used.set(id);
+    this.data.set(id, { set, min, max, private: priv, refs: 1, allocRef: true, allocator });
+    let members = this.sets.get(set);
+    if (!members) this.sets.set(set, members = new Set());
+    members.add(id);
+    return { ok: id };
+  }
+
+  /** ioasid_free: drops the allocation's own reference. */
+  free(id: number): Result<number> {
+    return this.#release(id, true);
+  }
+
+  /** ioasid_put: drops a reference `get` took. */
+  put(id: number): Result<number> {
+    return this.#release(id, false);
+  }
+
+  /** ioasid_get: one more reference on an id of `set`. */
+  get(set: number, id: number): Result<number> {
+    const d = this.data.get(id);
+    if (!d || d.set !== set) return { err: "ENOENT" };
+    return { ok: ++d.refs };
+  }
+
+  /** ioasid_find: the private value of an id of `set` (null if not yet set). */
+  find(set: number, id: number): Result<number | null> {
+    const d = this.data.get(id);
+    // The seed's "allow NULL ioasid_set": the lookup goes by id alone.
+    if (!d || (!this.#quirks.findIgnoresSet && d.set !== set)) return { err: "ENOENT" };
+    return { ok: d.private };
+  }
+
+  /** ioasid_set_data: attaches the private value later (the guest-bind case). */
+  setData(id: number, priv: number): Result<number> {
+    const d = this.data.get(id);
+    if (!d) return { err: "ENOENT" };
+    d.private = priv;
+    return { ok: 0 };
+  }
+
+  /** Registers a custom allocator; it serves allocations from now on. */
+  registerAllocator(name: string): Result<number> {
+    if (name === "" || name === DEFAULT_ALLOCATOR) return { err: "EINVAL" };
+    if (this.allocators.some((a) => a.name === name)) return { err: "EEXIST" };
+    // The seed swaps one global function pointer, whoever owns the ids outstanding.
+    if (!this.#quirks.allocatorSwitchOrphans && this.#owns(this.defaultAllocator)) {
+      return { err: "EBUSY" };
+    }
+    this.allocators.push(this.#host.allocator(name));
+    return { ok: 0 };
+  }
+
+  /** Unregisters a custom allocator; the one registered before it serves again. */
+  unregisterAllocator(name: string): Result<number> {
+    const i = this.allocators.findIndex((a) => a.name === name);
+    if (i < 0) return { err: "ENOENT" };
+    if (!this.#quirks.allocatorSwitchOrphans && this.#owns(this.allocators[i])) {
+      return { err: "EBUSY" };
+    }
+    this.allocators.splice(i, 1);
+    return { ok: 0 };
+  }
+
+  #owns(allocator: IdAllocator): boolean {
+    for (const d of this.data.values()) if (d.allocator === allocator) return true;
+    return false;
+  }
+
+  #release(id: number, own: boolean): Result<number> {
+    const d = this.data.get(id);
+    if (!d) return { err: "ENOENT" };
+    if (own ? !d.allocRef : d.refs === (d.allocRef ? 1 : 0)) return { err: "EINVAL" };
+    if (own) d.allocRef = false;
+    if (--d.refs > 0) return { ok: d.refs };
+    this.data.delete(id);
+    const members = this.sets.get(d.set)!;
+    members.delete(id);
+    if (members.size === 0) this.sets.delete(d.set);
+    this.#used.clear(id);
+    // With one global allocator pointer the id goes back to whichever allocator is active.
+    (this.#quirks.allocatorSwitchOrphans ? this.active : d.allocator).free(id);
+    return { ok: 0 };
+  }
+}
