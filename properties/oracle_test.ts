@@ -51,14 +51,14 @@ function actionsOnly(doc: Doc): Doc {
 Deno.test("a state divergence shows both values, per variable, and the keys one side lacks", async () => {
   const doc = await traceOf([...SETUP, MAP]);
   const last = doc.states.at(-1);
-  last.type1.pins["#map"].push(["9:9", { "#bigint": "1" }]);
+  last.type1.pins["#map"].push([9, { "#map": [[9, 1]] }]);
   last.iommu.groups["#map"] = last.iommu.groups["#map"].slice(0, 2);
   const { passed, text } = judge(doc);
   assert.equal(passed, false);
   assert.match(text, /FIRST DIVERGENCE: state differs:/);
   assert.match(text, /iommu: at \$\.iommu\.groups\[10\]: spec \{"id":10,.*\}, trace absent/);
   assert.match(text, /\(trace lacks 10, 11\)/);
-  assert.match(text, /type1: at \$\.type1\.pins\["9:9"\]: spec absent, trace 1$/m);
+  assert.match(text, /type1: at \$\.type1\.pins\[9\]: spec absent, trace \[\[9,1\]\]$/m);
   assert.doesNotMatch(text, /type1: .*\(trace/);
 });
 

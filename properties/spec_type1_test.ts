@@ -4,6 +4,7 @@ import {
   type Command,
   initialState,
   PAGE_SIZE,
+  pinCount,
   sharedRef,
   step,
   type SystemState,
@@ -92,7 +93,7 @@ Deno.test("type1 sdmdev attach and detach", async (t) => {
     assert.equal(s.iommu.domains.get(1)!.pages.size, 0);
     assert.equal(sharedRef(s.iommu.groups.get(1)!), 0);
     assert.ok(s.iommu.domains.has(1), "the shared domain is never freed");
-    assert.equal(s.type1.pins.get("1:0"), 1, "the other domain keeps the dma pinned");
+    assert.equal(pinCount(s.type1, 1, 0), 1, "the other domain keeps the dma pinned");
   });
   await t.step("the last detach unpins everything", () => {
     const s = run([

@@ -614,8 +614,8 @@ export const stackInvariants: readonly Invariant<StackState>[] = [
           [...s.sdmdev.queues.values()].some((q) => holderOf(q) === p);
         if (files) continue;
         if (c.dmas.length > 0) return `process ${p} holds no file but maps ${c.dmas.length} DMAs`;
-        for (const key of s.type1.pins.keys()) {
-          if (key.startsWith(`${c.mm}:`)) return `process ${p} holds no file but pins ${key}`;
+        for (const vaddr of s.type1.pins.get(c.mm)?.keys() ?? []) {
+          return `process ${p} holds no file but pins its page at ${vaddr}`;
         }
         for (const d of s.iommu.domains.values()) {
           for (const [iova, t] of d.pages) {

@@ -15,7 +15,6 @@ import {
 } from "./iommu.ts";
 import {
   containerOf,
-  pinKey,
   stepType1,
   type Type1Command,
   type1CommandSchema,
@@ -251,23 +250,31 @@ export const invariants: readonly Invariant<SystemState>[] = [
     name: "pins-match-dma-list",
     scope: "between-ops",
     check: (s) => {
-      const expected = new Map<string, number>();
+      const expected = new Map<number, Map<number, number>>();
       for (const c of s.type1.containers.values()) {
+        const pages = expected.get(c.mm) ?? new Map<number, number>();
         for (const d of c.dmas) {
           for (let va = d.vaddr; va < d.vaddr + d.size; va += PAGE_SIZE) {
-            const key = pinKey(c.mm, va);
-            expected.set(key, (expected.get(key) ?? 0) + 1);
+            pages.set(va, (pages.get(va) ?? 0) + 1);
           }
         }
+        if (pages.size > 0) expected.set(c.mm, pages);
       }
-      for (const [key, n] of s.type1.pins) {
-        if (expected.get(key) !== n) {
-          return `page ${key} pinned ${n} times, expected ${expected.get(key) ?? 0}`;
-        }
+      const pinned = (
+        p: ReadonlyMap<number, ReadonlyMap<number, number>>,
+        mm: number,
+        va: number,
+      ) => p.get(mm)?.get(va) ?? 0;
+      for (const [mm, pages] of s.type1.pins) {
+        if (pages.size === 0) return `mm ${mm} has an empty pin map`;
       }
-      for (const [key, n] of expected) {
-        if (s.type1.pins.get(key) !== n) {
-          return `page ${key} pinned ${s.type1.pins.get(key) ?? 0} times, expected ${n}`;
+      for (const side of [s.type1.pins, expected]) {
+        for (const [mm, pages] of side) {
+          for (const va of pages.keys()) {
+            const n = pinned(s.type1.pins, mm, va);
+            const want = pinned(expected, mm, va);
+            if (n !== want) return `page ${va} of mm ${mm} pinned ${n} times, expected ${want}`;
+          }
         }
       }
     },

@@ -26,6 +26,7 @@ import { match } from "npm:ts-pattern@5.9.2";
 import {
   allocDomain,
   attachGroup,
+  deleteIn,
   detachGroup,
   freeDomain,
   type IommuState,
@@ -91,8 +92,11 @@ export interface Type1State {
   readonly groupFds: ReadonlyMap<number, number>;
   /** Groups whose device fd (VFIO_GROUP_GET_DEVICE_FD) is open; one open per device. */
   readonly deviceFds: ReadonlySet<number>;
-  /** Pin count of each page of process memory, keyed `"mm:vaddr"`; absent means unpinned. */
-  readonly pins: ReadonlyMap<string, number>;
+  /**
+   * Pin count of each page of process memory: address space (mm id) to page address (vaddr)
+   * to count; a page absent is unpinned, an mm absent has no page pinned.
+   */
+  readonly pins: ReadonlyMap<number, ReadonlyMap<number, number>>;
 }
 
 /** The slice of system state the type1 component reads and writes. */
@@ -131,9 +135,9 @@ export function shareOwner(container: number): number {
   return 1000 + container;
 }
 
-/** The key of one page of process memory in {@link Type1State.pins}. */
-export function pinKey(mm: number, vaddr: number): string {
-  return `${mm}:${vaddr}`;
+/** How often the page at `vaddr` of address space `mm` is pinned (0: not pinned). */
+export function pinCount(type1: Type1State, mm: number, vaddr: number): number {
+  return type1.pins.get(mm)?.get(vaddr) ?? 0;
 }
 
 /** The container a group is set into, if any. */
@@ -150,13 +154,13 @@ function withContainer(world: Type1World, container: Container): Type1World {
 }
 
 function adjustPins(type1: Type1State, mm: number, dma: Dma, delta: 1 | -1): Type1State {
-  const pins = new Map(type1.pins);
+  const pages = new Map(type1.pins.get(mm));
   for (let va = dma.vaddr; va < dma.vaddr + dma.size; va += PAGE_SIZE) {
-    const key = pinKey(mm, va);
-    const n = (pins.get(key) ?? 0) + delta;
-    if (n === 0) pins.delete(key);
-    else pins.set(key, n);
+    const n = (pages.get(va) ?? 0) + delta;
+    if (n === 0) pages.delete(va);
+    else pages.set(va, n);
   }
+  const pins = pages.size > 0 ? setIn(type1.pins, mm, pages) : deleteIn(type1.pins, mm);
   return { ...type1, pins };
 }
 

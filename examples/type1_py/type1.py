@@ -370,11 +370,14 @@ class World:
                          "defaultDomain": g.default_domain, "domain": g.domain,
                          "shares": m(g.shares)} for g in self.groups.values()}
         domains = {i: {"id": i, "pages": m(p)} for i, p in self.domains.items()}
+        pins = {}  # mm -> vaddr -> count, as the spec nests them
+        for (mm, va), n in self.pins.items():
+            pins.setdefault(mm, {})[va] = n
         return {
             "iommu": {"groups": m(groups), "domains": m(domains), "buffers": m(self.buffers)},
             "type1": {
                 "containers": m(self.containers),
-                "pins": {"#map": [[f"{mm}:{va}", n] for (mm, va), n in self.pins.items()]},
+                "pins": m({mm: m(pages) for mm, pages in pins.items()}),
                 "groupFds": m(self.group_fds),
                 "deviceFds": {"#set": sorted(self.device_fds)},
             },

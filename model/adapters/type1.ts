@@ -15,7 +15,7 @@ import {
   type SystemState,
   type Topology,
 } from "../../spec/system.ts";
-import { type Container, pinKey } from "../../spec/type1.ts";
+import type { Container } from "../../spec/type1.ts";
 import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
 import { DmaMaster } from "../../impl/device/dma_master.ts";
 import type { IommuCore, IommuDomain } from "../../impl/iommu/core.ts";
@@ -156,7 +156,7 @@ export class Type1Adapter {
       });
     }
     const containers = new Map<number, Container>();
-    const pins = new Map<string, number>();
+    const pins = new Map<number, Map<number, number>>();
     for (const c of this.vfio.containers.values()) {
       containers.set(c.id, {
         id: c.id,
@@ -170,7 +170,8 @@ export class Type1Adapter {
         })),
         dmas: (c.iommu?.dmas ?? []).map((d) => ({ iova: d.iova, size: d.size, vaddr: d.vaddr })),
       });
-      for (const [vaddr, n] of c.mm.pinned()) pins.set(pinKey(c.mm.id, vaddr), n);
+      const pages = new Map(c.mm.pinned());
+      if (pages.size > 0) pins.set(c.mm.id, pages);
     }
     return {
       iommu: { groups, domains, buffers },
