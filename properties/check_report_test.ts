@@ -288,3 +288,22 @@ Deno.test("fuzz suites: a case range from any case, progress per case, --seconds
   assert.ok(timed.runs > 0 && timed.runs < 1_000_000, `${timed.runs} runs`);
   assert.ok(performance.now() - start < 10_000, "the time budget stopped it");
 });
+
+Deno.test("pool: a worker that dies fails its piece with the reason; the next piece runs on a new one", async () => {
+  const pool = new WorkerPool(1);
+  const done: [number, SuiteReport][] = [];
+  const base = { seed: 5, from: 0, runs: 5, quirks: [], sched: "random", coverage: false } as const;
+  await pool.run(
+    [{ ...base, id: 0, suite: "no-such-suite" }, { ...base, id: 1, suite: "type1" }],
+    () => false,
+    {
+      onStart: () => {},
+      onProgress: () => {},
+      onDone: (id, report) => done.push([id, report]),
+    },
+  );
+  assert.deepEqual(done.map(([id]) => id), [0, 1]);
+  assert.match(done[0][1].failure!.violation, /^worker died: /);
+  assert.equal(done[1][1].failure, undefined);
+  assert.equal(done[1][1].runs, 5);
+});
