@@ -12,6 +12,7 @@ import {
   type IommuState,
   sharedRef,
   stepIommu,
+  type Target,
 } from "./iommu.ts";
 import {
   containerOf,
@@ -27,6 +28,7 @@ import {
   type MachineSpec,
   PAGE_SIZE,
   type StepResult,
+  type TypedStepResult,
 } from "./types.ts";
 
 /** The state of every specified component. */
@@ -109,6 +111,46 @@ export function initialState(topology: Topology = DEFAULT_TOPOLOGY): SystemState
   };
 }
 
+/**
+ * What each op of the IOMMU/type1 world returns on success (`ret.ok`), so that {@link step}
+ * of a command of a known op is typed: `type1.unmap` gives the bytes unmapped, not `unknown`.
+ */
+export type Type1Results = {
+  /** The shared domain's id. */
+  readonly "iommu.share": number;
+  /** The shared domain's id. */
+  readonly "iommu.unshare": number;
+  /** The new kernel DMA buffer and the IOVA it is mapped at. */
+  readonly "iommu.dmaAlloc": { readonly iova: number; readonly buffer: number };
+  /** Always 0. */
+  readonly "iommu.dmaFree": 0;
+  /** What a device DMA of the group reaches at the IOVA. */
+  readonly "iommu.dma": Target;
+  /** Always 0. */
+  readonly "type1.openGroup": 0;
+  /** Always 0. */
+  readonly "type1.closeGroup": 0;
+  /** Always 0. */
+  readonly "type1.getDeviceFd": 0;
+  /** Always 0. */
+  readonly "type1.closeDeviceFd": 0;
+  /** Always 0. */
+  readonly "type1.attach": 0;
+  /** Always 0. */
+  readonly "type1.detach": 0;
+  /** Always 0. */
+  readonly "type1.setIommu": 0;
+  /** Always 0. */
+  readonly "type1.map": 0;
+  /** The bytes unmapped. */
+  readonly "type1.unmap": number;
+};
+
+/** Executes one command against the system state; `ret.ok` has the op's {@link Type1Results} type. */
+export function step<C extends Command>(
+  state: SystemState,
+  cmd: C,
+): TypedStepResult<SystemState, Type1Results[C["op"]]>;
 /** Executes one command against the system state. */
 export function step(state: SystemState, cmd: Command): StepResult<SystemState> {
   if (cmd.op.startsWith("iommu.")) {

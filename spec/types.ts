@@ -58,6 +58,12 @@ export interface StepResult<S> {
   readonly events: readonly Event[];
 }
 
+/** A {@link StepResult} whose success value has the op's own type `T`. */
+export interface TypedStepResult<S, T> extends StepResult<S> {
+  /** The command's return value: `{ ok: T }` or an errno. */
+  readonly ret: Ret<T>;
+}
+
 /**
  * One component's specification as a record: everything an oracle needs to judge an
  * implementation of it. `initial` takes the component's configuration (each module documents
