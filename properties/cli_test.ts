@@ -177,3 +177,21 @@ Deno.test("every CLI prints its usage and exits 0 for -h and --help", async (t) 
     }
   }
 });
+
+Deno.test("replay: a recorded state field of the wrong type is bad input, exit 2, one line", async () => {
+  const file = new URL("../fixtures/counterexamples/skipUndoOnDetach.itf.json", import.meta.url);
+  const doc = JSON.parse(await Deno.readTextFile(file));
+  doc.states[2].type1.containers = { "#bigint": "5" };
+  const bad = await Deno.makeTempFile({ suffix: ".itf.json" });
+  try {
+    await Deno.writeTextFile(bad, JSON.stringify(doc));
+    const r = await runCli("replay", bad);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr.trim(),
+      `replay: error: ${bad}: $.states[2].type1.containers: expected a map, as the spec's state has there, got an integer`,
+    );
+  } finally {
+    await Deno.remove(bad);
+  }
+});

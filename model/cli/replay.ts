@@ -13,11 +13,13 @@
  *
  * @module
  */
+import { ItfError } from "../itf.ts";
 import { machineNamed } from "../machines.ts";
 import { minimize } from "../minimize.ts";
+import { checkTrace } from "../oracle/mod.ts";
 import { quirkSwitches, type ReplayResult, replayTrace } from "../replay.ts";
 import { runSuite } from "../suites.ts";
-import { parseTrace } from "../trace.ts";
+import { type MachineTrace, parseTrace } from "../trace.ts";
 import { replayPage } from "../view/page.ts";
 import {
   parseArgs,
@@ -49,8 +51,24 @@ async function writeFile(path: string, text: string): Promise<void> {
   }
 }
 
-async function fromFile(file: string, noQuirk: boolean, html?: string): Promise<ReplayResult> {
+/**
+ * A trace file, its recorded states checked against the spec's shape as the oracle checks them
+ * (replay re-runs the commands and would otherwise never read them): a state field of the
+ * wrong type is bad input, whatever the replay does.
+ */
+async function loadRecordedTrace(file: string): Promise<MachineTrace> {
   const trace = await loadTrace(file);
+  try {
+    checkTrace(trace);
+  } catch (e) {
+    if (e instanceof ItfError) throw new UsageError(`${file}: ${e.message}`);
+    throw e;
+  }
+  return trace;
+}
+
+async function fromFile(file: string, noQuirk: boolean, html?: string): Promise<ReplayResult> {
+  const trace = await loadRecordedTrace(file);
   const { machine, mode, quirks, violation } = trace.meta;
   const label = noQuirk ? "none (--no-quirk)" : quirks.join(", ") || "none";
   await printLines(`${file}: ${machine} ${mode} trace, quirks: ${label}`);
@@ -92,7 +110,7 @@ function sameFile(a: string, b: string): boolean {
 
 /** `--minimize FILE [--out OUT]`: writes the shortest failing trace found; exit 0. */
 async function minimizeFile(file: string, out: string | undefined): Promise<number> {
-  const trace = await loadTrace(file);
+  const trace = await loadRecordedTrace(file);
   const target = out ?? file.replace(/(\.itf)?\.json$/, "") + ".min.itf.json";
   if (sameFile(target, file)) throw new UsageError(`--out ${target}: that is the trace itself`);
   const quirks = trace.meta.quirks.join(", ") || "none";
