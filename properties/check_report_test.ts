@@ -290,6 +290,7 @@ Deno.test("fuzz suites: a case range from any case, progress per case, --seconds
 });
 
 Deno.test("pool: a worker that dies fails its piece with the reason; the next piece runs on a new one", async () => {
+  // A suite the worker does not know kills it (Deno prints that worker's uncaught TypeError).
   const pool = new WorkerPool(1);
   const done: [number, SuiteReport][] = [];
   const base = { seed: 5, from: 0, runs: 5, quirks: [], sched: "random", coverage: false } as const;
