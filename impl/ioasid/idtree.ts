@@ -1,8 +1,10 @@
 /**
- * An IDA-style occupancy tree over a fixed id space: a bitmap of used ids and, above it, one
- * bitmap per level whose bit says "the 32-bit word below is full", so the lowest free id at or
- * after a bound is found by skipping full words a level up instead of scanning them (the role
- * the XArray's free mark plays for the IDR). Three levels of 32-bit words cover 2^20 ids.
+ * The two structures of the IOASID store: {@link IdTree}, an IDA-style occupancy tree over a
+ * fixed id space (a bitmap of used ids and, above it, one bitmap per level whose bit says "the
+ * 32-bit word below is full", so the lowest free id at or after a bound is found by skipping
+ * full words a level up instead of scanning them, the role the XArray's free mark plays for the
+ * IDR; four levels of 32-bit words cover 2^20 ids), and {@link SparseArray}, the id-to-record
+ * store.
  *
  * @module
  */
@@ -81,5 +83,62 @@ export class IdTree {
       i = next << 5;
     }
     return undefined;
+  }
+}
+
+/** Ids per leaf chunk of a {@link SparseArray}. */
+const CHUNK = 1024;
+
+/**
+ * A sparse array over `[0, size)`, XArray-style: a top array of leaf chunks of 1024 slots,
+ * each allocated when its first value arrives (and kept). Lookups are two indexings; unlike a
+ * JavaScript Map, whose insert+delete of one key costs time in proportion to the entries live
+ * (V8 rehashes its ordered table), a store and a removal cost the same however many are held.
+ */
+export class SparseArray<T> {
+  readonly #chunks: ((T | undefined)[] | undefined)[];
+  #size = 0;
+
+  /** An empty array of `size` slots. */
+  constructor(size: number) {
+    this.#chunks = new Array(Math.ceil(size / CHUNK)).fill(undefined);
+  }
+
+  /** Values held. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The value at `index`, if any. */
+  get(index: number): T | undefined {
+    return this.#chunks[Math.floor(index / CHUNK)]?.[index % CHUNK];
+  }
+
+  /** Stores `value` at `index`. */
+  set(index: number, value: T): void {
+    const c = Math.floor(index / CHUNK);
+    const chunk = this.#chunks[c] ??= new Array(CHUNK).fill(undefined);
+    if (chunk[index % CHUNK] === undefined) this.#size++;
+    chunk[index % CHUNK] = value;
+  }
+
+  /** Removes the value at `index`, if any. */
+  delete(index: number): void {
+    const chunk = this.#chunks[Math.floor(index / CHUNK)];
+    if (chunk?.[index % CHUNK] === undefined) return;
+    chunk[index % CHUNK] = undefined;
+    this.#size--;
+  }
+
+  /** Every index and value, in ascending index order. */
+  *entries(): IterableIterator<[number, T]> {
+    for (let c = 0; c < this.#chunks.length; c++) {
+      const chunk = this.#chunks[c];
+      if (!chunk) continue;
+      for (let i = 0; i < CHUNK; i++) {
+        const v = chunk[i];
+        if (v !== undefined) yield [c * CHUNK + i, v];
+      }
+    }
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The IOASID allocator (seed 002): one PASID space stored in an {@link IdTree} (occupancy) and a
- * Map from id to its `ioasid_data` (set, private value, references, owning allocator), with a
- * per-set id list, and pluggable allocators. With a custom allocator (a guest's paravirtual
+ * {@link SparseArray} from id to its `ioasid_data` (set, private value, references, owning
+ * allocator), each set's ids on an intrusive doubly-linked list (as `list_head`), and pluggable
+ * allocators. With a custom allocator (a guest's paravirtual
  * one, asking the host) the id comes from it and the local storage only records it, as the
  * seed sketches: `ioasid = ioasid_alloc_fn(min, max); min = ioasid; max = ioasid + 1;` then
  * `idr_alloc(min, max)` (whose end is exclusive).
@@ -14,7 +15,7 @@
 import { DEFAULT_ALLOCATOR, IOASID_MAX, IOASID_MIN } from "../../spec/ioasid.ts";
 import type { Errno } from "../../spec/types.ts";
 import type { Quirks } from "../quirks.ts";
-import { IdTree } from "./idtree.ts";
+import { IdTree, SparseArray } from "./idtree.ts";
 
 /** An allocator the space can delegate to: picks an id in `[min, end)` or none. */
 export interface IdAllocator {
@@ -49,6 +50,8 @@ export class HostPasidPool {
 
 /** One allocated id's record (`struct ioasid_data`). */
 export interface IoasidData {
+  /** The id. */
+  readonly id: number;
   /** The set it belongs to. */
   readonly set: number;
   /** The bounds its allocation asked for (`max` inclusive). */
@@ -63,6 +66,16 @@ export interface IoasidData {
   allocRef: boolean;
   /** The allocator it came from. */
   readonly allocator: IdAllocator;
+  /** The previous id of its set's list. */
+  prev: IoasidData | null;
+  /** The next id of its set's list. */
+  next: IoasidData | null;
+}
+
+/** The head of one set's list of ids (kept once the set has had ids). */
+export interface IoasidSetList {
+  /** The first id on the list, null when the set holds none. */
+  first: IoasidData | null;
 }
 
 /** A result: a value or an errno. */
@@ -73,9 +86,9 @@ export class IoasidSpace {
   /** Which ids the local storage holds. */
   readonly #used = new IdTree(IOASID_MAX + 1);
   /** Each allocated id's record. */
-  readonly data = new Map<number, IoasidData>();
-  /** Each set's ids. */
-  readonly sets = new Map<number, Set<number>>();
+  readonly data = new SparseArray<IoasidData>(IOASID_MAX + 1);
+  /** Each set's list. */
+  readonly sets = new Map<number, IoasidSetList>();
   /** Registered custom allocators; the last serves allocations. */
   readonly allocators: IdAllocator[] = [];
   /** The default allocator: the local storage's own search. */
@@ -118,10 +131,23 @@ export class IoasidSpace {
       return { err: "ENOSPC" };
     }
     this.#used.set(id);
-    this.data.set(id, { set, min, max, private: priv, refs: 1, allocRef: true, allocator });
-    let members = this.sets.get(set);
-    if (!members) this.sets.set(set, members = new Set());
-    members.add(id);
+    let list = this.sets.get(set);
+    if (!list) this.sets.set(set, list = { first: null });
+    const d: IoasidData = {
+      id,
+      set,
+      min,
+      max,
+      private: priv,
+      refs: 1,
+      allocRef: true,
+      allocator,
+      prev: null,
+      next: list.first,
+    };
+    if (list.first) list.first.prev = d;
+    list.first = d;
+    this.data.set(id, d);
     return { ok: id };
   }
 
@@ -182,7 +208,7 @@ export class IoasidSpace {
   }
 
   #owns(allocator: IdAllocator): boolean {
-    for (const d of this.data.values()) if (d.allocator === allocator) return true;
+    for (const [, d] of this.data.entries()) if (d.allocator === allocator) return true;
     return false;
   }
 
@@ -193,9 +219,9 @@ export class IoasidSpace {
     if (own) d.allocRef = false;
     if (--d.refs > 0) return { ok: d.refs };
     this.data.delete(id);
-    const members = this.sets.get(d.set)!;
-    members.delete(id);
-    if (members.size === 0) this.sets.delete(d.set);
+    if (d.prev) d.prev.next = d.next;
+    else this.sets.get(d.set)!.first = d.next;
+    if (d.next) d.next.prev = d.prev;
     this.#used.clear(id);
     // With one global allocator pointer the id goes back to whichever allocator is active.
     (this.#quirks.allocatorSwitchOrphans ? this.active : d.allocator).free(id);

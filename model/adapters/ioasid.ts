@@ -2,7 +2,8 @@
  * The ioasid view's adapter (model side): executes the spec's `ioasid.*` commands on an
  * {@link IoasidSpace} and maps its storage back to the spec's shape with
  * {@link IoasidAdapter.observe} (the abstraction function: each id's record with its owning
- * allocator's name, each set's id list in ascending order, the registered custom allocators).
+ * allocator's name, each set's list walked and sorted ascending, sets holding no id left out,
+ * the registered custom allocators).
  *
  * @module
  */
@@ -53,7 +54,7 @@ export class IoasidAdapter implements Implementation<IoasidState, IoasidCommand>
   /** The space in the spec's shape. */
   observe(): IoasidState {
     const ids = new Map<number, IoasidEntry>();
-    for (const [id, d] of this.space.data) {
+    for (const [id, d] of this.space.data.entries()) {
       ids.set(id, {
         set: d.set,
         min: d.min,
@@ -65,8 +66,10 @@ export class IoasidAdapter implements Implementation<IoasidState, IoasidCommand>
       });
     }
     const sets = new Map<number, readonly number[]>();
-    for (const [set, members] of this.space.sets) {
-      sets.set(set, [...members].sort((a, b) => a - b));
+    for (const [set, list] of this.space.sets) {
+      const members: number[] = [];
+      for (let d = list.first; d; d = d.next) members.push(d.id);
+      if (members.length > 0) sets.set(set, members.sort((a, b) => a - b));
     }
     return { ids, sets, allocators: this.space.allocators.map((a) => a.name) };
   }
