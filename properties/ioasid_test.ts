@@ -215,8 +215,8 @@ Deno.test("each quirk breaks the step its mechanism says", async (t) => {
     assert.deepEqual(space.alloc(1, 1, 10, null), { ok: 1 });
     assert.deepEqual(space.unregisterAllocator("vcmd"), { ok: 0 });
     const orphan = space.data.get(1)!;
-    assert.equal(orphan.allocator.name, "vcmd");
-    assert.ok(!space.allocators.includes(orphan.allocator));
+    assert.equal(orphan.allocator?.name, "vcmd");
+    assert.ok(!space.allocators.includes(orphan.allocator!));
     const cmds = [alloc(1, 1, 10), register("vcmd")];
     const f = await firstFailure(cmds, { allocatorSwitchOrphans: true });
     assert.equal(f?.step, 1);

@@ -233,7 +233,11 @@ export function stepIoasid(state: IoasidState, cmd: IoasidCommand): StepResult<I
     .otherwise(unknownOp);
 }
 
-/** What must hold of the IOASID space between operations. */
+/**
+ * What must hold of the IOASID space. Typed lookups are not among them: they are a property of
+ * what `find` and `get` return, which the checker compares with the implementation's at every
+ * step.
+ */
 export const ioasidInvariants: readonly Invariant<IoasidState>[] = [
   {
     name: "ioasid.inRange",

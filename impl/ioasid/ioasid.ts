@@ -2,9 +2,9 @@
  * The IOASID allocator (seed 002): one PASID space stored in an {@link IdTree} (occupancy) and a
  * {@link SparseArray} from id to its `ioasid_data` (set, private value, references, owning
  * allocator), each set's ids on an intrusive doubly-linked list (as `list_head`), and pluggable
- * allocators. With a custom allocator (a guest's paravirtual
- * one, asking the host) the id comes from it and the local storage only records it, as the
- * seed sketches: `ioasid = ioasid_alloc_fn(min, max); min = ioasid; max = ioasid + 1;` then
+ * allocators. With a custom allocator (a guest's paravirtual one, asking the host) the id comes
+ * from it and the local storage only records it, as the seed sketches:
+ * `ioasid = ioasid_alloc_fn(min, max); min = ioasid; max = ioasid + 1;` then
  * `idr_alloc(min, max)` (whose end is exclusive).
  *
  * Everything runs under one spinlock in the kernel (no sleeping, no scheduling point), so the
@@ -13,13 +13,13 @@
  * @module
  */
 import { DEFAULT_ALLOCATOR, IOASID_MAX, IOASID_MIN } from "../../spec/ioasid.ts";
-import type { Errno } from "../../spec/types.ts";
+import type { Ret } from "../../spec/types.ts";
 import type { Quirks } from "../quirks.ts";
 import { IdTree, SparseArray } from "./idtree.ts";
 
-/** An allocator the space can delegate to: picks an id in `[min, end)` or none. */
+/** A custom allocator the space delegates to: picks an id in `[min, end)` or none. */
 export interface IdAllocator {
-  /** Its name (the default allocator's is {@link DEFAULT_ALLOCATOR}). */
+  /** Its name. */
   readonly name: string;
   /** An id in `[min, end)` it hands out, or undefined when it has none. */
   alloc(min: number, end: number): number | undefined;
@@ -64,8 +64,8 @@ export interface IoasidData {
   refs: number;
   /** Whether the allocation's own reference is held. */
   allocRef: boolean;
-  /** The allocator it came from. */
-  readonly allocator: IdAllocator;
+  /** The custom allocator it came from; null for the default one (the local store's search). */
+  readonly allocator: IdAllocator | null;
   /** The previous id of its set's list. */
   prev: IoasidData | null;
   /** The next id of its set's list. */
@@ -78,9 +78,6 @@ export interface IoasidSetList {
   first: IoasidData | null;
 }
 
-/** A result: a value or an errno. */
-export type Result<T> = { readonly ok: T } | { readonly err: Errno };
-
 /** The IOASID space with its allocators. */
 export class IoasidSpace {
   /** Which ids the local storage holds. */
@@ -89,10 +86,8 @@ export class IoasidSpace {
   readonly data = new SparseArray<IoasidData>(IOASID_MAX + 1);
   /** Each set's list. */
   readonly sets = new Map<number, IoasidSetList>();
-  /** Registered custom allocators; the last serves allocations. */
+  /** Registered custom allocators; the last serves allocations (none: the default one). */
   readonly allocators: IdAllocator[] = [];
-  /** The default allocator: the local storage's own search. */
-  readonly defaultAllocator: IdAllocator;
   readonly #host: HostPasidPool;
   readonly #quirks: Quirks;
 
@@ -100,26 +95,16 @@ export class IoasidSpace {
   constructor(quirks: Quirks = {}, host: HostPasidPool = new HostPasidPool()) {
     this.#quirks = quirks;
     this.#host = host;
-    this.defaultAllocator = {
-      name: DEFAULT_ALLOCATOR,
-      alloc: (min, end) => this.#used.findFree(min, end),
-      free: () => {},
-    };
-  }
-
-  /** The allocator serving allocations now. */
-  get active(): IdAllocator {
-    return this.allocators.at(-1) ?? this.defaultAllocator;
   }
 
   /** ioasid_alloc: an id in `[min, max]` (max inclusive) of `set`. */
-  alloc(set: number, min: number, max: number, priv: number | null): Result<number> {
+  alloc(set: number, min: number, max: number, priv: number | null): Ret<number> {
     if (set < 0 || min > max || min < IOASID_MIN || max > IOASID_MAX) return { err: "EINVAL" };
-    const allocator = this.active;
+    const allocator = this.allocators.at(-1) ?? null;
     let lo = min;
     // The seed passes `max` on as idr_alloc's end, which is exclusive.
     let end = this.#quirks.rangeMaxOffByOne ? max : max + 1;
-    if (allocator !== this.defaultAllocator) {
+    if (allocator) {
       const id = allocator.alloc(min, max + 1);
       if (id === undefined) return { err: "ENOSPC" };
       lo = id;
@@ -127,7 +112,7 @@ export class IoasidSpace {
     }
     const id = this.#used.findFree(lo, end);
     if (id === undefined) {
-      if (allocator !== this.defaultAllocator) allocator.free(lo);
+      allocator?.free(lo);
       return { err: "ENOSPC" };
     }
     this.#used.set(id);
@@ -152,24 +137,24 @@ export class IoasidSpace {
   }
 
   /** ioasid_free: drops the allocation's own reference. */
-  free(id: number): Result<number> {
+  free(id: number): Ret<number> {
     return this.#release(id, true);
   }
 
   /** ioasid_put: drops a reference `get` took. */
-  put(id: number): Result<number> {
+  put(id: number): Ret<number> {
     return this.#release(id, false);
   }
 
   /** ioasid_get: one more reference on an id of `set`. */
-  get(set: number, id: number): Result<number> {
+  get(set: number, id: number): Ret<number> {
     const d = this.data.get(id);
     if (!d || d.set !== set) return { err: "ENOENT" };
     return { ok: ++d.refs };
   }
 
   /** ioasid_find: the private value of an id of `set` (null if not yet set). */
-  find(set: number, id: number): Result<number | null> {
+  find(set: number, id: number): Ret<number | null> {
     const d = this.data.get(id);
     // The seed's "allow NULL ioasid_set": the lookup goes by id alone.
     if (!d || (!this.#quirks.findIgnoresSet && d.set !== set)) return { err: "ENOENT" };
@@ -177,7 +162,7 @@ export class IoasidSpace {
   }
 
   /** ioasid_set_data: attaches the private value later (the guest-bind case). */
-  setData(id: number, priv: number): Result<number> {
+  setData(id: number, priv: number): Ret<number> {
     const d = this.data.get(id);
     if (!d) return { err: "ENOENT" };
     d.private = priv;
@@ -185,11 +170,11 @@ export class IoasidSpace {
   }
 
   /** Registers a custom allocator; it serves allocations from now on. */
-  registerAllocator(name: string): Result<number> {
+  registerAllocator(name: string): Ret<number> {
     if (name === "" || name === DEFAULT_ALLOCATOR) return { err: "EINVAL" };
     if (this.allocators.some((a) => a.name === name)) return { err: "EEXIST" };
     // The seed swaps one global function pointer, whoever owns the ids outstanding.
-    if (!this.#quirks.allocatorSwitchOrphans && this.#owns(this.defaultAllocator)) {
+    if (!this.#quirks.allocatorSwitchOrphans && this.#owns(null)) {
       return { err: "EBUSY" };
     }
     this.allocators.push(this.#host.allocator(name));
@@ -197,7 +182,7 @@ export class IoasidSpace {
   }
 
   /** Unregisters a custom allocator; the one registered before it serves again. */
-  unregisterAllocator(name: string): Result<number> {
+  unregisterAllocator(name: string): Ret<number> {
     const i = this.allocators.findIndex((a) => a.name === name);
     if (i < 0) return { err: "ENOENT" };
     if (!this.#quirks.allocatorSwitchOrphans && this.#owns(this.allocators[i])) {
@@ -207,12 +192,12 @@ export class IoasidSpace {
     return { ok: 0 };
   }
 
-  #owns(allocator: IdAllocator): boolean {
+  #owns(allocator: IdAllocator | null): boolean {
     for (const [, d] of this.data.entries()) if (d.allocator === allocator) return true;
     return false;
   }
 
-  #release(id: number, own: boolean): Result<number> {
+  #release(id: number, own: boolean): Ret<number> {
     const d = this.data.get(id);
     if (!d) return { err: "ENOENT" };
     if (own ? !d.allocRef : d.refs === (d.allocRef ? 1 : 0)) return { err: "EINVAL" };
@@ -224,7 +209,7 @@ export class IoasidSpace {
     if (d.next) d.next.prev = d.prev;
     this.#used.clear(id);
     // With one global allocator pointer the id goes back to whichever allocator is active.
-    (this.#quirks.allocatorSwitchOrphans ? this.active : d.allocator).free(id);
+    (this.#quirks.allocatorSwitchOrphans ? this.allocators.at(-1) : d.allocator)?.free(id);
     return { ok: 0 };
   }
 }

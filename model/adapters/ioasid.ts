@@ -7,7 +7,12 @@
  *
  * @module
  */
-import type { IoasidCommand, IoasidEntry, IoasidState } from "../../spec/ioasid.ts";
+import {
+  DEFAULT_ALLOCATOR,
+  type IoasidCommand,
+  type IoasidEntry,
+  type IoasidState,
+} from "../../spec/ioasid.ts";
 import type { Ret } from "../../spec/types.ts";
 import { IoasidSpace } from "../../impl/ioasid/ioasid.ts";
 import type { Outcome } from "../../impl/kernel.ts";
@@ -62,7 +67,7 @@ export class IoasidAdapter implements Implementation<IoasidState, IoasidCommand>
         private: d.private,
         refs: d.refs,
         allocRef: d.allocRef,
-        allocator: d.allocator.name,
+        allocator: d.allocator?.name ?? DEFAULT_ALLOCATOR,
       });
     }
     const sets = new Map<number, readonly number[]>();
