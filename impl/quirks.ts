@@ -189,22 +189,22 @@ export const QUIRKS = {
     suite: "sequential",
   },
   findIgnoresSet: {
-    seed: 'seed 002 (ioasid review, J. Pan, 2019-02-19) point 3 "allow NULL ioasid_set": ' +
-      "ioasid_find looks the id up without comparing its ioasid_set",
+    seed: "seed 002 (ioasid review, J. Pan, 2019-02-19), point 3, a NULL ioasid_set allowed: " +
+      "ioasid_find looks the id up without comparing its set",
     summary: "ioasid_find answers for an id of another set: the I/O page-fault path gets " +
       "another module's private data instead of an mm",
     suite: "sequential",
   },
   rangeMaxOffByOne: {
     seed: "seed 002 ioasid_alloc sketch: the inclusive max passed as `idr_alloc`'s exclusive " +
-      "end (its PV path sets `max = ioasid + 1`)",
+      "end (its PV path passes the custom id plus one as that end)",
     summary: "the default allocator never hands out `max`: an alloc whose only free id is " +
       "`max` (min == max, or the last PASID 2^20-1) fails ENOSPC",
     suite: "sequential",
   },
   allocatorSwitchOrphans: {
-    seed: "seed 002 ioasid_alloc sketch: one global `ioasid_alloc_fn` pointer set by " +
-      'ioasid_set_allocator, "we only support one allocator"',
+    seed: "seed 002 ioasid_alloc sketch: one global allocator function pointer, set by " +
+      "ioasid_set_allocator; a single allocator supported",
     summary: "registering or unregistering a custom allocator with ids outstanding succeeds: " +
       "the ids stay owned by an allocator that is gone",
     suite: "sequential",

@@ -13,18 +13,20 @@
  * - Reference counts: an allocation holds one reference; `get` takes more, `put` drops one
  *   taken by `get`, `free` drops the allocation's own. At zero the id is unused AT ONCE: the next
  *   `alloc` may hand it out again (no grace period is modelled).
- * - `find` is typed by the set: it answers only for an id allocated in the set asked about
- *   (seed: "we really need the search to be only on the shared_pasid_set, or else the IOPF code
- *   gets something that's not an mm struct"). A private value not yet set reads as `null`
+ * - `find` is typed by the set: it answers only for an id allocated in the set asked about (in
+ *   seed 002 the page-fault path must search the shared SVA set alone, or the data it gets may
+ *   not be an mm), and ENOENT otherwise, saying nothing of another set's ids (upstream later
+ *   answered -EACCES for an id of another set). A private value not yet set reads as `null`
  *   (upstream's ioasid_find returns NULL), not an error: the seed's guest-bind case allocates
  *   with empty data and fills it in at bind time.
  * - Custom allocators (the guest's paravirtual allocator): registered by name; the MOST
- *   RECENTLY registered one still registered serves every `alloc`; without any, the default
- *   allocator does. Each id remembers which allocator it came from and is freed back to that
- *   one. Registering while the default allocator has ids outstanding is refused with EBUSY (the
- *   seed wants registration "at boot time"; upstream later refused it too). Unregistering an
- *   allocator that still owns ids is refused with EBUSY too: falling back would leave those ids
- *   owned by an allocator that is gone.
+ *   RECENTLY registered one still registered serves every `alloc` (upstream later kept the
+ *   first one active instead); without any, the default allocator does. Each id remembers which
+ *   allocator it came from and is freed back to that one. Registering while the default
+ *   allocator has ids outstanding is refused with EBUSY (the seed registers at boot; upstream
+ *   later refused it, with -EAGAIN). Unregistering an allocator that still owns ids is refused
+ *   with EBUSY too: falling back would leave those ids owned by an allocator that is gone
+ *   (upstream only warns there).
  *
  * @module
  */

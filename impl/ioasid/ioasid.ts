@@ -3,9 +3,9 @@
  * {@link SparseArray} from id to its `ioasid_data` (set, private value, references, owning
  * allocator), each set's ids on an intrusive doubly-linked list (as `list_head`), and pluggable
  * allocators. With a custom allocator (a guest's paravirtual one, asking the host) the id comes
- * from it and the local storage only records it, as the seed sketches:
- * `ioasid = ioasid_alloc_fn(min, max); min = ioasid; max = ioasid + 1;` then
- * `idr_alloc(min, max)` (whose end is exclusive).
+ * from it and the local storage only records it, as seed 002 sketches ioasid_alloc: the custom
+ * function picks the id, then the store takes exactly that id (the one-id range from it to the
+ * next, the store's end being exclusive).
  *
  * Everything runs under one spinlock in the kernel (no sleeping, no scheduling point), so the
  * operations here are synchronous.
@@ -156,7 +156,7 @@ export class IoasidSpace {
   /** ioasid_find: the private value of an id of `set` (null if not yet set). */
   find(set: number, id: number): Ret<number | null> {
     const d = this.data.get(id);
-    // The seed's "allow NULL ioasid_set": the lookup goes by id alone.
+    // Seed 002's proposal to let the set be NULL: the lookup goes by id alone.
     if (!d || (!this.#quirks.findIgnoresSet && d.set !== set)) return { err: "ENOENT" };
     return { ok: d.private };
   }
