@@ -106,6 +106,15 @@ export class SdmdevClass {
     return this.#core.unregister(sd.parent, "sdmdev");
   }
 
+  /**
+   * The class device of `parent` as its kernel crypto users find it: also while it
+   * unregisters, but not once its last mdev's release is removing it (it goes then).
+   */
+  kernelUserParent(parent: number): VfioSdmdev | undefined {
+    const sd = this.devices.get(parent);
+    return sd && !this.#core.isGoing(parent) ? sd : undefined;
+  }
+
   /** A kernel user gave its qps back: an unregister waiting for it may complete. */
   kernelUserGone(sd: VfioSdmdev): void {
     this.#core.reservedReleased(sd.parent);

@@ -379,6 +379,17 @@ export class MdevCore {
     });
   }
 
+  /**
+   * Whether parent `parentId` is on its way out: it unregisters, holds no reserved units, and
+   * every device it has left is being removed by its last release. From then on nothing finds
+   * it (the release that is removing its last device removes it too).
+   */
+  isGoing(parentId: number): boolean {
+    const p = this.parents.get(parentId);
+    return p !== undefined && p.unregistering && p.ops.units().reserved === 0 &&
+      p.mdevList.every((d) => d.removing);
+  }
+
   /** A kernel user of `parentId`'s units left: an unregister waiting for it may complete. */
   reservedReleased(parentId: number): void {
     const p = this.parents.get(parentId);

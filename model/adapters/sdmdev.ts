@@ -192,7 +192,7 @@ export class SdmdevAdapter {
         return { ok: [t.comp.qp.qn, t.decomp.qp.qn] };
       })
       .with({ op: "sdmdev.tfmExit" }, async (c) => {
-        const sd = sdmdev.devices.get(c.parent); // also while it is being unregistered
+        const sd = sdmdev.kernelUserParent(c.parent);
         if (!sd) return { err: "ENODEV" } as const;
         const r = await this.#pfs.get(sd)!.crypto.exit(c.tfm);
         if (r === undefined) sdmdev.kernelUserGone(sd);

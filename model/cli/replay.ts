@@ -92,7 +92,11 @@ async function fromSeed(flags: Record<string, unknown>): Promise<ReplayResult> {
   const path = flags.path as string;
   const replayPath = flags["replay-path"] as string | undefined;
   const report = await runSuite(suite, { seed, path, replayPath, runs: 1, quirks });
-  if (!report.failure) return { lines: [`seed ${seed} path ${path}: passes now`], passed: true };
+  if (!report.failure) {
+    const lines = [`seed ${seed} path ${path}: passes now`];
+    await printLines(...lines);
+    return { lines, passed: true };
+  }
   const trace = parseTrace(JSON.stringify(report.failure.trace), machineNamed);
   const result = await replayTrace(trace, quirkSwitches(quirks), true);
   await printLines(...result.lines);
