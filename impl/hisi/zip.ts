@@ -119,6 +119,9 @@ export class HisiZipCrypto {
    * their rings freed), then their buffers are freed.
    */
   async exit(tfm: number): Promise<Errno | undefined> {
+    // The transform object is its init's until that returns: an exit of it comes after.
+    const started = () => !this.#starting.has(tfm);
+    if (!started()) await this.#k.sched.waitUntil("zip.exit:init-done", started);
     const t = this.tfms.get(tfm);
     if (!t) return "EINVAL";
     this.tfms.delete(tfm);
