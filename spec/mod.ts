@@ -28,6 +28,7 @@ export * as stack from "./stack.ts";
 export * as ioasid from "./ioasid.ts";
 
 import type { AnyMachineSpec } from "./types.ts";
+import { ioasidSpec } from "./ioasid.ts";
 import { mdevSpec } from "./mdev.ts";
 import { qmSpec } from "./qm.ts";
 import { sdmdevSpec } from "./sdmdev.ts";
@@ -50,4 +51,5 @@ export const SPECS: Readonly<Record<string, AnyMachineSpec>> = {
   zipc: zipCryptoSpec,
   wd: wdSpec,
   stack: stackSpec,
+  ioasid: ioasidSpec,
 };
