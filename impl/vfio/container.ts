@@ -22,6 +22,12 @@ export interface ContainerDeps {
   readonly hooks: DeviceHooks;
   /** Parents currently shared by some vfio_domain. */
   readonly shared: SharedParents;
+  /**
+   * Held by an attach that may allocate an IOMMU domain until it is done or undone: a domain's
+   * id is the lowest free one, and the spec's attach is one step, so no allocation elsewhere
+   * may see an id that a failing attach holds for a while and then gives back.
+   */
+  readonly domainIds: Mutex;
 }
 
 /** struct vfio_container, opened by one process. */
@@ -66,7 +72,12 @@ export class VfioContainer {
         const refused = refuse();
         if (refused !== undefined) return refused;
         if (this.iommu) {
-          const r = await this.iommu.attachGroup(group);
+          const iommu = this.iommu;
+          const r = await this.#deps.domainIds.hold(
+            this.#deps.kernel.sched,
+            "container.set:domain-ids",
+            () => iommu.attachGroup(group),
+          );
           if (r !== undefined) return r;
         }
         this.groups.push(group);
@@ -87,7 +98,12 @@ export class VfioContainer {
     const involved = this.groups.flatMap((g) => (g.parent ? [g, g.parent] : [g]));
     const unlock = await lockAll(this.#deps.kernel.sched, "container.setIommu:groups", involved);
     try {
-      return await this.#attachAll();
+      const { domainIds, kernel } = this.#deps;
+      return await domainIds.hold(
+        kernel.sched,
+        "container.setIommu:domain-ids",
+        () => this.#attachAll(),
+      );
     } finally {
       unlock();
     }

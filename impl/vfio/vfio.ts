@@ -9,7 +9,7 @@
  */
 import type { Errno } from "../../spec/types.ts";
 import type { IommuCore, IommuGroup } from "../iommu/core.ts";
-import type { Kernel } from "../kernel.ts";
+import { type Kernel, Mutex } from "../kernel.ts";
 import { AddressSpace } from "../mem/mm.ts";
 import { VfioContainer } from "./container.ts";
 import type { DeviceHooks, SharedParents } from "./type1.ts";
@@ -55,7 +55,7 @@ export class Vfio {
   ) {
     this.#devices = devices;
     const shared: SharedParents = new Set();
-    const deps = { kernel, core: iommu, hooks, shared };
+    const deps = { kernel, core: iommu, hooks, shared, domainIds: new Mutex() };
     for (const c of processes) {
       this.containers.set(c.id, new VfioContainer(c.id, new AddressSpace(c.mm, kernel.phys), deps));
     }
