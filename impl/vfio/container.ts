@@ -66,25 +66,25 @@ export class VfioContainer {
    * held.
    */
   setContainer(group: IommuGroup, refuse: () => Errno | undefined): Promise<Errno | undefined> {
-    return this.#locked("container.set:lock", async () => {
-      const unlock = await lockAll(this.#deps.kernel.sched, "container.set:group", [group]);
-      try {
-        const refused = refuse();
-        if (refused !== undefined) return refused;
-        if (this.iommu) {
-          const iommu = this.iommu;
-          const r = await this.#deps.domainIds.hold(
-            this.#deps.kernel.sched,
-            "container.set:domain-ids",
-            () => iommu.attachGroup(group),
-          );
-          if (r !== undefined) return r;
+    return this.#locked("container.set:lock", () => {
+      const body = async () => {
+        const unlock = await lockAll(this.#deps.kernel.sched, "container.set:group", [group]);
+        try {
+          const refused = refuse();
+          if (refused !== undefined) return refused;
+          if (this.iommu) {
+            const r = await this.iommu.attachGroup(group);
+            if (r !== undefined) return r;
+          }
+          this.groups.push(group);
+          return undefined;
+        } finally {
+          unlock();
         }
-        this.groups.push(group);
-        return undefined;
-      } finally {
-        unlock();
-      }
+      };
+      // The domain-id lock comes before any group's mutex, as in SET_IOMMU.
+      const { domainIds, kernel } = this.#deps;
+      return this.iommu ? domainIds.hold(kernel.sched, "container.set:domain-ids", body) : body();
     });
   }
 
@@ -95,18 +95,16 @@ export class VfioContainer {
 
   async #setIommu(): Promise<Errno | undefined> {
     if (this.groups.length === 0 || this.iommu) return "EINVAL";
-    const involved = this.groups.flatMap((g) => (g.parent ? [g, g.parent] : [g]));
-    const unlock = await lockAll(this.#deps.kernel.sched, "container.setIommu:groups", involved);
-    try {
-      const { domainIds, kernel } = this.#deps;
-      return await domainIds.hold(
-        kernel.sched,
-        "container.setIommu:domain-ids",
-        () => this.#attachAll(),
-      );
-    } finally {
-      unlock();
-    }
+    const { domainIds, kernel } = this.#deps;
+    return await domainIds.hold(kernel.sched, "container.setIommu:domain-ids", async () => {
+      const involved = this.groups.flatMap((g) => (g.parent ? [g, g.parent] : [g]));
+      const unlock = await lockAll(kernel.sched, "container.setIommu:groups", involved);
+      try {
+        return await this.#attachAll();
+      } finally {
+        unlock();
+      }
+    });
   }
 
   async #attachAll(): Promise<Errno | undefined> {
