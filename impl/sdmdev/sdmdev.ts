@@ -107,10 +107,11 @@ export class SdmdevClass {
   }
 
   /**
-   * The class device of `parent` as its kernel crypto users find it: also while it
-   * unregisters, but not once its last mdev's release is removing it (it goes then).
+   * The class device of `parent` as the kernel's own paths find it (the IRQ thread's
+   * wake-ups, the crypto transforms): also while it unregisters, but not once its last mdev's
+   * release is removing it (it goes then).
    */
-  kernelUserParent(parent: number): VfioSdmdev | undefined {
+  kernelParent(parent: number): VfioSdmdev | undefined {
     const sd = this.devices.get(parent);
     return sd && !this.#core.isGoing(parent) ? sd : undefined;
   }

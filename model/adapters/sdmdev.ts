@@ -170,10 +170,13 @@ export class SdmdevAdapter {
         const post = () => this.#pfs.get(sd)!.qm.qps[qn]?.onEvent?.();
         return Promise.resolve(wait(sd, q, c.timeout, { at: c.updateAt, post }));
       })
-      .with({ op: "sdmdev.notify" }, (c) => {
-        const sd = sdmdev.devices.get(c.parent);
-        if (!sd) return Promise.resolve({ err: "ENODEV" } as const);
-        return this.#notify(this.#pfs.get(sd)!, c.qn);
+      .with({ op: "sdmdev.notify" }, async (c) => {
+        const sd = sdmdev.kernelParent(c.parent);
+        if (!sd) return { err: "ENODEV" } as const;
+        const r = await this.#notify(this.#pfs.get(sd)!, c.qn);
+        // A request the queue's stop cut short (its release under way) ends as one that came
+        // after the release: the parent may have gone with it meanwhile.
+        return "err" in r && !sdmdev.kernelParent(c.parent) ? { err: "ENODEV" } as const : r;
       })
       .with({ op: "sdmdev.svaBind" }, (c) => Promise.resolve(value(this.sva.bind(c.by))))
       .with({ op: "sdmdev.bindPasid" }, async (c) => {
@@ -192,7 +195,7 @@ export class SdmdevAdapter {
         return { ok: [t.comp.qp.qn, t.decomp.qp.qn] };
       })
       .with({ op: "sdmdev.tfmExit" }, async (c) => {
-        const sd = sdmdev.kernelUserParent(c.parent);
+        const sd = sdmdev.kernelParent(c.parent);
         if (!sd) return { err: "ENODEV" } as const;
         const r = await this.#pfs.get(sd)!.crypto.exit(c.tfm);
         if (r === undefined) sdmdev.kernelUserGone(sd);
@@ -225,12 +228,17 @@ export class SdmdevAdapter {
 
   /**
    * One request of sdmdev queue `qn`'s user, through the real QM (see the module comment):
-   * EINVAL unless `qn` is a started mdev queue; the device's errno if it could not run it.
+   * EINVAL unless `qn` is a started mdev queue whose file a process holds (its fd or a
+   * mapping: no one else could write the SQE); the device's errno if it could not run it.
    */
   async #notify({ qm, device }: QmFunction, qn: number): Promise<Ret> {
     if (!isInt(qn, 0, qm.qpArray.length - 1)) return { err: "EINVAL" };
     const qp = qm.qpArray[qn];
     if (!qp?.rings || typeof qp.owner !== "object" || qp.rings.full()) return { err: "EINVAL" };
+    // A queue whose file nothing holds (an open not yet done, a release under way) runs only
+    // for the driver: the spec's queue is not running then, so it has no request to complete.
+    const q = this.mdev.devices.get(qp.owner.mdev)?.drvdata;
+    if (q instanceof SdmdevQueue && !q.fd && q.vmas.length === 0) return { err: "EINVAL" };
     const rings = qp.rings;
     rings.fill(this.#tags++ & 0xffff);
     qm.qpDoorbell(rings, { qn, cmd: DOORBELL_CMD.SQ, index: rings.sqTail.index, priority: 0 });
