@@ -280,12 +280,11 @@ Deno.test("race: not linearizable names the longest prefix and why each next ope
   const r = checkTrace(parseTrace(quirky, machineNamed));
   assert.equal(r.passed, false);
   const text = r.report().join("\n");
-  assert.match(text, /longest linearizable prefix \(4 of 6\): actor2#0 actor3#0 actor2#1 actor2#2/);
+  assert.match(text, /longest linearizable prefix \(3 of 4\): actor2#0 actor1#0 actor3#0/);
   assert.match(
     text,
-    /actor1#0 type1\.setIommu\(container=2\): ret differs: spec err EBUSY, history ok 0/,
+    /actor2#1 type1\.setIommu\(container=2\): ret differs: spec err EBUSY, history ok 0/,
   );
-  assert.match(text, /actor1#1 .*: program order: actor1#0 comes first/);
   const transient = await Deno.readTextFile(
     `${root}fixtures/counterexamples/unshareBeforeUndo.itf.json`,
   );
@@ -316,12 +315,16 @@ Deno.test("race: an operation of unknown outcome may take effect or not", async 
   const doc = JSON.parse(
     await Deno.readTextFile(`${root}fixtures/counterexamples/shareWithoutGroupLock.itf.json`),
   );
-  doc.states[5]["warpspec::ret"] = { unknown: true };
+  const setIommu = doc.states.findIndex((s: Doc) => s["mbt::actionTaken"] === "type1.setIommu");
+  doc.states[setIommu]["warpspec::ret"] = { unknown: true };
   const r = judge(doc);
   assert.equal(r.passed, false, "its setIommu's effect is in the end state whatever it returned");
+  const all = doc.states.length - 1;
   assert.match(
     r.text,
-    /prefix \(6 of 6\).*\n.*every operation fits in that order, but the end state/,
+    new RegExp(
+      `prefix \\(${all} of ${all}\\).*\n.*every operation fits in that order, but the end state`,
+    ),
   );
 });
 
