@@ -411,3 +411,16 @@ Deno.test("bad input: exit 2, one line naming file and JSON path; -h exits 0", a
     assert.match(r.stdout, /^usage: deno task oracle/);
   });
 });
+
+Deno.test("race: setup commands with placeholders are resolved against the spec's state, as the race ran them", async () => {
+  // Recorded before the fix of its race: its setup binds a PASID through placeholders
+  // (`by=-1, pasid=-1`), and its history is not linearizable.
+  const text = await Deno.readTextFile(
+    `${root}fixtures/race-scenarios/sdmdev-race-notify-while-the-parent-goes.itf.json`,
+  );
+  assert.match(text, /"sdmdev\.bindPasid"/);
+  const r = checkTrace(parseTrace(text, machineNamed));
+  const report = r.report().join("\n");
+  assert.doesNotMatch(report, /the state after the setup differs/);
+  assert.match(report, /not linearizable[\s\S]*longest linearizable prefix \(4 of 8\)/);
+});

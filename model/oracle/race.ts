@@ -164,7 +164,10 @@ function historyOf(trace: MachineTrace): HistoryEntry[] {
 export function checkRace(trace: MachineTrace): OracleResult {
   const machine = trace.machine as Machine<unknown, Cmd>;
   let start = machine.initial();
-  for (const cmd of trace.meta.race!.setup) start = machine.step(start, cmd).state;
+  // Setup commands may hold placeholders, resolved against the spec's state as the race ran.
+  for (const generated of trace.meta.race!.setup) {
+    start = machine.step(start, machine.resolve?.(start, generated) ?? generated).state;
+  }
   const whole = trace.meta.observed === undefined;
   const observe = (s: unknown) => whole ? s : project(s, trace.projection);
   const startDiff = describeDivergence(observe(start), trace.initial, ["spec", "trace"]);
