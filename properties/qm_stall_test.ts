@@ -1,5 +1,5 @@
 /**
- * The `qm-stall` view reaches the device's stalls that rings of equal depths cannot: its
+ * The `qm-stall` view reaches the device's full-CQ stall, which rings of equal depths cannot: its
  * generator drives the device into a full CQ and a full EQ within a few hundred runs, and the
  * implementation stalls exactly where the spec does.
  */

@@ -173,8 +173,9 @@ export const qmMachine: Machine<QmState, QmCommand> = qmMachineWith(QM_CHECK_CON
 
 /**
  * Rings of unequal depths (SQ 4, CQ 2, EQ 3), where the device stalls on a full CQ (three
- * SQEs outstanding, one CQE slot) and on a full EQ, stalls that rings of equal depths never
- * reach: a producer's `sqDepth - 1` outstanding requests always fit a CQ as deep.
+ * SQEs outstanding, one CQE slot), which `qm` cannot reach (a producer's `sqDepth - 1`
+ * outstanding requests always fit a CQ as deep), and on a full EQ within a few runs (`qm`
+ * reaches it rarely).
  */
 export const qmStallMachine: Machine<QmState, QmCommand> = qmMachineWith(
   { qpNum: 3, sqDepth: 4, cqDepth: 2, eqDepth: 3 },
