@@ -174,26 +174,35 @@ Deno.test("check --report: bad usage exits 2, an unwritable file exits 1, one li
 });
 
 Deno.test("check: a counterexample that cannot be written is exit 1, one line, after the table", async () => {
-  const r = await check(
-    "--suite",
-    "type1",
-    "--quirk",
-    "unshareUnderflow",
-    "--seed",
-    "3",
-    "--runs",
-    "20",
-    "--out",
-    "/proc/version/x",
-  );
-  assert.equal(r.code, 1, r.stderr);
-  assert.deepEqual(rows(r.stdout).map((row) => row[3]), ["1"]);
-  assert.match(r.stderr, /^check: seed 3, path [\d:]+; counterexample \(\d+ steps\) NOT written$/m);
-  const last = r.stderr.trim().split("\n").at(-1)!;
-  assert.match(
-    last,
-    /^check: error: cannot write counterexample \/proc\/version\/x\/type1-unshareUnderflow-3\.itf\.json: /,
-  );
+  // The directory is writable (checked before the run), the counterexample's name is taken by
+  // a directory.
+  const out = await Deno.makeTempDir();
+  const file = `${out}/type1-unshareUnderflow-3.itf.json`;
+  await Deno.mkdir(file);
+  try {
+    const r = await check(
+      "--suite",
+      "type1",
+      "--quirk",
+      "unshareUnderflow",
+      "--seed",
+      "3",
+      "--runs",
+      "20",
+      "--out",
+      out,
+    );
+    assert.equal(r.code, 1, r.stderr);
+    assert.deepEqual(rows(r.stdout).map((row) => row[3]), ["1"]);
+    assert.match(
+      r.stderr,
+      /^check: seed 3, path [\d:]+; counterexample \(\d+ steps\) NOT written$/m,
+    );
+    const last = r.stderr.trim().split("\n").at(-1)!;
+    assert.ok(last.startsWith(`check: error: cannot write counterexample ${file}: `), last);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });
 
 Deno.test("check --quirk: --expect-failure inverts the exit code; an unexercised quirk is exit 2", async () => {

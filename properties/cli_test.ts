@@ -195,3 +195,31 @@ Deno.test("replay: a recorded state field of the wrong type is bad input, exit 2
     await Deno.remove(bad);
   }
 });
+
+Deno.test("bad usage found before any work: one line, exit 2", async (t) => {
+  const cases: [string, string[], RegExp][] = [
+    ["replay", ["--seed", "1", "--path", "garbage", "--suite", "type1"], /--path: expected/],
+    [
+      "replay",
+      ["--seed", "1", "--path", "3:0", "--replay-path", "!!", "--suite", "type1"],
+      /--replay-path/,
+    ],
+    [
+      "replay",
+      ["--seed", "1", "--path", "3:0", "--replay-path", "zzzz", "--suite", "type1"],
+      /cannot follow it/,
+    ],
+    ["replay", ["--seed", "1", "--path", "99999:3:3", "--suite", "type1"], /cannot follow it/],
+    ["check", ["--suite", "type1", "--runs", "99999999999999999999"], /--runs: .* too large/],
+    ["check", ["--suite", "type1", "--runs", "10", "--out", "/proc/nope"], /--out: cannot write/],
+    ["drive", ["--machine", "qm", "--out", "/proc/nope", "--", "true"], /--out: cannot write/],
+  ];
+  for (const [cli, args, message] of cases) {
+    await t.step(`${cli} ${args.join(" ")}`, async () => {
+      const r = await runCli(cli, ...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, message);
+    });
+  }
+});

@@ -325,3 +325,8 @@ Deno.test("zip progress: a line once a run has read 4 MiB, ended by a newline", 
   await quiet.add(2 ** 30, 0);
   await quiet.end();
 });
+
+Deno.test("zip --quirk refuses a defect its path does not exercise: one line, exit 2", async () => {
+  const r = await zip(["--quirk", "unshareUnderflow"], new TextEncoder().encode("x"));
+  assertOneLine(r, 2, /^zip: error: --quirk unshareUnderflow: the zip path does not exercise it/);
+});

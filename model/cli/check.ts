@@ -22,7 +22,15 @@ import { type Coverage, formatCoverage, type MachineCoverage, summarize } from "
 import type { Machine } from "../machine.ts";
 import { type Suite, SUITES } from "../machines.ts";
 import { PCT_DEPTH } from "../suites.ts";
-import { parseArgs, printLines, quirkNames, runCli, RunError, UsageError } from "./common.ts";
+import {
+  parseArgs,
+  printLines,
+  quirkNames,
+  runCli,
+  RunError,
+  UsageError,
+  writableDir,
+} from "./common.ts";
 import { suitesNamed } from "./model_args.ts";
 
 const USAGE = `usage: deno task check [--runs N] [--seconds S] [--seed N] [--suite NAME]...
@@ -267,6 +275,7 @@ async function checkArgs(argv: readonly string[]): Promise<CheckArgs | undefined
     out: (flags.out as string | undefined) ?? "out/counterexamples",
     coverage: coverage !== undefined,
   };
+  await writableDir("--out", config.out);
   return { config, runs, coverage, reports, expectFailure: flags["expect-failure"] === true };
 }
 

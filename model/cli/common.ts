@@ -113,6 +113,11 @@ export function parseArgs(argv: readonly string[], spec: Record<string, FlagKind
       if (!/^\d+$/.test(value)) {
         throw new UsageError(`--${name} expects a non-negative integer, got "${value}"`);
       }
+      if (!Number.isSafeInteger(Number(value))) {
+        throw new UsageError(
+          `--${name}: ${value} is too large (at most ${Number.MAX_SAFE_INTEGER})`,
+        );
+      }
       flags[name] = Number(value);
     } else if (kind === "list") {
       flags[name] = [...((flags[name] as string[] | undefined) ?? []), value];
@@ -153,4 +158,18 @@ export async function runCli(name: string, body: () => Promise<number>): Promise
     }
   }
   Deno.exit(code);
+}
+
+/**
+ * Creates `dir` if needed and checks a file can be written there, before any work starts: a
+ * bad `flag` value is bad usage (exit 2), not a result lost at the end.
+ */
+export async function writableDir(flag: string, dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    const probe = await Deno.makeTempFile({ dir, prefix: ".warpspec-probe-" });
+    await Deno.remove(probe);
+  } catch (e) {
+    throw new UsageError(`${flag}: cannot write to ${dir}: ${(e as Error).message}`);
+  }
 }

@@ -11,7 +11,7 @@
  */
 import { drive, DRIVE_TARGETS } from "../drive/driver.ts";
 import { SpawnError } from "../drive/process.ts";
-import { parseArgs, printLines, runCli, RunError, UsageError } from "./common.ts";
+import { parseArgs, printLines, runCli, RunError, UsageError, writableDir } from "./common.ts";
 
 const MACHINES = Object.keys(DRIVE_TARGETS);
 
@@ -25,17 +25,6 @@ const USAGE = `usage: deno task drive --machine ${MACHINES.join("|")} [options] 
   --max-commands N  longest generated sequence (default: the machine's)
   --timeout S       seconds one run may take before the implementation is killed (default 10)
 The protocol (JSON lines on stdin/stdout) is in README.md, "Checking your implementation".`;
-
-/** Makes `dir` (and its parents) now, so a bad --out is found before any run. */
-async function ensureDir(dir: string): Promise<void> {
-  try {
-    await Deno.mkdir(dir, { recursive: true });
-    const probe = await Deno.makeTempFile({ dir, prefix: ".drive-probe-" });
-    await Deno.remove(probe);
-  } catch (e) {
-    throw new UsageError(`--out: cannot write to ${dir}: ${(e as Error).message}`);
-  }
-}
 
 /** Refuses a --trace file whose directory does not exist. */
 function checkTraceFile(file: string): void {
@@ -102,7 +91,7 @@ async function main(): Promise<number> {
     throw new UsageError(`--seed must be below 2^31, got ${flags.seed}`);
   }
   const out = (flags.out as string | undefined) ?? "out/drive";
-  await ensureDir(out);
+  await writableDir("--out", out);
   const traceFile = flags.trace as string | undefined;
   if (traceFile !== undefined) checkTraceFile(traceFile);
   let report;

@@ -90,8 +90,29 @@ async function fromSeed(flags: Record<string, unknown>): Promise<ReplayResult> {
   const quirks = quirkNames(flags.quirk as string[] | undefined);
   const seed = flags.seed as number;
   const path = flags.path as string;
+  if (!/^\d+(:\d+)*$/.test(path)) {
+    throw new UsageError(`--path: expected a fast-check path like 12:0:3, got "${path}"`);
+  }
   const replayPath = flags["replay-path"] as string | undefined;
-  const report = await runSuite(suite, { seed, path, replayPath, runs: 1, quirks });
+  if (replayPath !== undefined && !/^[A-Za-z0-9+/:]+$/.test(replayPath)) {
+    throw new UsageError(
+      `--replay-path: expected fast-check's replay path (like cEB:F), got "${replayPath}"`,
+    );
+  }
+  let report;
+  try {
+    report = await runSuite(suite, { seed, path, replayPath, runs: 1, quirks });
+  } catch (e) {
+    // fast-check's own word for a path or replay path it cannot follow.
+    const undecodable = replayPath !== undefined && e instanceof TypeError;
+    if (undecodable || (e instanceof Error && e.message.startsWith("Unable to replay"))) {
+      throw new UsageError(
+        `--path ${path}${replayPath ? ` --replay-path ${replayPath}` : ""}: fast-check cannot ` +
+          `follow it (${e.message})`,
+      );
+    }
+    throw e;
+  }
   if (!report.failure) {
     const lines = [`seed ${seed} path ${path}: passes now`];
     await printLines(...lines);

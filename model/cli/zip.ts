@@ -33,6 +33,7 @@ import {
   type Writer,
 } from "./common.ts";
 import { Platform } from "../../impl/platform.ts";
+import { wdzipMachine } from "../machines/wdzip.ts";
 
 const USAGE = `usage: npm run zip -- [-d] [-g] [-1..-9] [--quirk NAME]... [--] < in > out
   -d, --decompress  decompress a zlib or gzip stream (detected from its header)
@@ -166,6 +167,15 @@ function options(argv: readonly string[]): Options | "help" {
     throw new UsageError(`--level expects 1..9, got ${level}`);
   }
   const quirks = quirkNames(flags.quirk as string[] | undefined);
+  for (const q of quirks) {
+    if (!wdzipMachine.quirks.includes(q)) {
+      throw new UsageError(
+        `--quirk ${q}: the zip path does not exercise it (it takes ${
+          wdzipMachine.quirks.join(", ")
+        })`,
+      );
+    }
+  }
   return {
     decompress: flags.decompress === true,
     gzip: flags.gzip === true,
