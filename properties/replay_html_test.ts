@@ -154,7 +154,7 @@ Deno.test("replay --html writes the page and still prints the text; exit codes a
 
 Deno.test("replay --html that cannot be written: one line, exit 1", async () => {
   const cases: [string, RegExp][] = [
-    ["/dev/full", /^replay: error: \/dev\/full: write failed after 0 bytes: /],
+    ["/dev/full", /^replay: error: \/dev\/full: cannot write: No space left/],
     ["/nonexistent/dir/x.html", /^replay: error: \/nonexistent\/dir\/x\.html: cannot write: /],
   ];
   for (const [out, message] of cases) {

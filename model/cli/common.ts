@@ -173,3 +173,15 @@ export async function writableDir(flag: string, dir: string): Promise<void> {
     throw new UsageError(`${flag}: cannot write to ${dir}: ${(e as Error).message}`);
   }
 }
+
+/**
+ * Writes `text` to the file `path`, all of it (Deno's writeTextFile loops over short writes),
+ * or fails the run with one line naming the file (exit 1).
+ */
+export async function writeTextOrFail(path: string, text: string): Promise<void> {
+  try {
+    await Deno.writeTextFile(path, text);
+  } catch (e) {
+    throw new RunError(`${path}: cannot write: ${(e as Error).message}`);
+  }
+}

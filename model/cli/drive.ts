@@ -11,7 +11,14 @@
  */
 import { drive, DRIVE_TARGETS } from "../drive/driver.ts";
 import { SpawnError } from "../drive/process.ts";
-import { parseArgs, printLines, runCli, RunError, UsageError, writableDir } from "./common.ts";
+import {
+  parseArgs,
+  printLines,
+  runCli,
+  UsageError,
+  writableDir,
+  writeTextOrFail,
+} from "./common.ts";
 
 const MACHINES = Object.keys(DRIVE_TARGETS);
 
@@ -43,12 +50,8 @@ function checkTraceFile(file: string): void {
   throw new UsageError(`--trace: ${file}: no such directory ${dir}`);
 }
 
-async function writeTrace(file: string, trace: unknown): Promise<void> {
-  try {
-    await Deno.writeTextFile(file, JSON.stringify(trace, null, 1) + "\n");
-  } catch (e) {
-    throw new RunError(`cannot write ${file}: ${(e as Error).message}`);
-  }
+function writeTrace(file: string, trace: unknown): Promise<void> {
+  return writeTextOrFail(file, JSON.stringify(trace, null, 1) + "\n");
 }
 
 async function main(): Promise<number> {

@@ -28,28 +28,13 @@ import {
   runCli,
   RunError,
   UsageError,
-  writeAll,
+  writeTextOrFail,
 } from "./common.ts";
 import { loadTrace, suitesNamed } from "./model_args.ts";
 
 const USAGE = `usage: deno task replay [--no-quirk] FILE.itf.json [--html OUT.html]
        deno task replay --minimize FILE.itf.json [--out MIN.itf.json]
        deno task replay --seed N --path P [--replay-path R] --suite NAME [--quirk NAME]...`;
-
-/** Writes `text` to the file `path`, every byte, or fails with one line (exit 1). */
-async function writeFile(path: string, text: string): Promise<void> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { write: true, create: true, truncate: true });
-  } catch (e) {
-    throw new RunError(`${path}: cannot write: ${(e as Error).message}`);
-  }
-  try {
-    await writeAll(file, new TextEncoder().encode(text), path);
-  } finally {
-    file.close();
-  }
-}
 
 /**
  * A trace file, its recorded states checked against the spec's shape as the oracle checks them
@@ -76,7 +61,7 @@ async function fromFile(file: string, noQuirk: boolean, html?: string): Promise<
   const result = await replayTrace(trace, noQuirk ? {} : quirkSwitches(quirks), !noQuirk);
   await printLines(...result.lines);
   if (html !== undefined) {
-    await writeFile(html, replayPage(file.split("/").at(-1)!, trace, result, label));
+    await writeTextOrFail(html, replayPage(file.split("/").at(-1)!, trace, result, label));
     await printLines(`wrote ${html}`);
   }
   return result;
@@ -146,7 +131,7 @@ async function minimizeFile(file: string, out: string | undefined): Promise<numb
       `${file}: does not fail with its quirks (${quirks})${also}: nothing to minimize`,
     );
   }
-  await writeFile(target, JSON.stringify(found.trace, null, 1) + "\n");
+  await writeTextOrFail(target, JSON.stringify(found.trace, null, 1) + "\n");
   await printLines(
     `${file}: ${found.before} steps before, ${found.after} after (${found.tried} replays, quirks: ${quirks})`,
     `still fails: ${found.violation}`,
