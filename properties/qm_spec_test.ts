@@ -20,8 +20,8 @@ import {
   type QmConfig,
   qmInvariants,
   type QmOwner,
-  type QmQp,
   type QmState,
+  type StartedQp,
   step,
 } from "../spec/qm.ts";
 import type { Ret } from "../spec/types.ts";
@@ -61,9 +61,9 @@ function startedQp(config: Partial<QmConfig>, owner: QmOwner = U): QmState {
   return state;
 }
 
-function qp(s: QmState, qn = 0): QmQp {
+function qp(s: QmState, qn = 0): StartedQp {
   const q = s.qps[qn];
-  assert.ok(q !== null, `qp ${qn} allocated`);
+  assert.ok(q !== null && q.state === "started", `qp ${qn} started`);
   return q;
 }
 
@@ -154,15 +154,15 @@ Deno.test("qm allocator", async (t) => {
     ]);
     assert.deepEqual(a.rets, [{ ok: 0 }, { ok: 1 }, { ok: 2 }, { err: "EBUSY" }]);
     s = a.state;
-    assert.equal(qp(s, 1).owner, U);
-    assert.equal(qp(s, 2).owner, V);
+    assert.equal(s.qps[1]?.owner, U);
+    assert.equal(s.qps[2]?.owner, V);
     const b = run(s, [
       { op: "qm.release", qn: 1 },
       { op: "qm.release", qn: 1 },
       { op: "qm.alloc", owner: V },
     ]);
     assert.deepEqual(b.rets, [{ ok: { dropped: 0 } }, { err: "ENOENT" }, { ok: 1 }]);
-    assert.equal(qp(b.state, 1).owner, V);
+    assert.equal(b.state.qps[1]?.owner, V);
   });
 
   await t.step("bad owners and queue numbers", () => {
@@ -446,7 +446,7 @@ Deno.test("qm doorbells and mailbox", async (t) => {
     assert.deepEqual(step(s, db("kernel", 0, DOORBELL_CMD.EQ, 1)).ret, { err: "EINVAL" });
     assert.deepEqual(step(s, db(U, 0, 7, 0)).ret, { err: "EINVAL" });
     assert.deepEqual(step(s, db(U, 0, DOORBELL_CMD.CQ, 1)).ret, { err: "EINVAL" });
-    assert.deepEqual(one(s, db(U, 0, DOORBELL_CMD.SQ, 1))[0].qps[0]?.sqDoorbell, 1);
+    assert.deepEqual(qp(one(s, db(U, 0, DOORBELL_CMD.SQ, 1))[0]).sqDoorbell, 1);
   });
 
   await t.step("mailbox busy bit: EBUSY until the device clears it", () => {
@@ -484,7 +484,7 @@ Deno.test("qm invariants can fail", async (t) => {
     dev(),
   ]).state;
   assert.deepEqual(checkQmInvariants(base), []);
-  const withQp = (patch: Partial<QmQp>): QmState => ({
+  const withQp = (patch: Partial<StartedQp>): QmState => ({
     ...base,
     qps: [{ ...qp(base), ...patch }, null],
   });
@@ -602,7 +602,7 @@ function withOwner(s: QmState, a: Action): QmCommand {
   if (!a.asOwner || !("qn" in c) || c.qn >= s.qps.length) return c;
   if (c.op === "qm.start") {
     // Start the queue pair that was allocated last and not started yet, if any.
-    const waiting = s.qps.find((q) => q !== null && !q.started);
+    const waiting = s.qps.find((q) => q !== null && q.state === "created");
     return waiting ? { ...c, qn: waiting.qn } : c;
   }
   const owner = s.qps[c.qn]?.owner;
@@ -636,7 +636,10 @@ function applyChecked(s: QmState, cmd: QmCommand, fifo: Fifo, count = false): Qm
     for (let qn = 0; qn < r.state.qps.length; qn++) {
       const after = r.state.qps[qn];
       const before = s.qps[qn];
-      if (after && before && after.started && after.phase !== before.phase) {
+      if (
+        after?.state === "started" && before?.state === "started" &&
+        after.phase !== before.phase
+      ) {
         coverage.set("cq-wrap", (coverage.get("cq-wrap") ?? 0) + 1);
       }
     }
@@ -679,7 +682,7 @@ function drain(s: QmState, fifo: Fifo): QmState {
   for (let round = 0; round < 10_000; round++) {
     let progressed = false;
     for (const q of s.qps) {
-      if (q === null || !q.started) continue;
+      if (q === null || q.state !== "started") continue;
       if (q.sqDoorbell < q.sqTail) {
         const by = q.owner;
         s = applyChecked(s, {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import type { QmCommand, QmState } from "../spec/qm.ts";
+import type { QmCommand, QmQp, QmState } from "../spec/qm.ts";
 import { qmStallMachine } from "../model/machines/qm.ts";
 import { runSequential } from "../model/runner.ts";
 import { testSeed } from "../model/seed.ts";
@@ -14,7 +14,9 @@ import { testSeed } from "../model/seed.ts";
 function stalls(state: QmState): string[] {
   const { cqDepth, eqDepth } = state.config;
   const out: string[] = [];
-  if (state.qps.some((qp) => qp !== null && qp.cqTail - qp.cqDoorbell >= cqDepth - 1)) {
+  const full = (qp: QmQp | null) =>
+    qp?.state === "started" && qp.cqTail - qp.cqDoorbell >= cqDepth - 1;
+  if (state.qps.some(full)) {
     out.push("cq");
   }
   if (state.eqTail - state.eqDoorbell >= eqDepth - 1) out.push("eq");

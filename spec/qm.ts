@@ -192,17 +192,30 @@ export interface Eqe {
 }
 
 /**
- * One allocated queue pair (`struct hisi_qp` and its `hisi_acc_qp_status`, RFCv2 4/7 qm.h).
- * Counters are absolute (see the module doc); they satisfy
- * `cqDoorbell <= cqHead <= cqTail == sqHead <= sqDoorbell <= sqTail`.
+ * A queue pair `hisi_qm_create_qp` allocated and `hisi_qm_start_qp` has not started: its
+ * SQC and CQC are not loaded, so it has no rings (RFCv2 4/7 qm.c).
  */
-export interface QmQp {
+export interface CreatedQp {
+  /** The lifecycle state. */
+  readonly state: "created";
+  /** Queue number, the index in the allocator's bitmap (`queue_id`). */
+  readonly qn: number;
+  /** Who allocated it; only the owner may start it, ring its doorbells, send and poll. */
+  readonly owner: QmOwner;
+}
+
+/**
+ * A started queue pair (`struct hisi_qp` and its `hisi_acc_qp_status`, RFCv2 4/7 qm.h): its
+ * SQC and CQC are loaded and its rings live. Counters are absolute (see the module doc); they
+ * satisfy `cqDoorbell <= cqHead <= cqTail == sqHead <= sqDoorbell <= sqTail`.
+ */
+export interface StartedQp {
+  /** The lifecycle state. */
+  readonly state: "started";
   /** Queue number, the index in the allocator's bitmap (`queue_id`). */
   readonly qn: number;
   /** Who allocated it; only the owner may ring its doorbells, send and poll. */
   readonly owner: QmOwner;
-  /** Whether `hisi_qm_start_qp` loaded its SQC and CQC; rings exist only after that. */
-  readonly started: boolean;
   /** Producer: SQEs written (`sq_tail`). */
   readonly sqTail: number;
   /** SQ tail published by the last SQ doorbell: the device may consume up to here. */
@@ -228,6 +241,12 @@ export interface QmQp {
   /** Doorbells for this queue the device accepted from someone not its owner (must stay 0). */
   readonly foreignDoorbells: number;
 }
+
+/**
+ * One allocated queue pair, in one of its named lifecycle states: {@link CreatedQp} (no
+ * rings) or {@link StartedQp}. Released queue pairs leave the allocator (`qps` holds null).
+ */
+export type QmQp = CreatedQp | StartedQp;
 
 /** The whole QM function (`struct qm_info`, RFCv2 4/7 qm.h) plus the device-side state. */
 export interface QmState {
@@ -271,16 +290,21 @@ export function sqLimit(config: QmConfig): number {
 }
 
 /** Requests outstanding on a queue pair: sent and not yet completed (RFCv2 4/7 `hisi_qp_send`). */
-export function outstanding(qp: QmQp): number {
+export function outstanding(qp: StartedQp): number {
   return qp.sqTail - qp.cqHead;
 }
 
-/** A queue pair with empty rings (`hisi_qm_create_qp`, or after `hisi_qm_start_qp`). */
-export function newQp(qn: number, owner: QmOwner, started: boolean): QmQp {
+/** A queue pair just allocated (`hisi_qm_create_qp`). */
+export function createdQp(qn: number, owner: QmOwner): CreatedQp {
+  return { state: "created", qn, owner };
+}
+
+/** A queue pair just started, its rings empty (`hisi_qm_start_qp`). */
+export function startedQp(qn: number, owner: QmOwner): StartedQp {
   return {
+    state: "started",
     qn,
     owner,
-    started,
     sqTail: 0,
     sqDoorbell: 0,
     sqHead: 0,
@@ -446,11 +470,11 @@ function lookup(s: QmState, qn: number): QmQp | Errno {
   return s.qps[qn] ?? "ENOENT";
 }
 
-/** Like {@link lookup}, and the queue pair must be started. */
-function lookupStarted(s: QmState, qn: number): QmQp | Errno {
+/** Like {@link lookup}, and the queue pair must be started (EINVAL otherwise). */
+function lookupStarted(s: QmState, qn: number): StartedQp | Errno {
   const qp = lookup(s, qn);
   if (typeof qp === "string") return qp;
-  return qp.started ? qp : "EINVAL";
+  return qp.state === "started" ? qp : "EINVAL";
 }
 
 function isOwner(v: unknown): v is QmOwner {
@@ -483,21 +507,21 @@ function alloc(s: QmState, owner: QmOwner): StepResult<QmState> {
   if (!isOwner(owner)) return fail(s, "EINVAL");
   const qn = s.qps.indexOf(null);
   if (qn < 0) return fail(s, "EBUSY");
-  return done(putQp(s, qn, newQp(qn, owner, false)), ok(qn));
+  return done(putQp(s, qn, createdQp(qn, owner)), ok(qn));
 }
 
 function start(s: QmState, qn: number): StepResult<QmState> {
   const qp = lookup(s, qn);
   if (typeof qp === "string") return fail(s, qp);
-  if (qp.started) return fail(s, "EINVAL");
+  if (qp.state === "started") return fail(s, "EINVAL");
   if (s.mailboxBusy) return fail(s, "EBUSY");
-  return done(putQp(s, qn, newQp(qn, qp.owner, true)), ok(qn));
+  return done(putQp(s, qn, startedQp(qn, qp.owner)), ok(qn));
 }
 
 function release(s: QmState, qn: number): StepResult<QmState> {
   const qp = lookup(s, qn);
   if (typeof qp === "string") return fail(s, qp);
-  return done(putQp(s, qn, null), ok({ dropped: qp.sq.length }));
+  return done(putQp(s, qn, null), ok({ dropped: qp.state === "started" ? qp.sq.length : 0 }));
 }
 
 function submit(
@@ -511,13 +535,13 @@ function submit(
   const qp = lookup(s, qn);
   if (typeof qp === "string") return fail(s, qp);
   if (qp.owner !== by) return fail(s, "EPERM");
-  if (!qp.started || !Number.isSafeInteger(tag)) return fail(s, "EINVAL");
+  if (qp.state !== "started" || !Number.isSafeInteger(tag)) return fail(s, "EINVAL");
   if (qp.sqTail - qp.cqHead >= s.config.sqDepth - 1) return fail(s, full);
   const seq = qp.sqTail;
   const sq = qp.sq.slice();
   sq.push({ seq, tag, status: null });
   const sqTail = seq + 1;
-  const next: QmQp = { ...qp, sq, sqTail, sqDoorbell: ring ? sqTail : qp.sqDoorbell };
+  const next: StartedQp = { ...qp, sq, sqTail, sqDoorbell: ring ? sqTail : qp.sqDoorbell };
   return done(putQp(s, qn, next), ok(seq));
 }
 
@@ -544,7 +568,7 @@ function doorbell(
       const qp = lookup(s, db.qn);
       if (typeof qp === "string") return fail(s, qp);
       if (qp.owner !== by) return fail(s, "EPERM");
-      if (!qp.started) return fail(s, "EINVAL");
+      if (qp.state !== "started") return fail(s, "EINVAL");
       if (db.cmd === DOORBELL_CMD.SQ) {
         const tail = qp.sqDoorbell + forward(qp.sqDoorbell, db.index, sqDepth);
         if (tail > qp.sqTail) return fail(s, "EINVAL");
@@ -594,7 +618,11 @@ function deviceStep(s: QmState, qn: number, status: number): StepResult<QmState>
  * Accepts every CQE at the consumer's head whose phase matches the expected one, then rings
  * the CQ doorbell once for all of them. Returns the new queue pair and the completions.
  */
-function drainCq(qp: QmQp, cqDepth: number, limit: number): [QmQp, QmCompletion[]] {
+function drainCq(
+  qp: StartedQp,
+  cqDepth: number,
+  limit: number,
+): [StartedQp, QmCompletion[]] {
   const out: QmCompletion[] = [];
   let head = qp.cqHead;
   let phase = qp.phase;
@@ -607,7 +635,7 @@ function drainCq(qp: QmQp, cqDepth: number, limit: number): [QmQp, QmCompletion[
     if (head % cqDepth === 0) phase = phase === 1 ? 0 : 1;
   }
   if (out.length === 0) return [qp, out];
-  const next: QmQp = {
+  const next: StartedQp = {
     ...qp,
     cqHead: head,
     cqDoorbell: head,
@@ -623,7 +651,7 @@ function poll(s: QmState, qn: number, by: number): StepResult<QmState> {
   const qp = lookup(s, qn);
   if (typeof qp === "string") return fail(s, qp);
   if (qp.owner !== by) return fail(s, "EPERM");
-  if (!qp.started) return fail(s, "EINVAL");
+  if (qp.state !== "started") return fail(s, "EINVAL");
   const [next, got] = drainCq(qp, s.config.cqDepth, 1);
   if (got.length === 0) return fail(s, "EAGAIN");
   return done(putQp(s, qn, next), ok(got[0]));
@@ -642,7 +670,7 @@ function irq(s: QmState): StepResult<QmState> {
     const { cqn } = s.eq[head - s.eqDoorbell];
     if (cqn >= qps.length) events.push({ warn: "eqe-cqn-out-of-range", cqn });
     const qp = cqn < qps.length ? qps[cqn] : null;
-    if (qp !== null && qp.started) {
+    if (qp !== null && qp.state === "started") {
       if (qp.owner === "kernel") {
         const [next, got] = drainCq(qp, cqDepth, Infinity);
         qps[cqn] = next;
@@ -799,6 +827,14 @@ function eachQp(s: QmState, f: (qp: QmQp) => string | undefined): string | undef
   return undefined;
 }
 
+/** Like {@link eachQp}, over the started queue pairs only (the ones with rings). */
+function eachStartedQp(
+  s: QmState,
+  f: (qp: StartedQp) => string | undefined,
+): string | undefined {
+  return eachQp(s, (qp) => qp.state === "started" ? f(qp) : undefined);
+}
+
 /**
  * The QM invariants (DOMAIN.md §5), each a named predicate over {@link QmState}. Scope
  * `always` marks the safety properties, which must hold at every scheduling point of an
@@ -812,8 +848,8 @@ function eachQp(s: QmState, f: (qp: QmQp) => string | undefined): string | undef
  * - `qm.eq-no-overwrite` (always): at most `eqDepth - 1` EQEs unreleased.
  * - `qm.doorbell-owner` (always): no queue accepted a doorbell from anyone but its owner.
  * - `qm.allocator`: `qps` has `qpNum` slots, slot `qn` holds queue pair `qn` (every invariant
- *   over queue pairs checks this), owners are valid, and a queue pair that is not started has
- *   empty rings (`hisi_qm_create_qp`).
+ *   over queue pairs checks this) and owners are valid. (A queue pair that is not started
+ *   has no rings by construction: {@link CreatedQp}.)
  * - `qm.ring-order`: `cqDoorbell <= cqHead <= cqTail == sqHead <= sqDoorbell <= sqTail`: the
  *   device consumes only published SQEs and writes one CQE per SQE; the consumer accepts only
  *   written CQEs and releases only accepted ones.
@@ -836,7 +872,7 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
     name: "qm.outstanding-limit",
     scope: "always",
     check: (s) =>
-      eachQp(s, (qp) => {
+      eachStartedQp(s, (qp) => {
         const n = outstanding(qp);
         return n < 0 || n > sqLimit(s.config)
           ? `${n} outstanding, limit ${sqLimit(s.config)}`
@@ -847,7 +883,7 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
     name: "qm.cq-no-overwrite",
     scope: "always",
     check: (s) =>
-      eachQp(s, (qp) => {
+      eachStartedQp(s, (qp) => {
         const n = qp.cqTail - qp.cqDoorbell;
         return n > s.config.cqDepth - 1
           ? `${n} CQEs unreleased in a CQ of depth ${s.config.cqDepth}`
@@ -868,7 +904,7 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
     name: "qm.doorbell-owner",
     scope: "always",
     check: (s) =>
-      eachQp(
+      eachStartedQp(
         s,
         (qp) =>
           qp.foreignDoorbells === 0
@@ -883,20 +919,17 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
       if (s.qps.length !== s.config.qpNum) {
         return `${s.qps.length} qp slots, qpNum is ${s.config.qpNum}`;
       }
-      return eachQp(s, (qp) => {
-        if (!isOwner(qp.owner)) return `owner ${qp.owner} is neither the kernel nor a pid`;
-        if (!qp.started && (qp.sqTail !== 0 || qp.cqTail !== 0 || qp.sq.length !== 0)) {
-          return "not started but its rings are not empty";
-        }
-        return undefined;
-      });
+      return eachQp(
+        s,
+        (qp) => isOwner(qp.owner) ? undefined : `owner ${qp.owner} is neither the kernel nor a pid`,
+      );
     },
   },
   {
     name: "qm.ring-order",
     scope: "between-ops",
     check: (s) =>
-      eachQp(
+      eachStartedQp(
         s,
         (qp) =>
           qp.cqDoorbell <= qp.cqHead && qp.cqHead <= qp.cqTail && qp.cqTail === qp.sqHead &&
@@ -914,7 +947,7 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
       if (s.eq.length !== s.eqTail - s.eqDoorbell) {
         return `${s.eq.length} EQEs stored for ${s.eqTail - s.eqDoorbell} unreleased`;
       }
-      return eachQp(s, (qp) => {
+      return eachStartedQp(s, (qp) => {
         const held = qp.sqTail - qp.cqHead;
         if (qp.sq.length !== held) return `${qp.sq.length} SQ slots stored for ${held} held`;
         const unreleased = qp.cqTail - qp.cqDoorbell;
@@ -929,7 +962,7 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
     name: "qm.in-order-once",
     scope: "between-ops",
     check: (s) =>
-      eachQp(s, (qp) => {
+      eachStartedQp(s, (qp) => {
         if (qp.lastCompleted !== qp.cqHead - 1) {
           return `last completion was #${qp.lastCompleted}, ${qp.cqHead} accepted`;
         }
@@ -948,7 +981,7 @@ export const qmInvariants: readonly Invariant<QmState>[] = [
     name: "qm.phase",
     scope: "between-ops",
     check: (s) =>
-      eachQp(s, (qp) => {
+      eachStartedQp(s, (qp) => {
         const { cqDepth, sqDepth } = s.config;
         if (qp.phase !== ringPhase(qp.cqHead, cqDepth)) {
           return `expects phase ${qp.phase} at CQ position ${qp.cqHead}`;

@@ -699,12 +699,16 @@ static void put_state(void)
 			put("null");
 			continue;
 		}
-		put("{\"qn\":%ld,\"owner\":", i);
+		put("{\"state\":\"%s\",\"qn\":%ld,\"owner\":", qp->started ? "started" : "created",
+		    i);
 		put_owner(qp->owner);
-		put(",\"started\":%s,\"sqTail\":%lld,\"sqDoorbell\":%lld,\"sqHead\":%lld,"
+		if (!qp->started) {
+			put("}");
+			continue;
+		}
+		put(",\"sqTail\":%lld,\"sqDoorbell\":%lld,\"sqHead\":%lld,"
 		    "\"cqTail\":%lld,\"cqHead\":%lld,\"cqDoorbell\":%lld,\"phase\":%d,\"sq\":[",
-		    qp->started ? "true" : "false", qp->sq_tail, qp->sq_db, qp->sq_head, qp->cq_tail,
-		    qp->cq_head, qp->cq_db, qp->phase);
+		    qp->sq_tail, qp->sq_db, qp->sq_head, qp->cq_tail, qp->cq_head, qp->cq_db, qp->phase);
 		for (long long p = qp->cq_head; p < qp->sq_tail; p++) {
 			sqe_t *s = &qp->sq[p % qm.sq_depth];
 			put("%s{\"seq\":%lld,\"tag\":%lld,\"status\":", p > qp->cq_head ? "," : "", s->seq,

@@ -11,11 +11,11 @@
  * @module
  */
 import {
+  createdQp,
   type Doorbell,
   DOORBELL_CMD,
   encodeDoorbell,
   MAILBOX_CMD,
-  newQp,
   type QmCommand,
   type QmConfig,
   type QmOwner,
@@ -268,10 +268,9 @@ export class QmAdapter {
 
   #observeQp(qp: HisiQp): QmQp {
     const owner = ownerOf(qp);
-    const base = { qn: qp.qn, owner, wakeups: qp.wakeups };
     const hw = this.device.observeQueue(qp.qn);
     const rings: QpRings | null | undefined = this.userQueues.get(qp.qn)?.rings ?? qp.rings;
-    if (!hw || !rings) return { ...newQp(qp.qn, owner, false), wakeups: qp.wakeups };
+    if (!hw || !rings) return createdQp(qp.qn, owner);
     const { sqDepth, cqDepth } = this.config;
     const sqTail = rings.submitted;
     const cqHead = rings.cqHead.absolute;
@@ -288,8 +287,9 @@ export class QmAdapter {
       cq.push({ sqIndex: cqeSqHead(cqe), phase: cqePhase(cqe) });
     }
     return {
-      ...base,
-      started: true,
+      state: "started",
+      qn: qp.qn,
+      owner,
       sqTail,
       sqDoorbell: hw.sqDoorbell,
       sqHead: hw.sqHead,
@@ -300,6 +300,7 @@ export class QmAdapter {
       sq,
       cq,
       lastCompleted: rings.lastCompleted,
+      wakeups: qp.wakeups,
       foreignDoorbells: hw.foreignDoorbells,
     };
   }
