@@ -350,7 +350,8 @@ function parentDone(p: MdevParent, devices: ReadonlyMap<string, MdevDevice>): bo
  * `mdev_device_create` (mdev v7) with the v7 review's types: ENODEV for an unknown parent or
  * type or a parent being unregistered, EPERM for a parent of another vendor, EINVAL for a
  * malformed UUID, EEXIST when a live device has that UUID, EBUSY when the type has no
- * available instance. Returns the new state and device.
+ * available instance. The group id is the lowest free one in `groupIds` (the IOMMU core's
+ * groups; by default the mdev core's own). Returns the new state and device.
  */
 export function createDevice(
   state: MdevState,
@@ -358,6 +359,7 @@ export function createDevice(
   typeId: string,
   uuidText: string,
   vendor: MdevVendor,
+  groupIds: ReadonlyMap<number, unknown> = state.groups,
 ): [MdevState, MdevDevice] | Errno {
   const p = liveParent(state, parentId, vendor);
   if (typeof p === "string") return p;
@@ -367,7 +369,7 @@ export function createDevice(
   if (uuid === undefined) return "EINVAL";
   if (state.devices.has(uuid)) return "EEXIST";
   if (availableInstances(p, type) === 0) return "EBUSY";
-  const group = lowestFreeId(state.groups, FIRST_MDEV_GROUP);
+  const group = lowestFreeId(groupIds, FIRST_MDEV_GROUP);
   const device: MdevDevice = {
     uuid,
     parent: p.id,

@@ -235,6 +235,13 @@ export interface SdmdevWorld {
   readonly mdev: MdevState;
   /** sdmdev parents, queues, PASIDs. */
   readonly sdmdev: SdmdevState;
+  /**
+   * The IOMMU core's groups, when the world around has one: a new mdev's group id is the
+   * lowest one free among them (`iommu_group_alloc`'s IDA), which can differ from the mdev
+   * core's own list while a group file keeps a removed mdev's group. Alone, sdmdev allocates
+   * from the mdev core's groups.
+   */
+  readonly iommuGroups?: ReadonlyMap<number, unknown>;
 }
 
 /** An empty machine: no mdev or sdmdev parent, no PASID (RFCv2 3/7, `vfio_sdmdev_init`). */
@@ -528,7 +535,14 @@ function dropGoneParent(world: SdmdevWorld, parent: number): SdmdevWorld {
 function create(world: SdmdevWorld, parent: number, uuid: string): StepResult<SdmdevWorld> {
   const p = liveParent(world, parent);
   if (typeof p === "string") return fail(world, p);
-  const r = createDevice(world.mdev, parent, sdmdevTypeId(p.name), uuid, "sdmdev");
+  const r = createDevice(
+    world.mdev,
+    parent,
+    sdmdevTypeId(p.name),
+    uuid,
+    "sdmdev",
+    world.iommuGroups,
+  );
   if (typeof r === "string") return fail(world, r);
   const [mdev, d] = r;
   const [qn] = freeQns(p.pool, 1);

@@ -320,14 +320,21 @@ function followSdmdev(before: StackState, world: SdmdevWorld): StackState | Allo
       ] as const,
     );
   }
-  return { ...before, ...world, iommu, rings, requests, completions, tfmBuffers };
+  return {
+    ...before,
+    mdev: world.mdev,
+    sdmdev: world.sdmdev,
+    iommu,
+    rings,
+    requests,
+    completions,
+    tfmBuffers,
+  };
 }
 
 /** Runs an sdmdev command on the sdmdev slice and lets the rest follow. */
 function sdmdevStep(s: StackState, cmd: SdmdevCommand): StepResult<StackState> {
-  const r = cmd.op === "sdmdev.create"
-    ? createBesideRetained(s, cmd)
-    : stepSdmdev(sdmdevWorld(s), cmd);
+  const r = stepSdmdev({ ...sdmdevWorld(s), iommuGroups: s.iommu.groups }, cmd);
   if (!("ok" in r.ret)) return { ...r, state: s };
   const next = followSdmdev(s, r.state);
   if ("events" in next) return fail(s, "ENOMEM", [...r.events, ...next.events]);
@@ -341,21 +348,6 @@ function retainedGroups(s: StackState): number[] {
     if (g.kind === "mdev" && !s.mdev.groups.has(g.id)) ids.push(g.id);
   }
   return ids;
-}
-
-/**
- * `sdmdev.create` with the group ids of retained groups taken: the mdev slice allocates the
- * lowest id its own groups leave free, so they are lent to it as taken for the step.
- */
-function createBesideRetained(s: StackState, cmd: SdmdevCommand): StepResult<SdmdevWorld> {
-  const retained = retainedGroups(s);
-  if (retained.length === 0) return stepSdmdev(sdmdevWorld(s), cmd);
-  let groups = s.mdev.groups;
-  for (const id of retained) groups = setIn(groups, id, "");
-  const r = stepSdmdev({ mdev: { ...s.mdev, groups }, sdmdev: s.sdmdev }, cmd);
-  let back = r.state.mdev.groups;
-  for (const id of retained) back = deleteIn(back, id);
-  return { ...r, state: { ...r.state, mdev: { ...r.state.mdev, groups: back } } };
 }
 
 /**
