@@ -7,7 +7,7 @@
  * @module
  */
 import type fc from "fast-check";
-import type { CommandSchema, StepResult } from "../spec/types.ts";
+import type { CommandSchema, ResultTable, StepResult } from "../spec/types.ts";
 import type { Outcome } from "../impl/kernel.ts";
 import type { QuirkName, Quirks } from "../impl/quirks.ts";
 import type { Sched } from "../impl/sched.ts";
@@ -35,6 +35,8 @@ export interface Machine<S = unknown, C extends Cmd = Cmd> {
   readonly name: string;
   /** Every op and the kinds of its arguments (what traces are validated against). */
   readonly schema: CommandSchema<string>;
+  /** Every op and the shape of its success value (what a trace's returns are validated against). */
+  readonly results: ResultTable<string>;
   /** The state's top-level fields, written as ITF variables. */
   readonly vars: readonly string[];
   /** Commands run before the generated ones in every sequence and race setup. */

@@ -1,7 +1,8 @@
 /**
  * JSON Schema (draft 2020-12) of a machine's ITF traces, generated from its command schema:
- * the `#meta` record (machine, mode, quirks), the variables, and each state's action and its
- * arguments as ITF writes them (integers as `{"#bigint": "…"}` or plain JSON integers). The
+ * the `#meta` record (machine, mode, quirks), the variables, and each state's action, its
+ * arguments and its return as ITF writes them (integers as `{"#bigint": "…"}` or plain JSON
+ * integers; a success value of the op's result shape, an errno, or an unknown outcome). The
  * state variables themselves are left open: their shape is the spec's state type. What an
  * implementation in another language writes can be checked with any JSON Schema validator
  * before it reaches the oracle; `fixtures/schemas/` holds these files, and CI validates every
@@ -9,7 +10,7 @@
  *
  * @module
  */
-import type { CommandSchema, FieldKind } from "../spec/types.ts";
+import { ERRNOS, type FieldKind, type ResultKind } from "../spec/types.ts";
 import type { Machine } from "./machine.ts";
 
 /** A JSON Schema document. */
@@ -52,6 +53,57 @@ function field(kind: FieldKind): JsonSchema {
   }
 }
 
+/** An integer constant, plain or as `#bigint`. */
+function intConst(n: number): JsonSchema {
+  return {
+    oneOf: [
+      { const: n },
+      {
+        type: "object",
+        properties: { "#bigint": { const: String(n) } },
+        required: ["#bigint"],
+        additionalProperties: false,
+      },
+    ],
+  };
+}
+
+/** A success value of shape `kind`, as ITF encodes it (null is the `None` variant). */
+function result(kind: ResultKind): JsonSchema {
+  if (kind === "zero") return { $ref: "#/$defs/zero" };
+  if (kind === "int") return { $ref: "#/$defs/int" };
+  if (kind === "null") return { $ref: "#/$defs/none" };
+  if (kind === "string") return { type: "string" };
+  if (kind === "bool") return { type: "boolean" };
+  if ("const" in kind) return typeof kind.const === "number" ? intConst(kind.const) : kind;
+  if ("list" in kind) return { type: "array", items: result(kind.list) };
+  if ("oneOf" in kind) return { anyOf: kind.oneOf.map(result) };
+  const fields = Object.entries(kind.record);
+  return {
+    type: "object",
+    properties: Object.fromEntries(fields.map(([f, k]) => [f, result(k)])),
+    required: fields.map(([f]) => f),
+    additionalProperties: false,
+  };
+}
+
+/** A record of exactly one field, `key`. */
+function only(key: string, value: JsonSchema): JsonSchema {
+  return {
+    type: "object",
+    properties: { [key]: value },
+    required: [key],
+    additionalProperties: false,
+  };
+}
+
+/** `warpspec::ret` of a step of an op whose success values have shape `kind`. */
+function ret(kind: ResultKind): JsonSchema {
+  return {
+    oneOf: [only("ok", result(kind)), { $ref: "#/$defs/failed" }, { $ref: "#/$defs/unknown" }],
+  };
+}
+
 /** The arguments record of one op. */
 function args(fields: Readonly<Record<string, FieldKind>>): JsonSchema {
   return {
@@ -62,8 +114,9 @@ function args(fields: Readonly<Record<string, FieldKind>>): JsonSchema {
   };
 }
 
-/** The schema of `machine`'s traces (its command schema is `schema`). */
-export function traceSchema(machine: Machine, schema: CommandSchema<string>): JsonSchema {
+/** The schema of `machine`'s traces, from its command schema and result table. */
+export function traceSchema(machine: Machine): JsonSchema {
+  const { schema, results } = machine;
   const ops = Object.keys(schema).sort();
   const command = (op: string): JsonSchema => ({
     type: "object",
@@ -118,6 +171,15 @@ export function traceSchema(machine: Machine, schema: CommandSchema<string>): Js
     },
     $defs: {
       int: INT,
+      zero: intConst(0),
+      failed: only("err", { enum: [...ERRNOS] }),
+      unknown: only("unknown", { const: true }),
+      none: {
+        type: "object",
+        properties: { tag: { const: "None" }, value: { const: { "#tup": [] } } },
+        required: ["tag", "value"],
+        additionalProperties: false,
+      },
       command: { oneOf: ops.map(command) },
       state: {
         type: "object",
@@ -125,7 +187,9 @@ export function traceSchema(machine: Machine, schema: CommandSchema<string>): Js
         properties: { "mbt::actionTaken": { enum: ["init", ...ops] } },
         allOf: ops.map((op) => ({
           if: { properties: { "mbt::actionTaken": { const: op } } },
-          then: { properties: { "mbt::nondetPicks": args(schema[op]) } },
+          then: {
+            properties: { "mbt::nondetPicks": args(schema[op]), "warpspec::ret": ret(results[op]) },
+          },
         })),
       },
     },

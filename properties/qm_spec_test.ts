@@ -19,6 +19,7 @@ import {
   type QmCompletion,
   type QmConfig,
   qmInvariants,
+  type QmIrqOk,
   type QmOwner,
   type QmState,
   type StartedQp,
@@ -667,7 +668,7 @@ function applyChecked(s: QmState, cmd: QmCommand, fifo: Fifo, count = false): Qm
       completeFrom(fifo, r.ret.ok as QmCompletion);
       break;
     case "qm.irq":
-      for (const c of (r.ret.ok as { completions: QmCompletion[] }).completions) {
+      for (const c of (r.ret.ok as QmIrqOk).completions) {
         assert.equal(s.qps[c.qn]?.owner, "kernel", "the IRQ thread completes kernel queues only");
         completeFrom(fifo, c);
       }

@@ -3,19 +3,15 @@
  * its own, imports `spec/mod.ts` and steps the spec.
  */
 import assert from "node:assert/strict";
-import fc from "fast-check";
 import {
   checkInvariants,
   type FieldKind,
   initialState,
-  type Op,
   PAGE_SIZE,
   SPECS,
   step,
   UnknownOpError,
 } from "../spec/mod.ts";
-import { type1Machine } from "../model/machines/type1.ts";
-import { testSeed } from "../model/seed.ts";
 
 Deno.test("spec/mod.ts imports from a directory outside the repo, with no import map", async () => {
   const dir = await Deno.makeTempDir({ prefix: "warpspec-user-" });
@@ -99,55 +95,20 @@ Deno.test("every SPECS record: the initial state holds, every op of its table st
   }
 });
 
-/** The runtime shape of each op's success value, as `Type1Results` types it. */
-const RESULT_SHAPES: { readonly [op in Op]: (v: unknown) => boolean } = (() => {
-  const zero = (v: unknown) => v === 0;
-  const int = (v: unknown) => Number.isSafeInteger(v);
-  const has = (v: unknown, keys: string[]) =>
-    typeof v === "object" && v !== null && keys.every((k) => Object.hasOwn(v, k));
-  return {
-    "iommu.share": int,
-    "iommu.unshare": int,
-    "iommu.dmaAlloc": (v) => has(v, ["iova", "buffer"]),
-    "iommu.dmaFree": zero,
-    "iommu.dma": (v) => has(v, ["kind"]),
-    "type1.openGroup": zero,
-    "type1.closeGroup": zero,
-    "type1.getDeviceFd": zero,
-    "type1.closeDeviceFd": zero,
-    "type1.attach": zero,
-    "type1.detach": zero,
-    "type1.setIommu": zero,
-    "type1.map": zero,
-    "type1.unmap": int,
-  };
-})();
-
-Deno.test("step's success value has its op's type (Type1Results), at compile time and at run time", () => {
-  const r = step(initialState(), { op: "type1.unmap", container: 1, iova: 0, size: PAGE_SIZE });
-  if ("ok" in r.ret) {
-    const bytes: number = r.ret.ok;
-    assert.ok(bytes >= 0);
-    // @ts-expect-error: unmap's success value is a number of bytes, not a string
-    const wrong: string = r.ret.ok;
-    assert.equal(typeof wrong, "number");
-  }
-  let seen = 0;
+Deno.test("step's success value has its op's type (Type1Results) at compile time", () => {
+  let s = initialState();
   for (
-    const cmds of fc.sample(fc.array(type1Machine.commands(), { maxLength: 40 }), {
-      numRuns: 300,
-      seed: testSeed(),
-    })
-  ) {
-    let s = initialState();
-    for (const cmd of [...type1Machine.prelude, ...cmds]) {
-      const out = step(s, cmd);
-      if ("ok" in out.ret) {
-        assert.ok(RESULT_SHAPES[cmd.op](out.ret.ok), `${cmd.op}: ${JSON.stringify(out.ret.ok)}`);
-        seen++;
-      }
-      s = out.state;
-    }
-  }
-  assert.ok(seen > 1000, `only ${seen} successes`);
+    const cmd of [
+      { op: "type1.openGroup", container: 1, group: 2 },
+      { op: "type1.attach", container: 1, group: 2 },
+      { op: "type1.setIommu", container: 1 },
+    ] as const
+  ) s = step(s, cmd).state;
+  const r = step(s, { op: "type1.unmap", container: 1, iova: 0, size: PAGE_SIZE });
+  assert.ok("ok" in r.ret, JSON.stringify(r.ret));
+  const bytes: number = r.ret.ok;
+  assert.equal(bytes, 0, "nothing was mapped");
+  // @ts-expect-error: unmap's success value is a number of bytes, not a string
+  const wrong: string = r.ret.ok;
+  assert.equal(typeof wrong, "number");
 });

@@ -40,7 +40,10 @@ import {
   type Invariant,
   type MachineSpec,
   ok,
+  type ResultsOf,
+  type ResultTable,
   type StepResult,
+  type TypedStepResult,
   unknownOp,
 } from "./types.ts";
 
@@ -178,6 +181,11 @@ function release(state: IoasidState, id: number, own: boolean): StepResult<Ioasi
  * - `ioasid.unregisterAllocator {name}`: ok(0), the previous one serves again; ENOENT when not
  *   registered, EBUSY while it owns ids.
  */
+export function stepIoasid<C extends IoasidCommand>(
+  state: IoasidState,
+  cmd: C,
+): TypedStepResult<IoasidState, ResultsOf<typeof ioasidResults>[C["op"]]>;
+/** stepIoasid of any command, its success value untyped. */
 export function stepIoasid(state: IoasidState, cmd: IoasidCommand): StepResult<IoasidState> {
   return match(cmd)
     .with({ op: "ioasid.alloc" }, (c): StepResult<IoasidState> => {
@@ -316,6 +324,18 @@ export const ioasidCommandSchema: CommandSchema<IoasidCommand["op"]> = {
   "ioasid.unregisterAllocator": { name: "string" },
 };
 
+/** The shape of every IOASID op's success value. */
+export const ioasidResults = {
+  "ioasid.alloc": "int",
+  "ioasid.free": "int",
+  "ioasid.get": "int",
+  "ioasid.put": "int",
+  "ioasid.find": { oneOf: ["int", "null"] },
+  "ioasid.setData": "zero",
+  "ioasid.registerAllocator": "zero",
+  "ioasid.unregisterAllocator": "zero",
+} as const satisfies ResultTable<IoasidCommand["op"]>;
+
 /** The IOASID allocator as one record. */
 export const ioasidSpec: MachineSpec<IoasidState, IoasidCommand> = {
   component: "ioasid",
@@ -323,4 +343,5 @@ export const ioasidSpec: MachineSpec<IoasidState, IoasidCommand> = {
   step: stepIoasid,
   invariants: ioasidInvariants,
   schema: ioasidCommandSchema,
+  results: ioasidResults,
 };

@@ -18,7 +18,10 @@ import {
   fail,
   ok,
   PAGE_SIZE,
+  type ResultsOf,
+  type ResultTable,
   type StepResult,
+  type TypedStepResult,
   unknownOp,
 } from "./types.ts";
 
@@ -311,6 +314,11 @@ function dma(state: IommuState, groupId: number, iova: number): StepResult<Iommu
 }
 
 /** Executes one IOMMU command. Unknown groups fail with ENODEV. */
+export function stepIommu<C extends IommuCommand>(
+  state: IommuState,
+  cmd: C,
+): TypedStepResult<IommuState, ResultsOf<typeof iommuResults>[C["op"]]>;
+/** stepIommu of any command, its success value untyped. */
 export function stepIommu(state: IommuState, cmd: IommuCommand): StepResult<IommuState> {
   if (!Object.hasOwn(iommuCommandSchema, cmd.op)) unknownOp(cmd);
   if (!state.groups.has(cmd.group)) return fail(state, "ENODEV");
@@ -337,3 +345,17 @@ export const iommuCommandSchema: CommandSchema<IommuCommand["op"]> = {
   "iommu.dmaFree": { group: "int", iova: "int" },
   "iommu.dma": { group: "int", iova: "int" },
 };
+
+/** The shape of every IOMMU op's success value ({@link ResultKind}; README op table). */
+export const iommuResults = {
+  "iommu.share": "int",
+  "iommu.unshare": "int",
+  "iommu.dmaAlloc": { record: { iova: "int", buffer: "int" } },
+  "iommu.dmaFree": "zero",
+  "iommu.dma": {
+    oneOf: [
+      { record: { kind: { const: "user" }, mm: "int", vaddr: "int" } },
+      { record: { kind: { const: "kernel" }, buffer: "int", offset: "int" } },
+    ],
+  },
+} as const satisfies ResultTable<IommuCommand["op"]>;

@@ -57,7 +57,10 @@ import {
   type Invariant,
   type MachineSpec,
   ok,
+  type ResultsOf,
+  type ResultTable,
   type StepResult,
+  type TypedStepResult,
   unknownOp,
 } from "./types.ts";
 
@@ -196,6 +199,21 @@ export const mdevCommandSchema: CommandSchema<MdevCommand["op"]> = {
   "mdev.release": { uuid: "string" },
   "mdev.readTypes": { parent: "int" },
 };
+
+/** The shape of every mdev op's success value ({@link MdevTypeInfo} for `readTypes`). */
+export const mdevResults = {
+  "mdev.register": "zero",
+  "mdev.unregister": "int",
+  "mdev.create": "int",
+  "mdev.remove": "zero",
+  "mdev.open": "zero",
+  "mdev.release": "zero",
+  "mdev.readTypes": {
+    list: {
+      record: { id: "string", name: "string", device_api: "string", available_instances: "int" },
+    },
+  },
+} as const satisfies ResultTable<MdevCommand["op"]>;
 
 /** Every `op` of {@link MdevCommand}, for validating traces (mdev v7). */
 export const MDEV_OPS: readonly MdevCommand["op"][] = Object.keys(
@@ -563,6 +581,11 @@ function as<K extends MdevCommand["op"]>(cmd: MdevCommand, _op: K): MdevCmd<K> {
  * - `mdev.readTypes {parent}`: ok({@link MdevTypeInfo}[]); ENODEV when not registered or
  *   being unregistered (its sysfs type directories are gone).
  */
+export function stepMdev<C extends MdevCommand>(
+  state: MdevState,
+  cmd: C,
+): TypedStepResult<MdevState, ResultsOf<typeof mdevResults>[C["op"]]>;
+/** stepMdev of any command, its success value untyped. */
 export function stepMdev(state: MdevState, cmd: MdevCommand): StepResult<MdevState> {
   const c = cmd;
   return match(cmd.op)
@@ -716,4 +739,5 @@ export const mdevSpec: MachineSpec<MdevState, MdevCommand> = {
   step: stepMdev,
   invariants: mdevInvariants,
   schema: mdevCommandSchema,
+  results: mdevResults,
 };

@@ -42,8 +42,11 @@ import {
   type Invariant,
   type MachineSpec,
   ok,
+  type ResultsOf,
+  type ResultTable,
   type Ret,
   type StepResult,
+  type TypedStepResult,
   unknownOp,
 } from "./types.ts";
 
@@ -412,6 +415,27 @@ export const qmCommandSchema: CommandSchema<QmCommand["op"]> = {
   "qm.deviceBadEqe": { cqn: "int" },
 };
 
+const COMPLETION = { record: { qn: "int", seq: "int", tag: "int", status: "int" } } as const;
+
+/** The shape of every QM op's success value ({@link QmCompletion}, {@link QmIrqOk}, …). */
+export const qmResults = {
+  "qm.alloc": "int",
+  "qm.start": "int",
+  "qm.release": { record: { dropped: "int" } },
+  "qm.send": "int",
+  "qm.userSend": "int",
+  "qm.doorbell": "null",
+  "qm.deviceStep": {
+    record: { sqIndex: "int", cqIndex: "int", phase: { oneOf: [{ const: 0 }, { const: 1 }] } },
+  },
+  "qm.poll": COMPLETION,
+  "qm.irq": { record: { eqes: "int", completions: { list: COMPLETION }, woken: { list: "int" } } },
+  "qm.setIrqMask": "null",
+  "qm.mailbox": "null",
+  "qm.mailboxDone": "null",
+  "qm.deviceBadEqe": "null",
+} as const satisfies ResultTable<QmCommand["op"]>;
+
 /** Every `op` of {@link QmCommand}, for validating traces. */
 export const QM_OPS: readonly QmCommand["op"][] = Object.keys(
   qmCommandSchema,
@@ -779,6 +803,11 @@ function mailboxDone(s: QmState): StepResult<QmState> {
  *   EBUSY when the EQ is full; EINVAL for a value that is not 16 bits. The IRQ thread must not
  *   trust it: `qm.irq` skips such an EQE with an `eqe-cqn-out-of-range` warning.
  */
+export function step<C extends QmCommand>(
+  state: QmState,
+  cmd: C,
+): TypedStepResult<QmState, ResultsOf<typeof qmResults>[C["op"]]>;
+/** step of any command, its success value untyped. */
 export function step(state: QmState, cmd: QmCommand): StepResult<QmState> {
   // Matching on the op string (not an object pattern) keeps dispatch near 0.2 µs a step; the
   // arms narrow `cmd` with `as`, which is sound because the op was just matched. Hot first.
@@ -1046,4 +1075,5 @@ export const qmSpec: MachineSpec<QmState, QmCommand, Partial<QmConfig>> = {
   step,
   invariants: qmInvariants,
   schema: qmCommandSchema,
+  results: qmResults,
 };

@@ -104,7 +104,10 @@ import {
   type MachineSpec,
   ok,
   PAGE_SIZE,
+  type ResultsOf,
+  type ResultTable,
   type StepResult,
+  type TypedStepResult,
   unknownOp,
 } from "./types.ts";
 
@@ -341,6 +344,34 @@ export const sdmdevCommandSchema: CommandSchema<SdmdevCommand["op"]> = {
   "sdmdev.tfmInit": { parent: "int", tfm: "int" },
   "sdmdev.tfmExit": { parent: "int", tfm: "int" },
 };
+
+/** The shape of every sdmdev op's success value ({@link SdmdevAttrs} for `readAttrs`). */
+export const sdmdevResults = {
+  "sdmdev.register": "zero",
+  "sdmdev.unregister": "int",
+  "sdmdev.create": "int",
+  "sdmdev.remove": "zero",
+  "sdmdev.open": "zero",
+  "sdmdev.release": "zero",
+  "sdmdev.mmap": "int",
+  "sdmdev.munmap": "zero",
+  "sdmdev.wait": "int",
+  "sdmdev.notify": "zero",
+  "sdmdev.svaBind": "int",
+  "sdmdev.bindPasid": "zero",
+  "sdmdev.readAttrs": {
+    record: {
+      iommu_type: "int",
+      dma_flag: "int",
+      flags: "int",
+      name: "string",
+      device_api: "string",
+      available_instances: "int",
+    },
+  },
+  "sdmdev.tfmInit": { list: "int" },
+  "sdmdev.tfmExit": "zero",
+} as const satisfies ResultTable<SdmdevCommand["op"]>;
 
 /** Every `op` of {@link SdmdevCommand}, for validating traces (RFCv2 3/7, 6/7). */
 export const SDMDEV_OPS: readonly SdmdevCommand["op"][] = Object.keys(
@@ -797,6 +828,11 @@ function as<K extends SdmdevCommand["op"]>(cmd: SdmdevCommand, _op: K): SdCmd<K>
  * - `sdmdev.tfmExit {parent, tfm}` (`hisi_zip_free_comp_ctx`): ok(0), and the last user of
  *   a parent being unregistered lets it go; ENODEV (not a registered sdmdev parent), EINVAL.
  */
+export function stepSdmdev<C extends SdmdevCommand>(
+  world: SdmdevWorld,
+  cmd: C,
+): TypedStepResult<SdmdevWorld, ResultsOf<typeof sdmdevResults>[C["op"]]>;
+/** stepSdmdev of any command, its success value untyped. */
 export function stepSdmdev(world: SdmdevWorld, cmd: SdmdevCommand): StepResult<SdmdevWorld> {
   const c = cmd;
   return match(cmd.op)
@@ -1077,4 +1113,5 @@ export const sdmdevSpec: MachineSpec<SdmdevWorld, SdmdevCommand> = {
   step: stepSdmdev,
   invariants: sdmdevInvariants,
   schema: sdmdevCommandSchema,
+  results: sdmdevResults,
 };

@@ -67,11 +67,12 @@ import {
   sdmdevCommandSchema,
   sdmdevInvariants,
   type SdmdevQueue,
+  sdmdevResults,
   type SdmdevWorld,
   stepSdmdev,
 } from "./sdmdev.ts";
 import { initialState, invariants as systemInvariants, type SystemState } from "./system.ts";
-import { stepType1, type Type1Command, type1CommandSchema } from "./type1.ts";
+import { stepType1, type Type1Command, type1CommandSchema, type1Results } from "./type1.ts";
 import {
   checkInvariants,
   type CommandSchema,
@@ -82,7 +83,10 @@ import {
   type MachineSpec,
   ok,
   PAGE_SIZE,
+  type ResultsOf,
+  type ResultTable,
   type StepResult,
+  type TypedStepResult,
   unknownOp,
 } from "./types.ts";
 import { ZIP_BUFFER_SIZE } from "./zipcrypto.ts";
@@ -187,18 +191,38 @@ const SDMDEV_OPS_HERE = [
   "sdmdev.tfmExit",
 ] as const;
 
+/** The entries of `table` for `ops`. */
+function pickOps<T, K extends keyof T>(table: T, ops: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(ops.map((op) => [op, table[op]])) as Pick<T, K>;
+}
+
 /** Argument kinds of every stack command. */
 export const stackCommandSchema: CommandSchema<StackCommand["op"]> = {
   ...type1CommandSchema,
-  ...Object.fromEntries(SDMDEV_OPS_HERE.map((op) => [op, sdmdevCommandSchema[op]])) as Pick<
-    typeof sdmdevCommandSchema,
-    typeof SDMDEV_OPS_HERE[number]
-  >,
+  ...pickOps(sdmdevCommandSchema, SDMDEV_OPS_HERE),
   "stack.send": { uuid: "string", by: "int", iova: "int" },
   "stack.deviceStep": { parent: "int", qn: "int" },
   "stack.recv": { uuid: "string", by: "int" },
   "stack.exit": { by: "int" },
 };
+
+/** The shape of the success value of each of the stack's own ops. */
+export const stackOwnResults = {
+  "stack.send": "zero",
+  "stack.deviceStep": "zero",
+  "stack.recv": { record: { iova: "int", status: "int" } },
+  "stack.exit": "zero",
+} as const satisfies ResultTable<StackOwnCommand["op"]>;
+
+/** The shape of every stack op's success value (the components' own for theirs). */
+export const stackResults:
+  & typeof type1Results
+  & Pick<typeof sdmdevResults, StackSdmdevCommand["op"]>
+  & typeof stackOwnResults = {
+    ...type1Results,
+    ...pickOps(sdmdevResults, SDMDEV_OPS_HERE),
+    ...stackOwnResults,
+  };
 
 /** The process behind container `id` (one container per process, same id). */
 function processOf(container: number): number {
@@ -497,6 +521,11 @@ function exit(s: StackState, by: number): StepResult<StackState> {
 }
 
 /** Executes one stack command. */
+export function stepStack<C extends StackCommand>(
+  s: StackState,
+  cmd: C,
+): TypedStepResult<StackState, ResultsOf<typeof stackResults>[C["op"]]>;
+/** stepStack of any command, its success value untyped. */
 export function stepStack(s: StackState, cmd: StackCommand): StepResult<StackState> {
   if (!Object.hasOwn(stackCommandSchema, cmd.op)) unknownOp(cmd);
   const r = stepComponents(s, cmd);
@@ -650,4 +679,5 @@ export const stackSpec: MachineSpec<StackState, StackCommand> = {
   step: stepStack,
   invariants: stackInvariants,
   schema: stackCommandSchema,
+  results: stackResults,
 };

@@ -9,16 +9,17 @@ import {
   type Group,
   type IommuCommand,
   iommuCommandSchema,
+  iommuResults,
   type IommuState,
   sharedRef,
   stepIommu,
-  type Target,
 } from "./iommu.ts";
 import {
   containerOf,
   stepType1,
   type Type1Command,
   type1CommandSchema,
+  type1Results,
   type Type1State,
 } from "./type1.ts";
 import {
@@ -27,6 +28,7 @@ import {
   type Invariant,
   type MachineSpec,
   PAGE_SIZE,
+  type ResultsOf,
   type StepResult,
   type TypedStepResult,
 } from "./types.ts";
@@ -52,6 +54,12 @@ export type { FieldKind } from "./types.ts";
  * traces from other implementations and to generate commands.
  */
 export const COMMAND_SCHEMA: CommandSchema<Op> = { ...iommuCommandSchema, ...type1CommandSchema };
+
+/** The shape of every op's success value in the IOMMU/type1 world. */
+export const RESULTS: typeof iommuResults & typeof type1Results = {
+  ...iommuResults,
+  ...type1Results,
+};
 
 /** The fixed machine a run starts from. */
 export interface Topology {
@@ -112,39 +120,11 @@ export function initialState(topology: Topology = DEFAULT_TOPOLOGY): SystemState
 }
 
 /**
- * What each op of the IOMMU/type1 world returns on success (`ret.ok`), so that {@link step}
- * of a command of a known op is typed: `type1.unmap` gives the bytes unmapped, not `unknown`.
+ * What each op of the IOMMU/type1 world returns on success (`ret.ok`), derived from
+ * {@link RESULTS}, so that {@link step} of a command of a known op is typed: `type1.unmap`
+ * gives the bytes unmapped, `iommu.dma` a `Target`, not `unknown`.
  */
-export type Type1Results = {
-  /** The shared domain's id. */
-  readonly "iommu.share": number;
-  /** The shared domain's id. */
-  readonly "iommu.unshare": number;
-  /** The new kernel DMA buffer and the IOVA it is mapped at. */
-  readonly "iommu.dmaAlloc": { readonly iova: number; readonly buffer: number };
-  /** Always 0. */
-  readonly "iommu.dmaFree": 0;
-  /** What a device DMA of the group reaches at the IOVA. */
-  readonly "iommu.dma": Target;
-  /** Always 0. */
-  readonly "type1.openGroup": 0;
-  /** Always 0. */
-  readonly "type1.closeGroup": 0;
-  /** Always 0. */
-  readonly "type1.getDeviceFd": 0;
-  /** Always 0. */
-  readonly "type1.closeDeviceFd": 0;
-  /** Always 0. */
-  readonly "type1.attach": 0;
-  /** Always 0. */
-  readonly "type1.detach": 0;
-  /** Always 0. */
-  readonly "type1.setIommu": 0;
-  /** Always 0. */
-  readonly "type1.map": 0;
-  /** The bytes unmapped. */
-  readonly "type1.unmap": number;
-};
+export type Type1Results = ResultsOf<typeof RESULTS>;
 
 /** Executes one command against the system state; `ret.ok` has the op's {@link Type1Results} type. */
 export function step<C extends Command>(
@@ -338,4 +318,5 @@ export const type1Spec: MachineSpec<SystemState, Command, Topology> = {
   step,
   invariants,
   schema: COMMAND_SCHEMA,
+  results: RESULTS,
 };

@@ -44,7 +44,10 @@ import {
   fail,
   ok,
   PAGE_SIZE,
+  type ResultsOf,
+  type ResultTable,
   type StepResult,
+  type TypedStepResult,
   unknownOp,
 } from "./types.ts";
 
@@ -426,6 +429,11 @@ function unmap(
 }
 
 /** Executes one type1 command. Unknown containers or groups fail with ENODEV. */
+export function stepType1<C extends Type1Command>(
+  world: Type1World,
+  cmd: C,
+): TypedStepResult<Type1World, ResultsOf<typeof type1Results>[C["op"]]>;
+/** stepType1 of any command, its success value untyped. */
 export function stepType1(world: Type1World, cmd: Type1Command): StepResult<Type1World> {
   if (!Object.hasOwn(type1CommandSchema, cmd.op)) unknownOp(cmd);
   const container = world.type1.containers.get(cmd.container);
@@ -456,3 +464,16 @@ export const type1CommandSchema: CommandSchema<Type1Command["op"]> = {
   "type1.map": { container: "int", iova: "int", size: "int", vaddr: "int" },
   "type1.unmap": { container: "int", iova: "int", size: "int" },
 };
+
+/** The shape of every type1 op's success value: 0, except `unmap`'s bytes unmapped. */
+export const type1Results = {
+  "type1.openGroup": "zero",
+  "type1.closeGroup": "zero",
+  "type1.getDeviceFd": "zero",
+  "type1.closeDeviceFd": "zero",
+  "type1.attach": "zero",
+  "type1.detach": "zero",
+  "type1.setIommu": "zero",
+  "type1.map": "zero",
+  "type1.unmap": "int",
+} as const satisfies ResultTable<Type1Command["op"]>;

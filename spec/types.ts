@@ -80,6 +80,8 @@ export interface MachineSpec<S, C extends { readonly op: string }, Config = neve
   readonly invariants: readonly Invariant<S>[];
   /** Every op and its argument fields. */
   readonly schema: CommandSchema<C["op"]>;
+  /** Every op and the shape of its success value. */
+  readonly results: ResultTable<C["op"]>;
 }
 
 /** A {@link MachineSpec} of any component, its types erased. */
@@ -171,4 +173,60 @@ export class UnknownOpError extends Error {
 export function unknownOp(value: unknown): never {
   const op = typeof value === "object" && value !== null && "op" in value ? value.op : value;
   throw new UnknownOpError(op);
+}
+
+/**
+ * The shape of an op's success value (`ret.ok`), as data: `"zero"` (always 0), `"int"`,
+ * `"null"`, `"string"`, `"bool"`, one constant, a record of named fields, a list, or one of
+ * several shapes. Traces from other implementations are validated against it (the trace JSON
+ * Schema), and {@link ResultOf} turns it into the TypeScript type a typed `step` returns.
+ */
+export type ResultKind =
+  | "zero"
+  | "int"
+  | "null"
+  | "string"
+  | "bool"
+  | { readonly const: string | number }
+  | { readonly record: { readonly [field: string]: ResultKind } }
+  | { readonly list: ResultKind }
+  | { readonly oneOf: readonly ResultKind[] };
+
+/** A component's result table: the shape of every op's success value. */
+export type ResultTable<Op extends string> = { readonly [op in Op]: ResultKind };
+
+/** The TypeScript type of a value of shape `K`. */
+export type ResultOf<K> = K extends "zero" ? 0
+  : K extends "int" ? number
+  : K extends "null" ? null
+  : K extends "string" ? string
+  : K extends "bool" ? boolean
+  : K extends { readonly const: infer V } ? V
+  : K extends { readonly record: infer R } ? { readonly [f in keyof R]: ResultOf<R[f]> }
+  : K extends { readonly list: infer E } ? readonly ResultOf<E>[]
+  : K extends { readonly oneOf: readonly (infer U)[] } ? ResultOf<U>
+  : never;
+
+/** Every op's success type, from a result table. */
+export type ResultsOf<T> = { readonly [op in keyof T]: ResultOf<T[op]> };
+
+/** Whether `value` (a decoded JSON value) has shape `kind`; records must have exactly its fields. */
+export function hasResultShape(kind: ResultKind, value: unknown): boolean {
+  if (kind === "zero") return value === 0;
+  if (kind === "int") return Number.isSafeInteger(value);
+  if (kind === "null") return value === null;
+  if (kind === "string") return typeof value === "string";
+  if (kind === "bool") return typeof value === "boolean";
+  if ("const" in kind) return value === kind.const;
+  if ("list" in kind) {
+    return Array.isArray(value) && value.every((v) => hasResultShape(kind.list, v));
+  }
+  if ("oneOf" in kind) return kind.oneOf.some((k) => hasResultShape(k, value));
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const fields = Object.keys(kind.record);
+  return Object.keys(value).length === fields.length &&
+    fields.every((f) =>
+      Object.hasOwn(value, f) &&
+      hasResultShape(kind.record[f], (value as Record<string, unknown>)[f])
+    );
 }

@@ -15,7 +15,7 @@
 // deno-lint-ignore no-import-prefix
 import { match } from "npm:ts-pattern@5.9.2";
 import { referenceDecode } from "./zip.ts";
-import { fromHex, zipContent } from "./zipcrypto.ts";
+import { fromHex, ZIP_CONTENT, zipContent } from "./zipcrypto.ts";
 import {
   checkInvariants,
   type CommandSchema,
@@ -23,7 +23,10 @@ import {
   type Invariant,
   type MachineSpec,
   ok,
+  type ResultsOf,
+  type ResultTable,
   type StepResult,
+  type TypedStepResult,
   unknownOp,
 } from "./types.ts";
 
@@ -54,6 +57,11 @@ export function initialWdState(): WdState {
  * - `wd.decompress {format, data}`: ok(content of the decoded bytes); EINVAL as above or for
  *   an invalid stream; ENOSPC when the output exceeds {@link WD_SAMPLE_LIMIT}.
  */
+export function stepWd<C extends WdCommand>(
+  state: WdState,
+  cmd: C,
+): TypedStepResult<WdState, ResultsOf<typeof wdResults>[C["op"]]>;
+/** stepWd of any command, its success value untyped. */
 export function stepWd(state: WdState, cmd: WdCommand): StepResult<WdState> {
   if (!Object.hasOwn(wdCommandSchema, cmd.op)) unknownOp(cmd);
   const src = fromHex(cmd.data);
@@ -94,6 +102,12 @@ export const wdCommandSchema: CommandSchema<WdCommand["op"]> = {
   "wd.decompress": { format: "string", data: "string" },
 };
 
+/** The shape of every sample op's success value: the content's length and CRC. */
+export const wdResults = {
+  "wd.compress": ZIP_CONTENT,
+  "wd.decompress": ZIP_CONTENT,
+} as const satisfies ResultTable<WdCommand["op"]>;
+
 /** The ZIP sample through the wd library as one record. */
 export const wdSpec: MachineSpec<WdState, WdCommand> = {
   component: "wd",
@@ -101,4 +115,5 @@ export const wdSpec: MachineSpec<WdState, WdCommand> = {
   step: stepWd,
   invariants: wdInvariants,
   schema: wdCommandSchema,
+  results: wdResults,
 };

@@ -27,7 +27,10 @@ import {
   type Invariant,
   type MachineSpec,
   ok,
+  type ResultsOf,
+  type ResultTable,
   type StepResult,
+  type TypedStepResult,
   unknownOp,
 } from "./types.ts";
 
@@ -163,6 +166,11 @@ function decompress(s: ZipCryptoState, tfm: number, hex: string, dlen: number) {
  *   for an unknown transform, malformed hex, more than the input buffer, or an invalid stream;
  *   ENOSPC when the decoded bytes exceed the output buffer or `dlen`.
  */
+export function stepZipCrypto<C extends ZipCryptoCommand>(
+  s: ZipCryptoState,
+  cmd: C,
+): TypedStepResult<ZipCryptoState, ResultsOf<typeof zipCryptoResults>[C["op"]]>;
+/** stepZipCrypto of any command, its success value untyped. */
 export function stepZipCrypto(
   state: ZipCryptoState,
   cmd: ZipCryptoCommand,
@@ -200,6 +208,17 @@ export const zipCryptoCommandSchema: CommandSchema<ZipCryptoCommand["op"]> = {
   "zipc.decompress": { tfm: "int", data: "string", dlen: "int" },
 };
 
+/** A {@link ZipContent}, as a result shape. */
+export const ZIP_CONTENT = { record: { length: "int", crc32: "int" } } as const;
+
+/** The shape of every crypto-path op's success value. */
+export const zipCryptoResults = {
+  "zipc.init": "zero",
+  "zipc.exit": "zero",
+  "zipc.compress": ZIP_CONTENT,
+  "zipc.decompress": ZIP_CONTENT,
+} as const satisfies ResultTable<ZipCryptoCommand["op"]>;
+
 /** The ZIP driver's kernel crypto path as one record (configured by its qp count). */
 export const zipCryptoSpec: MachineSpec<ZipCryptoState, ZipCryptoCommand, number> = {
   component: "zipc",
@@ -207,4 +226,5 @@ export const zipCryptoSpec: MachineSpec<ZipCryptoState, ZipCryptoCommand, number
   step: stepZipCrypto,
   invariants: zipCryptoInvariants,
   schema: zipCryptoCommandSchema,
+  results: zipCryptoResults,
 };

@@ -47,7 +47,7 @@ async function main(): Promise<number> {
   if (flags.schema !== undefined) {
     if (positional.length > 0) throw new UsageError(`unexpected argument "${positional[0]}"`);
     const machine = namedMachine("schema", flags.schema as string);
-    await printLines(JSON.stringify(traceSchema(machine, machine.schema), null, 1));
+    await printLines(JSON.stringify(traceSchema(machine), null, 1));
     return 0;
   }
   if (flags.init !== undefined) {

@@ -21,6 +21,7 @@ import {
   IOASID_MIN,
   type IoasidCommand,
   ioasidCommandSchema,
+  ioasidResults,
   type IoasidState,
   stepIoasid,
 } from "../../spec/ioasid.ts";
@@ -116,6 +117,7 @@ export const ioasidMachine: Machine<IoasidState, IoasidCommand> = {
   parseCommand: (op, args, opPath, argsPath) =>
     parseWithSchema<IoasidCommand>(ioasidCommandSchema, op, args, opPath, argsPath),
   schema: ioasidCommandSchema,
+  results: ioasidResults,
   commands,
   resolve,
   implementation: (quirks) => new IoasidAdapter(quirks),

@@ -19,6 +19,7 @@ import {
   type QmConfig,
   qmInvariants,
   type QmOwner,
+  qmResults,
   type QmState,
   step,
 } from "../../spec/qm.ts";
@@ -162,6 +163,7 @@ export function qmMachineWith(
     parseCommand: (op, args, opPath, argsPath) =>
       parseWithSchema<QmCommand>(qmCommandSchema, op, args, opPath, argsPath),
     schema: qmCommandSchema,
+    results: qmResults,
     commands: () => commandsFor(config.qpNum),
     raceCommands: () => commandsFor(config.qpNum).filter((c) => !LIFECYCLE.includes(c.op)),
     implementation: (quirks, sched) => new QmAdapter(new Platform({ sched, quirks }), config),

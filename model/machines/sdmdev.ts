@@ -15,7 +15,7 @@
  */
 import fc from "fast-check";
 import { aroundEdges } from "../arbitraries.ts";
-import { type MdevCommand, mdevCommandSchema, stepMdev } from "../../spec/mdev.ts";
+import { type MdevCommand, mdevCommandSchema, mdevResults, stepMdev } from "../../spec/mdev.ts";
 import {
   holderOf,
   initialSdmdevWorld,
@@ -23,6 +23,7 @@ import {
   type SdmdevCommand,
   sdmdevCommandSchema,
   sdmdevInvariants,
+  sdmdevResults,
   type SdmdevWorld,
   stepSdmdev,
 } from "../../spec/sdmdev.ts";
@@ -234,6 +235,7 @@ export const sdmdevMachine: Machine<SdmdevWorld, Cmd> = {
   parseCommand: (op, args, opPath, argsPath) =>
     parseWithSchema<Cmd>(SCHEMA, op, args, opPath, argsPath),
   schema: SCHEMA,
+  results: { ...mdevResults, ...sdmdevResults },
   commands,
   resolve,
   implementation: (quirks, sched) =>

@@ -31,6 +31,7 @@ import {
   STACK_SVA_PARENT,
   type StackCommand,
   stackCommandSchema,
+  stackResults,
   type StackState,
   stackViolations,
   stepStack,
@@ -224,6 +225,7 @@ export const stackMachine: Machine<StackState, StackCommand> = {
   parseCommand: (op, args, opPath, argsPath) =>
     parseWithSchema<StackCommand>(stackCommandSchema, op, args, opPath, argsPath),
   schema: stackCommandSchema,
+  results: stackResults,
   commands: () => stackCommands(true),
   raceCommands: () => stackCommands(false),
   implementation: (quirks, sched) => new StackAdapter(quirks, sched),

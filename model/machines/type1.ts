@@ -9,6 +9,7 @@ import {
   COMMAND_SCHEMA,
   DEFAULT_TOPOLOGY,
   initialState,
+  RESULTS,
   step,
   type SystemState,
   violations,
@@ -42,6 +43,7 @@ export const type1Machine: Machine<SystemState, Command> = {
   violations,
   parseCommand,
   schema: COMMAND_SCHEMA,
+  results: RESULTS,
   commands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY)),
   raceCommands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY), RACE_WEIGHTS),
   implementation: (quirks, sched) =>

@@ -14,6 +14,7 @@ import {
   stepWd,
   type WdCommand,
   wdCommandSchema,
+  wdResults,
   type WdState,
 } from "../../spec/wd.ts";
 import { fromHex, zipContent } from "../../spec/zipcrypto.ts";
@@ -71,6 +72,7 @@ export const wdzipMachine: Machine<WdState, WdCommand> = {
   parseCommand: (op, args, opPath, argsPath) =>
     parseWithSchema<WdCommand>(wdCommandSchema, op, args, opPath, argsPath),
   schema: wdCommandSchema,
+  results: wdResults,
   commands: () =>
     fc.oneof(
       fc.record({

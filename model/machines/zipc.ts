@@ -22,6 +22,7 @@ import {
   zipContent,
   type ZipCryptoCommand,
   zipCryptoCommandSchema,
+  zipCryptoResults,
   type ZipCryptoState,
 } from "../../spec/zipcrypto.ts";
 import type { Ret } from "../../spec/types.ts";
@@ -143,6 +144,7 @@ export const zipcMachine: Machine<ZipCryptoState, ZipCryptoCommand> = {
   parseCommand: (op, args, opPath, argsPath) =>
     parseWithSchema<ZipCryptoCommand>(zipCryptoCommandSchema, op, args, opPath, argsPath),
   schema: zipCryptoCommandSchema,
+  results: zipCryptoResults,
   runs: 1000,
   commands,
   raceCommands: () =>
