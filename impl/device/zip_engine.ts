@@ -38,6 +38,7 @@ import {
 } from "../../spec/zip.ts";
 import { CompressStream } from "../zip/compress.ts";
 import { DecompressStream } from "../zip/decompress.ts";
+import { loopGuard } from "../runaway.ts";
 
 /** Size of the SQE in bytes (HZIP_SQE_SIZE). */
 export const zipSqeSize = 128;
@@ -274,7 +275,9 @@ export function executeZipSqe(
   }
   let consumed = 0, produced = 0;
   let status: number = ZipStatus.ok;
+  const spin = loopGuard("zip engine request");
   for (;;) {
+    spin();
     const room = Math.min(dmaChunk, sqe.destAvailOut - produced);
     const rest = input.subarray(consumed);
     staging ??= new Uint8Array(dmaChunk);

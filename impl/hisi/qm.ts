@@ -46,6 +46,7 @@ import {
 } from "../device/qm_device.ts";
 import type { IommuCore, IommuGroup } from "../iommu/core.ts";
 import { type Kernel, Mutex } from "../kernel.ts";
+import { loopGuard } from "../runaway.ts";
 
 /** Polls of the mailbox busy bit before giving up (`qm_mb`: 10 tries). */
 const MB_RETRIES = 10;
@@ -376,7 +377,9 @@ export class HisiQm {
     const completions: QmCompletion[] = [];
     const woken: number[] = [];
     let eqes = 0;
+    const spin = loopGuard("qm_irq_thread");
     for (;;) {
+      spin();
       const dw0 = this.eqe.mem.u32(this.eqHead.index * QM_EQE_SIZE);
       if ((dw0 >>> 16 & 1) !== this.eqHead.phase) break;
       const qp = this.#toHisiQp(dw0 & 0xffff);
@@ -456,7 +459,9 @@ export class HisiQm {
 
   /** `qm_poll_qp` with `req_cb`: every new CQE of a kernel queue, then the CQ doorbell. */
   #pollQp(qp: HisiQp, rings: QpRings, out: QmCompletion[]): void {
+    const spin = loopGuard("qm_poll_qp");
     for (let c = rings.next(); c !== undefined; c = rings.next()) {
+      spin();
       const req = rings.accept(c.sqSlot);
       if (this.#k.quirks.sendIgnoresCompletionTimeout) qp.completion++;
       else out.push({ qn: qp.qn, seq: req.seq, tag: req.tag, status: c.status });

@@ -40,6 +40,7 @@ import { mdevVfioDevices, SdmdevClass, VfioSdmdev } from "../sdmdev/sdmdev.ts";
 import { MdevCore } from "../vfio/mdev.ts";
 import { Vfio } from "../vfio/vfio.ts";
 import type { Quirks } from "../quirks.ts";
+import { loopGuard } from "../runaway.ts";
 import { type WdHost, type WdMessage, WdQueue } from "./wd.ts";
 
 /** Largest input of the one-shot sample's request (the seed's 16 MiB limit). */
@@ -190,7 +191,9 @@ export async function zipSample(
     async () => {
       for await (const { length, last } of load(queue, input)) {
         let at = 0;
+        const spin = loopGuard("zip sample request loop");
         while (!ended) {
+          spin();
           const done = await request(queue, {
             dw7: ZipStreamCtl.stateful | (requests === 0 ? ZipStreamCtl.newStream : 0) |
               (last ? ZipStreamCtl.finish : 0),

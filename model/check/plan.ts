@@ -85,7 +85,7 @@ export interface PieceResult {
  * The suite has failed once a piece failed and every piece before it passed: its failure is
  * that piece's (the first failing run of the sequence, shrunk as the unsplit suite shrinks it),
  * `runs` and `commands` add up the pieces up to it, and the pieces after it do not count. Otherwise it is
- * decided when every piece is done. `ms` sums the pieces' times.
+ * decided when every piece is done. `ms` sums the pieces' times (the run reports wall time).
  */
 export function mergePieces(
   pieces: readonly Piece[],

@@ -39,7 +39,7 @@ export interface SuiteOutcome {
   readonly runs: number;
   /** Commands executed (undefined when interrupted). */
   readonly commands?: number;
-  /** Time spent, summed over its pieces, in milliseconds. */
+  /** Wall time from its first piece's start to its verdict, in milliseconds. */
   readonly ms: number;
   /** The failure, when it failed. */
   readonly failure?: FailureInfo;
