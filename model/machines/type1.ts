@@ -18,18 +18,16 @@ import { Type1Adapter } from "../adapters/type1.ts";
 import { anyCommand, parseCommand, poolsFor, RACE_WEIGHTS } from "../commands.ts";
 import type { Machine } from "../machine.ts";
 
+/** The group fds each container's process opens in the prelude: the pairs commands favour. */
+const PAIRS: readonly (readonly [number, number])[] = [[1, 2], [1, 10], [2, 1], [2, 11]];
+
 /** IOMMU groups and domains, VFIO containers and type1 mappings. */
 export const type1Machine: Machine<SystemState, Command> = {
   name: "type1",
   vars: ["iommu", "type1"],
   // Each process opens its groups' fds: container 1 the unrelated device and one sdmdev,
   // container 2 the accelerator's own function and the other sdmdev.
-  prelude: [
-    { op: "type1.openGroup", container: 1, group: 2 },
-    { op: "type1.openGroup", container: 1, group: 10 },
-    { op: "type1.openGroup", container: 2, group: 1 },
-    { op: "type1.openGroup", container: 2, group: 11 },
-  ],
+  prelude: PAIRS.map(([container, group]) => ({ op: "type1.openGroup", container, group })),
   quirks: [
     "skipUndoOnDetach",
     "unshareBeforeUndo",
@@ -44,8 +42,8 @@ export const type1Machine: Machine<SystemState, Command> = {
   parseCommand,
   schema: COMMAND_SCHEMA,
   results: RESULTS,
-  commands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY)),
-  raceCommands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY), RACE_WEIGHTS),
+  commands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY, PAIRS)),
+  raceCommands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY, PAIRS), RACE_WEIGHTS),
   implementation: (quirks, sched) =>
     new Type1Adapter({ topology: DEFAULT_TOPOLOGY, quirks, sched }),
 };
