@@ -48,6 +48,15 @@ export const QUIRKS = {
       "iommu_domain: double maps fail and one detach's undo removes the other's mappings",
     suite: "sequential",
   },
+  replayPartialFailureLeaks: {
+    seed: "RFCv2 3/7 vfio_iommu_type1_attach_group: `replay_check:` runs vfio_iommu_replay " +
+      "(L1846), which returns at the first failing iommu_map without unmapping what it mapped; " +
+      "`out_domain:` then only unshares the parent's domain",
+    summary: "an sdmdev attach whose replay fails part-way (an IOVA the kernel's DMA allocator " +
+      "holds in the shared domain) leaves the mappings replayed before it in the parent's " +
+      "default domain: user memory the device reaches through the kernel driver's domain",
+    suite: "sequential",
+  },
   shareWithoutGroupLock: {
     seed: "RFCv2 2/7 iommu_group_share_domain: checks then increments without group->mutex",
     summary: "share races __iommu_attach_group: both succeed and a shared group ends up " +

@@ -84,12 +84,16 @@ export class VfioIommu {
     return frames;
   }
 
-  /** vfio_iommu_replay: maps every dma into a new domain; on failure unmaps what it mapped. */
+  /**
+   * vfio_iommu_replay: maps every dma into a new domain; on failure unmaps what it mapped
+   * (quirk `replayPartialFailureLeaks`: returns at once, as the seed's replay does).
+   */
   async #replay(domain: IommuDomain): Promise<Errno | undefined> {
     for (let i = 0; i < this.dmas.length; i++) {
       const d = this.dmas[i];
       const r = this.#core.map(domain, d.iova, this.#frames(d));
       if (r !== undefined) {
+        if (this.#k.quirks.replayPartialFailureLeaks) return r;
         for (const done of this.dmas.slice(0, i)) {
           await this.#core.unmap(domain, done.iova, done.size);
         }

@@ -25,15 +25,21 @@ const PAIRS: readonly (readonly [number, number])[] = [[1, 2], [1, 10], [2, 1], 
 export const type1Machine: Machine<SystemState, Command> = {
   name: "type1",
   vars: ["iommu", "type1"],
-  // Each process opens its groups' fds: container 1 the unrelated device and one sdmdev,
-  // container 2 the accelerator's own function and the other sdmdev.
-  prelude: PAIRS.map(([container, group]) => ({ op: "type1.openGroup", container, group })),
+  // The accelerator's kernel driver holds a DMA buffer in its function's default domain (its
+  // queue tables, at the kernel allocator's first IOVAs), as the stack's probe does; then each
+  // process opens its groups' fds: container 1 the unrelated device and one sdmdev, container
+  // 2 the accelerator's own function and the other sdmdev.
+  prelude: [
+    { op: "iommu.dmaAlloc", group: 1, pages: 2 },
+    ...PAIRS.map(([container, group]) => ({ op: "type1.openGroup" as const, container, group })),
+  ],
   quirks: [
     "skipUndoOnDetach",
     "unshareBeforeUndo",
     "attachSdgroupReturnsOneOnShareFailure",
     "unshareUnderflow",
     "doubleSdmdevSameParent",
+    "replayPartialFailureLeaks",
     "shareWithoutGroupLock",
   ],
   initial: () => initialState(DEFAULT_TOPOLOGY),
