@@ -142,6 +142,13 @@ export const QUIRKS = {
       "and the queue never starts",
     suite: "sequential",
   },
+  openIgnoresStartFailure: {
+    seed: "RFCv2 3/7 vfio_sdmdev_mdev_open: `sdmdev->ops->start_queue(q);` with its return " +
+      "value dropped, then `return 0` (L1602)",
+    summary: "an open whose start_queue fails (its ring allocation collides with a user " +
+      "mapping) succeeds: the process holds a device fd whose queue never started",
+    suite: "sequential",
+  },
   stopQueueNoop: {
     seed: 'RFCv2 6/7 hisi_qm_stop_queue: empty, "can not support in v1" (L3976)',
     summary: "release does not stop the hardware: the queue keeps running on its ring with " +

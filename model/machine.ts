@@ -59,6 +59,11 @@ export interface Machine<S = unknown, C extends Cmd = Cmd> {
   parseCommand(op: unknown, args: unknown, opPath: string, argsPath: string): C;
   /** An arbitrary over every command, weighted towards the interesting ones. */
   commands(): fc.Arbitrary<C>;
+  /**
+   * Chains of commands the sequential suite draws as one unit, one draw in ten: legal
+   * sequences (a full teardown) that single draws almost never line up. Default: none.
+   */
+  macros?(): fc.Arbitrary<readonly C[]>;
   /** The commands race actors run (default: {@link Machine.commands}). */
   raceCommands?(): fc.Arbitrary<C>;
   /**

@@ -96,26 +96,40 @@ interface Model {
 
 /** One fc.commands command: a spec command run on both sides by the model. */
 class ConformanceCommand implements fc.AsyncCommand<Model, object> {
-  constructor(readonly cmd: Cmd) {}
+  /** One command, or a chain of them (a machine's macro) run in order. */
+  constructor(readonly cmds: readonly Cmd[]) {}
   check(): boolean {
     return true;
   }
   async run(m: Model): Promise<void> {
-    m.count();
-    const r = await m.conf.step(this.cmd);
-    m.coverage?.record(r.cmd.op, r.specRet);
-    if (r.failure) throw new Error(r.failure);
+    for (const cmd of this.cmds) {
+      m.count();
+      const r = await m.conf.step(cmd);
+      m.coverage?.record(r.cmd.op, r.specRet);
+      if (r.failure) throw new Error(r.failure);
+    }
   }
   toString(): string {
-    return showCommand(this.cmd);
+    return this.cmds.map(showCommand).join("; ");
   }
 }
 
-/** fast-check hands back its own wrappers around our commands; this finds the spec command. */
-function unwrap(c: unknown): Cmd {
+/** fast-check hands back its own wrappers around our commands; this finds the spec commands. */
+function unwrap(c: unknown): readonly Cmd[] {
   let x = c;
   while (!(x instanceof ConformanceCommand)) x = (x as { cmd: unknown }).cmd;
-  return x.cmd;
+  return x.cmds;
+}
+
+/** A machine's commands for the sequential suite: single ones, and its macros one in ten. */
+function sequentialCommands(machine: Machine): fc.Arbitrary<ConformanceCommand> {
+  const single = machine.commands().map((c) => new ConformanceCommand([c]));
+  const macros = machine.macros?.();
+  if (!macros) return single;
+  return fc.oneof(
+    { weight: 9, arbitrary: single },
+    { weight: 1, arbitrary: macros.map((cs) => new ConformanceCommand(cs)) },
+  );
 }
 
 function params<T>(o: SuiteOptions): fc.Parameters<T> {
@@ -172,7 +186,7 @@ async function runSequentialSuite(
   const quirks = quirkSwitches(o.quirks);
   let commands = 0;
   const arb = fc.commands(
-    [machine.commands().map((c) => new ConformanceCommand(c))],
+    [sequentialCommands(machine)],
     {
       maxCommands: o.maxCommands ?? machine.maxCommands ?? 40,
       size: "max",
@@ -199,7 +213,7 @@ async function runSequentialSuite(
   if (!details.failed || !details.counterexample) {
     return { ...base, ms: performance.now() - start };
   }
-  const cmds = [...machine.prelude, ...[...details.counterexample[0]].map(unwrap)];
+  const cmds = [...machine.prelude, ...[...details.counterexample[0]].flatMap(unwrap)];
   const records = await runSequential(machine, cmds, quirks);
   const violation = records.at(-1)?.failure ?? String(details.errorInstance);
   const replayPath = /replayPath="([^"]*)"/.exec(String(details.counterexample[0]))?.[1];

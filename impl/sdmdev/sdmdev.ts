@@ -258,7 +258,9 @@ export class SdmdevClass {
 
   /**
    * `vfio_sdmdev_mdev_open` for process `by`: without PASID support, EBUSY while another
-   * process has an sdmdev of this parent open, else the queue starts with PASID 0.
+   * process has an sdmdev of this parent open, else the queue starts with PASID 0 (quirk
+   * `openIgnoresStartFailure`: the open succeeds when `start_queue` fails, as the seed's
+   * open drops its return value, leaving an open device whose queue never ran).
    */
   async #open(sd: VfioSdmdev, mdev: MdevDevice, by: number): Promise<Errno | undefined> {
     const q = queueOf(mdev);
@@ -269,8 +271,8 @@ export class SdmdevClass {
     if (!sd.sva && sd.ops.startQueue) {
       q.pasid = 0;
       const r = await sd.ops.startQueue(q);
-      if (r !== undefined) return r;
-      q.started = true;
+      if (r === undefined) q.started = true;
+      else if (!this.#k.quirks.openIgnoresStartFailure) return r;
     }
     // The file is the opener's once its queue runs: nobody sees it open and not started.
     q.openedBy = by;
