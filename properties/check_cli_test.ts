@@ -30,23 +30,24 @@ print(json.dumps(conv(ET.parse(sys.argv[1]).getroot())))`;
   return JSON.parse(dec.decode(out.stdout));
 }
 
-// doubleSdmdevSameParent is found by type1 at run 203 of seed 3: in the third of four pieces.
-const FOUND_LATE = ["--suite", "type1", "--quirk", "doubleSdmdevSameParent", "--seed", "3"];
+// replayPartialFailureLeaks is found by type1 at run 792 of seed 3: in the second of four pieces
+// of 2000 runs.
+const FOUND_LATE = ["--suite", "type1", "--quirk", "replayPartialFailureLeaks", "--seed", "3"];
 
 Deno.test("check --workers: one suite cut in run ranges reports what one worker reports", async () => {
   const results = [];
   for (const workers of ["1", "4"]) {
     const out = await Deno.makeTempDir();
-    const r = await check(...FOUND_LATE, "--runs", "400", "--workers", workers, "--out", out);
+    const r = await check(...FOUND_LATE, "--runs", "2000", "--workers", workers, "--out", out);
     assert.equal(r.code, 1, r.stderr);
     const [file] = [...Deno.readDirSync(out)].map((e) => `${out}/${e.name}`);
     results.push({ rows: rows(r.stdout), trace: await Deno.readTextFile(file), r });
   }
-  assert.deepEqual(results[0].rows, [["type1", "203", results[0].rows[0][2], "1"]]);
+  assert.deepEqual(results[0].rows, [["type1", "792", results[0].rows[0][2], "1"]]);
   assert.deepEqual(results[1].rows, results[0].rows);
   assert.equal(results[1].trace, results[0].trace, "the same counterexample, byte for byte");
   const r = results[1].r;
-  assert.match(r.stdout, /^defect detected by type1 in 203 runs$/m);
+  assert.match(r.stdout, /^defect detected by type1 in 792 runs$/m);
   assert.match(r.stdout, /\(4 workers\)/);
   const meta = JSON.parse(results[1].trace)["#meta"];
   const replay = /or from the seed: npm run replay -- (.*)$/m.exec(r.stderr)![1].split(" ");
@@ -60,7 +61,7 @@ Deno.test("check --workers: one suite cut in run ranges reports what one worker 
     "--suite",
     "type1",
     "--quirk",
-    "doubleSdmdevSameParent",
+    "replayPartialFailureLeaks",
   ]);
   assert.equal((await runCli("replay", ...replay)).code, 1, "the seed and path reproduce it");
 });
@@ -136,7 +137,7 @@ Deno.test("check --report junit/json: each suite a test case, the failure with s
   const cases = suites.children.filter((c: { tag: string }) => c.tag === "testcase");
   assert.deepEqual(cases.map((c: { attrib: { name: string } }) => c.attrib.name), ["type1", "qm"]);
   const failure = cases[0].children.find((c: { tag: string }) => c.tag === "failure");
-  assert.match(failure.attrib.message, /ret differs: spec \{"err":"EINVAL"\}, impl \{"ok":2\}/);
+  assert.match(failure.attrib.message, /unshare-underflow/);
   const cx = `${dir}/type1-unshareUnderflow-3.itf.json`;
   const meta = JSON.parse(await Deno.readTextFile(cx))["#meta"];
   assert.ok(failure.text.includes(`seed: 3\npath: ${meta.path}\n`), failure.text);
@@ -209,7 +210,7 @@ Deno.test("check --quirk: --expect-failure inverts the exit code; an unexercised
   const found = await check(
     ...FOUND_LATE,
     "--runs",
-    "300",
+    "1000",
     "--workers",
     "1",
     "--expect-failure",
@@ -217,10 +218,10 @@ Deno.test("check --quirk: --expect-failure inverts the exit code; an unexercised
     await Deno.makeTempDir(),
   );
   assert.equal(found.code, 0, found.stderr);
-  assert.match(found.stdout, /^defect detected by type1 in 203 runs$/m);
+  assert.match(found.stdout, /^defect detected by type1 in 792 runs$/m);
   const missed = await check(...FOUND_LATE, "--runs", "100", "--expect-failure");
   assert.equal(missed.code, 1, missed.stderr);
-  assert.match(missed.stdout, /^defect not detected \(doubleSdmdevSameParent\) in 100 runs$/m);
+  assert.match(missed.stdout, /^defect not detected \(replayPartialFailureLeaks\) in 100 runs$/m);
   assert.equal((await check(...FOUND_LATE, "--runs", "100")).code, 0);
   const passes = await check("--suite", "type1", "--runs", "5", "--expect-failure");
   assert.equal(passes.code, 1, "no failure found is exit 1 under --expect-failure");

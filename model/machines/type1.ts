@@ -16,6 +16,7 @@ import {
 } from "../../spec/system.ts";
 import { Type1Adapter } from "../adapters/type1.ts";
 import { anyCommand, parseCommand, poolsFor, RACE_WEIGHTS } from "../commands.ts";
+import fc from "fast-check";
 import type { Machine } from "../machine.ts";
 
 /** The group fds each container's process opens in the prelude: the pairs commands favour. */
@@ -49,6 +50,21 @@ export const type1Machine: Machine<SystemState, Command> = {
   schema: COMMAND_SCHEMA,
   results: RESULTS,
   commands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY, PAIRS)),
+  macros: () =>
+    fc.constantFrom(...PAIRS).chain(([container, group]) =>
+      fc.constantFrom(
+        // a process sets its container up with one group
+        [
+          { op: "type1.attach" as const, container, group },
+          { op: "type1.setIommu" as const, container },
+        ],
+        // a group leaves and joins again: the container's mappings are replayed into it
+        [
+          { op: "type1.detach" as const, container, group },
+          { op: "type1.attach" as const, container, group },
+        ],
+      )
+    ),
   raceCommands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY, PAIRS), RACE_WEIGHTS),
   implementation: (quirks, sched) =>
     new Type1Adapter({ topology: DEFAULT_TOPOLOGY, quirks, sched }),
