@@ -47,6 +47,27 @@ interface Result {
 const TEST_TIMEOUT_MS = 15 * 60 * 1000;
 const here = new URL("..", import.meta.url).pathname;
 
+/** Puts the file under mutation back; also on Ctrl-C or SIGTERM. */
+let restore = () => {};
+/** The deno process running now (in its own process group). */
+let running: Deno.ChildProcess | undefined;
+
+function killGroup(child: Deno.ChildProcess): void {
+  try {
+    Deno.kill(-child.pid, "SIGKILL");
+  } catch {
+    child.kill("SIGKILL");
+  }
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => {
+    if (running) killGroup(running);
+    restore();
+    Deno.exit(130);
+  });
+}
+
 function flag(name: string): string | undefined {
   const i = Deno.args.indexOf(name);
   return i < 0 ? undefined : Deno.args[i + 1];
@@ -62,17 +83,15 @@ async function deno(cwd: string, args: string[], timeoutMs: number) {
     stderr: "piped",
     detached: true, // its own process group: the tests spawn CLIs of their own
   }).spawn();
+  running = child;
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    try {
-      Deno.kill(-child.pid, "SIGKILL");
-    } catch {
-      child.kill("SIGKILL");
-    }
+    killGroup(child);
   }, timeoutMs);
   const out = await child.output();
   clearTimeout(timer);
+  running = undefined;
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   return { code: out.code, timedOut, text };
 }
@@ -81,13 +100,6 @@ async function deno(cwd: string, args: string[], timeoutMs: number) {
 function firstLine(text: string, re: RegExp): string | undefined {
   return text.split("\n").find((l) => re.test(l))?.trim();
 }
-
-/** Puts the file under mutation back; also on Ctrl-C. */
-let restore = () => {};
-Deno.addSignalListener("SIGINT", () => {
-  restore();
-  Deno.exit(130);
-});
 
 async function runMutant(repo: string, m: Mutant): Promise<Result> {
   const path = `${repo}/${m.file}`;
@@ -145,7 +157,8 @@ if (import.meta.main) {
   const results: Result[] = [];
   for (const m of chosen) {
     const r = await runMutant(repo, m);
-    console.log(`${r.verdict.padEnd(8)} ${String(r.seconds).padStart(4)}s  ${m.id}`);
+    const detail = r.detail ? `  (${r.detail})` : "";
+    console.log(`${r.verdict.padEnd(8)} ${String(r.seconds).padStart(4)}s  ${m.id}${detail}`);
     results.push(r);
   }
   const wall = Math.round((performance.now() - started) / 1000);

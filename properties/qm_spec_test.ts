@@ -507,6 +507,7 @@ Deno.test("qm invariants can fail", async (t) => {
     ["qm.eq", { ...base, eqPhase: 0 }],
     ["qm.irq", { ...base, irqPending: false }],
     ["qm.irq", { ...base, irqMasked: true }],
+    ["qm.dma-buffers", { ...base, dmaBuffers: base.dmaBuffers + 1 }],
   ];
   for (const [name, state] of cases) {
     await t.step(name, () => {

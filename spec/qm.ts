@@ -273,7 +273,19 @@ export interface QmState {
   readonly irqPending: boolean;
   /** The mailbox busy bit: set by a post, cleared by the device when it has taken it. */
   readonly mailboxBusy: boolean;
+  /**
+   * Coherent DMA buffers the driver holds in its function's default domain:
+   * {@link QM_PROBE_BUFFERS} from probe and one SQ+CQ buffer per started queue pair. Part of
+   * the state so that a leaked or double-freed ring shows in the abstraction.
+   */
+  readonly dmaBuffers: number;
 }
+
+/**
+ * The DMA buffers the QM driver allocates at probe and keeps: the EQ context, the EQ, the SQC
+ * and CQC tables, and the mailbox's read-back buffer.
+ */
+export const QM_PROBE_BUFFERS = 5;
 
 /**
  * The phase bit of ring position `counter` in a ring of `depth` slots: 1 on the first lap,
@@ -350,6 +362,7 @@ export function initialQmState(config: Partial<QmConfig> = {}): QmState {
     irqMasked: false,
     irqPending: false,
     mailboxBusy: false,
+    dmaBuffers: QM_PROBE_BUFFERS,
   };
 }
 
@@ -539,13 +552,19 @@ function start(s: QmState, qn: number): StepResult<QmState> {
   if (typeof qp === "string") return fail(s, qp);
   if (qp.state === "started") return fail(s, "EINVAL");
   if (s.mailboxBusy) return fail(s, "EBUSY");
-  return done(putQp(s, qn, startedQp(qn, qp.owner)), ok(qn));
+  const next = putQp(s, qn, startedQp(qn, qp.owner));
+  return done({ ...next, dmaBuffers: s.dmaBuffers + 1 }, ok(qn));
 }
 
 function release(s: QmState, qn: number): StepResult<QmState> {
   const qp = lookup(s, qn);
   if (typeof qp === "string") return fail(s, qp);
-  return done(putQp(s, qn, null), ok({ dropped: qp.state === "started" ? qp.sq.length : 0 }));
+  const started = qp.state === "started";
+  const next = putQp(s, qn, null);
+  return done(
+    { ...next, dmaBuffers: s.dmaBuffers - (started ? 1 : 0) },
+    ok({ dropped: started ? qp.sq.length : 0 }),
+  );
 }
 
 function submit(
@@ -897,6 +916,17 @@ function eachStartedQp(
  *   unmasked always have an interrupt pending (none is lost).
  */
 export const qmInvariants: readonly Invariant<QmState>[] = [
+  {
+    name: "qm.dma-buffers",
+    scope: "between-ops",
+    check: (s) => {
+      const started = s.qps.filter((qp) => qp?.state === "started").length;
+      const want = QM_PROBE_BUFFERS + started;
+      return s.dmaBuffers === want
+        ? undefined
+        : `${s.dmaBuffers} DMA buffers held, ${want} expected (probe + ${started} rings)`;
+    },
+  },
   {
     name: "qm.outstanding-limit",
     scope: "always",

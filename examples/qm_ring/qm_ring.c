@@ -733,9 +733,12 @@ static void put_state(void)
 		eqe_t *e = &qm.eq[p % qm.eq_depth];
 		put("%s{\"cqn\":%ld,\"phase\":%d}", p > qm.eq_db ? "," : "", e->cqn, e->phase);
 	}
-	put("],\"irqMasked\":%s,\"irqPending\":%s,\"mailboxBusy\":%s}",
+	long long buffers = 5; /* probe: EQ context, EQ, SQC and CQC tables, mailbox read-back */
+	for (long i = 0; i < qm.qp_num; i++)
+		buffers += qm.qps[i].started;
+	put("],\"irqMasked\":%s,\"irqPending\":%s,\"mailboxBusy\":%s,\"dmaBuffers\":%lld}",
 	    qm.irq_masked ? "true" : "false", qm.irq_pending ? "true" : "false",
-	    qm.mailbox_busy ? "true" : "false");
+	    qm.mailbox_busy ? "true" : "false", buffers);
 }
 
 /* ---------------------------------------------------------------- requests */

@@ -537,7 +537,6 @@ export class HisiQm {
     this.#mmio.write128(QM_MAILBOX, encodeMailbox(cmd, queue, addr, read));
   }
 
-  /** `dma_zalloc_coherent` of at least `bytes` on the QM's group. */
   /** `dma_alloc_coherent` for the QM's device (rings, contexts, a kernel user's buffers). */
   allocCoherent(bytes: number): CoherentBuffer | Errno {
     const r = this.#iommu.dmaAlloc(this.#group, Math.ceil(bytes / PAGE_SIZE));

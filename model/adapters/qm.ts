@@ -263,6 +263,7 @@ export class QmAdapter {
       eqPhase: this.qm.eqHead.phase,
       eq: eqes,
       ...flags,
+      dmaBuffers: [...this.iommu.buffers.values()].filter((b) => b.group === QM_GROUP).length,
     };
   }
 
