@@ -410,9 +410,20 @@ Deno.test("zip engine stateful: the flush bits and the context's life", async (t
     assert.equal(contexts.size, 1, "kept after a sync flush");
   });
   await t.step("a new stream drops the context left at the address", () => {
-    const r = run(ZipRequestType.zlib, stateful | newStream | finish);
     const oneShot = job(data.subarray(0, half), 1 << 16, ZipRequestType.zlib, 0).out;
-    assert.ok(equalBytes(r.out, oneShot));
+    const other = run(ZipRequestType.zlib, stateful | newStream | finish);
+    assert.ok(equalBytes(other.out, oneShot), "over a raw deflate context");
+    assert.equal(contexts.size, 0, "dropped when the stream finishes");
+    // A zlib compression context, the same kind as the new stream: only the new-stream bit
+    // tells the engine not to continue it (which would emit no zlib header and go on with
+    // the old stream's history and checksum).
+    assert.equal(run(ZipRequestType.zlib, stateful | newStream).status, ZipStatus.ok);
+    assert.equal(contexts.size, 1, "a zlib context is left at the address");
+    const r = run(ZipRequestType.zlib, stateful | newStream | finish);
+    assert.equal(r.status, ZipStatus.ok);
+    const node = new Uint8Array(zlib.inflateSync(r.out));
+    assert.ok(equalBytes(node, data.subarray(0, half)), "node:zlib reads one whole zlib stream");
+    assert.ok(equalBytes(r.out, oneShot), "the bytes of a one-shot job");
     assert.equal(contexts.size, 0, "dropped when the stream finishes");
   });
   await t.step("an SQE without the stateful bit finishes the stream left there", () => {
