@@ -31,7 +31,9 @@ for (const entry of Deno.readDirSync(dir)) {
 const scenarios = new URL("../fixtures/race-scenarios/", import.meta.url);
 
 // Race traces whose schedule the implementation can no longer follow (its scheduling points
-// changed with the fix): their scenario (set-up and actors) must hold under many schedules.
+// changed with the fix), and races written to kill mutants of bench/mutants.json (their
+// `violation` says what the mutant gives): their scenario (set-up and actors) must hold under
+// many schedules.
 for (const entry of Deno.readDirSync(scenarios)) {
   Deno.test(`race scenario ${entry.name} holds under 300 PCT and 300 random schedules`, async () => {
     const trace = parseTrace(await Deno.readTextFile(new URL(entry.name, scenarios)), machineNamed);

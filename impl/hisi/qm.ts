@@ -324,7 +324,9 @@ export class HisiQm {
 
   /**
    * `hisi_qp_send` for a started kernel queue pair: fills the SQE, rings the SQ doorbell and
-   * returns the request's seq; ENOSPC when `sqDepth - 1` requests are outstanding. The
+   * returns the request's seq; ENOSPC when `sqDepth - 1` requests are outstanding, EINVAL when
+   * `rings` are no longer the queue pair's (stopped or released since the caller read them, as
+   * later upstream's send refuses a stopped qp: its ring is freed). The
    * completion arrives through the IRQ thread. Quirks: `kernelSqFullNeverCleared` (the seed's
    * latched `is_sq_full`), `sendIgnoresCompletionTimeout` (the seed's blind wait).
    */
@@ -347,6 +349,7 @@ export class HisiQm {
     tag: number,
     sqe?: Uint8Array,
   ): Promise<number | Errno> {
+    if (qp.rings !== rings) return "EINVAL";
     const latched = this.#k.quirks.kernelSqFullNeverCleared;
     if (latched ? qp.isSqFull : rings.full()) return "ENOSPC";
     const req = rings.fill(tag, sqe);

@@ -201,8 +201,13 @@ export class HisiZipCrypto {
     });
     const seq = await this.#qm.send(ctx.qp, rings, this.#tags++, sqe);
     if (typeof seq === "string") return seq;
+    // An exit of the transform may release the queue pair under the request (its queue stopped
+    // and ring freed, then the buffers): there is no completion to read, and the request ends
+    // as one that came after the exit.
+    if (ctx.qp.rings !== rings) return "EINVAL";
     await this.#device.step(ctx.qp.qn);
     await this.#qm.irqThread();
+    if (ctx.qp.rings !== rings) return "EINVAL";
     const done = decodeZipSqe(rings.sqe(seq % this.#qm.config.sqDepth));
     const status = done.dw3 & 0xff;
     // The seed returns any nonzero status as is, even a successful decompression's 0x13.
