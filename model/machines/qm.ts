@@ -78,20 +78,43 @@ function commandsFor(qpNum: number): fc.Arbitrary<QmCommand> {
         : { op: "qm.userSend", qn: n, by, tag: t, ring: r > 0 }
     )
   );
-  // Ring indexes mostly within the small rings, now and then at the depths and the u16 edge;
-  // the priority mostly 0 (the drivers' value), now and then anything the field holds or not.
+  // Ring indexes mostly within the small rings, now and then at the depths, at bit 15 and at
+  // the u16 edge, or anywhere below 2^32.
   const index = fc.oneof(
     { weight: 4, arbitrary: fc.nat(17) },
-    { weight: 1, arbitrary: aroundEdges([1023, 1024, 0xffff], 0, 2 ** 32) },
+    { weight: 1, arbitrary: aroundEdges([1023, 1024, 0x8000, 0xffff], 0, 2 ** 32) },
   );
+  // The priority mostly 0 (the drivers' value), now and then odd (its bit 0 sits next to the
+  // index's bit 15), at the u16 edge, or anything the field holds or not.
   const priority = fc.oneof(
     { weight: 4, arbitrary: fc.constant(0) },
-    { weight: 1, arbitrary: aroundEdges([1, 0xffff], 0, 2 ** 32) },
+    { weight: 1, arbitrary: aroundEdges([1, 0x8000, 0xffff], 0, 2 ** 32) },
   );
+  // The cmd mostly one the hardware knows (SQ, CQ, EQ, AEQ) or the first it does not; now and
+  // then a known one plus one high bit, 2^8 to 2^31: a decoder keeping fewer than 16 bits
+  // takes 2^k + n for command n, an encoder letting 2^16 or more through spills it into the
+  // fields around; or anything below 2^32.
+  const cmd = fc.oneof(
+    { weight: 6, arbitrary: fc.integer({ min: 0, max: 4 }) },
+    {
+      weight: 2,
+      arbitrary: fc.tuple(fc.integer({ min: 8, max: 31 }), fc.integer({ min: 0, max: 3 }))
+        .map(([bit, known]) => 2 ** bit + known),
+    },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: 2 ** 32 }) },
+  );
+  // The queue mostly as drawn, one time in nine with bit 16 set (not a u16: refused).
   const doorbell = qn.chain((n) =>
-    fc.tuple(actorFor(n), aroundEdges([0, 4], 0, 0xffff), index, priority).map((
-      [by, cmd, index, priority],
-    ): QmCommand => ({ op: "qm.doorbell", by, qn: n, cmd, index, priority }))
+    fc.tuple(actorFor(n), cmd, index, priority, fc.nat(8)).map((
+      [by, cmd, index, priority, wide],
+    ): QmCommand => ({
+      op: "qm.doorbell",
+      by,
+      qn: wide === 8 ? n + 0x10000 : n,
+      cmd,
+      index,
+      priority,
+    }))
   );
   const poll = qn.chain((n) =>
     actorFor(n).map((by): QmCommand => ({ op: "qm.poll", qn: n, by: pid(by) }))
