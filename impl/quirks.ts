@@ -57,6 +57,46 @@ export const QUIRKS = {
       "default domain: user memory the device reaches through the kernel driver's domain",
     suite: "sequential",
   },
+  pinFindDmaSizeZero: {
+    seed: "mdev v7 3/4 vfio_iommu_type1_pin_pages: vfio_find_dma(iommu, iova, 0) (seed 004 L4522)",
+    summary: "a vendor's pin of the first page of any mapping is EINVAL: the size-0 lookup " +
+      "takes `iova + 0 <= dma->iova` as left of the mapping",
+    suite: "sequential",
+  },
+  pinAccountingAsymmetric: {
+    seed: "mdev v7 3/4: do_accounting = !IS_IOMMU_CAPABLE_DOMAIN_IN_CONTAINER at pin (L4514), " +
+      "vfio_unpin_pfn(domain, p, true) at unpin (L4602)",
+    summary: "with an IOMMU-backed domain a vendor's pin is not accounted but its unpin is: " +
+      "locked_vm drops below the pages pinned (and without one every pin call counts)",
+    suite: "sequential",
+  },
+  unpinAllSkipsAccounting: {
+    seed: "mdev v7 3/4 vfio_local_unpin_all: vfio_unpin_pfn(domain, ..., false) (L4764)",
+    summary: "the last detach of a vendor mdev unpins its pages without unaccounting them: " +
+      "locked_vm keeps pages nothing pins",
+    suite: "sequential",
+  },
+  replayEmptyDomainList: {
+    seed: "vfio_iommu_replay: list_first_entry(&iommu->domain_list) of an empty list, which " +
+      "mdev v7 makes possible (MAP_DMA only records with no IOMMU-backed domain, L4643)",
+    summary: "the first IOMMU-backed domain joining a container whose mappings were only " +
+      "recorded looks their pages up through a bogus domain: mapped unpinned, unaccounted",
+    suite: "sequential",
+  },
+  unmapLeavesStalePins: {
+    seed: "mdev v7 3/4 vfio_dma_do_unmap: no notification of the vendor driver (upstream " +
+      "added VFIO_IOMMU_NOTIFY_DMA_UNMAP later)",
+    summary: "unmapping a range a vendor pinned leaves its pins: pages stay pinned and " +
+      "accounted for an IOVA no mapping covers, and the device can still DMA to them",
+    suite: "sequential",
+  },
+  unpinWithoutLock: {
+    seed: "mdev v7 3/4 vfio_iommu_type1_unpin_pages: no iommu->lock, `domain = " +
+      "iommu->local_domain` used unchecked (L4592)",
+    summary: "an unpin racing the last detach of the vendor mdev uses the local domain the " +
+      "detach freed",
+    suite: "race",
+  },
   shareWithoutGroupLock: {
     seed: "RFCv2 2/7 iommu_group_share_domain: checks then increments without group->mutex",
     summary: "share races __iommu_attach_group: both succeed and a shared group ends up " +

@@ -14,6 +14,7 @@ import {
   type Topology,
 } from "../spec/system.ts";
 import { PAGE_SIZE } from "../spec/types.ts";
+import { PIN_PAGES_MAX } from "../spec/type1.ts";
 import { ItfError } from "./itf.ts";
 
 /** The op names and argument kinds of one machine's commands. */
@@ -114,7 +115,12 @@ export function poolsFor(
   pairs: readonly (readonly [number, number])[] = [],
 ): Pools {
   return {
-    group: [...topology.pciGroups, ...topology.mdevGroups.map((m) => m.group), 99],
+    group: [
+      ...topology.pciGroups,
+      ...topology.mdevGroups.map((m) => m.group),
+      ...topology.vendorGroups ?? [],
+      99,
+    ],
     container: [...topology.containers.map((c) => c.id), 99],
     owner: [1, 2],
     pairs,
@@ -145,7 +151,12 @@ const arbitraryFor: Record<string, (pools: Pools) => fc.Arbitrary<number>> = {
       { weight: 12, arbitrary: fc.integer({ min: 1, max: 3 }).map((n) => n * PAGE_SIZE) },
       { weight: 1, arbitrary: fc.constantFrom(0, 100) },
     ),
-  pages: () => fc.integer({ min: 0, max: 2 }),
+  // Mostly a few pages; rarely the pin limit and one past it.
+  pages: () =>
+    fc.oneof(
+      { weight: 12, arbitrary: fc.integer({ min: 0, max: 3 }) },
+      { weight: 1, arbitrary: fc.constantFrom(PIN_PAGES_MAX, PIN_PAGES_MAX + 1) },
+    ),
 };
 
 /** How often each op is generated in sequential runs. */
@@ -164,6 +175,8 @@ export const WEIGHTS: { readonly [op in Op]: number } = {
   "type1.setIommu": 4,
   "type1.map": 5,
   "type1.unmap": 2,
+  "type1.pin": 4,
+  "type1.unpin": 3,
 };
 
 /** An arbitrary for one command of `op`, its fields drawn from the schema's generators. */
@@ -199,7 +212,9 @@ export const RACE_WEIGHTS: { readonly [op in Op]: number } = {
   "type1.detach": 5,
   "type1.setIommu": 5,
   "type1.map": 3,
-  "type1.unmap": 1,
+  "type1.unmap": 2,
+  "type1.pin": 3,
+  "type1.unpin": 4,
 };
 
 export function anyCommand(

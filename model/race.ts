@@ -68,8 +68,8 @@ export interface RaceOptions<C extends Cmd = Cmd> {
   readonly onSetupStep?: (cmd: C, ret: Ret, index: number) => void;
 }
 
-/** Faults that mean the device touched memory it must not reach. */
-const UNSAFE = new Set(["dma-to-unpinned-page", "dma-to-freed-frame", "oops"]);
+/** Faults that mean the device or the kernel touched memory it must not reach. */
+const UNSAFE = new Set(["dma-to-unpinned-page", "dma-to-freed-frame", "oops", "use-after-free"]);
 
 const FIRST: Driver = { choose: (eligible) => eligible[0] };
 
@@ -155,17 +155,18 @@ export async function runRace<S, C extends Cmd>(
 }
 
 /**
- * Random race scenarios: a setup of up to `setup` commands drawn from `command`, then two or
- * three actors with up to three commands each drawn from `actorCommand`.
+ * Random race scenarios: a setup of up to `setup` steps drawn from `setupStep` (each one
+ * command or a macro's few), then two or three actors with up to three commands each drawn
+ * from `actorCommand`.
  */
 export function raceScenario<C extends Cmd>(
-  command: fc.Arbitrary<C>,
+  setupStep: fc.Arbitrary<readonly C[]>,
   actorCommand: fc.Arbitrary<C>,
   setup = 10,
 ): fc.Arbitrary<RaceScenario<C>> {
   const program = fc.array(actorCommand, { minLength: 1, maxLength: 3, size: "max" });
   return fc.record({
-    setup: fc.array(command, { maxLength: setup, size: "max" }),
+    setup: fc.array(setupStep, { maxLength: setup, size: "max" }).map((steps) => steps.flat()),
     actors: fc.array(program, { minLength: 2, maxLength: 3 }).map((ps) =>
       ps.map((program, i) => ({ name: `actor${i + 1}`, program }))
     ),

@@ -121,15 +121,17 @@ function unwrap(c: unknown): readonly Cmd[] {
   return x.cmds;
 }
 
-/** A machine's commands for the sequential suite: single ones, and its macros one in ten. */
-function sequentialCommands(machine: Machine): fc.Arbitrary<ConformanceCommand> {
-  const single = machine.commands().map((c) => new ConformanceCommand([c]));
+/** A machine's steps: single commands, and its macros one in `1 + singles`. */
+function steps(machine: Machine, singles: number): fc.Arbitrary<readonly Cmd[]> {
+  const single = machine.commands().map((c) => [c]);
   const macros = machine.macros?.();
   if (!macros) return single;
-  return fc.oneof(
-    { weight: 9, arbitrary: single },
-    { weight: 1, arbitrary: macros.map((cs) => new ConformanceCommand(cs)) },
-  );
+  return fc.oneof({ weight: singles, arbitrary: single }, { weight: 1, arbitrary: macros });
+}
+
+/** A machine's commands for the sequential suite: macros one step in ten. */
+function sequentialCommands(machine: Machine): fc.Arbitrary<ConformanceCommand> {
+  return steps(machine, 9).map((cs) => new ConformanceCommand(cs));
 }
 
 function params<T>(o: SuiteOptions): fc.Parameters<T> {
@@ -239,7 +241,9 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
   const onSetupStep = cov && ((cmd: Cmd, ret: Ret, index: number) => {
     if (index >= machine.prelude.length) cov.record(cmd.op, ret);
   });
-  const arb = raceScenario(machine.commands(), actorCommands, o.maxCommands ?? 10).map((s) => ({
+  // The set-up draws macros one step in four: the states a race needs to start from (a
+  // container set up, a device at work) take several commands to reach.
+  const arb = raceScenario(steps(machine, 3), actorCommands, o.maxCommands ?? 10).map((s) => ({
     ...s,
     setup: [...machine.prelude, ...s.setup],
   }));

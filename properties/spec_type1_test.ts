@@ -26,12 +26,12 @@ function run(cmds: Command[], state: SystemState = opened()): SystemState {
 }
 
 /**
- * Each process holds its groups' fds: container 1 groups 2 and 10, container 2 groups 1 and 11
- * (the type1 machine's prelude without its kernel DMA buffer, so domains start empty).
+ * Each process holds its groups' fds: container 1 groups 2, 10 and 20, container 2 groups 1, 11
+ * and 21 (the type1 machine's prelude without its kernel DMA buffer, so domains start empty).
  */
 function opened(): SystemState {
   const opens = type1Machine.prelude.filter((c) => c.op === "type1.openGroup");
-  assert.equal(opens.length, 4);
+  assert.equal(opens.length, 6);
   return run(opens as Command[], initialState());
 }
 

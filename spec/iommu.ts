@@ -44,7 +44,10 @@ export interface Group {
   readonly id: number;
   /** `pci` groups sit behind the IOMMU; `mdev` groups are virtual, their DMA is the parent's. */
   readonly kind: "pci" | "mdev";
-  /** For an mdev group, the group of its parent device; otherwise null. */
+  /**
+   * For an sdmdev group, the group of its parent device, whose domain it shares; null for a
+   * pci group and for a vendor mdev (no IOMMU behind it: it pins pages through type1).
+   */
   readonly parent: number | null;
   /** The kernel driver's DMA-API domain (null for mdev groups, which have none). */
   readonly defaultDomain: number | null;

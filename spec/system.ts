@@ -69,17 +69,28 @@ export interface Topology {
   readonly mdevGroups: readonly { readonly group: number; readonly parent: number }[];
   /** Containers and the process (mm) that opened each. */
   readonly containers: readonly { readonly id: number; readonly mm: number }[];
+  /**
+   * Mediated devices of vendor drivers with no IOMMU of their own (a vGPU-like ring device):
+   * their groups attach through a container's local domain and pin pages with
+   * `type1.pin`. Default: none.
+   */
+  readonly vendorGroups?: readonly number[];
+  /** RLIMIT_MEMLOCK of every process, in pages; default: unlimited. */
+  readonly memlockPages?: number;
 }
 
 /**
  * The default machine: group 1 is the accelerator's physical function (the sdmdev parent),
- * group 2 an unrelated device, groups 10 and 11 two sdmdevs of group 1, and two processes
- * with one container each.
+ * group 2 an unrelated device, groups 10 and 11 two sdmdevs of group 1, groups 20 and 21 two
+ * vendor mdevs that pin pages, and two processes with one container each, allowed to lock 4
+ * pages of memory each (so that MAP_DMA, replay and pinning can run out).
  */
 export const DEFAULT_TOPOLOGY: Topology = {
   pciGroups: [1, 2],
   mdevGroups: [{ group: 10, parent: 1 }, { group: 11, parent: 1 }],
   containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
+  vendorGroups: [20, 21],
+  memlockPages: 4,
 };
 
 /** The state of a freshly booted machine. */
@@ -107,15 +118,41 @@ export function initialState(topology: Topology = DEFAULT_TOPOLOGY): SystemState
       shares: new Map(),
     });
   }
+  for (const group of topology.vendorGroups ?? []) {
+    groups.set(group, {
+      id: group,
+      kind: "mdev",
+      parent: null,
+      defaultDomain: null,
+      domain: null,
+      shares: new Map(),
+    });
+  }
   const containers = new Map(
     topology.containers.map((c) => [
       c.id,
-      { id: c.id, mm: c.mm, iommuSet: false, groups: [], domains: [], dmas: [] },
+      {
+        id: c.id,
+        mm: c.mm,
+        iommuSet: false,
+        groups: [],
+        domains: [],
+        localGroups: [],
+        dmas: [],
+        vendorPins: new Map(),
+      },
     ]),
   );
   return {
     iommu: { groups, domains, buffers: new Map() },
-    type1: { containers, pins: new Map(), groupFds: new Map(), deviceFds: new Set() },
+    type1: {
+      containers,
+      pins: new Map(),
+      lockedVm: new Map(),
+      memlockPages: topology.memlockPages ?? null,
+      groupFds: new Map(),
+      deviceFds: new Set(),
+    },
   };
 }
 
@@ -272,13 +309,18 @@ export const invariants: readonly Invariant<SystemState>[] = [
     name: "pins-match-dma-list",
     scope: "between-ops",
     check: (s) => {
+      // MAP_DMA pins its pages while the container has an IOMMU-backed domain; a vendor's
+      // pin pins the page behind its IOVA.
       const expected = new Map<number, Map<number, number>>();
       for (const c of s.type1.containers.values()) {
         const pages = expected.get(c.mm) ?? new Map<number, number>();
-        for (const d of c.dmas) {
-          for (let va = d.vaddr; va < d.vaddr + d.size; va += PAGE_SIZE) {
-            pages.set(va, (pages.get(va) ?? 0) + 1);
-          }
+        const add = (va: number, n: number) => pages.set(va, (pages.get(va) ?? 0) + n);
+        for (const d of c.domains.length > 0 ? c.dmas : []) {
+          for (let va = d.vaddr; va < d.vaddr + d.size; va += PAGE_SIZE) add(va, 1);
+        }
+        for (const [iova, n] of c.vendorPins) {
+          const d = c.dmas.find((d) => d.iova <= iova && iova < d.iova + d.size);
+          if (d) add(d.vaddr + iova - d.iova, n);
         }
         if (pages.size > 0) expected.set(c.mm, pages);
       }
@@ -297,6 +339,69 @@ export const invariants: readonly Invariant<SystemState>[] = [
             const want = pinned(expected, mm, va);
             if (n !== want) return `page ${va} of mm ${mm} pinned ${n} times, expected ${want}`;
           }
+        }
+      }
+    },
+  },
+  {
+    name: "vendor-pins-inside-mappings",
+    scope: "between-ops",
+    check: (s) => {
+      for (const c of s.type1.containers.values()) {
+        for (const [iova, n] of c.vendorPins) {
+          if (n <= 0) return `container ${c.id} iova ${iova} has pin count ${n}`;
+          if (c.localGroups.length === 0) {
+            return `container ${c.id} iova ${iova} is pinned with no local domain`;
+          }
+          if (!c.dmas.some((d) => d.iova <= iova && iova < d.iova + d.size)) {
+            return `container ${c.id} iova ${iova} is pinned outside every mapping`;
+          }
+        }
+      }
+    },
+  },
+  {
+    name: "local-domain-holds-vendor-groups",
+    scope: "between-ops",
+    check: (s) => {
+      const vendor = (g: number) => {
+        const group = s.iommu.groups.get(g);
+        return group?.kind === "mdev" && group.parent === null;
+      };
+      for (const c of s.type1.containers.values()) {
+        const wrong = c.localGroups.find((g) => !vendor(g) || !c.groups.includes(g));
+        if (wrong !== undefined) return `container ${c.id} local domain holds group ${wrong}`;
+        for (const vd of c.domains) {
+          const v = vd.groups.find(vendor);
+          if (v !== undefined) return `vendor mdev group ${v} is in IOMMU domain ${vd.domain}`;
+        }
+      }
+    },
+  },
+  {
+    name: "locked-vm-counts-pinned-pages",
+    scope: "between-ops",
+    check: (s) => {
+      const mms = new Set([...s.type1.pins.keys(), ...s.type1.lockedVm.keys()]);
+      for (const mm of mms) {
+        const pinned = s.type1.pins.get(mm)?.size ?? 0;
+        const locked = s.type1.lockedVm.get(mm) ?? 0;
+        if (locked !== pinned) return `mm ${mm} locked_vm ${locked}, but ${pinned} pages pinned`;
+        const limit = s.type1.memlockPages;
+        if (limit !== null && locked > limit) {
+          return `mm ${mm} locked_vm ${locked} is over RLIMIT_MEMLOCK ${limit}`;
+        }
+      }
+    },
+  },
+  {
+    name: "nothing-left-after-last-detach",
+    scope: "between-ops",
+    check: (s) => {
+      for (const c of s.type1.containers.values()) {
+        if (c.groups.length > 0) continue;
+        if (c.dmas.length > 0 || c.vendorPins.size > 0 || c.localGroups.length > 0) {
+          return `container ${c.id} has no group but keeps mappings or pins`;
         }
       }
     },

@@ -18,6 +18,24 @@
  * - UNMAP_DMA follows the type1v2 rule: a range that bisects a mapping is EINVAL, mappings
  *   wholly inside the range are removed, and the number of bytes removed is returned.
  *
+ * Pinning for mediated devices of vendor drivers (mdev v7, seed 004, as upstream settled it):
+ * - a vendor mdev group (no IOMMU behind it, no parent to share) attaches through the
+ *   container's local domain, which exists exactly while such a group is attached;
+ * - MAP_DMA pins and maps its pages only while the container has an IOMMU-backed domain;
+ *   otherwise it only records the mapping. When the first IOMMU-backed domain joins, the
+ *   replay pins the recorded pages; when the last one leaves while the local domain stays,
+ *   the mappings stay recorded and MAP_DMA's pins are dropped;
+ * - `type1.pin` (vfio_pin_pages of the vendor driver): 1 to 512 pages from a page-aligned
+ *   IOVA, through a group attached to the local domain; all or nothing: every page inside a
+ *   live mapping (EINVAL) and the new pages within RLIMIT_MEMLOCK (ENOMEM). `type1.unpin`
+ *   undoes pins one for one: a page not pinned through the local domain is EINVAL;
+ * - `locked_vm` counts every distinct pinned page of a process once, whichever path pinned
+ *   it and however often: the v7 cover letter's open TODO (re-accounting when the IOMMU-backed
+ *   domains go) resolved by counting pages, not pin calls;
+ * - UNMAP_DMA of a range a vendor pinned notifies the vendor, which unpins first (the later
+ *   invalidation notifier): no pin outlives its mapping. The last detach of the local domain
+ *   drops its pins; after the last detach of all, nothing is pinned or accounted.
+ *
  * @module
  */
 // The published spec must import with no import map of its user's (see README).
@@ -71,6 +89,9 @@ export interface Dma {
   readonly vaddr: number;
 }
 
+/** Most pages one `type1.pin` or `type1.unpin` takes (VFIO_PIN_PAGES_MAX_ENTRIES). */
+export const PIN_PAGES_MAX = 512;
+
 /** A VFIO container with its type1 IOMMU state. */
 export interface Container {
   /** Container id. */
@@ -81,10 +102,17 @@ export interface Container {
   readonly iommuSet: boolean;
   /** Groups set into the container (VFIO_GROUP_SET_CONTAINER), in order. */
   readonly groups: readonly number[];
-  /** vfio_domains, in creation order. */
+  /** IOMMU-backed vfio_domains, in creation order. */
   readonly domains: readonly VfioDomain[];
+  /**
+   * Vendor mdev groups attached through the local domain, in attach order; the local domain
+   * exists while this is not empty.
+   */
+  readonly localGroups: readonly number[];
   /** The dma_list, sorted by IOVA, never overlapping. */
   readonly dmas: readonly Dma[];
+  /** Pages pinned through the local domain (vfio_pin_pages): IOVA to pin count, no zeros. */
+  readonly vendorPins: ReadonlyMap<number, number>;
 }
 
 /** The type1 part of the system state. */
@@ -96,10 +124,15 @@ export interface Type1State {
   /** Groups whose device fd (VFIO_GROUP_GET_DEVICE_FD) is open; one open per device. */
   readonly deviceFds: ReadonlySet<number>;
   /**
-   * Pin count of each page of process memory: address space (mm id) to page address (vaddr)
-   * to count; a page absent is unpinned, an mm absent has no page pinned.
+   * Pin count of each page of process memory, MAP_DMA's and vendors' together: address space
+   * (mm id) to page address (vaddr) to count; a page absent is unpinned, an mm absent has no
+   * page pinned.
    */
   readonly pins: ReadonlyMap<number, ReadonlyMap<number, number>>;
+  /** Each process's locked_vm in pages: its distinct pinned pages (an mm absent: 0). */
+  readonly lockedVm: ReadonlyMap<number, number>;
+  /** RLIMIT_MEMLOCK of every process in pages; null: unlimited. */
+  readonly memlockPages: number | null;
 }
 
 /** The slice of system state the type1 component reads and writes. */
@@ -131,6 +164,20 @@ export type Type1Command =
     readonly container: number;
     readonly iova: number;
     readonly size: number;
+  }
+  | {
+    readonly op: "type1.pin";
+    readonly container: number;
+    readonly group: number;
+    readonly iova: number;
+    readonly pages: number;
+  }
+  | {
+    readonly op: "type1.unpin";
+    readonly container: number;
+    readonly group: number;
+    readonly iova: number;
+    readonly pages: number;
   };
 
 /** The owner id under which container `id`'s sdmdev attach shares its parent's domain. */
@@ -156,24 +203,80 @@ function withContainer(world: Type1World, container: Container): Type1World {
   };
 }
 
-function adjustPins(type1: Type1State, mm: number, dma: Dma, delta: 1 | -1): Type1State {
+/** The pages of process memory a dma maps. */
+function dmaPages(dma: Dma): number[] {
+  const out = [];
+  for (let va = dma.vaddr; va < dma.vaddr + dma.size; va += PAGE_SIZE) out.push(va);
+  return out;
+}
+
+/** Adds `delta` to the pin count of each page of `vaddrs` of `mm`; locked_vm follows. */
+function adjustPins(
+  type1: Type1State,
+  mm: number,
+  vaddrs: readonly number[],
+  delta: 1 | -1,
+): Type1State {
   const pages = new Map(type1.pins.get(mm));
-  for (let va = dma.vaddr; va < dma.vaddr + dma.size; va += PAGE_SIZE) {
+  for (const va of vaddrs) {
     const n = (pages.get(va) ?? 0) + delta;
     if (n === 0) pages.delete(va);
     else pages.set(va, n);
   }
   const pins = pages.size > 0 ? setIn(type1.pins, mm, pages) : deleteIn(type1.pins, mm);
-  return { ...type1, pins };
+  const lockedVm = pages.size > 0
+    ? setIn(type1.lockedVm, mm, pages.size)
+    : deleteIn(type1.lockedVm, mm);
+  return { ...type1, pins, lockedVm };
 }
 
-/** Maps every dma of `container` into `domain` (vfio_iommu_replay); EEXIST undoes it all. */
+/** Whether pinning `vaddrs` of `mm` once more keeps its locked_vm within RLIMIT_MEMLOCK. */
+function withinMemlock(type1: Type1State, mm: number, vaddrs: readonly number[]): boolean {
+  if (type1.memlockPages === null) return true;
+  const pinned = type1.pins.get(mm);
+  const fresh = new Set(vaddrs.filter((va) => !pinned?.has(va))).size;
+  return (type1.lockedVm.get(mm) ?? 0) + fresh <= type1.memlockPages;
+}
+
+/** The pages of every dma of `container`. */
+function allDmaPages(container: Container): number[] {
+  return container.dmas.flatMap(dmaPages);
+}
+
+/** The process page behind the IOVA `iova` of `container`, if a mapping covers it. */
+function vaddrOf(container: Container, iova: number): number | undefined {
+  const d = container.dmas.find((d) => d.iova <= iova && iova < d.iova + d.size);
+  return d && d.vaddr + iova - d.iova;
+}
+
+/** Drops every vendor pin of `container` whose IOVA `keep` rejects; returns both states. */
+function dropVendorPins(
+  type1: Type1State,
+  container: Container,
+  keep: (iova: number) => boolean,
+): [Type1State, Container] {
+  const vaddrs: number[] = [];
+  const vendorPins = new Map<number, number>();
+  for (const [iova, n] of container.vendorPins) {
+    if (keep(iova)) vendorPins.set(iova, n);
+    else for (let i = 0; i < n; i++) vaddrs.push(vaddrOf(container, iova)!);
+  }
+  return [adjustPins(type1, container.mm, vaddrs, -1), { ...container, vendorPins }];
+}
+
+/**
+ * Maps every dma of `container` into `domain` (vfio_iommu_replay); EEXIST undoes it all. Into
+ * the container's first IOMMU-backed domain the replay pins the recorded pages first: ENOMEM
+ * past RLIMIT_MEMLOCK, before anything is mapped (the pins themselves: {@link attachToIommu}).
+ */
 function replay(
-  iommu: IommuState,
+  world: Type1World,
   container: Container,
   domain: number,
-): IommuState | "EEXIST" {
-  let state = iommu;
+): IommuState | "EEXIST" | "ENOMEM" {
+  const first = container.domains.length === 0;
+  if (first && !withinMemlock(world.type1, container.mm, allDmaPages(container))) return "ENOMEM";
+  let state = world.iommu;
   for (const d of container.dmas) {
     const next = mapRange(state, domain, d.iova, d.size, {
       kind: "user",
@@ -199,8 +302,8 @@ function attachSdmdev(
   const shared = shareDomain(world.iommu, parent, shareOwner(container.id));
   if (shared === "EINVAL") return "EINVAL";
   const [iommu, domain] = shared;
-  const replayed = replay(iommu, container, domain);
-  if (replayed === "EEXIST") return "EEXIST";
+  const replayed = replay({ ...world, iommu }, container, domain);
+  if (typeof replayed === "string") return replayed;
   const vd: VfioDomain = { domain, groups: [groupId], sharedParent: parent };
   return withContainer({ ...world, iommu: replayed }, {
     ...container,
@@ -222,7 +325,8 @@ function attachPci(world: Type1World, container: Container, groupId: number): Ty
   if (group.domain !== group.defaultDomain || sharedRef(group) > 0) return "EBUSY";
   const [allocated, domain] = allocDomain(world.iommu);
   const attached = attachGroup(allocated, groupId, domain) as IommuState;
-  const replayed = replay(attached, container, domain) as IommuState;
+  const replayed = replay({ ...world, iommu: attached }, container, domain);
+  if (typeof replayed === "string") return replayed;
   const vd: VfioDomain = { domain, groups: [groupId], sharedParent: null };
   return withContainer({ ...world, iommu: replayed }, {
     ...container,
@@ -230,20 +334,44 @@ function attachPci(world: Type1World, container: Container, groupId: number): Ty
   });
 }
 
-/** vfio_iommu_type1_attach_group. */
+/** Whether `groupId` is a vendor mdev: no IOMMU behind it and no parent to share. */
+function isVendorGroup(world: Type1World, groupId: number): boolean {
+  const group = world.iommu.groups.get(groupId)!;
+  return group.kind === "mdev" && group.parent === null;
+}
+
+/**
+ * vfio_iommu_type1_attach_group: a vendor mdev joins the local domain; the first IOMMU-backed
+ * domain pins the container's recorded mappings.
+ */
 function attachToIommu(
   world: Type1World,
   container: Container,
   groupId: number,
 ): Type1World | Errno {
+  if (isVendorGroup(world, groupId)) {
+    return withContainer(world, { ...container, localGroups: [...container.localGroups, groupId] });
+  }
   const group = world.iommu.groups.get(groupId)!;
-  return group.kind === "mdev"
+  const r = group.kind === "mdev"
     ? attachSdmdev(world, container, groupId, group.parent!)
     : attachPci(world, container, groupId);
+  if (typeof r === "string" || container.domains.length > 0) return r;
+  return { ...r, type1: adjustPins(r.type1, container.mm, allDmaPages(container), 1) };
+}
+
+/** Detach of a vendor mdev; the last one takes the local domain and its pins with it. */
+function detachLocal(world: Type1World, container: Container, groupId: number): Type1World {
+  const localGroups = container.localGroups.filter((g) => g !== groupId);
+  if (localGroups.length > 0) return withContainer(world, { ...container, localGroups });
+  const [type1, rest] = dropVendorPins(world.type1, container, () => false);
+  const dmas = container.domains.length > 0 ? container.dmas : [];
+  return withContainer({ ...world, type1 }, { ...rest, localGroups, dmas });
 }
 
 /** vfio_iommu_type1_detach_group, with the sdmdev order: undo the mappings, then unshare. */
 function detachFromIommu(world: Type1World, container: Container, groupId: number): Type1World {
+  if (container.localGroups.includes(groupId)) return detachLocal(world, container, groupId);
   const index = container.domains.findIndex((d) => d.groups.includes(groupId));
   const vd = container.domains[index];
   let iommu = world.iommu;
@@ -266,8 +394,9 @@ function detachFromIommu(world: Type1World, container: Container, groupId: numbe
   let type1 = world.type1;
   let dmas = container.dmas;
   if (domains.length === 0) {
-    for (const d of dmas) type1 = adjustPins(type1, container.mm, d, -1);
-    dmas = [];
+    // The mappings stay recorded for the local domain, unpinned; without one they go.
+    type1 = adjustPins(type1, container.mm, allDmaPages(container), -1);
+    if (container.localGroups.length === 0) dmas = [];
   }
   return withContainer({ iommu, type1 }, { ...container, domains, dmas });
 }
@@ -388,6 +517,11 @@ function map(
   if (container.dmas.some((d) => d.iova < iova + size && iova < d.iova + d.size)) {
     return fail(world, "EEXIST");
   }
+  const dma: Dma = { iova, size, vaddr };
+  const backed = container.domains.length > 0;
+  if (backed && !withinMemlock(world.type1, container.mm, dmaPages(dma))) {
+    return fail(world, "ENOMEM");
+  }
   let iommu = world.iommu;
   const target = { kind: "user", mm: container.mm, vaddr } as const;
   for (const vd of container.domains) {
@@ -395,9 +529,8 @@ function map(
     if (next === "EEXIST") return fail(world, "EEXIST");
     iommu = next;
   }
-  const dma: Dma = { iova, size, vaddr };
   const dmas = [...container.dmas, dma].sort((a, b) => a.iova - b.iova);
-  const type1 = adjustPins(world.type1, container.mm, dma, 1);
+  const type1 = backed ? adjustPins(world.type1, container.mm, dmaPages(dma), 1) : world.type1;
   return { state: withContainer({ iommu, type1 }, { ...container, dmas }), ret: ok(0), events: [] };
 }
 
@@ -413,17 +546,84 @@ function unmap(
   const bisects = (x: number) => container.dmas.some((d) => d.iova < x && x < d.iova + d.size);
   if (bisects(iova) || bisects(end)) return fail(world, "EINVAL");
   const gone = container.dmas.filter((d) => d.iova >= iova && d.iova + d.size <= end);
+  // The vendor's invalidation handler unpins what it pinned in the range first.
+  const inGone = (x: number) => gone.some((d) => d.iova <= x && x < d.iova + d.size);
+  let [type1, rest] = dropVendorPins(world.type1, container, (x) => !inGone(x));
   let iommu = world.iommu;
-  let type1 = world.type1;
   for (const d of gone) {
     for (const vd of container.domains) iommu = unmapRange(iommu, vd.domain, d.iova, d.size);
-    type1 = adjustPins(type1, container.mm, d, -1);
+    if (container.domains.length > 0) type1 = adjustPins(type1, container.mm, dmaPages(d), -1);
   }
   const dmas = container.dmas.filter((d) => !gone.includes(d));
   const bytes = gone.reduce((n, d) => n + d.size, 0);
   return {
-    state: withContainer({ iommu, type1 }, { ...container, dmas }),
+    state: withContainer({ iommu, type1 }, { ...rest, dmas }),
     ret: ok(bytes),
+    events: [],
+  };
+}
+
+/**
+ * The IOVAs of a `type1.pin` or `type1.unpin` through `groupId`, or EINVAL: the group attached
+ * to the container's local domain, 1 to {@link PIN_PAGES_MAX} pages, a page-aligned start.
+ */
+function pinIovas(
+  container: Container,
+  groupId: number,
+  iova: number,
+  pages: number,
+): number[] | "EINVAL" {
+  if (!container.localGroups.includes(groupId)) return "EINVAL";
+  if (!Number.isSafeInteger(pages) || pages < 1 || pages > PIN_PAGES_MAX) return "EINVAL";
+  if (!pageAligned(iova) || !Number.isSafeInteger(iova + pages * PAGE_SIZE)) return "EINVAL";
+  return Array.from({ length: pages }, (_, i) => iova + i * PAGE_SIZE);
+}
+
+/** vfio_pin_pages: every page inside a live mapping and within RLIMIT_MEMLOCK, or none. */
+function pin(
+  world: Type1World,
+  container: Container,
+  groupId: number,
+  iova: number,
+  pages: number,
+): StepResult<Type1World> {
+  const iovas = pinIovas(container, groupId, iova, pages);
+  if (iovas === "EINVAL") return fail(world, iovas);
+  const vaddrs = iovas.map((x) => vaddrOf(container, x));
+  if (vaddrs.some((va) => va === undefined)) return fail(world, "EINVAL");
+  if (!withinMemlock(world.type1, container.mm, vaddrs as number[])) return fail(world, "ENOMEM");
+  const vendorPins = new Map(container.vendorPins);
+  for (const x of iovas) vendorPins.set(x, (vendorPins.get(x) ?? 0) + 1);
+  const type1 = adjustPins(world.type1, container.mm, vaddrs as number[], 1);
+  return {
+    state: withContainer({ ...world, type1 }, { ...container, vendorPins }),
+    ret: ok(pages),
+    events: [],
+  };
+}
+
+/** vfio_unpin_pages: each page pinned through the local domain, or nothing is unpinned. */
+function unpin(
+  world: Type1World,
+  container: Container,
+  groupId: number,
+  iova: number,
+  pages: number,
+): StepResult<Type1World> {
+  const iovas = pinIovas(container, groupId, iova, pages);
+  if (iovas === "EINVAL") return fail(world, iovas);
+  if (iovas.some((x) => !container.vendorPins.has(x))) return fail(world, "EINVAL");
+  const vendorPins = new Map(container.vendorPins);
+  for (const x of iovas) {
+    const n = vendorPins.get(x)! - 1;
+    if (n === 0) vendorPins.delete(x);
+    else vendorPins.set(x, n);
+  }
+  const vaddrs = iovas.map((x) => vaddrOf(container, x)!);
+  const type1 = adjustPins(world.type1, container.mm, vaddrs, -1);
+  return {
+    state: withContainer({ ...world, type1 }, { ...container, vendorPins }),
+    ret: ok(pages),
     events: [],
   };
 }
@@ -449,6 +649,8 @@ export function stepType1(world: Type1World, cmd: Type1Command): StepResult<Type
     .with({ op: "type1.setIommu" }, () => setIommu(world, container))
     .with({ op: "type1.map" }, (c) => map(world, container, c.iova, c.size, c.vaddr))
     .with({ op: "type1.unmap" }, (c) => unmap(world, container, c.iova, c.size))
+    .with({ op: "type1.pin" }, (c) => pin(world, container, c.group, c.iova, c.pages))
+    .with({ op: "type1.unpin" }, (c) => unpin(world, container, c.group, c.iova, c.pages))
     .exhaustive(unknownOp);
 }
 
@@ -463,9 +665,14 @@ export const type1CommandSchema: CommandSchema<Type1Command["op"]> = {
   "type1.setIommu": { container: "int" },
   "type1.map": { container: "int", iova: "int", size: "int", vaddr: "int" },
   "type1.unmap": { container: "int", iova: "int", size: "int" },
+  "type1.pin": { container: "int", group: "int", iova: "int", pages: "int" },
+  "type1.unpin": { container: "int", group: "int", iova: "int", pages: "int" },
 };
 
-/** The shape of every type1 op's success value: 0, except `unmap`'s bytes unmapped. */
+/**
+ * The shape of every type1 op's success value: 0, except `unmap`'s bytes unmapped and the
+ * pages `pin` and `unpin` took.
+ */
 export const type1Results = {
   "type1.openGroup": "zero",
   "type1.closeGroup": "zero",
@@ -476,4 +683,6 @@ export const type1Results = {
   "type1.setIommu": "zero",
   "type1.map": "zero",
   "type1.unmap": "int",
+  "type1.pin": "int",
+  "type1.unpin": "int",
 } as const satisfies ResultTable<Type1Command["op"]>;

@@ -10,6 +10,10 @@ import type { Frame, PhysMem } from "./phys.ts";
 export class AddressSpace {
   /** mm id (the process). */
   readonly id: number;
+  /** mm->locked_vm: pages accounted as pinned (vfio_lock_acct). */
+  lockedVm = 0;
+  /** RLIMIT_MEMLOCK in pages; null: unlimited. */
+  memlockPages: number | null = null;
   #pages = new Map<number, Frame>();
   #phys: PhysMem;
 

@@ -10,7 +10,12 @@ import type { Errno } from "../../spec/types.ts";
 import { type Kernel, lockAll, Mutex } from "../kernel.ts";
 import type { IommuCore, IommuGroup } from "../iommu/core.ts";
 import type { AddressSpace } from "../mem/mm.ts";
-import { type DeviceHooks, type SharedParents, VfioIommu } from "./type1.ts";
+import {
+  type DeviceHooks,
+  type InvalidateHandler,
+  type SharedParents,
+  VfioIommu,
+} from "./type1.ts";
 
 /** Everything a container needs from the rest of the kernel. */
 export interface ContainerDeps {
@@ -44,6 +49,8 @@ export class VfioContainer {
   readonly lock: Mutex = new Mutex();
   /** Groups of this container whose device fd is open. */
   readonly deviceFds: Set<IommuGroup> = new Set();
+  /** Vendor drivers' invalidation handlers, registered with the container, kept across SET_IOMMUs. */
+  readonly notifiers: Set<InvalidateHandler> = new Set();
   /** Device fds being closed: their release runs, a second close waits for it and fails. */
   readonly #closing = new Set<IommuGroup>();
   #deps: ContainerDeps;
@@ -109,7 +116,7 @@ export class VfioContainer {
 
   async #attachAll(): Promise<Errno | undefined> {
     const { kernel, core, hooks, shared } = this.#deps;
-    const iommu = new VfioIommu(this.id, kernel, core, this.mm, hooks, shared);
+    const iommu = new VfioIommu(this.id, kernel, core, this.mm, hooks, shared, this.notifiers);
     for (let i = 0; i < this.groups.length; i++) {
       const r = await iommu.attachGroup(this.groups[i]);
       if (r !== undefined) {
@@ -228,5 +235,21 @@ export class VfioContainer {
     if (!this.iommu) return "EINVAL";
     if (!pageAligned(iova) || !pageAligned(size) || size === 0) return "EINVAL";
     return this.iommu.unmap(iova, size);
+  }
+
+  /**
+   * vfio_pin_pages of a vendor driver for its mdev `group`: the group set into this container
+   * with the IOMMU set, else EINVAL. No container lock: the kernel holds group_lock for read
+   * here, as UNMAP_DMA does while it runs the invalidation handlers that unpin.
+   */
+  pinPages(group: IommuGroup, iova: number, pages: number): Promise<number | Errno> | Errno {
+    if (!this.groups.includes(group) || !this.iommu) return "EINVAL";
+    return this.iommu.pinPages(group, iova, pages);
+  }
+
+  /** vfio_unpin_pages of a vendor driver for its mdev `group`; as {@link pinPages}. */
+  unpinPages(group: IommuGroup, iova: number, pages: number): Promise<number | Errno> | Errno {
+    if (!this.groups.includes(group) || !this.iommu) return "EINVAL";
+    return this.iommu.unpinPages(group, iova, pages);
   }
 }

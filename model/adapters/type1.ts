@@ -23,6 +23,7 @@ import type { Kernel, Outcome } from "../../impl/kernel.ts";
 import { Platform } from "../../impl/platform.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
+import { VendorDriver } from "../../impl/vfio/vendor.ts";
 import { Vfio, type VfioDevices } from "../../impl/vfio/vfio.ts";
 
 /** How to build a {@link Type1Adapter}. */
@@ -53,6 +54,8 @@ export class Type1Adapter {
   readonly device: DmaMaster;
   /** Containers and group files. */
   readonly vfio: Vfio;
+  /** The driver of the vendor mdevs, which pins pages. */
+  readonly vendor: VendorDriver = new VendorDriver();
 
   /** Boots the machine. */
   constructor(options: Type1AdapterOptions = {}) {
@@ -63,6 +66,7 @@ export class Type1Adapter {
     this.iommu = platform.iommu;
     for (const g of topology.pciGroups) this.iommu.addGroup(g, "pci", null);
     for (const m of topology.mdevGroups) this.iommu.addGroup(m.group, "mdev", m.parent);
+    for (const g of topology.vendorGroups ?? []) this.iommu.addGroup(g, "mdev", null);
     this.device = new DmaMaster(this.kernel, this.iommu);
     this.vfio = new Vfio(
       this.kernel,
@@ -71,6 +75,7 @@ export class Type1Adapter {
       topology.containers,
       options.devices,
     );
+    for (const c of this.vfio.containers.values()) c.mm.memlockPages = topology.memlockPages ?? null;
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */
@@ -127,6 +132,14 @@ export class Type1Adapter {
         const r = await container().unmapDma(c.iova, c.size);
         return typeof r === "string" ? { err: r } : { ok: r };
       })
+      .with({ op: "type1.pin" }, async (c) => {
+        const r = await this.vendor.pin(container(), group(), c.iova, c.pages);
+        return typeof r === "string" ? { err: r } : { ok: r };
+      })
+      .with({ op: "type1.unpin" }, async (c) => {
+        const r = await this.vendor.unpin(container(), group(), c.iova, c.pages);
+        return typeof r === "string" ? { err: r } : { ok: r };
+      })
       .exhaustive();
   }
 
@@ -157,7 +170,10 @@ export class Type1Adapter {
     }
     const containers = new Map<number, Container>();
     const pins = new Map<number, Map<number, number>>();
+    const lockedVm = new Map<number, number>();
+    let memlockPages: number | null = null;
     for (const c of this.vfio.containers.values()) {
+      const local = c.iommu?.localDomain ?? null;
       containers.set(c.id, {
         id: c.id,
         mm: c.mm.id,
@@ -168,16 +184,22 @@ export class Type1Adapter {
           groups: vd.groups.map((g) => g.id),
           sharedParent: vd.parentGroup?.id ?? null,
         })),
+        localGroups: (local?.groups ?? []).map((g) => g.id),
         dmas: (c.iommu?.dmas ?? []).map((d) => ({ iova: d.iova, size: d.size, vaddr: d.vaddr })),
+        vendorPins: new Map(local?.pins),
       });
       const pages = new Map(c.mm.pinned());
       if (pages.size > 0) pins.set(c.mm.id, pages);
+      if (c.mm.lockedVm !== 0) lockedVm.set(c.mm.id, c.mm.lockedVm);
+      memlockPages = c.mm.memlockPages;
     }
     return {
       iommu: { groups, domains, buffers },
       type1: {
         containers,
         pins,
+        lockedVm,
+        memlockPages,
         groupFds: new Map([...this.vfio.groupFds].map(([g, c]) => [g, c.id])),
         deviceFds: new Set(
           [...this.vfio.containers.values()].flatMap((c) => [...c.deviceFds].map((g) => g.id)),
