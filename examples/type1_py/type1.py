@@ -8,8 +8,10 @@ domains and owner-counted shares, page-table domains, kernel DMA-API buffers all
 fit in a device's default domain, device DMA translation; VFIO group and device files,
 containers, SET_IOMMU, attach and detach (an sdmdev group shares its parent's default
 domain, a PCI group joins or creates the container's own domain), MAP_DMA and UNMAP_DMA
-(type1v2) with page pinning. Operations that can fail half way keep a copy of the world and
-put it back, as a kernel unwinds.
+(type1v2) with page pinning; and from mdev v7, vendor mdevs in a local domain that pin pages
+(pin/unpin, locked_vm counted per distinct page, RLIMIT_MEMLOCK, invalidation on unmap).
+Operations that can fail half way keep a copy of the world and put it back, as a kernel
+unwinds.
 
 Usage: type1.py [--bug keep-mappings-on-detach]
   --bug keep-mappings-on-detach  detaching an sdmdev group unshares its parent's domain but
@@ -22,6 +24,7 @@ import os
 import sys
 
 PAGE = 4096
+PIN_PAGES_MAX = 512
 FIRST_DYNAMIC_DOMAIN = 100
 KERNEL_IOVA_BASE = PAGE
 MAX_SAFE = 2**53 - 1
@@ -68,14 +71,17 @@ class World:
             self.domains[g] = {}
         for m in topology["mdevGroups"]:
             self.groups[m["group"]] = Group(m["group"], "mdev", m["parent"], None)
+        for g in topology.get("vendorGroups", []):
+            self.groups[g] = Group(g, "mdev", None, None)
         self.containers = {
             c["id"]: {"id": c["id"], "mm": c["mm"], "iommuSet": False, "groups": [],
-                      "domains": [], "dmas": []}
+                      "domains": [], "localGroups": [], "dmas": [], "vendorPins": {}}
             for c in topology["containers"]
         }
         self.group_fds = {}  # group -> container holding its fd
         self.device_fds = set()
-        self.pins = {}  # (mm, vaddr) -> count
+        self.pins = {}  # (mm, vaddr) -> count, MAP_DMA's and vendors' together
+        self.memlock = topology.get("memlockPages")  # RLIMIT_MEMLOCK in pages, None: unlimited
 
     # ---- the IOMMU core
 
@@ -163,23 +169,63 @@ class World:
             self.map_pages(domain, d["iova"], d["size"],
                            {"kind": "user", "mm": c["mm"], "vaddr": d["vaddr"]})
 
-    def pin(self, mm, d, delta):
-        for va in range(d["vaddr"], d["vaddr"] + d["size"], PAGE):
+    def pin(self, mm, vaddrs, delta):
+        for va in vaddrs:
             n = self.pins.get((mm, va), 0) + delta
             if n == 0:
                 self.pins.pop((mm, va), None)
             else:
                 self.pins[(mm, va)] = n
 
+    def locked_vm(self, mm):
+        return sum(1 for (m, _) in self.pins if m == mm)
+
+    def fits_memlock(self, mm, vaddrs):
+        if self.memlock is None:
+            return True
+        fresh = {va for va in vaddrs if (mm, va) not in self.pins}
+        return self.locked_vm(mm) + len(fresh) <= self.memlock
+
+    @staticmethod
+    def pages(dmas):
+        return [va for d in dmas for va in range(d["vaddr"], d["vaddr"] + d["size"], PAGE)]
+
+    @staticmethod
+    def vaddr_of(c, iova):
+        for d in c["dmas"]:
+            if d["iova"] <= iova < d["iova"] + d["size"]:
+                return d["vaddr"] + iova - d["iova"]
+        return None
+
+    def drop_vendor_pins(self, c, keep):
+        for iova, n in list(c["vendorPins"].items()):
+            if not keep(iova):
+                self.pin(c["mm"], [self.vaddr_of(c, iova)] * n, -1)
+                del c["vendorPins"][iova]
+
     def attach_to_iommu(self, c, gid):
         """vfio_iommu_type1_attach_group; the caller restores the world on a Failure."""
         g = self.groups[gid]
+        if g.kind == "mdev" and g.parent is None:  # a vendor mdev: the local domain
+            c["localGroups"].append(gid)
+            return
+        first = not c["domains"]
+        self.attach_backed(c, gid, g)
+        if first:  # the first IOMMU-backed domain pins what was only recorded
+            self.pin(c["mm"], self.pages(c["dmas"]), 1)
+
+    def replay_first(self, c):
+        if not c["domains"] and not self.fits_memlock(c["mm"], self.pages(c["dmas"])):
+            raise Failure("ENOMEM")
+
+    def attach_backed(self, c, gid, g):
         if g.kind == "mdev":
             parent = g.parent
             if any(vd["sharedParent"] == parent for o in self.containers.values()
                    for vd in o["domains"]):
                 raise Failure("EBUSY")
             domain = self.share(parent, 1000 + c["id"])
+            self.replay_first(c)
             self.replay(c, domain)
             c["domains"].append({"domain": domain, "groups": [gid], "sharedParent": parent})
             return
@@ -195,10 +241,18 @@ class World:
             domain += 1
         self.domains[domain] = {}
         g.domain = domain
+        self.replay_first(c)
         self.replay(c, domain)
         c["domains"].append({"domain": domain, "groups": [gid], "sharedParent": None})
 
     def detach_from_iommu(self, c, gid):
+        if gid in c["localGroups"]:
+            c["localGroups"].remove(gid)
+            if not c["localGroups"]:  # the local domain goes, and its pins
+                self.drop_vendor_pins(c, lambda iova: False)
+                if not c["domains"]:
+                    c["dmas"] = []
+            return
         vd = next(vd for vd in c["domains"] if gid in vd["groups"])
         if vd["sharedParent"] is not None:
             if "keep-mappings-on-detach" not in self.bugs:
@@ -213,10 +267,10 @@ class World:
             if not vd["groups"]:
                 del self.domains[vd["domain"]]
                 c["domains"].remove(vd)
-        if not c["domains"]:
-            for d in c["dmas"]:
-                self.pin(c["mm"], d, -1)
-            c["dmas"] = []
+        if not c["domains"]:  # recorded only while the local domain stays
+            self.pin(c["mm"], self.pages(c["dmas"]), -1)
+            if not c["localGroups"]:
+                c["dmas"] = []
 
     def open_group(self, c, gid):
         if gid in self.group_fds:
@@ -286,13 +340,16 @@ class World:
             raise Failure("EINVAL")
         if any(d["iova"] < iova + size and iova < d["iova"] + d["size"] for d in c["dmas"]):
             raise Failure("EEXIST")
+        d = {"iova": iova, "size": size, "vaddr": vaddr}
+        if c["domains"] and not self.fits_memlock(c["mm"], self.pages([d])):
+            raise Failure("ENOMEM")
         for vd in c["domains"]:
             self.map_pages(vd["domain"], iova, size, {"kind": "user", "mm": c["mm"],
                                                       "vaddr": vaddr})
-        d = {"iova": iova, "size": size, "vaddr": vaddr}
         c["dmas"].append(d)
         c["dmas"].sort(key=lambda d: d["iova"])
-        self.pin(c["mm"], d, 1)
+        if c["domains"]:
+            self.pin(c["mm"], self.pages([d]), 1)
         return 0
 
     def unmap(self, c, iova, size):
@@ -308,12 +365,49 @@ class World:
         if bisects(iova) or bisects(end):
             raise Failure("EINVAL")
         gone = [d for d in c["dmas"] if d["iova"] >= iova and d["iova"] + d["size"] <= end]
+        # the vendor is told first and unpins what it pinned in the range
+        self.drop_vendor_pins(
+            c, lambda x: not any(d["iova"] <= x < d["iova"] + d["size"] for d in gone))
         for d in gone:
             for vd in c["domains"]:
                 self.unmap_pages(vd["domain"], d["iova"], d["size"])
-            self.pin(c["mm"], d, -1)
+            if c["domains"]:
+                self.pin(c["mm"], self.pages([d]), -1)
         c["dmas"] = [d for d in c["dmas"] if d not in gone]
         return sum(d["size"] for d in gone)
+
+    @staticmethod
+    def pin_iovas(c, gid, iova, pages):
+        if gid not in c["localGroups"]:
+            raise Failure("EINVAL")
+        if not safe_int(pages) or not 1 <= pages <= PIN_PAGES_MAX:
+            raise Failure("EINVAL")
+        if not page_aligned(iova) or iova + pages * PAGE > MAX_SAFE:
+            raise Failure("EINVAL")
+        return [iova + i * PAGE for i in range(pages)]
+
+    def pin_pages(self, c, gid, iova, pages):
+        iovas = self.pin_iovas(c, gid, iova, pages)
+        vaddrs = [self.vaddr_of(c, x) for x in iovas]
+        if None in vaddrs:
+            raise Failure("EINVAL")
+        if not self.fits_memlock(c["mm"], vaddrs):
+            raise Failure("ENOMEM")
+        for x in iovas:
+            c["vendorPins"][x] = c["vendorPins"].get(x, 0) + 1
+        self.pin(c["mm"], vaddrs, 1)
+        return pages
+
+    def unpin_pages(self, c, gid, iova, pages):
+        iovas = self.pin_iovas(c, gid, iova, pages)
+        if any(x not in c["vendorPins"] for x in iovas):
+            raise Failure("EINVAL")
+        self.pin(c["mm"], [self.vaddr_of(c, x) for x in iovas], -1)
+        for x in iovas:
+            c["vendorPins"][x] -= 1
+            if c["vendorPins"][x] == 0:
+                del c["vendorPins"][x]
+        return pages
 
     # ---- dispatch
 
@@ -334,6 +428,8 @@ class World:
         "type1.setIommu": lambda w, c, a: w.set_iommu(c),
         "type1.map": lambda w, c, a: w.map(c, a["iova"], a["size"], a["vaddr"]),
         "type1.unmap": lambda w, c, a: w.unmap(c, a["iova"], a["size"]),
+        "type1.pin": lambda w, c, a: w.pin_pages(c, a["group"], a["iova"], a["pages"]),
+        "type1.unpin": lambda w, c, a: w.unpin_pages(c, a["group"], a["iova"], a["pages"]),
     }
     # Operations that may fail after changing something: run on a copy kept for unwinding.
     UNWIND = {"type1.attach", "type1.setIommu", "type1.map"}
@@ -373,11 +469,15 @@ class World:
         pins = {}  # mm -> vaddr -> count, as the spec nests them
         for (mm, va), n in self.pins.items():
             pins.setdefault(mm, {})[va] = n
+        containers = {i: dict(c, vendorPins=m(c["vendorPins"]))
+                      for i, c in self.containers.items()}
         return {
             "iommu": {"groups": m(groups), "domains": m(domains), "buffers": m(self.buffers)},
             "type1": {
-                "containers": m(self.containers),
+                "containers": m(containers),
                 "pins": m({mm: m(pages) for mm, pages in pins.items()}),
+                "lockedVm": m({mm: len(pages) for mm, pages in pins.items()}),
+                "memlockPages": self.memlock,
                 "groupFds": m(self.group_fds),
                 "deviceFds": {"#set": sorted(self.device_fds)},
             },
