@@ -4,7 +4,12 @@
  *
  * @module
  */
+import { PAGE_SIZE } from "../../spec/types.ts";
 import type { Frame, PhysMem } from "./phys.ts";
+
+/** Pages per chunk of the page table (a two-level table: chunks found by a Map). */
+const CHUNK_PAGES = 512;
+const CHUNK_BYTES = CHUNK_PAGES * PAGE_SIZE;
 
 /** One process's memory. */
 export class AddressSpace {
@@ -14,7 +19,8 @@ export class AddressSpace {
   lockedVm = 0;
   /** RLIMIT_MEMLOCK in pages; null: unlimited. */
   memlockPages: number | null = null;
-  #pages = new Map<number, Frame>();
+  /** The page table: chunk number to the frames of its 512 pages. */
+  #chunks = new Map<number, (Frame | undefined)[]>();
   #phys: PhysMem;
 
   /** An empty address space backed by `phys`. */
@@ -25,12 +31,38 @@ export class AddressSpace {
 
   /** The frame behind page-aligned `vaddr`, faulting it in (anonymous, zeroed) if absent. */
   page(vaddr: number): Frame {
-    let frame = this.#pages.get(vaddr);
-    if (!frame) {
-      frame = this.#phys.alloc({ kind: "user", mm: this.id, vaddr });
-      this.#pages.set(vaddr, frame);
+    const n = Math.floor(vaddr / CHUNK_BYTES);
+    return this.#frame(this.#chunk(n), (vaddr - n * CHUNK_BYTES) / PAGE_SIZE, vaddr);
+  }
+
+  /** The frames of the `count` pages from page-aligned `vaddr`, as {@link page} gives each. */
+  pages(vaddr: number, count: number): Frame[] {
+    const out: Frame[] = new Array(count);
+    let n = Math.floor(vaddr / CHUNK_BYTES);
+    let i = (vaddr - n * CHUNK_BYTES) / PAGE_SIZE;
+    let chunk = this.#chunk(n);
+    for (let p = 0; p < count; p++) {
+      out[p] = this.#frame(chunk, i, vaddr + p * PAGE_SIZE);
+      if (++i === CHUNK_PAGES && p + 1 < count) {
+        i = 0;
+        chunk = this.#chunk(++n);
+      }
     }
-    return frame;
+    return out;
+  }
+
+  #chunk(n: number): (Frame | undefined)[] {
+    let chunk = this.#chunks.get(n);
+    if (!chunk) {
+      chunk = new Array(CHUNK_PAGES).fill(undefined);
+      this.#chunks.set(n, chunk);
+    }
+    return chunk;
+  }
+
+  /** Slot `i` of `chunk`, the page at `vaddr`, faulted in if absent. */
+  #frame(chunk: (Frame | undefined)[], i: number, vaddr: number): Frame {
+    return chunk[i] ??= this.#phys.alloc({ kind: "user", mm: this.id, vaddr });
   }
 
   /** get_user_pages: pins the page at `vaddr` and returns its frame. */
@@ -47,6 +79,12 @@ export class AddressSpace {
 
   /** Pinned pages and their pin counts. */
   pinned(): [number, number][] {
-    return [...this.#pages].filter(([, f]) => f.pins !== 0).map(([va, f]) => [va, f.pins]);
+    const out: [number, number][] = [];
+    for (const [n, chunk] of this.#chunks) {
+      chunk.forEach((f, i) => {
+        if (f && f.pins !== 0) out.push([n * CHUNK_BYTES + i * PAGE_SIZE, f.pins]);
+      });
+    }
+    return out;
   }
 }

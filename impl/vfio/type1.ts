@@ -13,6 +13,8 @@ import { lockAll, Mutex } from "../kernel.ts";
 import { ERR_PTR_EINVAL, IommuCore, type IommuDomain, type IommuGroup } from "../iommu/core.ts";
 import { PIN_PAGES_MAX, shareOwner } from "../../spec/type1.ts";
 import type { AddressSpace } from "../mem/mm.ts";
+import type { Frame } from "../mem/phys.ts";
+import { PageCounts } from "../mem/page_counts.ts";
 
 /** struct vfio_domain. */
 export interface VfioDomain {
@@ -41,8 +43,8 @@ export interface VfioDma {
 export interface LocalDomain {
   /** Attached vendor mdev groups. */
   groups: IommuGroup[];
-  /** The pfn_list: pinned IOVAs and their pin counts. */
-  readonly pins: Map<number, number>;
+  /** The pfn_list: pin counts by IOVA. */
+  readonly pins: PageCounts;
   /** Set when the last group left and the domain was freed (kfree). */
   freed: boolean;
 }
@@ -117,10 +119,7 @@ export class VfioIommu {
 
   /** Whether pinning `vaddrs` once more keeps locked_vm within RLIMIT_MEMLOCK. */
   #fitsMemlock(vaddrs: readonly number[]): boolean {
-    const limit = this.#mm.memlockPages;
-    if (limit === null) return true;
-    const fresh = new Set(vaddrs.filter((va) => this.#mm.page(va).pins === 0)).size;
-    return this.#mm.lockedVm + fresh <= limit;
+    return this.#fitsMemlockFrames(vaddrs.map((va) => this.#mm.page(va)));
   }
 
   /** Pins the page at `vaddr`; its first pin is accounted in locked_vm. */
@@ -219,7 +218,7 @@ export class VfioIommu {
   /** Attach of a vendor mdev group: the local domain, made for the first one. */
   #attachLocal(group: IommuGroup): undefined {
     if (this.localDomain) this.localDomain.groups.push(group);
-    else this.localDomain = { groups: [group], pins: new Map(), freed: false };
+    else this.localDomain = { groups: [group], pins: new PageCounts(), freed: false };
     return undefined;
   }
 
@@ -278,7 +277,7 @@ export class VfioIommu {
     local.groups = local.groups.filter((g) => g !== group);
     if (local.groups.length > 0) return;
     const account = !this.#k.quirks.unpinAllSkipsAccounting;
-    for (const [iova, n] of local.pins) {
+    for (const [iova, n] of local.pins.entries()) {
       const va = this.#vaddrOf(iova);
       for (let i = 0; i < n; i++) this.#unpinPage(va, account);
     }
@@ -296,8 +295,13 @@ export class VfioIommu {
   #vaddrOf(iova: number): number {
     const stale = this.#stale.get(iova);
     if (stale !== undefined) return stale;
-    const d = this.dmas.find((d) => d.iova <= iova && iova < d.iova + d.size)!;
+    const d = this.#dmaAt(iova);
     return d.vaddr + iova - d.iova;
+  }
+
+  /** The mapping that covers the pinned IOVA `iova` (a pin lies inside a mapping). */
+  #dmaAt(iova: number): VfioDma {
+    return this.dmas.find((d) => d.iova <= iova && iova < d.iova + d.size)!;
   }
 
   /** vfio_iommu_undo: removes every dma from one (shared) domain. */
@@ -378,7 +382,8 @@ export class VfioIommu {
   #pinnedIn(dmas: readonly VfioDma[]): number[] {
     const pins = this.localDomain?.pins;
     if (!pins || pins.size === 0) return [];
-    return [...pins.keys()].filter((x) => dmas.some((d) => d.iova <= x && x < d.iova + d.size));
+    const inside = (x: number) => dmas.some((d) => d.iova <= x && x < d.iova + d.size);
+    return [...pins.entries()].map(([x]) => x).filter(inside);
   }
 
   /**
@@ -430,6 +435,29 @@ export class VfioIommu {
   }
 
   /**
+   * The frames behind `pages` pages from `iova`, looked up through the mappings with `find`
+   * (one lookup per mapping the run crosses), or undefined if a page lies outside them all.
+   */
+  #framesOf(
+    iova: number,
+    pages: number,
+    find: (iova: number) => VfioDma | undefined,
+  ): Frame[] | undefined {
+    const frames: Frame[] = [];
+    const end = iova + pages * PAGE_SIZE;
+    for (let x = iova; x < end;) {
+      const d = find(x);
+      if (!d) return undefined;
+      const run = Math.min(end, d.iova + d.size) - x;
+      const got = this.#mm.pages(d.vaddr + x - d.iova, run / PAGE_SIZE);
+      if (x === iova && x + run === end) return got; // the common case: one mapping
+      for (const f of got) frames.push(f);
+      x += run;
+    }
+    return frames;
+  }
+
+  /**
    * vfio_iommu_type1_pin_pages: `pages` pages from `iova` for vendor mdev `group`; every page
    * inside a mapping (EINVAL) and the new ones within RLIMIT_MEMLOCK (ENOMEM), or none is
    * pinned. A page's first pin is accounted (quirk `pinAccountingAsymmetric`: every pin is
@@ -441,29 +469,29 @@ export class VfioIommu {
       const local = this.localDomain;
       if (!local?.groups.includes(group)) return "EINVAL";
       if (!VfioIommu.#pinArgsValid(iova, pages)) return "EINVAL";
-      const vaddrs = [];
-      for (let i = 0; i < pages; i++) {
-        const x = iova + i * PAGE_SIZE;
-        const d = this.#findDma(x);
-        if (!d) return "EINVAL";
-        vaddrs.push(d.vaddr + x - d.iova);
-      }
-      if (!this.#fitsMemlock(vaddrs)) return "ENOMEM";
+      const frames = this.#framesOf(iova, pages, (x) => this.#findDma(x));
+      if (!frames) return "EINVAL";
+      if (!this.#fitsMemlockFrames(frames)) return "ENOMEM";
       const asymmetric = this.#k.quirks.pinAccountingAsymmetric;
       const accounted = this.domains.length === 0;
       for (let i = 0; i < pages; i++) {
-        const x = iova + i * PAGE_SIZE;
-        if (!asymmetric) this.#pinPage(vaddrs[i]);
-        else {
-          this.#mm.pin(vaddrs[i]);
-          if (accounted) this.#mm.lockedVm++;
-        }
-        local.pins.set(x, (local.pins.get(x) ?? 0) + 1);
+        const frame = frames[i];
+        if (++frame.pins === 1 && !asymmetric) this.#mm.lockedVm++;
+        if (asymmetric && accounted) this.#mm.lockedVm++;
       }
+      local.pins.addRun(iova, pages, 1);
       return pages;
     } finally {
       this.lock.unlock();
     }
+  }
+
+  /** Whether pinning `frames` once more keeps locked_vm within RLIMIT_MEMLOCK. */
+  #fitsMemlockFrames(frames: readonly Frame[]): boolean {
+    const limit = this.#mm.memlockPages;
+    if (limit === null) return true;
+    const fresh = new Set(frames.filter((f) => f.pins === 0)).size;
+    return this.#mm.lockedVm + fresh <= limit;
   }
 
   /** 1 to PIN_PAGES_MAX pages from a page-aligned IOVA. */
@@ -502,21 +530,19 @@ export class VfioIommu {
   #unpin(local: LocalDomain, group: IommuGroup, iova: number, pages: number): number | Errno {
     if (!local.groups.includes(group)) return "EINVAL";
     if (!VfioIommu.#pinArgsValid(iova, pages)) return "EINVAL";
-    for (let i = 0; i < pages; i++) if (!local.pins.has(iova + i * PAGE_SIZE)) return "EINVAL";
+    if (!local.pins.allCounted(iova, pages)) return "EINVAL";
+    const asymmetric = this.#k.quirks.pinAccountingAsymmetric;
+    const frames = this.#stale.size === 0
+      ? this.#framesOf(iova, pages, (x) => this.#dmaAt(x))!
+      : Array.from({ length: pages }, (_, i) => this.#mm.page(this.#vaddrOf(iova + i * PAGE_SIZE)));
     for (let i = 0; i < pages; i++) {
-      const x = iova + i * PAGE_SIZE;
-      const va = this.#vaddrOf(x);
-      const n = local.pins.get(x)! - 1;
-      if (n > 0) local.pins.set(x, n);
-      else {
-        local.pins.delete(x);
-        this.#stale.delete(x);
+      if (this.#stale.size > 0 && local.pins.get(iova + i * PAGE_SIZE) === 1) {
+        this.#stale.delete(iova + i * PAGE_SIZE);
       }
-      if (this.#k.quirks.pinAccountingAsymmetric) {
-        this.#mm.unpin(va);
-        this.#mm.lockedVm--;
-      } else this.#unpinPage(va);
+      if (--frames[i].pins === 0 && !asymmetric) this.#mm.lockedVm--;
+      if (asymmetric) this.#mm.lockedVm--;
     }
+    local.pins.addRun(iova, pages, -1);
     return pages;
   }
 }

@@ -6,12 +6,18 @@
  *
  * @module
  */
-import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
+import type { Errno } from "../../spec/types.ts";
 import type { IommuGroup } from "../iommu/core.ts";
+import { PageCounts } from "../mem/page_counts.ts";
 import type { VfioContainer } from "./container.ts";
 
-/** What the driver pinned in one container: IOVA to pin count, and the device pinning it. */
-type Pinned = Map<number, { count: number; group: IommuGroup }>;
+/** What the driver pinned in one container, and through which of its devices. */
+interface Pinned {
+  /** Pin counts by IOVA. */
+  readonly counts: PageCounts;
+  /** The devices that pinned there (an unpin may go through any that is still attached). */
+  readonly groups: Set<IommuGroup>;
+}
 
 /** The vendor driver serving every vendor mdev of the machine. */
 export class VendorDriver {
@@ -35,13 +41,9 @@ export class VendorDriver {
     if (!VendorDriver.ours(group)) return "EINVAL";
     const r = await container.pinPages(group, iova, pages);
     if (typeof r === "string") return r;
-    const pinned = this.#record(container);
-    for (let i = 0; i < pages; i++) {
-      const x = iova + i * PAGE_SIZE;
-      const p = pinned.get(x);
-      if (p) p.count++;
-      else pinned.set(x, { count: 1, group });
-    }
+    const { counts, groups } = this.#record(container);
+    groups.add(group);
+    counts.addRun(iova, pages, 1);
     return r;
   }
 
@@ -55,12 +57,8 @@ export class VendorDriver {
     if (!VendorDriver.ours(group)) return "EINVAL";
     const r = await container.unpinPages(group, iova, pages);
     if (typeof r === "string") return r;
-    const pinned = this.#record(container);
-    for (let i = 0; i < pages; i++) {
-      const x = iova + i * PAGE_SIZE;
-      const p = pinned.get(x);
-      if (p && --p.count === 0) pinned.delete(x);
-    }
+    // type1 took them, so they are here: a record only loses pins that type1 dropped.
+    this.#record(container).counts.addRun(iova, pages, -1);
     return r;
   }
 
@@ -68,16 +66,22 @@ export class VendorDriver {
   #record(container: VfioContainer): Pinned {
     let pinned = this.#pinned.get(container);
     if (!pinned) {
-      const record: Pinned = new Map();
+      const record: Pinned = { counts: new PageCounts(), groups: new Set() };
       pinned = record;
       this.#pinned.set(container, record);
       container.notifiers.add(async (iova, size) => {
-        for (const [x, p] of [...record]) {
+        for (const [x] of [...record.counts.entries()]) {
           if (x < iova || x >= iova + size) continue;
-          const r = await container.unpinPages(p.group, x, 1);
-          // Unpinned, or gone already (the device's group left and took its pins).
-          if (typeof r !== "string" && --p.count > 0) continue;
-          record.delete(x);
+          let unpinned = false;
+          for (const g of record.groups) {
+            if (typeof await container.unpinPages(g, x, 1) !== "string") {
+              unpinned = true;
+              break;
+            }
+          }
+          // Unpinned once, or gone already (its device's group left and took the pins).
+          if (unpinned) record.counts.addRun(x, 1, -1);
+          else record.counts.reset(x);
         }
       });
     }

@@ -186,7 +186,7 @@ export class Type1Adapter {
         })),
         localGroups: (local?.groups ?? []).map((g) => g.id),
         dmas: (c.iommu?.dmas ?? []).map((d) => ({ iova: d.iova, size: d.size, vaddr: d.vaddr })),
-        vendorPins: new Map(local?.pins),
+        vendorPins: new Map(local?.pins.entries()),
       });
       const pages = new Map(c.mm.pinned());
       if (pages.size > 0) pins.set(c.mm.id, pages);
