@@ -75,7 +75,9 @@ export class Type1Adapter {
       topology.containers,
       options.devices,
     );
-    for (const c of this.vfio.containers.values()) c.mm.memlockPages = topology.memlockPages ?? null;
+    for (const c of this.vfio.containers.values()) {
+      c.mm.memlockPages = topology.memlockPages ?? null;
+    }
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */
