@@ -40,7 +40,7 @@ Deno.bench("anchor: 512 typed-array increments + 512 decrements", { baseline: tr
 });
 
 Deno.bench("type1: pin + unpin of a 512-page batch (vendor mdev)", async () => {
-  const pinned = await adapter.vendor.pin(container, group, 0, PIN_PAGES_MAX);
-  const unpinned = await adapter.vendor.unpin(container, group, 0, PIN_PAGES_MAX);
+  const pinned = await adapter.vendor.adjust(container, group, 0, PIN_PAGES_MAX, 1);
+  const unpinned = await adapter.vendor.adjust(container, group, 0, PIN_PAGES_MAX, -1);
   if (pinned !== PIN_PAGES_MAX || unpinned !== PIN_PAGES_MAX) throw new Error("pin failed");
 });

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import {
   type Command,
-  initialState,
   PAGE_SIZE,
   PIN_PAGES_MAX,
   pinCount,
@@ -14,20 +13,9 @@ import {
   type SystemState,
   violations,
 } from "../spec/mod.ts";
-import { type1Machine } from "../model/machines/type1.ts";
+import { opened, run } from "./type1_steps.ts";
 
 const P = PAGE_SIZE;
-
-/** Applies commands in order, asserting none fails or breaks an invariant. */
-function run(cmds: Command[], state: SystemState): SystemState {
-  for (const cmd of cmds) {
-    const r = step(state, cmd);
-    assert.ok("ok" in r.ret, `${cmd.op} failed: ${JSON.stringify(r.ret)}`);
-    assert.deepEqual(violations(r.state), [], `${cmd.op} broke an invariant`);
-    state = r.state;
-  }
-  return state;
-}
 
 /** The errno `cmd` fails with in `state` (asserting that it fails and changes nothing). */
 function refused(state: SystemState, cmd: Command): string {
@@ -35,12 +23,6 @@ function refused(state: SystemState, cmd: Command): string {
   assert.ok("err" in r.ret, `${cmd.op} succeeded: ${JSON.stringify(r.ret)}`);
   assert.equal(r.state, state, "a refused command changes nothing");
   return r.ret.err;
-}
-
-/** The type1 machine's group fds opened (container 1: groups 2, 10, 20; 2: 1, 11, 21). */
-function opened(): SystemState {
-  const opens = type1Machine.prelude.filter((c) => c.op === "type1.openGroup");
-  return run(opens as Command[], initialState());
 }
 
 /** Container 1 with only its vendor mdev (group 20) and pages 0–1 mapped at IOVA 0. */

@@ -579,51 +579,36 @@ function pinIovas(
   return Array.from({ length: pages }, (_, i) => iova + i * PAGE_SIZE);
 }
 
-/** vfio_pin_pages: every page inside a live mapping and within RLIMIT_MEMLOCK, or none. */
-function pin(
+/**
+ * `type1.pin` (vfio_pin_pages: every page inside a live mapping and within RLIMIT_MEMLOCK) and
+ * `type1.unpin` (vfio_unpin_pages: every page pinned through the local domain); all or nothing.
+ */
+function pinOrUnpin(
   world: Type1World,
   container: Container,
-  groupId: number,
-  iova: number,
-  pages: number,
+  cmd: Extract<Type1Command, { op: "type1.pin" | "type1.unpin" }>,
 ): StepResult<Type1World> {
-  const iovas = pinIovas(container, groupId, iova, pages);
+  const iovas = pinIovas(container, cmd.group, cmd.iova, cmd.pages);
   if (iovas === "EINVAL") return fail(world, iovas);
+  // A vendor's pins lie inside mappings, so only a pin can find a page outside them.
   const vaddrs = iovas.map((x) => vaddrOf(container, x));
-  if (vaddrs.some((va) => va === undefined)) return fail(world, "EINVAL");
-  if (!withinMemlock(world.type1, container.mm, vaddrs as number[])) return fail(world, "ENOMEM");
-  const vendorPins = new Map(container.vendorPins);
-  for (const x of iovas) vendorPins.set(x, (vendorPins.get(x) ?? 0) + 1);
-  const type1 = adjustPins(world.type1, container.mm, vaddrs as number[], 1);
-  return {
-    state: withContainer({ ...world, type1 }, { ...container, vendorPins }),
-    ret: ok(pages),
-    events: [],
-  };
-}
-
-/** vfio_unpin_pages: each page pinned through the local domain, or nothing is unpinned. */
-function unpin(
-  world: Type1World,
-  container: Container,
-  groupId: number,
-  iova: number,
-  pages: number,
-): StepResult<Type1World> {
-  const iovas = pinIovas(container, groupId, iova, pages);
-  if (iovas === "EINVAL") return fail(world, iovas);
-  if (iovas.some((x) => !container.vendorPins.has(x))) return fail(world, "EINVAL");
+  const delta = cmd.op === "type1.pin" ? 1 : -1;
+  if (delta === 1) {
+    if (vaddrs.some((va) => va === undefined)) return fail(world, "EINVAL");
+    if (!withinMemlock(world.type1, container.mm, vaddrs as number[])) {
+      return fail(world, "ENOMEM");
+    }
+  } else if (iovas.some((x) => !container.vendorPins.has(x))) return fail(world, "EINVAL");
   const vendorPins = new Map(container.vendorPins);
   for (const x of iovas) {
-    const n = vendorPins.get(x)! - 1;
+    const n = (vendorPins.get(x) ?? 0) + delta;
     if (n === 0) vendorPins.delete(x);
     else vendorPins.set(x, n);
   }
-  const vaddrs = iovas.map((x) => vaddrOf(container, x)!);
-  const type1 = adjustPins(world.type1, container.mm, vaddrs, -1);
+  const type1 = adjustPins(world.type1, container.mm, vaddrs as number[], delta);
   return {
     state: withContainer({ ...world, type1 }, { ...container, vendorPins }),
-    ret: ok(pages),
+    ret: ok(cmd.pages),
     events: [],
   };
 }
@@ -649,8 +634,7 @@ export function stepType1(world: Type1World, cmd: Type1Command): StepResult<Type
     .with({ op: "type1.setIommu" }, () => setIommu(world, container))
     .with({ op: "type1.map" }, (c) => map(world, container, c.iova, c.size, c.vaddr))
     .with({ op: "type1.unmap" }, (c) => unmap(world, container, c.iova, c.size))
-    .with({ op: "type1.pin" }, (c) => pin(world, container, c.group, c.iova, c.pages))
-    .with({ op: "type1.unpin" }, (c) => unpin(world, container, c.group, c.iova, c.pages))
+    .with({ op: "type1.pin" }, { op: "type1.unpin" }, (c) => pinOrUnpin(world, container, c))
     .exhaustive(unknownOp);
 }
 

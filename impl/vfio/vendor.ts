@@ -29,36 +29,26 @@ export class VendorDriver {
   }
 
   /**
-   * The device of `group` pins `pages` pages from `iova` of `container`'s IOVA space; EINVAL
-   * for a group that is not one of this driver's devices.
+   * The device of `group` pins (`delta` 1: vfio_pin_pages) or unpins (-1: vfio_unpin_pages)
+   * `pages` pages from `iova` of `container`'s IOVA space; EINVAL for a group that is not one of
+   * this driver's devices.
    */
-  async pin(
+  async adjust(
     container: VfioContainer,
     group: IommuGroup,
     iova: number,
     pages: number,
+    delta: 1 | -1,
   ): Promise<number | Errno> {
     if (!VendorDriver.ours(group)) return "EINVAL";
-    const r = await container.pinPages(group, iova, pages);
+    const r = delta === 1
+      ? await container.pinPages(group, iova, pages)
+      : await container.unpinPages(group, iova, pages);
     if (typeof r === "string") return r;
     const { counts, groups } = this.#record(container);
-    groups.add(group);
-    counts.addRun(iova, pages, 1);
-    return r;
-  }
-
-  /** The device of `group` unpins `pages` pages from `iova`; EINVAL as for {@link pin}. */
-  async unpin(
-    container: VfioContainer,
-    group: IommuGroup,
-    iova: number,
-    pages: number,
-  ): Promise<number | Errno> {
-    if (!VendorDriver.ours(group)) return "EINVAL";
-    const r = await container.unpinPages(group, iova, pages);
-    if (typeof r === "string") return r;
-    // type1 took them, so they are here: a record only loses pins that type1 dropped.
-    this.#record(container).counts.addRun(iova, pages, -1);
+    if (delta === 1) groups.add(group);
+    // An unpin type1 took is in the record: a record only loses pins that type1 dropped.
+    counts.addRun(iova, pages, delta);
     return r;
   }
 

@@ -134,12 +134,9 @@ export class Type1Adapter {
         const r = await container().unmapDma(c.iova, c.size);
         return typeof r === "string" ? { err: r } : { ok: r };
       })
-      .with({ op: "type1.pin" }, async (c) => {
-        const r = await this.vendor.pin(container(), group(), c.iova, c.pages);
-        return typeof r === "string" ? { err: r } : { ok: r };
-      })
-      .with({ op: "type1.unpin" }, async (c) => {
-        const r = await this.vendor.unpin(container(), group(), c.iova, c.pages);
+      .with({ op: "type1.pin" }, { op: "type1.unpin" }, async (c) => {
+        const delta = c.op === "type1.pin" ? 1 : -1;
+        const r = await this.vendor.adjust(container(), group(), c.iova, c.pages, delta);
         return typeof r === "string" ? { err: r } : { ok: r };
       })
       .exhaustive();
