@@ -123,16 +123,24 @@ export class VfioIommu {
   }
 
   /** Pins the page at `vaddr`; its first pin is accounted in locked_vm. */
-  #pinPage(vaddr: number) {
-    const frame = this.#mm.pin(vaddr);
-    if (frame.pins === 1) this.#mm.lockedVm++;
-    return frame;
+  #pinPage(vaddr: number): Frame {
+    return this.#pinFrame(this.#mm.page(vaddr), true);
   }
 
   /** Unpins the page at `vaddr`; its last unpin leaves locked_vm (unless `account` is false). */
   #unpinPage(vaddr: number, account = true): void {
-    this.#mm.unpin(vaddr);
-    if (account && this.#mm.page(vaddr).pins === 0) this.#mm.lockedVm--;
+    this.#unpinFrame(this.#mm.page(vaddr), account);
+  }
+
+  /** Pins `frame` once more; with `account`, its first pin enters locked_vm. */
+  #pinFrame(frame: Frame, account: boolean): Frame {
+    if (++frame.pins === 1 && account) this.#mm.lockedVm++;
+    return frame;
+  }
+
+  /** Unpins `frame` once; with `account`, its last unpin leaves locked_vm. */
+  #unpinFrame(frame: Frame, account: boolean): void {
+    if (--frame.pins === 0 && account) this.#mm.lockedVm--;
   }
 
   /**
@@ -475,8 +483,7 @@ export class VfioIommu {
       const asymmetric = this.#k.quirks.pinAccountingAsymmetric;
       const accounted = this.domains.length === 0;
       for (let i = 0; i < pages; i++) {
-        const frame = frames[i];
-        if (++frame.pins === 1 && !asymmetric) this.#mm.lockedVm++;
+        this.#pinFrame(frames[i], !asymmetric);
         if (asymmetric && accounted) this.#mm.lockedVm++;
       }
       local.pins.addRun(iova, pages, 1);
@@ -539,7 +546,7 @@ export class VfioIommu {
       if (this.#stale.size > 0 && local.pins.get(iova + i * PAGE_SIZE) === 1) {
         this.#stale.delete(iova + i * PAGE_SIZE);
       }
-      if (--frames[i].pins === 0 && !asymmetric) this.#mm.lockedVm--;
+      this.#unpinFrame(frames[i], !asymmetric);
       if (asymmetric) this.#mm.lockedVm--;
     }
     local.pins.addRun(iova, pages, -1);
