@@ -155,16 +155,17 @@ export async function runRace<S, C extends Cmd>(
 }
 
 /**
- * Random race scenarios: a setup of up to `setup` steps drawn from `setupStep` (each one
- * command or a macro's few), then two or three actors with up to three commands each drawn
- * from `actorCommand`.
+ * Random race scenarios: a setup of up to `setup` steps drawn from `setupStep`, then two or
+ * three actors with programs of up to three steps drawn from `actorStep` (each step one
+ * command or a macro's few).
  */
 export function raceScenario<C extends Cmd>(
   setupStep: fc.Arbitrary<readonly C[]>,
-  actorCommand: fc.Arbitrary<C>,
+  actorStep: fc.Arbitrary<readonly C[]>,
   setup = 10,
 ): fc.Arbitrary<RaceScenario<C>> {
-  const program = fc.array(actorCommand, { minLength: 1, maxLength: 3, size: "max" });
+  const program = fc.array(actorStep, { minLength: 1, maxLength: 3, size: "max" })
+    .map((steps) => steps.flat());
   return fc.record({
     setup: fc.array(setupStep, { maxLength: setup, size: "max" }).map((steps) => steps.flat()),
     actors: fc.array(program, { minLength: 2, maxLength: 3 }).map((ps) =>

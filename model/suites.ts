@@ -122,8 +122,12 @@ function unwrap(c: unknown): readonly Cmd[] {
 }
 
 /** A machine's steps: single commands, and its macros one in `1 + singles`. */
-function steps(machine: Machine, singles: number): fc.Arbitrary<readonly Cmd[]> {
-  const single = machine.commands().map((c) => [c]);
+function steps(
+  machine: Machine,
+  singles: number,
+  commands: fc.Arbitrary<Cmd> = machine.commands(),
+): fc.Arbitrary<readonly Cmd[]> {
+  const single = commands.map((c) => [c]);
   const macros = machine.macros?.();
   if (!macros) return single;
   return fc.oneof({ weight: singles, arbitrary: single }, { weight: 1, arbitrary: macros });
@@ -236,14 +240,15 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
   const quirks = quirkSwitches(o.quirks);
   let commands = 0;
   let lastFailure: { scenario: RaceScenario; result: RaceResult } | undefined;
-  const actorCommands = machine.raceCommands?.() ?? machine.commands();
   const cov = o.coverage;
   const onSetupStep = cov && ((cmd: Cmd, ret: Ret, index: number) => {
     if (index >= machine.prelude.length) cov.record(cmd.op, ret);
   });
-  // The set-up draws macros one step in four: the states a race needs to start from (a
-  // container set up, a device at work) take several commands to reach.
-  const arb = raceScenario(steps(machine, 3), actorCommands, o.maxCommands ?? 10).map((s) => ({
+  // The set-up and the actors draw macros one step in four: the states a race needs to start
+  // from (a container set up, a device at work) and the sequences that race (a tear-down in
+  // its order) take several commands.
+  const actorSteps = steps(machine, 3, machine.raceCommands?.() ?? machine.commands());
+  const arb = raceScenario(steps(machine, 3), actorSteps, o.maxCommands ?? 10).map((s) => ({
     ...s,
     setup: [...machine.prelude, ...s.setup],
   }));

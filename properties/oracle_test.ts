@@ -288,7 +288,8 @@ Deno.test("race: not linearizable names the longest prefix and why each next ope
   for (const line of next) {
     assert.match(line, /^ {4}actor\d#\d \S+\(.*\): (ret differs|program order|real time): /);
   }
-  assert.match(text, /: ret differs: spec err EINVAL, history ok \d+$/m, "the shared domain id");
+  // The racing attach or share the spec refuses succeeded in the history.
+  assert.match(text, /: ret differs: spec err E[A-Z]+, history ok \d+$/m, text);
   const transient = await Deno.readTextFile(
     `${root}fixtures/counterexamples/unshareBeforeUndo.itf.json`,
   );

@@ -12,7 +12,7 @@
 import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
 import type { Kernel } from "../kernel.ts";
 import { SDMDEV_EVENT_Q_UPDATE, type SdmdevQueue } from "./queue.ts";
-import { checkFd, type VfioSdmdev } from "./sdmdev.ts";
+import { checkFd, type SdmdevClass, type VfioSdmdev } from "./sdmdev.ts";
 import type { SvaPasids } from "./sva.ts";
 import { type DeviceFuture, ERESTARTSYS, waitEventTicks } from "./wait.ts";
 
@@ -52,33 +52,34 @@ export function wait(sd: VfioSdmdev, q: SdmdevQueue, timeout: number, device: De
 /**
  * `VFIO_SDMDEV_CMD_BIND_PASID` by process `by`: the queue starts with `pasid`. EINVAL
  * without PASID support (the case is compiled out) or for a PASID of another address space;
- * EBUSY when the queue runs already; ENODEV when the vendor cannot start a queue.
+ * EBUSY when the queue runs already; ENODEV when the vendor cannot start a queue. A file
+ * closed while the call waited for the queue's mutex answers once its release is over.
  */
 export async function bindPasid(
   kernel: Kernel,
   sva: SvaPasids,
-  sd: VfioSdmdev,
-  q: SdmdevQueue,
+  sdmdev: SdmdevClass,
+  [sd, q]: [VfioSdmdev, SdmdevQueue],
   by: number,
   pasid: number,
 ): Promise<Ret> {
   if (!sd.sva || sva.find(pasid) !== by) return { err: "EINVAL" };
-  await q.mutex.lock(kernel.sched, "sdmdev.bindPasid:q-mutex");
-  try {
-    const closed = checkFd(q, by); // closed (and maybe removed) while we waited
-    if (closed !== undefined) return { err: closed };
-    if (q.started && !kernel.quirks.reopenRestartsQueue) return { err: "EBUSY" };
+  const r = await q.mutex.hold(kernel.sched, "sdmdev.bindPasid:q-mutex", async () => {
+    const closed = checkFd(q, by);
+    if (closed !== undefined) return closed;
+    if (q.started && !kernel.quirks.reopenRestartsQueue) return { err: "EBUSY" } as const;
     q.pasid = pasid;
     if (!sd.ops.startQueue) {
-      return kernel.quirks.bindPasidUninitialisedRet ? { ok: stackGarbage(q) } : { err: "ENODEV" };
+      return kernel.quirks.bindPasidUninitialisedRet
+        ? { ok: stackGarbage(q) }
+        : { err: "ENODEV" } as const;
     }
-    const r = await sd.ops.startQueue(q);
-    if (r !== undefined) return { err: r };
+    const started = await sd.ops.startQueue(q);
+    if (started !== undefined) return { err: started } as const;
     q.started = true;
-    return { ok: 0 };
-  } finally {
-    q.mutex.unlock();
-  }
+    return { ok: 0 } as const;
+  });
+  return typeof r === "string" ? { err: await sdmdev.closedFd(q, by, r) } : r;
 }
 
 /**

@@ -142,11 +142,31 @@ export class SdmdevClass {
     return [this.devices.get(mdev.parent.id)!, queueOf(mdev)];
   }
 
-  /** Like {@link lookup}, for process `by`, which must hold the device fd ({@link checkFd}). */
-  fd(uuid: string, by: number): [VfioSdmdev, SdmdevQueue] | Errno {
+  /**
+   * Like {@link lookup}, for process `by`, which must hold the device fd ({@link checkFd}).
+   * A closed fd's answer waits for the file's release under way, if any ({@link closedFd}).
+   */
+  async fd(uuid: string, by: number): Promise<[VfioSdmdev, SdmdevQueue] | Errno> {
     const r = this.lookup(uuid);
     if (typeof r === "string") return r;
-    return checkFd(r[1], by) ?? r;
+    const closed = checkFd(r[1], by);
+    return closed === undefined ? r : await this.closedFd(r[1], by, closed);
+  }
+
+  /**
+   * The answer of an operation that found `q`'s fd closed (`closed`), given once the release
+   * the close started is over (the close drops the fd before it stops the queue: an answer
+   * in between would see the file closed and still running), as the file is then: removed
+   * with its parent, perhaps.
+   */
+  async closedFd(q: SdmdevQueue, by: number, closed: Errno): Promise<Errno> {
+    await this.settled(q.mdev.parent.id, "sdmdev.fd:list-lock");
+    return checkFd(q, by) ?? closed;
+  }
+
+  /** Waits until no release of a device of `parent` is under way ({@link MdevCore.settled}). */
+  settled(parent: number, label: string): Promise<void> {
+    return this.#core.settled(parent, label);
   }
 
   /**

@@ -179,6 +179,8 @@ export class VfioContainer {
     open?: () => Promise<Errno | undefined>,
   ): Promise<Errno | undefined> {
     return this.#locked("container.getDeviceFd:lock", async () => {
+      // A group whose last file closed while we waited (an mdev's retained group) is gone.
+      if (this.#deps.core.groups.get(group.id) !== group) return "ENODEV";
       if (!this.groups.includes(group) || !this.iommu) return "EINVAL";
       if (this.deviceFds.has(group)) return "EBUSY";
       const r = await open?.();

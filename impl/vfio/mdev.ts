@@ -235,6 +235,16 @@ export class MdevCore {
     }
   }
 
+  /**
+   * Waits until no release, open or remove of parent `parentId`'s devices is under way (takes
+   * and drops its list lock): a caller that found a device file closed, or a queue stopping,
+   * learns that the release doing it has finished.
+   */
+  async settled(parentId: number, label: string): Promise<void> {
+    const p = this.parents.get(parentId);
+    if (p) await this.#locked(p, label, () => Promise.resolve());
+  }
+
   /** `mdev_create_store` → `mdev_device_create`: the new device's group id. */
   async create(parentId: number, typeId: string, uuidText: string, vendor: MdevVendor) {
     const p = this.liveParent(parentId, vendor);
@@ -350,10 +360,14 @@ export class MdevCore {
       const verdict = drop();
       if (verdict !== undefined) return verdict === "keep" ? undefined : verdict;
       if (!d.open) return "EINVAL";
-      if (d.parent.unregistering) d.removing = true;
+      // Lookups find the device until its release has run: a caller that failed to find it
+      // would otherwise see it gone while its queue still runs.
       await d.parent.ops.release?.(d);
       d.open = false;
-      if (d.parent.unregistering) await d.parent.ops.remove!(d);
+      if (d.parent.unregistering) {
+        d.removing = true;
+        await d.parent.ops.remove!(d);
+      }
       this.#put(d);
       if (d.parent.unregistering) this.#put(d);
       return undefined;

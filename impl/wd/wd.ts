@@ -110,7 +110,7 @@ export class WdQueue {
       if (!container.iommu) await step(container.setIommu());
       await step(vfio.getDeviceFd(container, group));
       undo.push(() => vfio.closeDeviceFd(container, group));
-      const found = sdmdev.fd(uuid, pid);
+      const found = await sdmdev.fd(uuid, pid);
       if (typeof found === "string") throw found;
       const [sd, q] = found;
       const page = await step(mmap(sd, q, 0, PAGE_SIZE)) as number;

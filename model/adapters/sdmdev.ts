@@ -153,36 +153,38 @@ export class SdmdevAdapter {
       .with({ op: "sdmdev.release" }, async (c) => {
         return done(await sdmdev.close(c.uuid, c.by));
       })
-      .with({ op: "sdmdev.mmap" }, (c) => {
-        const r = sdmdev.fd(c.uuid, c.by);
-        return Promise.resolve(value(typeof r === "string" ? r : mmap(...r, c.pgoff, c.size)));
+      .with({ op: "sdmdev.mmap" }, async (c) => {
+        const r = await sdmdev.fd(c.uuid, c.by);
+        return value(typeof r === "string" ? r : mmap(...r, c.pgoff, c.size));
       })
       .with(
         { op: "sdmdev.munmap" },
         async (c) => done(await sdmdev.munmap(c.uuid, c.by, c.map)),
       )
-      .with({ op: "sdmdev.wait" }, (c) => {
-        const r = sdmdev.fd(c.uuid, c.by);
-        if (typeof r === "string") return Promise.resolve(value(r));
+      .with({ op: "sdmdev.wait" }, async (c) => {
+        const r = await sdmdev.fd(c.uuid, c.by);
+        if (typeof r === "string") return value(r);
         const [sd, q] = r;
         const qn = sd.ops.hw(q).qn;
         // The device's event for the queue arrives at poll `updateAt` (the IRQ thread's event_cb).
         const post = () => this.#pfs.get(sd)!.qm.qps[qn]?.onEvent?.();
-        return Promise.resolve(wait(sd, q, c.timeout, { at: c.updateAt, post }));
+        return wait(sd, q, c.timeout, { at: c.updateAt, post });
       })
       .with({ op: "sdmdev.notify" }, async (c) => {
         const sd = sdmdev.kernelParent(c.parent);
         if (!sd) return { err: "ENODEV" } as const;
         const r = await this.#notify(this.#pfs.get(sd)!, c.qn);
+        if (!("err" in r)) return r;
         // A request the queue's stop cut short (its release under way) ends as one that came
-        // after the release: the parent may have gone with it meanwhile.
-        return "err" in r && !sdmdev.kernelParent(c.parent) ? { err: "ENODEV" } as const : r;
+        // after the release: the parent may have gone with it.
+        await sdmdev.settled(c.parent, "sdmdev.notify:list-lock");
+        return sdmdev.kernelParent(c.parent) ? r : { err: "ENODEV" } as const;
       })
       .with({ op: "sdmdev.svaBind" }, (c) => Promise.resolve(value(this.sva.bind(c.by))))
       .with({ op: "sdmdev.bindPasid" }, async (c) => {
-        const r = sdmdev.fd(c.uuid, c.by);
+        const r = await sdmdev.fd(c.uuid, c.by);
         if (typeof r === "string") return value(r);
-        return await bindPasid(this.kernel, this.sva, ...r, c.by, c.pasid);
+        return await bindPasid(this.kernel, this.sva, sdmdev, r, c.by, c.pasid);
       })
       .with({ op: "sdmdev.readAttrs" }, (c) => Promise.resolve(value(sdmdev.readAttrs(c.parent))))
       .with({ op: "sdmdev.tfmInit" }, async (c) => {
