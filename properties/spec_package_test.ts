@@ -34,7 +34,7 @@ Deno.test("spec/mod.ts imports from a directory outside the repo, with no import
     assert.equal(out.code, 0, stderr);
     assert.equal(
       new TextDecoder().decode(out.stdout).trim(),
-      '{"err":"EINVAL"} function type1,mdev,sdmdev,qm,zipc,wd,stack,ioasid',
+      '{"err":"EINVAL"} function type1,mdev,sdmdev,qm,zipc,wd,stack,ioasid,idxd',
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -57,6 +57,7 @@ Deno.test("every component's step throws the same typed error for an unknown op"
       "zipcrypto",
       () => spec.zipcrypto.stepZipCrypto(spec.zipcrypto.initialZipCryptoState(), bogus),
     ],
+    ["idxd", () => spec.idxd.stepIdxd(spec.idxd.initialIdxdState(), bogus)],
   ];
   for (const [name, run] of steps) {
     await t.step(name, () => {

@@ -26,9 +26,11 @@ export * as zipcrypto from "./zipcrypto.ts";
 export * as wd from "./wd.ts";
 export * as stack from "./stack.ts";
 export * as ioasid from "./ioasid.ts";
+export * as idxd from "./idxd.ts";
 
 import type { AnyMachineSpec } from "./types.ts";
 import { ioasidSpec } from "./ioasid.ts";
+import { idxdSpec } from "./idxd.ts";
 import { mdevSpec } from "./mdev.ts";
 import { qmSpec } from "./qm.ts";
 import { sdmdevSpec } from "./sdmdev.ts";
@@ -52,4 +54,5 @@ export const SPECS: Readonly<Record<string, AnyMachineSpec>> = {
   wd: wdSpec,
   stack: stackSpec,
   ioasid: ioasidSpec,
+  idxd: idxdSpec,
 };

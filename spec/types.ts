@@ -18,7 +18,8 @@ export type Errno =
   | "EPERM"
   | "EAGAIN"
   | "EIO"
-  | "ETIMEDOUT";
+  | "ETIMEDOUT"
+  | "ENXIO";
 
 /** Every errno name, for validating traces from other implementations. */
 export const ERRNOS: readonly Errno[] = [
@@ -34,6 +35,7 @@ export const ERRNOS: readonly Errno[] = [
   "EAGAIN",
   "EIO",
   "ETIMEDOUT",
+  "ENXIO",
 ];
 
 /** Result of a command: a value on success or an errno name on failure. */
