@@ -265,6 +265,23 @@ export const QUIRKS = {
       "the ids stay owned by an allocator that is gone",
     suite: "sequential",
   },
+  dwqOpenOffByOne: {
+    seed: 'upstream idxd_cdev_open as merged in 42d279f9137a ("dmaengine: idxd: add char ' +
+      'driver to expose submission portal to userland"): `idxd_wq_refcount(wq) > 1 && ' +
+      'wq_dedicated(wq)`; fixed by "dmaengine: idxd: fix off by one on cdev dwq refcount" ' +
+      "(D. Jiang, dmaengine list, 2020-03-12)",
+    summary: "a dedicated WQ's char device opens twice: two processes submit to a WQ that " +
+      "serves one, whose PASID the second open overwrote",
+    suite: "sequential",
+  },
+  cdevOpenWithoutWqLock: {
+    seed: 'upstream idxd_cdev_open / idxd_cdev_release before "dmaengine: idxd: fix cdev ' +
+      'locking for open and release" (N. Rao, dmaengine list, 2020-06-22; Fixes 42d279f9137a): ' +
+      "the dedicated check, the kzalloc that may sleep, and idxd_wq_get run without wq_lock",
+    summary: "two opens of a dedicated WQ both pass the check before either counts its " +
+      "client, and an open that slept past a disable counts a client on the disabled WQ",
+    suite: "race",
+  },
 } as const satisfies Record<string, QuirkInfo>;
 
 /** The name of a quirk. */

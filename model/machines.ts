@@ -15,6 +15,7 @@ import { sdmdevMachine } from "./machines/sdmdev.ts";
 import { type1Machine } from "./machines/type1.ts";
 import { wdzipMachine } from "./machines/wdzip.ts";
 import { zipcMachine } from "./machines/zipc.ts";
+import { idxdMachine } from "./machines/idxd.ts";
 
 /** The machines, in the order `check` runs them. */
 export const MACHINES: readonly Machine[] = [
@@ -27,6 +28,7 @@ export const MACHINES: readonly Machine[] = [
   wdzipMachine,
   ioasidMachine,
   stackMachine,
+  idxdMachine,
 ] as unknown as Machine[];
 
 /** The machine called `name`, if any. */
