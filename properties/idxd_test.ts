@@ -142,10 +142,14 @@ Deno.test("idxd spec: one guest per WQ, whatever its mode; handles of another ki
   ]);
 });
 
-Deno.test("idxd spec: a device without WQs is refused with a one-line error", () => {
+Deno.test("idxd spec: a device without WQs, or processes sharing a PASID, is refused in one line", () => {
   assert.throws(
     () => initialIdxdState({ wqs: 0, pasids: new Map() }),
     /^RangeError: idxd: wqs must be a positive integer, got 0$/,
+  );
+  assert.throws(
+    () => initialIdxdState({ wqs: 1, pasids: new Map([[1, 5], [2, 5]]) }),
+    /^RangeError: idxd: PASIDs must be distinct positive integers, got 5, 5$/,
   );
 });
 

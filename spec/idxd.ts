@@ -147,6 +147,14 @@ export function initialIdxdState(config: IdxdConfig = DEFAULT_IDXD_CONFIG): Idxd
   if (!Number.isSafeInteger(config.wqs) || config.wqs < 1) {
     throw new RangeError(`idxd: wqs must be a positive integer, got ${config.wqs}`);
   }
+  const pasids = [...config.pasids.values()];
+  if (
+    pasids.some((p) => !Number.isSafeInteger(p) || p < 1) || new Set(pasids).size < pasids.length
+  ) {
+    throw new RangeError(
+      `idxd: PASIDs must be distinct positive integers, got ${pasids.join(", ")}`,
+    );
+  }
   const wq: IdxdWq = { use: "none", mode: "dedicated", state: "disabled", clients: 0, pasid: null };
   return {
     wqs: Array.from({ length: config.wqs }, () => wq),

@@ -108,24 +108,23 @@ function reconfigureMacro(): fc.Arbitrary<readonly IdxdCommand[]> {
     ]);
 }
 
-/** The op that drops a handle of each kind, and its argument's name. */
-const PUT_OF: Readonly<Record<string, HandleKind>> = {
-  "idxd.close": "file",
-  "idxd.release": "kernel",
-  "idxd.mdevRemove": "mdev",
+/** The ops that drop a handle: the kind each drops and the argument naming it. */
+const PUTS: Readonly<Record<string, readonly [HandleKind, string]>> = {
+  "idxd.close": ["file", "file"],
+  "idxd.release": ["kernel", "claim"],
+  "idxd.mdevRemove": ["mdev", "mdev"],
 };
 
 /** Fills a handle placeholder (see {@link handleArb}) from the state. */
 function resolve(s: IdxdState, cmd: IdxdCommand): IdxdCommand {
-  const kind = PUT_OF[cmd.op];
-  if (!kind) return cmd;
-  const field = cmd.op === "idxd.close" ? "file" : cmd.op === "idxd.release" ? "claim" : "mdev";
-  const k = (cmd as Record<string, unknown>)[field] as number;
+  const put = PUTS[cmd.op];
+  if (!put) return cmd;
+  const [kind, field] = put;
+  const k = (cmd as unknown as Record<string, number>)[field];
   if (k >= 0) return cmd;
-  const ids = [...s.handles].filter(([, h]) => h.kind === kind).map(([id]) => id).sort((a, b) =>
-    a - b
-  );
-  return { ...cmd, [field]: ids.length === 0 ? 0 : ids[(-1 - k) % ids.length] } as IdxdCommand;
+  const ids = [...s.handles].filter(([, h]) => h.kind === kind).map(([id]) => id);
+  ids.sort((a, b) => a - b);
+  return { ...cmd, [field]: ids.length === 0 ? 0 : ids[(-1 - k) % ids.length] };
 }
 
 /** The idxd work-queue machine. */
