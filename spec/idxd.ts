@@ -164,15 +164,16 @@ export function initialIdxdState(config: IdxdConfig = DEFAULT_IDXD_CONFIG): Idxd
   };
 }
 
+const SERVES: Readonly<Record<WqUse, HandleKind | undefined>> = {
+  none: undefined,
+  kernel: "kernel",
+  user: "file",
+  guest: "mdev",
+};
+
 /** The kind of handle a WQ of `use` serves (none for an unconfigured WQ). */
 export function kindServing(use: WqUse): HandleKind | undefined {
-  return use === "user"
-    ? "file"
-    : use === "kernel"
-    ? "kernel"
-    : use === "guest"
-    ? "mdev"
-    : undefined;
+  return SERVES[use];
 }
 
 function withWq(state: IdxdState, id: number, wq: IdxdWq): IdxdState {
