@@ -282,6 +282,28 @@ export const QUIRKS = {
       "client, and an open that slept past a disable counts a client on the disabled WQ",
     suite: "race",
   },
+  removeVsOpenNoLock: {
+    seed: "uacce (drivers/misc/uacce/uacce.c) before its remove-vs-open fix: uacce_fops_open " +
+      "checks the device and calls get_queue without uacce->mutex, which uacce_remove holds",
+    summary: "an open racing the parent's removal passes the check, then calls the ops remove " +
+      "has cleared (a NULL dereference) or adds a live queue to a removed device",
+    suite: "race",
+  },
+  releaseVsRemoveRace: {
+    seed: "uacce before release took uacce->mutex: uacce_fops_release decides under q->mutex " +
+      "alone, uacce_remove puts the queue and clears uacce->ops under uacce->mutex (a forced " +
+      "power-off runs both at once)",
+    summary: "release puts a queue remove has already put: a second put_queue of a freed " +
+      "queue pair, or a call through the NULL ops",
+    suite: "race",
+  },
+  putQueueFreesMapped: {
+    seed: "uacce uacce_put_queue (UACCE_CMD_PUT_Q): put_queue right after stop_queue, with " +
+      "no look at the queue's mappings",
+    summary: "PUT_Q gives the queue pair and its DMA memory back while the DUS region still " +
+      "maps them: the process reaches freed pages",
+    suite: "sequential",
+  },
 } as const satisfies Record<string, QuirkInfo>;
 
 /** The name of a quirk. */

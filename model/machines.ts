@@ -13,6 +13,7 @@ import { qm1024Machine, qmMachine, qmStallMachine } from "./machines/qm.ts";
 import { stackMachine } from "./machines/stack.ts";
 import { sdmdevMachine } from "./machines/sdmdev.ts";
 import { type1Machine } from "./machines/type1.ts";
+import { uacceMachine } from "./machines/uacce.ts";
 import { wdzipMachine } from "./machines/wdzip.ts";
 import { zipcMachine } from "./machines/zipc.ts";
 import { idxdMachine } from "./machines/idxd.ts";
@@ -29,6 +30,7 @@ export const MACHINES: readonly Machine[] = [
   ioasidMachine,
   stackMachine,
   idxdMachine,
+  uacceMachine,
 ] as unknown as Machine[];
 
 /** The machine called `name`, if any. */

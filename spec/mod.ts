@@ -27,6 +27,7 @@ export * as wd from "./wd.ts";
 export * as stack from "./stack.ts";
 export * as ioasid from "./ioasid.ts";
 export * as idxd from "./idxd.ts";
+export * as uacce from "./uacce.ts";
 
 import type { AnyMachineSpec } from "./types.ts";
 import { ioasidSpec } from "./ioasid.ts";
@@ -36,6 +37,7 @@ import { qmSpec } from "./qm.ts";
 import { sdmdevSpec } from "./sdmdev.ts";
 import { stackSpec } from "./stack.ts";
 import { type1Spec } from "./system.ts";
+import { uacceSpec } from "./uacce.ts";
 import { wdSpec } from "./wd.ts";
 import { zipCryptoSpec } from "./zipcrypto.ts";
 
@@ -55,4 +57,5 @@ export const SPECS: Readonly<Record<string, AnyMachineSpec>> = {
   stack: stackSpec,
   ioasid: ioasidSpec,
   idxd: idxdSpec,
+  uacce: uacceSpec,
 };

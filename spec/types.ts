@@ -19,7 +19,8 @@ export type Errno =
   | "EAGAIN"
   | "EIO"
   | "ETIMEDOUT"
-  | "ENXIO";
+  | "ENXIO"
+  | "EBADF";
 
 /** Every errno name, for validating traces from other implementations. */
 export const ERRNOS: readonly Errno[] = [
@@ -36,6 +37,7 @@ export const ERRNOS: readonly Errno[] = [
   "EIO",
   "ETIMEDOUT",
   "ENXIO",
+  "EBADF",
 ];
 
 /** Result of a command: a value on success or an errno name on failure. */

@@ -85,6 +85,12 @@ export class HisiQp {
   readonly algType: number;
   /** The SQ+CQ buffer (`scqe`), once started. */
   scqe: CoherentBuffer | null = null;
+  /**
+   * The queue's own SQ+CQ memory, allocated by its user before the start (uacce's DUS region,
+   * upstream's `qp->qdma`): the start runs the queue on it, and stop and release leave it to
+   * the user to free. Null: the start allocates `scqe` and stop or release free it.
+   */
+  qdma: CoherentBuffer | null = null;
   /** The kernel's ring status over `scqe` (`qp_status`), once started. */
   rings: QpRings | null = null;
   /** Times the IRQ thread woke this user queue's waiters (`vfio_sdmdev_wake_up`). */
@@ -227,7 +233,7 @@ export class HisiQm {
 
   async #startQpLocked(qp: HisiQp, pasid: number): Promise<Errno | undefined> {
     const { sqDepth, cqDepth } = this.config;
-    const scqe = this.allocCoherent(this.ringBytes);
+    const scqe = qp.qdma ?? this.allocCoherent(this.ringBytes);
     if (typeof scqe === "string") return scqe;
     const at = qp.qn * QM_QC_SIZE;
     const sqc = { base: scqe.iova, depth: sqDepth, pasid, w12: qp.qn, algType: qp.algType };
@@ -241,7 +247,7 @@ export class HisiQm {
     }
     if (err !== undefined) {
       this.#stopQueue(qp.qn);
-      await this.#iommu.dmaFree(this.#group, scqe.iova);
+      if (scqe !== qp.qdma) await this.#iommu.dmaFree(this.#group, scqe.iova);
       return err;
     }
     qp.scqe = scqe;
@@ -266,7 +272,7 @@ export class HisiQm {
       this.qpArray[qp.qn] = null;
       qp.scqe = null;
       qp.rings = null;
-      await this.#iommu.dmaFree(this.#group, scqe.iova);
+      if (scqe !== qp.qdma) await this.#iommu.dmaFree(this.#group, scqe.iova);
     });
   }
 
@@ -318,7 +324,7 @@ export class HisiQm {
       if (stop) this.#stopQueue(qp.qn);
       qp.scqe = null;
       qp.rings = null;
-      await this.#iommu.dmaFree(this.#group, scqe.iova);
+      if (scqe !== qp.qdma) await this.#iommu.dmaFree(this.#group, scqe.iova);
     }
   }
 
