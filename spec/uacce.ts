@@ -83,13 +83,13 @@ export const UACCE_DEV_SVA = 1;
 export const UACCE_QFRT = { MMIO: 0, DUS: 1 } as const;
 
 /** `region_mmio_size`: the queue's doorbell page. */
-export const UACCE_MMIO_SIZE = PAGE_SIZE;
+export const UACCE_MMIO_SIZE: number = PAGE_SIZE;
 
 /**
  * `region_dus_size`: the queue's DMA memory, its SQ and CQ (32 SQEs of 128 bytes and 32 CQEs
  * of 16 bytes: 4608 bytes, two pages).
  */
-export const UACCE_DUS_SIZE = 2 * PAGE_SIZE;
+export const UACCE_DUS_SIZE: number = 2 * PAGE_SIZE;
 
 /** The `api` attribute of the QM's char devices. */
 export const UACCE_API = "hisi_qm_v2";
