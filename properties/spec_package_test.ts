@@ -34,7 +34,7 @@ Deno.test("spec/mod.ts imports from a directory outside the repo, with no import
     assert.equal(out.code, 0, stderr);
     assert.equal(
       new TextDecoder().decode(out.stdout).trim(),
-      '{"err":"EINVAL"} function type1,mdev,sdmdev,qm,zipc,wd,stack,ioasid,idxd',
+      '{"err":"EINVAL"} function type1,mdev,sdmdev,qm,zipc,wd,stack,ioasid,idxd,uacce',
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
