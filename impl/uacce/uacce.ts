@@ -7,8 +7,11 @@
  *
  * Locks, as upstream has them: `uacce->mutex` serializes open, release, the ioctls and remove
  * (open checks `uacce->parent` under it, so it never gets a device remove is tearing down);
- * `q->mutex` serializes mmap and the removal's stop of that queue (mmap runs under mmap_lock,
- * which open's SVA bind takes under `uacce->mutex`, so mmap cannot take `uacce->mutex`).
+ * `q->mutex` serializes mmap with the queue's stop and with the drop of a mapping (mmap runs
+ * under mmap_lock, which open's SVA bind takes under `uacce->mutex`, so mmap cannot take
+ * `uacce->mutex`). A close or munmap drops its reference and, with the last one, releases the
+ * file under both, in that order (upstream's release runs from the last `fput`, after the
+ * drop): the drop and the release are one step, as the spec's close and munmap are.
  * Where this core differs from upstream (PUT_Q gives the queue back only when nothing maps it;
  * remove zaps before it frees), spec/uacce.ts says why. A call looks its fd up again where it
  * takes effect (under its lock), so a close racing it comes either before it (EBADF) or after
