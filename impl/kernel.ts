@@ -1,13 +1,14 @@
 /**
  * What every simulated kernel object shares: the scheduler, physical memory, the quirk
- * switches, and the event log (WARNs, faults and violations, attributed to the task that
- * raised them).
+ * switches, the event log (WARNs, faults and violations, attributed to the task that raised
+ * them), the file namespace (sysfs, device nodes) and the `vm` sysctls.
  *
  * @module
  */
 import type { Event, Ret } from "../spec/types.ts";
 import type { PhysMem } from "./mem/phys.ts";
 import type { Quirks } from "./quirks.ts";
+import { roAttr, Sysfs, woAttr } from "./sysfs.ts";
 import { DeadlockError, type MaybeAsync, type Sched } from "./sched.ts";
 
 /** What executing one command produced. */
@@ -36,12 +37,24 @@ export class Kernel {
   readonly quirks: Quirks;
   /** Every event so far, in order. */
   readonly log: LoggedEvent[] = [];
+  /** sysfs, procfs and device nodes, as kernel pieces mount them. */
+  readonly sysfs: Sysfs = new Sysfs();
+  /** `vm.max_map_count`: the most mappings a process may have (counted over device mappings). */
+  maxMapCount = 65530;
 
   /** Builds the context. */
   constructor(sched: Sched, phys: PhysMem, quirks: Quirks) {
     this.sched = sched;
     this.phys = phys;
     this.quirks = quirks;
+    this.sysfs.mount("/proc/sys/vm/max_map_count", {
+      ...roAttr(() => this.maxMapCount),
+      ...woAttr((v) => {
+        if (!/^\d+\n?$/.test(v)) return "EINVAL";
+        this.maxMapCount = Number.parseInt(v, 10);
+        return undefined;
+      }),
+    });
   }
 
   /** Records an event for the running task. */

@@ -21,7 +21,7 @@ import {
   type stack,
   type Target,
   type Type1Results,
-  type wd,
+  type wdzip,
   type zipcrypto,
 } from "../spec/mod.ts";
 
@@ -43,7 +43,7 @@ Deno.test("the result types are the named interfaces the modules document", () =
   sameType<
     Same<ResultsOf<typeof zipcrypto.zipCryptoResults>["zipc.compress"], zipcrypto.ZipContent>
   >();
-  sameType<Same<ResultsOf<typeof wd.wdResults>["wd.decompress"], zipcrypto.ZipContent>>();
+  sameType<Same<ResultsOf<typeof wdzip.wdzipResults>["wd.decompress"], zipcrypto.ZipContent>>();
   sameType<Same<ResultsOf<typeof stack.stackResults>["stack.recv"], stack.StackCompletion>>();
   sameType<Same<ResultsOf<typeof ioasid.ioasidResults>["ioasid.find"], number | null>>();
   // @ts-expect-error: a completion is not an irq pass

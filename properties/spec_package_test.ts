@@ -34,7 +34,7 @@ Deno.test("spec/mod.ts imports from a directory outside the repo, with no import
     assert.equal(out.code, 0, stderr);
     assert.equal(
       new TextDecoder().decode(out.stdout).trim(),
-      '{"err":"EINVAL"} function type1,mdev,sdmdev,qm,zipc,wd,stack,ioasid,idxd,uacce',
+      '{"err":"EINVAL"} function type1,mdev,sdmdev,qm,zipc,wdzip,stack,ioasid,idxd,uacce,wd',
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -51,6 +51,7 @@ Deno.test("every component's step throws the same typed error for an unknown op"
     ["mdev", () => spec.stepMdev(spec.initialMdevState(), bogus)],
     ["sdmdev", () => spec.stepSdmdev(spec.initialSdmdevWorld(), bogus)],
     ["qm", () => spec.qm.step(spec.qm.initialQmState(), bogus)],
+    ["wdzip", () => spec.wdzip.stepWdzip(spec.wdzip.initialWdzipState(), bogus)],
     ["wd", () => spec.wd.stepWd(spec.wd.initialWdState(), bogus)],
     ["stack", () => spec.stack.stepStack(spec.stack.initialStackState(), bogus)],
     [

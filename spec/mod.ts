@@ -23,6 +23,7 @@ export * from "./sdmdev.ts";
 export * as qm from "./qm.ts";
 export * as zip from "./zip.ts";
 export * as zipcrypto from "./zipcrypto.ts";
+export * as wdzip from "./wdzip.ts";
 export * as wd from "./wd.ts";
 export * as stack from "./stack.ts";
 export * as ioasid from "./ioasid.ts";
@@ -39,6 +40,7 @@ import { stackSpec } from "./stack.ts";
 import { type1Spec } from "./system.ts";
 import { uacceSpec } from "./uacce.ts";
 import { wdSpec } from "./wd.ts";
+import { wdzipSpec } from "./wdzip.ts";
 import { zipCryptoSpec } from "./zipcrypto.ts";
 
 /**
@@ -53,9 +55,10 @@ export const SPECS: Readonly<Record<string, AnyMachineSpec>> = {
   sdmdev: sdmdevSpec,
   qm: qmSpec,
   zipc: zipCryptoSpec,
-  wd: wdSpec,
+  wdzip: wdzipSpec,
   stack: stackSpec,
   ioasid: ioasidSpec,
   idxd: idxdSpec,
   uacce: uacceSpec,
+  wd: wdSpec,
 };

@@ -1,28 +1,55 @@
 /**
- * The `wd` user library as the ZIP sample uses it (RFCv2 7/7 `wd.c`, `test_hisi_zip.c`): a
- * process requests a queue, shares its buffers, sends one ZIP request for a whole input,
- * receives the result and releases everything.
+ * The `wd` user library's contract (RFCv2 7/7 `wd.c`, `wd_adapter.c`, `hisi_qm_udrv.c`) as the
+ * processes using it see it, on a machine with one accelerator registered with sdmdev without
+ * PASID support (`dma_flag` SINGLE_PROC_MAP: one process at a time).
  *
- * Intended behaviour: the output is a complete stream in the requested framing (a zlib file
- * any zlib reader accepts: header, data and Adler-32); an empty input or one over 16 MiB is
- * EINVAL; a decompression of an invalid stream is EINVAL, one whose output exceeds 16 MiB is
- * ENOSPC; and after every request nothing the process opened is left open. As on the crypto
- * path, a compression's output is specified by what it decodes to.
+ * A process requests a queue (`wd_request_queue`: the library finds the accelerator in sysfs,
+ * creates an mdev, opens its VFIO group and a container, checks the API version, the IOMMU
+ * extension and that the group is viable, sets the container and the type1 IOMMU, takes the
+ * device fd and lets the user driver mmap the ring and the doorbell page); it shares buffers
+ * with the device (`wd_mem_share`: VFIO_IOMMU_MAP_DMA at IOVA = vaddr, the pages pinned and
+ * accounted), sends requests and receives their completions, and releases the queue.
+ *
+ * Intended behaviour (where the seed differs, that is a quirk of the implementation):
+ * - every failure is an errno and leaves nothing open, mapped, shared or pinned;
+ * - `send` fails EBUSY when `depth - 1` requests are outstanding (one slot reserved, as in
+ *   spec/qm.ts) and loses nothing; `recv` fails EAGAIN when nothing completed;
+ * - `recvSync` waits (the WAIT ioctl) until a completion or the timeout. The timeout is in
+ *   milliseconds (`__u16`, 0 = forever); the library converts it to the jiffies the WAIT ioctl
+ *   takes (the seed passes the milliseconds unconverted). The device completing a request
+ *   wakes the caller; what else happens while it sleeps is the scheduler's choice, so the
+ *   timeout expires after an arbitrary interleaving. Without a completion by then a bounded
+ *   wait ends ETIMEDOUT and a forever wait EAGAIN (a signal ended it, as `sdmdev.wait` says);
+ * - `release` closes everything even if a step fails and reports how many requests were still
+ *   outstanding (they never complete);
+ * - the asynchronous API (`submit` with a callback, `poll(max)`), as the later UADK offers it,
+ *   shares the queue with `send`/`recv`: whoever receives a callback request's completion runs
+ *   its callback, exactly once; a release runs the callbacks of the requests it drops.
+ *
+ * Requests are numbered per queue from 0 in the order they are sent; completions arrive in that
+ * order. The device is explicit (`wd.device`: it takes the next published request of a
+ * process's queue and completes it), so that races can put it anywhere.
+ *
+ * Three operator actions inject the failures the seed's error paths handle, each where the real
+ * kernel can fail: `wd.loadType1` (the vfio_iommu_type1 module unloaded: CHECK_EXTENSION says
+ * no), `wd.hostDriver` (new mdevs bound to a host driver instead of vfio_mdev, as
+ * `driver_override` would: their group is not viable) and `wd.maxMapCount` (`vm.max_map_count`
+ * counted over device mappings: mmap fails ENOMEM).
  *
  * @module
  */
 // The published spec must import with no import map of its user's (see README).
 // deno-lint-ignore no-import-prefix
 import { match } from "npm:ts-pattern@5.9.2";
-import { referenceDecode } from "./zip.ts";
-import { fromHex, ZIP_CONTENT, zipContent } from "./zipcrypto.ts";
 import {
   checkInvariants,
   type CommandSchema,
+  type Errno,
   fail,
   type Invariant,
   type MachineSpec,
   ok,
+  PAGE_SIZE,
   type ResultsOf,
   type ResultTable,
   type StepResult,
@@ -30,64 +57,384 @@ import {
   unknownOp,
 } from "./types.ts";
 
-/** Largest input and output of a sample request. */
-export const WD_SAMPLE_LIMIT = 16 * 1024 * 1024;
+/** A process's queue: none, or open with its request counters. */
+export type WdQueueLife =
+  | { readonly state: "none" }
+  | {
+    readonly state: "open";
+    /** Requests sent (the next one's number). */
+    readonly sent: number;
+    /** Requests the device completed. */
+    readonly done: number;
+    /** Completions handed to the process. */
+    readonly received: number;
+    /** Requests submitted with a callback whose callback has not run yet, in order. */
+    readonly awaiting: readonly number[];
+  };
 
-/** What the user side holds: queues it has open. */
-export interface WdState {
-  /** Queues requested and not released. */
-  readonly queues: number;
+/** A buffer shared with the device: `[vaddr, vaddr + size)` at IOVA = vaddr. */
+export interface WdShare {
+  /** Start (page-aligned). */
+  readonly vaddr: number;
+  /** Bytes (page-aligned, > 0). */
+  readonly size: number;
 }
 
-/** The sample's requests. */
-export type WdCommand =
-  | { readonly op: "wd.compress"; readonly format: string; readonly data: string }
-  | { readonly op: "wd.decompress"; readonly format: string; readonly data: string };
+/** What one process holds. */
+export interface WdProcess {
+  /** Process id. */
+  readonly pid: number;
+  /** Its queue. */
+  readonly queue: WdQueueLife;
+  /** Open files: the VFIO group, the container and the device (3 with a queue). */
+  readonly fds: number;
+  /** Mappings of the device: the ring and the doorbell page (2 with a queue). */
+  readonly maps: number;
+  /** Buffers shared with the device, by vaddr. */
+  readonly shares: readonly WdShare[];
+  /** Pages pinned for the device. */
+  readonly pinned: number;
+  /** Pages accounted in its `locked_vm`. */
+  readonly lockedVm: number;
+  /** Callbacks run so far (completions and cancellations). */
+  readonly callbacks: number;
+}
 
-/** The user side before any request. */
-export function initialWdState(): WdState {
-  return { queues: 0 };
+/** The processes and the machine around them. */
+export interface WdState {
+  /** Queue depth (SQ = CQ); at most `depth - 1` requests are outstanding. */
+  readonly depth: number;
+  /** The processes, by pid. */
+  readonly procs: readonly WdProcess[];
+  /** mdevs on the accelerator (the library creates one per queue and removes it). */
+  readonly mdevs: number;
+  /** Whether the vfio_iommu_type1 module is loaded. */
+  readonly type1: boolean;
+  /** Whether new mdevs bind to a host driver (their group is not viable). */
+  readonly hostDriver: boolean;
+  /** `vm.max_map_count`, over device mappings. */
+  readonly maxMapCount: number;
+}
+
+/** How a {@link WdState} starts. */
+export interface WdConfig {
+  /** Queue depth (default 1024). */
+  readonly depth?: number;
+  /** Process ids (default 1 and 2). */
+  readonly pids?: readonly number[];
+}
+
+/** Largest `recvSync` timeout (`__u16` milliseconds). */
+export const WD_MAX_TIMEOUT_MS = 0xffff;
+
+/** The library's and the operator's commands. */
+export type WdCommand =
+  | { readonly op: "wd.requestQueue"; readonly by: number }
+  | { readonly op: "wd.releaseQueue"; readonly by: number }
+  | { readonly op: "wd.send"; readonly by: number }
+  | { readonly op: "wd.submit"; readonly by: number }
+  | { readonly op: "wd.recv"; readonly by: number }
+  | { readonly op: "wd.recvSync"; readonly by: number; readonly timeoutMs: number }
+  | { readonly op: "wd.poll"; readonly by: number; readonly max: number }
+  | { readonly op: "wd.flush"; readonly by: number }
+  | {
+    readonly op: "wd.memShare";
+    readonly by: number;
+    readonly vaddr: number;
+    readonly size: number;
+  }
+  | { readonly op: "wd.memUnshare"; readonly by: number; readonly vaddr: number }
+  | { readonly op: "wd.device"; readonly by: number }
+  | { readonly op: "wd.loadType1"; readonly loaded: boolean }
+  | { readonly op: "wd.hostDriver"; readonly bound: boolean }
+  | { readonly op: "wd.maxMapCount"; readonly maps: number };
+
+/** A process holding nothing. */
+function idle(pid: number): WdProcess {
+  return {
+    pid,
+    queue: { state: "none" },
+    fds: 0,
+    maps: 0,
+    shares: [],
+    pinned: 0,
+    lockedVm: 0,
+    callbacks: 0,
+  };
+}
+
+/** The machine before any request; RangeError for a depth below 2 or bad pids. */
+export function initialWdState(config: WdConfig = {}): WdState {
+  const depth = config.depth ?? 1024;
+  const pids = config.pids ?? [1, 2];
+  if (!Number.isSafeInteger(depth) || depth < 2) throw new RangeError(`bad depth ${depth}`);
+  if (pids.some((p) => !Number.isSafeInteger(p) || p < 1) || new Set(pids).size !== pids.length) {
+    throw new RangeError(`bad pids ${JSON.stringify(pids)}`);
+  }
+  return {
+    depth,
+    procs: [...pids].sort((a, b) => a - b).map(idle),
+    mdevs: 0,
+    type1: true,
+    hostDriver: false,
+    maxMapCount: 65530,
+  };
+}
+
+type Open = Extract<WdQueueLife, { state: "open" }>;
+
+function withProc(s: WdState, p: WdProcess): WdState {
+  return { ...s, procs: s.procs.map((q) => (q.pid === p.pid ? p : q)) };
+}
+
+function done<S>(state: S, value: unknown): StepResult<S> {
+  return { state, ret: ok(value), events: [] };
+}
+
+/** The next completion handed to `p`: its number, its callback run if it has one. */
+function receive(p: WdProcess, q: Open): WdProcess {
+  const seq = q.received;
+  const called = q.awaiting.includes(seq);
+  return {
+    ...p,
+    queue: { ...q, received: seq + 1, awaiting: q.awaiting.filter((n) => n !== seq) },
+    callbacks: p.callbacks + (called ? 1 : 0),
+  };
+}
+
+function aligned(n: number): boolean {
+  return Number.isSafeInteger(n) && n % PAGE_SIZE === 0;
+}
+
+/** `wd_request_queue`, in the order the library checks. */
+function requestQueue(s: WdState, p: WdProcess): StepResult<WdState> {
+  if (p.queue.state === "open") return fail(s, "EBUSY");
+  const refused: Errno | undefined = !s.type1
+    ? "ENODEV"
+    : s.hostDriver
+    ? "EPERM"
+    : s.procs.some((o) => o.queue.state === "open")
+    ? "EBUSY"
+    : s.maxMapCount < 2
+    ? "ENOMEM"
+    : undefined;
+  if (refused) return fail(s, refused);
+  const queue: Open = { state: "open", sent: 0, done: 0, received: 0, awaiting: [] };
+  return done({ ...withProc(s, { ...p, queue, fds: 3, maps: 2 }), mdevs: s.mdevs + 1 }, 0);
+}
+
+/** `wd_release_queue`: ok(requests outstanding, dropped); their callbacks run. */
+function releaseQueue(s: WdState, p: WdProcess, q: Open): StepResult<WdState> {
+  const gone: WdProcess = { ...idle(p.pid), callbacks: p.callbacks + q.awaiting.length };
+  return done({ ...withProc(s, gone), mdevs: s.mdevs - 1 }, q.sent - q.received);
+}
+
+function send(s: WdState, p: WdProcess, q: Open, callback: boolean): StepResult<WdState> {
+  if (q.sent - q.received >= s.depth - 1) return fail(s, "EBUSY");
+  const awaiting = callback ? [...q.awaiting, q.sent] : q.awaiting;
+  return done(withProc(s, { ...p, queue: { ...q, sent: q.sent + 1, awaiting } }), q.sent);
+}
+
+function recvSync(s: WdState, p: WdProcess, q: Open, timeoutMs: number): StepResult<WdState> {
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > WD_MAX_TIMEOUT_MS) {
+    return fail(s, "EINVAL");
+  }
+  if (q.received < q.done) return done(withProc(s, receive(p, q)), q.received);
+  return fail(s, timeoutMs === 0 ? "EAGAIN" : "ETIMEDOUT");
+}
+
+function poll(s: WdState, p: WdProcess, max: number): StepResult<WdState> {
+  if (!Number.isSafeInteger(max) || max < 1) return fail(s, "EINVAL");
+  const got: number[] = [];
+  let cur = p;
+  while (got.length < max) {
+    const cq = cur.queue as Open;
+    if (cq.received === cq.done) break;
+    got.push(cq.received);
+    cur = receive(cur, cq);
+  }
+  return done(withProc(s, cur), got);
+}
+
+function memShare(s: WdState, p: WdProcess, vaddr: number, size: number): StepResult<WdState> {
+  if (!aligned(vaddr) || !aligned(size) || size <= 0 || vaddr < 0) return fail(s, "EINVAL");
+  if (!Number.isSafeInteger(vaddr + size)) return fail(s, "EINVAL");
+  if (p.shares.some((m) => vaddr < m.vaddr + m.size && m.vaddr < vaddr + size)) {
+    return fail(s, "EEXIST");
+  }
+  const shares = [...p.shares, { vaddr, size }].sort((a, b) => a.vaddr - b.vaddr);
+  const pages = size / PAGE_SIZE;
+  return done(
+    withProc(s, { ...p, shares, pinned: p.pinned + pages, lockedVm: p.lockedVm + pages }),
+    0,
+  );
+}
+
+function memUnshare(s: WdState, p: WdProcess, vaddr: number): StepResult<WdState> {
+  const m = p.shares.find((x) => x.vaddr === vaddr);
+  if (!m) return fail(s, "EINVAL");
+  const pages = m.size / PAGE_SIZE;
+  const shares = p.shares.filter((x) => x !== m);
+  return done(
+    withProc(s, { ...p, shares, pinned: p.pinned - pages, lockedVm: p.lockedVm - pages }),
+    0,
+  );
+}
+
+/** The process's open queue, or EINVAL. */
+function queueOf(p: WdProcess): Open | undefined {
+  return p.queue.state === "open" ? p.queue : undefined;
 }
 
 /**
- * Executes one sample request:
- * - `wd.compress {format, data}` (format `zlib` or `gzip`, data hex): ok({@link ZipContent}
- *   of `data`), meaning the output is a complete stream decoding to it; EINVAL for an unknown
- *   format, malformed hex, an empty input or one over {@link WD_SAMPLE_LIMIT}.
- * - `wd.decompress {format, data}`: ok(content of the decoded bytes); EINVAL as above or for
- *   an invalid stream; ENOSPC when the output exceeds {@link WD_SAMPLE_LIMIT}.
+ * Executes one command (every op fails EINVAL for an unknown process, and every op but
+ * `requestQueue` for a process without a queue):
+ * - `wd.requestQueue {by}`: ok(0); EBUSY when `by` holds a queue, ENODEV when the type1 module
+ *   is unloaded, EPERM when new mdevs bind to a host driver (group not viable), EBUSY when
+ *   another process holds a queue (no PASIDs: one process at a time), ENOMEM when
+ *   `vm.max_map_count` leaves no room for the ring and the doorbell page.
+ * - `wd.releaseQueue {by}`: ok(requests still outstanding); everything of the queue goes.
+ * - `wd.send {by}` / `wd.submit {by}` (with a callback): ok(the request's number); EBUSY when
+ *   `depth - 1` are outstanding.
+ * - `wd.recv {by}`: ok(the oldest completed request's number); EAGAIN when none.
+ * - `wd.recvSync {by, timeoutMs}`: as recv once woken or timed out (see the module doc);
+ *   EINVAL for a timeout outside 0..{@link WD_MAX_TIMEOUT_MS}; with nothing completed,
+ *   ETIMEDOUT, or EAGAIN for a forever wait.
+ * - `wd.poll {by, max}`: ok(the numbers of up to `max` completions received, in order);
+ *   EINVAL for `max` < 1.
+ * - `wd.flush {by}`: ok(0) (the QM user driver rings the doorbell at each send).
+ * - `wd.memShare {by, vaddr, size}`: ok(0); EINVAL for an unaligned or empty range, EEXIST
+ *   when it overlaps a share.
+ * - `wd.memUnshare {by, vaddr}`: ok(0); EINVAL when no share starts at `vaddr`.
+ * - `wd.device {by}`: the device completes `by`'s next request: ok(its number); EAGAIN when
+ *   none is in flight.
+ * - `wd.loadType1 {loaded}`: ok(0); unloading is EBUSY while a queue holds the IOMMU.
+ * - `wd.hostDriver {bound}`, `wd.maxMapCount {maps}`: ok(0); EINVAL for negative maps.
  */
 export function stepWd<C extends WdCommand>(
   state: WdState,
   cmd: C,
 ): TypedStepResult<WdState, ResultsOf<typeof wdResults>[C["op"]]>;
 /** stepWd of any command, its success value untyped. */
-export function stepWd(state: WdState, cmd: WdCommand): StepResult<WdState> {
+export function stepWd(s: WdState, cmd: WdCommand): StepResult<WdState> {
   if (!Object.hasOwn(wdCommandSchema, cmd.op)) unknownOp(cmd);
-  const src = fromHex(cmd.data);
-  if ((cmd.format !== "zlib" && cmd.format !== "gzip") || !src) return fail(state, "EINVAL");
-  if (src.length === 0 || src.length > WD_SAMPLE_LIMIT) return fail(state, "EINVAL");
-  const format = cmd.format;
-  return match(cmd.op)
+  switch (cmd.op) {
+    case "wd.loadType1":
+      if (!cmd.loaded && s.procs.some((p) => p.queue.state === "open")) return fail(s, "EBUSY");
+      return done({ ...s, type1: cmd.loaded === true }, 0);
+    case "wd.hostDriver":
+      return done({ ...s, hostDriver: cmd.bound === true }, 0);
+    case "wd.maxMapCount":
+      if (!Number.isSafeInteger(cmd.maps) || cmd.maps < 0) return fail(s, "EINVAL");
+      return done({ ...s, maxMapCount: cmd.maps }, 0);
+  }
+  const p = s.procs.find((x) => x.pid === cmd.by);
+  if (!p) return fail(s, "EINVAL");
+  if (cmd.op === "wd.requestQueue") return requestQueue(s, p);
+  const q = queueOf(p);
+  if (!q) return fail(s, "EINVAL");
+  return match(cmd)
+    .with({ op: "wd.releaseQueue" }, () => releaseQueue(s, p, q))
+    .with({ op: "wd.send" }, () => send(s, p, q, false))
+    .with({ op: "wd.submit" }, () => send(s, p, q, true))
     .with(
-      "wd.compress",
-      (): StepResult<WdState> => ({ state, ret: ok(zipContent(src)), events: [] }),
+      { op: "wd.recv" },
+      () =>
+        q.received === q.done ? fail(s, "EAGAIN") : done(withProc(s, receive(p, q)), q.received),
     )
-    .with("wd.decompress", (): StepResult<WdState> => {
-      const r = referenceDecode(src, format);
-      if ("err" in r) return fail(state, "EINVAL");
-      if (r.ok.length > WD_SAMPLE_LIMIT) return fail(state, "ENOSPC");
-      return { state, ret: ok(zipContent(r.ok)), events: [] };
-    })
-    .exhaustive(unknownOp);
+    .with({ op: "wd.recvSync" }, (c) => recvSync(s, p, q, c.timeoutMs))
+    .with({ op: "wd.poll" }, (c) => poll(s, p, c.max))
+    .with({ op: "wd.flush" }, () => done(s, 0))
+    .with({ op: "wd.memShare" }, (c) => memShare(s, p, c.vaddr, c.size))
+    .with({ op: "wd.memUnshare" }, (c) => memUnshare(s, p, c.vaddr))
+    .with(
+      { op: "wd.device" },
+      () =>
+        q.done === q.sent
+          ? fail(s, "EAGAIN")
+          : done(withProc(s, { ...p, queue: { ...q, done: q.done + 1 } }), q.done),
+    )
+    .otherwise(unknownOp);
 }
 
-/** The user side's invariants. */
+/**
+ * The library's invariants:
+ * - `wd.released` (between ops): a process without a queue holds no file, mapping, share or
+ *   pin of the device, and `locked_vm` counts nothing for it;
+ * - `wd.counters` (always): 0 ≤ received ≤ done ≤ sent, at most `depth - 1` outstanding, every
+ *   awaited callback belongs to a request not yet received;
+ * - `wd.pinned` (between ops): the pages pinned and accounted are those of the shares, which do
+ *   not overlap;
+ * - `wd.one-process` (always): at most one process holds a queue (no PASIDs);
+ * - `wd.mdevs` (between ops): one mdev per queue held.
+ */
 export const wdInvariants: readonly Invariant<WdState>[] = [
   {
     name: "wd.released",
     scope: "between-ops",
-    check: (s) => s.queues === 0 ? undefined : `${s.queues} queues left open after a request`,
+    check: (s) => {
+      const p = s.procs.find((x) =>
+        x.queue.state === "none" &&
+        (x.fds !== 0 || x.maps !== 0 || x.shares.length !== 0 || x.pinned !== 0 ||
+          x.lockedVm !== 0)
+      );
+      return p && `process ${p.pid} has no queue but holds ${p.fds} files, ${p.maps} ` +
+          `mappings, ${p.shares.length} shares, ${p.pinned} pinned pages, locked_vm ${p.lockedVm}`;
+    },
+  },
+  {
+    name: "wd.counters",
+    scope: "always",
+    check: (s) => {
+      for (const p of s.procs) {
+        const q = p.queue;
+        if (q.state !== "open") continue;
+        if (!(0 <= q.received && q.received <= q.done && q.done <= q.sent)) {
+          return `process ${p.pid}: sent ${q.sent}, done ${q.done}, received ${q.received}`;
+        }
+        if (q.sent - q.received > s.depth - 1) {
+          return `process ${p.pid}: ${q.sent - q.received} outstanding at depth ${s.depth}`;
+        }
+        if (q.awaiting.some((n) => n < q.received || n >= q.sent)) {
+          return `process ${p.pid}: callback awaited for a request received or never sent`;
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    name: "wd.pinned",
+    scope: "between-ops",
+    check: (s) => {
+      for (const p of s.procs) {
+        const pages = p.shares.reduce((n, m) => n + m.size / PAGE_SIZE, 0);
+        if (p.pinned !== pages || p.lockedVm !== pages) {
+          return `process ${p.pid}: shares of ${pages} pages, ${p.pinned} pinned, locked_vm ` +
+            `${p.lockedVm}`;
+        }
+        const sorted = [...p.shares].sort((a, b) => a.vaddr - b.vaddr);
+        if (sorted.some((m, i) => i > 0 && sorted[i - 1].vaddr + sorted[i - 1].size > m.vaddr)) {
+          return `process ${p.pid}: overlapping shares`;
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    name: "wd.one-process",
+    scope: "always",
+    check: (s) => {
+      const holders = s.procs.filter((p) => p.queue.state === "open").map((p) => p.pid);
+      return holders.length > 1 ? `processes ${holders.join(", ")} hold queues` : undefined;
+    },
+  },
+  {
+    name: "wd.mdevs",
+    scope: "between-ops",
+    check: (s) => {
+      const held = s.procs.filter((p) => p.queue.state === "open").length;
+      return s.mdevs === held ? undefined : `${s.mdevs} mdevs for ${held} queues`;
+    },
   },
 ];
 
@@ -96,20 +443,44 @@ export function checkWdInvariants(state: WdState, scope?: Invariant<WdState>["sc
   return checkInvariants(wdInvariants, state, scope);
 }
 
-/** Every sample op and its argument fields (public API: validates traces, generates commands). */
+/** Every op and its argument fields (public API: validates traces, generates commands). */
 export const wdCommandSchema: CommandSchema<WdCommand["op"]> = {
-  "wd.compress": { format: "string", data: "string" },
-  "wd.decompress": { format: "string", data: "string" },
+  "wd.requestQueue": { by: "int" },
+  "wd.releaseQueue": { by: "int" },
+  "wd.send": { by: "int" },
+  "wd.submit": { by: "int" },
+  "wd.recv": { by: "int" },
+  "wd.recvSync": { by: "int", timeoutMs: "int" },
+  "wd.poll": { by: "int", max: "int" },
+  "wd.flush": { by: "int" },
+  "wd.memShare": { by: "int", vaddr: "int", size: "int" },
+  "wd.memUnshare": { by: "int", vaddr: "int" },
+  "wd.device": { by: "int" },
+  "wd.loadType1": { loaded: "bool" },
+  "wd.hostDriver": { bound: "bool" },
+  "wd.maxMapCount": { maps: "int" },
 };
 
-/** The shape of every sample op's success value: the content's length and CRC. */
+/** The shape of every op's success value. */
 export const wdResults = {
-  "wd.compress": ZIP_CONTENT,
-  "wd.decompress": ZIP_CONTENT,
+  "wd.requestQueue": "zero",
+  "wd.releaseQueue": "int",
+  "wd.send": "int",
+  "wd.submit": "int",
+  "wd.recv": "int",
+  "wd.recvSync": "int",
+  "wd.poll": { list: "int" },
+  "wd.flush": "zero",
+  "wd.memShare": "zero",
+  "wd.memUnshare": "zero",
+  "wd.device": "int",
+  "wd.loadType1": "zero",
+  "wd.hostDriver": "zero",
+  "wd.maxMapCount": "zero",
 } as const satisfies ResultTable<WdCommand["op"]>;
 
-/** The ZIP sample through the wd library as one record. */
-export const wdSpec: MachineSpec<WdState, WdCommand> = {
+/** The wd library's contract as one record. */
+export const wdSpec: MachineSpec<WdState, WdCommand, WdConfig> = {
   component: "wd",
   initial: initialWdState,
   step: stepWd,

@@ -215,6 +215,11 @@ export function sqeStatus(sqe: Uint8Array): number {
   return readU32(sqe, SQE_DW3) & 0xff;
 }
 
+/** The tag the submitter wrote into an SQE (the driver's request cookie). */
+export function sqeTag(sqe: Uint8Array): number {
+  return readU32(sqe, SQE_TAG);
+}
+
 /** The phase bit of a CQE (`w7 & 1`). */
 export function cqePhase(cqe: Uint8Array): Phase {
   return (readU16(cqe, CQE_W7) & 1) as Phase;

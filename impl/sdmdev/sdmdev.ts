@@ -22,6 +22,7 @@ import type { Kernel } from "../kernel.ts";
 import { type MdevCore, type MdevDevice, type MdevParentOps, mdevTypes } from "../vfio/mdev.ts";
 import { SdmdevQueue, type SdmdevVendorOps } from "./queue.ts";
 import type { VfioDevices } from "../vfio/vfio.ts";
+import { sdmdevClassDir } from "./sysfs.ts";
 
 /** `struct vfio_sdmdev` (RFCv2 3/7): one accelerator exposed through sdmdev. */
 export class VfioSdmdev {
@@ -82,6 +83,7 @@ export class SdmdevClass {
   constructor(kernel: Kernel, core: MdevCore) {
     this.#k = kernel;
     this.#core = core;
+    kernel.sysfs.mount("/sys/class/sdmdev", sdmdevClassDir(this, core));
   }
 
   /**
@@ -330,6 +332,7 @@ export function mdevVfioDevices(core: MdevCore, sdmdev: SdmdevClass): VfioDevice
       return d && sdmdev.close(d.uuid, mm);
     },
     openGroup: (group) => core.groups.has(group) ? core.openGroup(group) : undefined,
+    viable: (group) => core.groups.get(group)?.driver !== "host",
     closeGroup: (group) => core.closeGroup(group),
   };
 }

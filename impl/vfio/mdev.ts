@@ -34,6 +34,7 @@ import {
 import type { Errno } from "../../spec/types.ts";
 import { type Kernel, Mutex } from "../kernel.ts";
 import type { IommuCore } from "../iommu/core.ts";
+import { dir, liveDir, roAttr, type SysfsDir, woAttr } from "../sysfs.ts";
 
 /** One supported type (`mdev_supported_types/<id>/`) and the units an instance takes. */
 export interface MdevTypeDesc {
@@ -138,6 +139,11 @@ export class MdevDevice {
   groupUsers = 0;
   /** `mdev_get_drvdata`: the vendor's per-device state. */
   drvdata: unknown = undefined;
+  /**
+   * The driver bound to it: vfio_mdev, or a host driver (`driver_override`), which makes its
+   * group not viable for VFIO (VFIO_GROUP_GET_STATUS).
+   */
+  driver: "vfio_mdev" | "host" = "vfio_mdev";
 
   /** A device being created. */
   constructor(uuid: string, parent: MdevParent, type: MdevTypeDesc) {
@@ -171,6 +177,8 @@ export class MdevCore {
   readonly retainedGroups: Set<number> = new Set();
   /** Ghost: successful creates so far. */
   nextSerial = 0;
+  /** Devices created from now on bind to a host driver instead of vfio_mdev (an operator's). */
+  hostDriver = false;
   /** Device names taken on the bus, including devices still being created. */
   #names = new Set<string>();
   /** Devices a remove is destroying: their group files can no longer be opened. */
@@ -187,6 +195,22 @@ export class MdevCore {
   constructor(kernel: Kernel, iommu: IommuCore | null = null) {
     this.#k = kernel;
     this.#iommu = iommu;
+    kernel.sysfs.mount("/sys/bus/mdev/devices", this.#busDir());
+  }
+
+  /** `/sys/bus/mdev/devices/<uuid>/{iommu_group, remove}`. */
+  #busDir(): SysfsDir {
+    return liveDir(() =>
+      [...this.devices.values()].map((d): [string, SysfsDir] => [
+        d.uuid,
+        dir({
+          iommu_group: roAttr(() => d.group),
+          remove: woAttr((v) =>
+            /^1\n?$/.test(v) ? this.remove(d.uuid, d.parent.ops.vendor) : "EINVAL"
+          ),
+        }),
+      ])
+    );
   }
 
   /** `mdev_register_device`: EINVAL without create/remove or malformed, EEXIST twice. */
@@ -265,6 +289,7 @@ export class MdevCore {
       if (this.#names.has(uuid)) return "EEXIST";
       this.#names.add(uuid);
       const mdev = new MdevDevice(uuid, p, type);
+      if (this.hostDriver) mdev.driver = "host";
       const r = await p.ops.create!(mdev);
       if (r !== undefined) {
         this.#names.delete(uuid);

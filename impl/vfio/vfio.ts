@@ -12,6 +12,7 @@ import type { IommuCore, IommuGroup } from "../iommu/core.ts";
 import { type Kernel, Mutex } from "../kernel.ts";
 import { AddressSpace } from "../mem/mm.ts";
 import { VfioContainer } from "./container.ts";
+import { vfioDevDir } from "./files.ts";
 import type { DeviceHooks, SharedParents } from "./type1.ts";
 
 /**
@@ -27,7 +28,15 @@ export interface VfioDevices {
   openGroup(group: number): Errno | undefined;
   /** The group's file was closed. */
   closeGroup(group: number): void;
+  /** Whether every device of `group` is bound to a VFIO driver or none (default: yes). */
+  viable?(group: number): boolean;
 }
+
+/** `VFIO_API_VERSION`. */
+export const VFIO_API_VERSION = 0;
+
+/** IOMMU types the type1 module backs (`VFIO_TYPE1_IOMMU`, `VFIO_TYPE1v2_IOMMU`). */
+export const TYPE1_IOMMU_TYPES: readonly number[] = [1, 3];
 
 /** A device operation that has nothing to do. */
 function nothing(): Promise<undefined> {
@@ -40,6 +49,10 @@ export class Vfio {
   readonly containers: Map<number, VfioContainer> = new Map();
   /** Open group files and the container holding each. */
   readonly groupFds: Map<number, VfioContainer> = new Map();
+  /** Whether the vfio_iommu_type1 module is loaded (registered with the VFIO core). */
+  type1Loaded = true;
+  /** Processes whose container file (`/dev/vfio/vfio`) is open. */
+  readonly containerFds: Set<number> = new Set();
   readonly #devices: VfioDevices | undefined;
 
   /**
@@ -59,6 +72,31 @@ export class Vfio {
     for (const c of processes) {
       this.containers.set(c.id, new VfioContainer(c.id, new AddressSpace(c.mm, kernel.phys), deps));
     }
+    kernel.sysfs.mount("/dev/vfio", vfioDevDir(this, iommu));
+  }
+
+  /** VFIO_CHECK_EXTENSION on a container: 1 when a loaded IOMMU backend supports `type`. */
+  checkExtension(type: number): 0 | 1 {
+    return this.type1Loaded && TYPE1_IOMMU_TYPES.includes(type) ? 1 : 0;
+  }
+
+  /** VFIO_SET_IOMMU(`type`): ENODEV when no loaded backend supports it. */
+  setIommu(c: VfioContainer, type: number): Promise<Errno | undefined> {
+    if (this.checkExtension(type) === 0) return Promise.resolve("ENODEV");
+    return c.setIommu();
+  }
+
+  /** Unloading (`false`) or loading the type1 module: EBUSY while a container uses it. */
+  loadType1(loaded: boolean): Errno | undefined {
+    if (!loaded && [...this.containers.values()].some((c) => c.iommu !== null)) return "EBUSY";
+    this.type1Loaded = loaded;
+    return undefined;
+  }
+
+  /** VFIO_GROUP_GET_STATUS through the caller's group file: viable or not; EINVAL if not held. */
+  groupViable(c: VfioContainer, group: IommuGroup): boolean | Errno {
+    if (this.groupFds.get(group.id) !== c) return "EINVAL";
+    return this.#devices?.viable?.(group.id) ?? true;
   }
 
   /** Opening `/dev/vfio/<group>`: EPERM for a group a kernel driver owns, EBUSY while open. */
@@ -81,10 +119,14 @@ export class Vfio {
     return c.closeGroup(group, refuse, drop);
   }
 
-  /** VFIO_GROUP_SET_CONTAINER: the caller's group file, a group in no container yet. */
+  /**
+   * VFIO_GROUP_SET_CONTAINER: the caller's group file, a group in no container yet; EPERM for
+   * a group that is not viable.
+   */
   attach(c: VfioContainer, group: IommuGroup): Promise<Errno | undefined> {
     const refuse = () => {
       if (this.groupFds.get(group.id) !== c) return "EINVAL";
+      if (this.#devices?.viable?.(group.id) === false) return "EPERM";
       const inAny = [...this.containers.values()].some((k) => k.groups.includes(group));
       return inAny ? "EINVAL" : undefined;
     };

@@ -1,157 +1,260 @@
 /**
- * The `wd` user library (RFCv2 7/7 `wd.c`), the part a sample needs. `wd_request_queue` goes
- * the seed's way: an mdev created on the accelerator's sdmdev parent (its sysfs `create`
- * file), its VFIO group opened and set into the process's container, the type1 IOMMU set
- * (the mdev shares its parent's domain), the device fd taken (sdmdev opens and starts the
- * queue), the queue's doorbell page and ring mmapped for the user QM driver; `wd_mem_share`
- * is VFIO_IOMMU_MAP_DMA at IOVA = virtual address; `wd_release_queue` undoes all of it and
- * removes the mdev.
+ * The `wd` user library (RFCv2 7/7 `wd.c`), contract in spec/wd.ts. A process's requests go
+ * through its {@link WdSys}: the library finds the accelerator in sysfs
+ * (`/sys/class/sdmdev/<dev>/device/mdev_supported_types/<type>` with a `device_api` some user
+ * driver of the adapter table drives and instances available), creates an mdev there (its
+ * `create` file) and then follows `wd_request_queue`: open `/dev/vfio/<group>` (the group from
+ * `/sys/bus/mdev/devices/<uuid>/iommu_group`), open `/dev/vfio/vfio`, check the API version,
+ * read `params/dma_flag` and `params/iommu_type`, CHECK_EXTENSION, read `device_api`,
+ * GROUP_GET_STATUS (viable), SET_CONTAINER, SET_IOMMU, GET_DEVICE_FD, and the driver's open
+ * (mmap of the ring and the doorbell page). Each failure unwinds what was done, as the seed's
+ * `err_with_*` labels do, and the mdev is removed again.
+ *
+ * `wd_mem_share` is VFIO_IOMMU_MAP_DMA at IOVA = vaddr (type1 pins and accounts the pages),
+ * `wd_mem_unshare` VFIO_IOMMU_UNMAP_DMA. `wd_recv_sync` loops over `wd_recv` and the WAIT
+ * ioctl with the timeout converted from milliseconds to jiffies ({@link msecsToJiffies}).
+ * `wd_release_queue` runs every step whatever the others return: the driver's close
+ * (munmaps), the device fd, the container and the group closed (the last group leaving the
+ * container takes its mappings and pins), the mdev removed.
+ *
+ * Quirks: `checkExtensionFailureReturnsZero` (L4984: `ret` is CHECK_EXTENSION's 0 when it
+ * jumps to `err_with_container`), `groupNotViableReturnsZero` (L4995: `ret` is GET_STATUS's
+ * 0), `recvSyncNeverWaits` (L5096: the loop waits on EBUSY, `wd_recv` says EAGAIN),
+ * `unshareIsNoop` (L5153: the non-SVA UNMAP_DMA is inside `#if HAVE_SVA`); in the driver
+ * (impl/wd/adapter.ts) `mmapFailureUnchecked`.
  *
  * The seed's sdmdev queues are all `alg_type` 0 (RFCv2 6/7 `hisi_qm_get_queue`, L3892: "fix
  * me here"): a queue of another `alg_type` (the ZIP engine's decompression) cannot come from
- * sdmdev, and is taken from the QM directly instead ({@link openUserQueue}; its memory shared
- * by mapping it into the function's default domain).
+ * sdmdev, and {@link WdQueue.direct} takes it from the QM directly (its memory pinned and
+ * mapped into the function's default domain, outside VFIO).
  *
  * @module
  */
-import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
-import type { QmMemory, QmMmio } from "../device/qm_device.ts";
+import { SDMDEV_DMA_FLAG } from "../../spec/sdmdev.ts";
+import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
+import { WD_MAX_TIMEOUT_MS } from "../../spec/wd.ts";
 import { closeUserQueue, openUserQueue } from "../hisi/qm_user.ts";
 import { AddressSpace } from "../mem/mm.ts";
-import type { Platform, QmFunction } from "../platform.ts";
-import { mmap } from "../sdmdev/fops.ts";
-import type { SdmdevClass } from "../sdmdev/sdmdev.ts";
-import type { VfioContainer } from "../vfio/container.ts";
-import type { MdevCore } from "../vfio/mdev.ts";
-import type { Vfio } from "../vfio/vfio.ts";
-import { HisiQmQueue } from "./hisi_qm_udrv.ts";
+import { loopGuard } from "../runaway.ts";
+import { VfioContainerFile, VfioGroupFile } from "../vfio/files.ts";
+import { VFIO_API_VERSION } from "../vfio/vfio.ts";
+import { driverFor, type DriverQueue, type WdDriver } from "./adapter.ts";
+import type { HisiQmQueue } from "./hisi_qm_udrv.ts";
+import type { WdHost } from "./host.ts";
+import type { WdSys } from "./sys.ts";
 
-/** The kernel a wd process talks to: one QM function, its sdmdev, the mdev core and VFIO. */
-export interface WdHost {
-  /** The machine. */
-  readonly platform: Platform;
-  /** The accelerator's PCI function. */
-  readonly fn: QmFunction;
-  /** The mdev core. */
-  readonly mdev: MdevCore;
-  /** sdmdev, with `fn` registered. */
-  readonly sdmdev: SdmdevClass;
-  /** The VFIO core, with a container for the process. */
-  readonly vfio: Vfio;
+/** Clock ticks per second of the simulated kernel (`CONFIG_HZ`). */
+export const HZ = 250;
+
+/** `msecs_to_jiffies`: rounds up, so a nonzero wait is at least one tick. */
+export function msecsToJiffies(ms: number): number {
+  return Math.ceil(ms * HZ / 1000);
 }
 
 /** A received message: the completion and the written-back SQE. */
 export interface WdMessage {
+  /** The request's number on its queue. */
+  readonly seq: number;
   /** The request's SQE as the device wrote it back. */
   readonly sqe: Uint8Array;
   /** Its status (`dw3 & 0xff`). */
   readonly status: number;
 }
 
-/** How a queue's memory reaches the device and how the queue goes again. */
+/** Where the accelerator was found in sysfs. */
+interface Found {
+  /** `/sys/class/sdmdev/<dev>/device`. */
+  readonly base: string;
+  /** Its `mdev_supported_types/<type>` directory. */
+  readonly type: string;
+}
+
+/** The files and mappings of a set-up queue, and how its memory is shared. */
 interface QueuePath {
-  /** Maps `[vaddr, vaddr + size)` of the process for the device at IOVA = vaddr. */
+  /** Maps `[vaddr, vaddr + size)` for the device at IOVA = vaddr. */
   share(vaddr: number, size: number): Promise<Errno | undefined>;
   /** Undoes a share. */
   unshare(vaddr: number, size: number): Promise<void>;
-  /** Gives the queue back. */
-  release(): Promise<void>;
+  /** The WAIT ioctl on the queue's device fd for `jiffies` (0: forever). */
+  wait(jiffies: number): Promise<Ret>;
+  /** Gives everything back: the requests still outstanding. */
+  release(): Promise<number>;
 }
 
-/** The mdev of process `pid` (one queue per process, as the sample uses it). */
-function mdevUuid(pid: number): string {
+/** The mdev the library creates for process `pid` (one queue per process). */
+export function mdevUuid(pid: number): string {
   return `00000000-0000-4000-8000-${pid.toString(16).padStart(12, "0")}`;
 }
 
-/** The undo steps of a partly done set-up, run last first. */
-async function unwind(steps: (() => Promise<unknown>)[]): Promise<void> {
-  for (const undo of steps.reverse()) await undo();
+/**
+ * The first sdmdev type a driver of the table drives with an instance available; ENODEV when
+ * there is none.
+ */
+function discover(sys: WdSys): Found | Errno {
+  const devs = sys.list("/sys/class/sdmdev");
+  if (typeof devs === "string") return "ENODEV";
+  for (const dev of devs) {
+    const base = `/sys/class/sdmdev/${dev}/device`;
+    const types = sys.list(`${base}/mdev_supported_types`);
+    if (typeof types === "string") continue;
+    for (const t of types) {
+      const type = `${base}/mdev_supported_types/${t}`;
+      const api = sys.readAttr(`${type}/device_api`);
+      const free = Number(sys.readAttr(`${type}/available_instances`));
+      if (typeof driverFor(api) !== "string" && free > 0) return { base, type };
+    }
+  }
+  return "ENODEV";
+}
+
+/** `_get_attr_int`: the attribute as a number, undefined (INT_MIN) when it cannot be read. */
+function attrInt(sys: WdSys, path: string): number | undefined {
+  const v = sys.readAttr(path);
+  const n = Number.parseInt(v, 10);
+  return Number.isNaN(n) ? undefined : n;
+}
+
+/** The fds of a queue the seed's set-up got up to. */
+interface Opened {
+  group: number;
+  container: number;
+  device: number;
 }
 
 /** `struct wd_queue` of one process. */
 export class WdQueue {
   /** The process's memory. */
   readonly mm: AddressSpace;
-  readonly #platform: Platform;
-  readonly #queue: HisiQmQueue;
+  readonly #host: WdHost;
+  /** The user driver's queue; null for a queue the seed's set-up left hollow (a crash on use). */
+  readonly #queue: HisiQmQueue | null;
   readonly #path: QueuePath;
   readonly #shared = new Map<number, number>();
   #tags = 0;
+  #received = 0;
 
-  private constructor(platform: Platform, mm: AddressSpace, queue: HisiQmQueue, path: QueuePath) {
-    this.#platform = platform;
+  private constructor(host: WdHost, mm: AddressSpace, queue: HisiQmQueue | null, path: QueuePath) {
+    this.#host = host;
     this.mm = mm;
     this.#queue = queue;
     this.#path = path;
   }
 
-  /** `wd_request_queue` for process `pid`, asking for a queue of `algType`. */
-  static request(host: WdHost, pid: number, algType: number): Promise<WdQueue | Errno> {
-    return algType === 0 ? WdQueue.#throughSdmdev(host, pid) : WdQueue.#direct(host, pid, algType);
-  }
-
-  static async #throughSdmdev(host: WdHost, pid: number): Promise<WdQueue | Errno> {
-    const { platform, fn, sdmdev, vfio } = host;
-    const container = vfio.containers.get(pid);
-    if (!container) return "EINVAL";
-    const uuid = mdevUuid(pid);
-    const undo: (() => Promise<unknown>)[] = [];
-    const step = async (r: Promise<Errno | number | undefined> | Errno | number | undefined) => {
-      const v = await r;
-      if (typeof v === "string") throw v;
-      return v;
-    };
-    try {
-      const group = platform.iommu.groups.get(await step(sdmdev.create(fn.id, uuid)) as number)!;
-      undo.push(() => host.mdev.remove(uuid, "sdmdev"));
-      await step(vfio.openGroup(container, group));
-      undo.push(() => vfio.closeGroup(container, group));
-      await step(vfio.attach(container, group));
-      if (!container.iommu) await step(container.setIommu());
-      await step(vfio.getDeviceFd(container, group));
-      undo.push(() => vfio.closeDeviceFd(container, group));
-      const found = await sdmdev.fd(uuid, pid);
-      if (typeof found === "string") throw found;
-      const [sd, q] = found;
-      const page = await step(mmap(sd, q, 0, PAGE_SIZE)) as number;
-      const ring = await step(mmap(sd, q, 1, fn.qm.ringBytes)) as number;
-      undo.push(() => sdmdev.munmap(uuid, pid, page), () => sdmdev.munmap(uuid, pid, ring));
-      const backing = (id: number) => q.vmas.find((m) => m.id === id)!.backing;
-      const qn = sd.ops.hw(q).qn;
-      const mem = backing(ring) as QmMemory;
-      const queue = new HisiQmQueue(
-        platform.kernel,
-        pid,
-        qn,
-        mem,
-        backing(page) as QmMmio,
-        fn.qm.config,
-      );
-      return new WdQueue(platform, container.mm, queue, sdmdevPath(container, undo));
-    } catch (e) {
-      if (typeof e !== "string") throw e;
-      await unwind(undo);
-      return e as Errno;
+  /** `wd_request_queue` by the process of `sys`: a queue of `alg_type` 0 through sdmdev. */
+  static async request(sys: WdSys): Promise<WdQueue | Errno> {
+    const found = discover(sys);
+    if (typeof found === "string") return found;
+    const uuid = mdevUuid(sys.pid);
+    const created = await sys.writeAttr(`${found.type}/create`, uuid);
+    if (created !== undefined) return created;
+    const remove = async () =>
+      void await sys.writeAttr(`/sys/bus/mdev/devices/${uuid}/remove`, "1");
+    const r = await WdQueue.#setUp(sys, found, uuid);
+    if (typeof r === "string") {
+      await remove();
+      return r;
     }
+    const [opened, drv, dq, dmaFlag] = r;
+    const path = sdmdevPath(sys, opened, dmaFlag, async () => {
+      const pending = drv && dq ? await drv.close(sys, dq) : 0;
+      for (const fd of [opened.device, opened.container, opened.group]) await sys.close(fd);
+      await remove();
+      return pending;
+    });
+    return new WdQueue(sys.host, sys.mm, dq?.queue ?? null, path);
   }
 
-  static async #direct(host: WdHost, pid: number, algType: number): Promise<WdQueue | Errno> {
+  /**
+   * The seed's set-up from the group's open to the driver's open: the fds, the driver and its
+   * queue, the `dma_flag`; or the errno, everything opened closed again. With the quirks whose
+   * `ret` is 0 on a failure, the closes run and the caller is told it has a queue: the fds are
+   * -1 and there is no driver.
+   */
+  static async #setUp(
+    sys: WdSys,
+    found: Found,
+    uuid: string,
+  ): Promise<[Opened, WdDriver | null, DriverQueue | null, number] | Errno> {
+    const { quirks } = sys.host.platform.kernel;
+    const hollow = (): [Opened, null, null, number] => [
+      { group: -1, container: -1, device: -1 },
+      null,
+      null,
+      0,
+    ];
+    const groupId = sys.readAttr(`/sys/bus/mdev/devices/${uuid}/iommu_group`);
+    const group = await sys.open(`/dev/vfio/${groupId}`);
+    if (typeof group === "string") return group;
+    const container = await sys.open("/dev/vfio/vfio");
+    if (typeof container === "string") {
+      await sys.close(group);
+      return "ENODEV";
+    }
+    const errWithContainer = async (ret: Errno | 0) => {
+      await sys.close(container);
+      await sys.close(group);
+      return ret === 0 ? hollow() : ret;
+    };
+    const cf = sys.file(container, VfioContainerFile)!;
+    const gf = sys.file(group, VfioGroupFile)!;
+    if (cf.apiVersion() !== VFIO_API_VERSION) return await errWithContainer("EINVAL");
+    const dmaFlag = attrInt(sys, `${found.base}/params/dma_flag`);
+    const iommuExt = attrInt(sys, `${found.base}/params/iommu_type`);
+    if (dmaFlag === undefined || iommuExt === undefined) return await errWithContainer("EINVAL");
+    if (cf.checkExtension(iommuExt) === 0) {
+      return await errWithContainer(quirks.checkExtensionFailureReturnsZero ? 0 : "ENODEV");
+    }
+    const hwType = sys.readAttr(`${found.type}/device_api`);
+    const status = gf.getStatus();
+    if (typeof status === "string") return await errWithContainer(status);
+    if (!status.viable) {
+      return await errWithContainer(quirks.groupNotViableReturnsZero ? 0 : "EPERM");
+    }
+    const set = (await gf.setContainer(cf)) ?? (await cf.setIommu(iommuExt));
+    if (set !== undefined) return await errWithContainer(set);
+    const devFile = await gf.getDeviceFd();
+    if (typeof devFile === "string") return await errWithContainer(devFile);
+    const device = sys.fds.install(devFile);
+    const drv = driverFor(hwType);
+    const dq = typeof drv === "string" ? drv : await drv.open(sys, device);
+    if (typeof dq === "string") {
+      await sys.close(device);
+      return await errWithContainer(dq);
+    }
+    return [{ group, container, device }, drv as WdDriver, dq, dmaFlag];
+  }
+
+  /**
+   * A queue of `algType` for process `pid` taken from the QM directly (the decompression the
+   * seed's sdmdev cannot give; see the module doc).
+   */
+  static async direct(host: WdHost, pid: number, algType: number): Promise<WdQueue | Errno> {
     const { platform, fn } = host;
     const queue = await openUserQueue(platform.kernel, fn, pid, algType);
     if (typeof queue === "string") return queue;
     const mm = new AddressSpace(pid, platform.kernel.phys);
-    return new WdQueue(platform, mm, queue, directPath(host, mm, queue));
+    return new WdQueue(host, mm, queue, directPath(host, mm, queue));
   }
 
-  /** The queue number (what the device's doorbells name). */
+  /** The queue number (what the device's doorbells name); -1 for a hollow queue. */
   get qn(): number {
-    return this.#queue.qn;
+    return this.#queue?.qn ?? -1;
+  }
+
+  /** The user driver's queue (its rings), for the device's side and observers. */
+  get driver(): HisiQmQueue | null {
+    return this.#queue;
+  }
+
+  /** Completions handed to the caller so far. */
+  get received(): number {
+    return this.#received;
   }
 
   /** Copies `data` into process memory at `vaddr`. */
   write(vaddr: number, data: Uint8Array): void {
     this.#pages(vaddr, data.length, (frame, offset, at, n) => {
-      this.#platform.kernel.phys.write(frame, offset, data.subarray(at, at + n));
+      this.#host.platform.kernel.phys.write(frame, offset, data.subarray(at, at + n));
     });
   }
 
@@ -159,44 +262,79 @@ export class WdQueue {
   read(vaddr: number, length: number): Uint8Array {
     const out = new Uint8Array(length);
     this.#pages(vaddr, length, (frame, offset, at, n) => {
-      this.#platform.kernel.phys.readInto(frame, offset, out.subarray(at, at + n));
+      this.#host.platform.kernel.phys.readInto(frame, offset, out.subarray(at, at + n));
     });
     return out;
   }
 
   /** `wd_mem_share`: `[vaddr, vaddr + size)` reachable by the device at IOVA = vaddr. */
   async memShare(vaddr: number, size: number): Promise<Errno | undefined> {
-    const bytes = Math.max(1, Math.ceil(size / PAGE_SIZE)) * PAGE_SIZE;
-    const r = await this.#path.share(vaddr, bytes);
-    if (r === undefined) this.#shared.set(vaddr, bytes);
+    const r = await this.#path.share(vaddr, size);
+    if (r === undefined) this.#shared.set(vaddr, size);
     return r;
   }
 
-  /** `wd_mem_unshare`: unmapped (waiting for the device's in-flight accesses), then unpinned. */
-  async memUnshare(vaddr: number): Promise<void> {
-    const bytes = this.#shared.get(vaddr);
-    if (bytes === undefined) return;
+  /** `wd_mem_unshare` of the share at `vaddr`: EINVAL when there is none. */
+  async memUnshare(vaddr: number): Promise<Errno | undefined> {
+    const size = this.#shared.get(vaddr);
+    if (size === undefined) return "EINVAL";
     this.#shared.delete(vaddr);
-    await this.#path.unshare(vaddr, bytes);
+    await this.#path.unshare(vaddr, size);
+    return undefined;
   }
 
-  /** `wd_send`: one message (an SQE); EBUSY when the queue is full. */
-  async send(sqe: Uint8Array): Promise<number | Errno> {
-    return await this.#queue.send(this.#tags++, true, sqe);
+  /** `wd_send`: one message (an SQE): its number; EBUSY when the queue is full. */
+  async send(sqe?: Uint8Array): Promise<number | Errno> {
+    const tag = this.#tags;
+    const r = await this.#driver().send(tag, true, sqe);
+    if (typeof r === "number") this.#tags++;
+    return r;
   }
 
   /** `wd_recv`: the next completed message, or EAGAIN. */
   async recv(): Promise<WdMessage | Errno> {
-    const c = await this.#queue.recv();
+    const q = this.#driver();
+    const c = await q.recv();
     if (typeof c === "string") return c;
-    const sqe = this.#queue.rings.sqe(c.seq % this.#queue.rings.sqTail.depth);
-    return { sqe, status: c.status };
+    this.#received++;
+    const sqe = q.rings.sqe(c.seq % q.rings.sqTail.depth);
+    return { seq: c.tag, sqe, status: c.status };
   }
 
-  /** `wd_release_queue`: every share undone, the queue released. */
-  async release(): Promise<void> {
-    for (const vaddr of [...this.#shared.keys()]) await this.memUnshare(vaddr);
-    await this.#path.release();
+  /** `wd_flush`: the QM user driver has none (every send rings the doorbell). */
+  flush(): void {}
+
+  /**
+   * `wd_recv_sync`: {@link recv}, and while it says nothing completed, the WAIT ioctl for
+   * `timeoutMs` milliseconds (0: forever), converted to jiffies; ETIMEDOUT when a bounded wait
+   * times out, the ioctl's errno when it fails; EINVAL for a timeout outside `__u16`.
+   */
+  async recvSync(timeoutMs: number): Promise<WdMessage | Errno> {
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > WD_MAX_TIMEOUT_MS) {
+      return "EINVAL";
+    }
+    const retryOn = this.#host.platform.kernel.quirks.recvSyncNeverWaits ? "EBUSY" : "EAGAIN";
+    const spin = loopGuard("wd_recv_sync");
+    for (;;) {
+      spin();
+      const r = await this.recv();
+      if (r !== retryOn) return r;
+      this.flush();
+      const w = await this.#path.wait(msecsToJiffies(timeoutMs));
+      if ("err" in w) return w.err;
+      if (w.ok === 0 && timeoutMs !== 0) return "ETIMEDOUT";
+    }
+  }
+
+  /** `wd_release_queue`: everything given back; the requests still outstanding. */
+  release(): Promise<number> {
+    return this.#path.release();
+  }
+
+  /** The driver's queue; a hollow queue's access is the seed's NULL `q->priv` (a crash). */
+  #driver(): HisiQmQueue {
+    if (!this.#queue) throw new Error("SIGSEGV: wd queue without a driver queue (q->priv)");
+    return this.#queue;
   }
 
   #pages(
@@ -214,12 +352,29 @@ export class WdQueue {
   }
 }
 
-/** Shares are MAP_DMA into the container; release undoes the set-up, last step first. */
-function sdmdevPath(container: VfioContainer, undo: (() => Promise<unknown>)[]): QueuePath {
+/**
+ * Shares are MAP_DMA through the container fd (`_wd_mem_share_type1`, SINGLE_PROC_MAP only;
+ * EINVAL for the PASID modes, which this library does not do); `release` is the given undo.
+ */
+function sdmdevPath(
+  sys: WdSys,
+  fds: Opened,
+  dmaFlag: number,
+  release: () => Promise<number>,
+): QueuePath {
+  const container = () => sys.file(fds.container, VfioContainerFile);
   return {
-    share: (vaddr, size) => container.mapDma(vaddr, size, vaddr),
-    unshare: async (vaddr, size) => void await container.unmapDma(vaddr, size),
-    release: () => unwind(undo),
+    share(vaddr, size) {
+      const c = container();
+      if (!c || !(dmaFlag & SDMDEV_DMA_FLAG.SINGLE_PROC_MAP)) return Promise.resolve("EINVAL");
+      return c.mapDma(vaddr, vaddr, size);
+    },
+    async unshare(vaddr, size) {
+      if (sys.host.platform.kernel.quirks.unshareIsNoop) return;
+      await container()?.unmapDma(vaddr, size);
+    },
+    wait: (jiffies) => sys.wait(fds.device, jiffies),
+    release,
   };
 }
 
@@ -229,16 +384,18 @@ function directPath(host: WdHost, mm: AddressSpace, queue: HisiQmQueue): QueuePa
   const domain = fn.group.defaultDomain!;
   return {
     share(vaddr, size) {
-      const pages = size / PAGE_SIZE;
+      const pages = Math.max(1, Math.ceil(size / PAGE_SIZE));
       const frames = Array.from({ length: pages }, (_, i) => mm.pin(vaddr + i * PAGE_SIZE));
       const r = platform.iommu.map(domain, vaddr, frames);
       if (r !== undefined) { for (let i = 0; i < pages; i++) mm.unpin(vaddr + i * PAGE_SIZE); }
       return Promise.resolve(r);
     },
     async unshare(vaddr, size) {
-      await platform.iommu.unmap(domain, vaddr, size);
-      for (let i = 0; i < size / PAGE_SIZE; i++) mm.unpin(vaddr + i * PAGE_SIZE);
+      const pages = Math.max(1, Math.ceil(size / PAGE_SIZE));
+      await platform.iommu.unmap(domain, vaddr, pages * PAGE_SIZE);
+      for (let i = 0; i < pages; i++) mm.unpin(vaddr + i * PAGE_SIZE);
     },
-    release: async () => void await closeUserQueue(fn, queue),
+    wait: () => Promise.resolve({ err: "ENODEV" }),
+    release: () => closeUserQueue(fn, queue),
   };
 }

@@ -34,14 +34,12 @@ import {
   ZipStreamCtl,
 } from "../device/zip_engine.ts";
 import { ZipQmEngine } from "../device/zip_qm_engine.ts";
-import { qmSdmdevOps, RingNames } from "../hisi/qm_sdmdev.ts";
 import type { Platform } from "../platform.ts";
-import { mdevVfioDevices, SdmdevClass, VfioSdmdev } from "../sdmdev/sdmdev.ts";
-import { MdevCore } from "../vfio/mdev.ts";
-import { Vfio } from "../vfio/vfio.ts";
 import type { Quirks } from "../quirks.ts";
 import { loopGuard } from "../runaway.ts";
-import { type WdHost, type WdMessage, WdQueue } from "./wd.ts";
+import { bootWdHost, type WdHost } from "./host.ts";
+import { WdSys } from "./sys.ts";
+import { type WdMessage, WdQueue } from "./wd.ts";
 
 /** Largest input of the one-shot sample's request (the seed's 16 MiB limit). */
 export const SAMPLE_MAX_INPUT = 16 * 1024 * 1024;
@@ -69,30 +67,13 @@ export type ZipMachine = WdHost;
  * `level` (0-9, default 6), probed and registered with sdmdev (`hisi_zip_probe`), the mdev
  * core making IOMMU groups, and VFIO with a container for the sample's process.
  */
-export async function zipMachine(platform: Platform, level?: number): Promise<ZipMachine> {
-  const config = { qpNum: 2, sqDepth: 4, cqDepth: 4, eqDepth: 8 };
-  const fn = platform.probeQm(1, config, new ZipQmEngine(platform.kernel, level));
-  const { kernel, iommu } = platform;
-  const mdev = new MdevCore(kernel, iommu);
-  const sdmdev = new SdmdevClass(kernel, mdev);
-  const rings = new RingNames();
-  const ops = qmSdmdevOps(kernel, { qm: fn.qm, device: fn.device, crypto: fn.crypto, rings });
-  const registered = await sdmdev.register(new VfioSdmdev(fn.id, "hisi_zip", false, ops));
-  if (registered !== undefined) {
-    throw new Error(`registering the ZIP function failed: ${registered}`);
-  }
-  const vfio = new Vfio(
-    kernel,
-    iommu,
-    NO_HOOKS,
-    [{ id: PID, mm: PID }],
-    mdevVfioDevices(mdev, sdmdev),
-  );
-  return { platform, fn, mdev, sdmdev, vfio };
+export function zipMachine(platform: Platform, level?: number): Promise<ZipMachine> {
+  return bootWdHost(platform, {
+    config: { qpNum: 2, sqDepth: 4, cqDepth: 4, eqDepth: 8 },
+    engine: new ZipQmEngine(platform.kernel, level),
+    pids: [PID],
+  });
 }
-
-/** Nothing to quiesce: the sample detaches only after its queue was released. */
-const NO_HOOKS = { quiesce: () => Promise.resolve(), resume: () => {} };
 
 /**
  * The queue as the sample uses it (`wd.h`): the one place that knows where the queue comes
@@ -124,20 +105,22 @@ export async function requestSampleQueue(
   algType: number,
 ): Promise<SampleQueue | Errno> {
   const { fn } = machine;
-  const q = await WdQueue.request(machine, PID, algType);
+  const q = algType === 0
+    ? await WdQueue.request(new WdSys(machine, PID))
+    : await WdQueue.direct(machine, PID, algType);
   if (typeof q === "string") return q;
   return {
     write: (vaddr, data) => q.write(vaddr, data),
     read: (vaddr, length) => q.read(vaddr, length),
     share: (vaddr, size) => q.memShare(vaddr, size),
-    unshare: (vaddr) => q.memUnshare(vaddr),
+    unshare: async (vaddr) => void await q.memUnshare(vaddr),
     send: (sqe) => q.send(sqe),
     wait: async () => {
       await fn.device.step(q.qn);
       await fn.qm.irqThread(); // the interrupt: the kernel drains the EQ, wakes the waiter
       return await q.recv();
     },
-    release: () => q.release(),
+    release: async () => void await q.release(),
   };
 }
 

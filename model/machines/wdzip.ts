@@ -1,5 +1,5 @@
 /**
- * The ZIP sample through the whole simulated stack as a {@link Machine}: spec/wd.ts against
+ * The ZIP sample through the whole simulated stack as a {@link Machine}: spec/wdzip.ts against
  * impl/wd/zip_sample.ts (wd queue → user QM driver → QM device → ZIP engine, DMA through the
  * IOMMU). A compression is observed by what its output decodes to. Sequential only (see
  * `races`).
@@ -9,14 +9,14 @@
 import fc from "fast-check";
 import type { Ret } from "../../spec/types.ts";
 import {
-  checkWdInvariants,
-  initialWdState,
-  stepWd,
-  type WdCommand,
-  wdCommandSchema,
-  wdResults,
-  type WdState,
-} from "../../spec/wd.ts";
+  checkWdzipInvariants,
+  initialWdzipState,
+  stepWdzip,
+  type WdzipCommand,
+  wdzipCommandSchema,
+  wdzipResults,
+  type WdzipState,
+} from "../../spec/wdzip.ts";
 import { fromHex, zipContent } from "../../spec/zipcrypto.ts";
 import type { Kernel } from "../../impl/kernel.ts";
 import type { Quirks } from "../../impl/quirks.ts";
@@ -27,7 +27,7 @@ import type { Implementation, Machine } from "../machine.ts";
 import { decodedContent, hex, ZIP_SOURCES, ZIP_STREAMS } from "./zip_common.ts";
 import { Platform } from "../../impl/platform.ts";
 
-class WdImplementation implements Implementation<WdState, WdCommand> {
+class WdImplementation implements Implementation<WdzipState, WdzipCommand> {
   readonly #kernel: Kernel;
   readonly #booting: Promise<ZipMachine>;
   #machine: ZipMachine | undefined;
@@ -38,7 +38,7 @@ class WdImplementation implements Implementation<WdState, WdCommand> {
     this.#booting = zipMachine(platform);
   }
 
-  exec(cmd: WdCommand) {
+  exec(cmd: WdzipCommand) {
     return this.#kernel.traced(async (): Promise<Ret> => {
       const input = fromHex(cmd.data);
       if ((cmd.format !== "zlib" && cmd.format !== "gzip") || !input) return { err: "EINVAL" };
@@ -50,14 +50,14 @@ class WdImplementation implements Implementation<WdState, WdCommand> {
     });
   }
 
-  observe(): WdState {
+  observe(): WdzipState {
     const qps = this.#machine?.fn.qm.qps ?? [];
     return { queues: qps.filter((qp) => qp !== null && qp.owner !== "kernel").length };
   }
 }
 
 /** The sample machine. */
-export const wdzipMachine: Machine<WdState, WdCommand> = {
+export const wdzipMachine: Machine<WdzipState, WdzipCommand> = {
   name: "wdzip",
   vars: ["queues"],
   prelude: [],
@@ -66,13 +66,13 @@ export const wdzipMachine: Machine<WdState, WdCommand> = {
   // One sample is one process; without PASIDs two processes share one IOVA space, which the
   // sdmdev machine refuses (single-process rule), so sample runs never race each other.
   races: false,
-  initial: initialWdState,
-  step: stepWd,
-  violations: checkWdInvariants,
+  initial: initialWdzipState,
+  step: stepWdzip,
+  violations: checkWdzipInvariants,
   parseCommand: (op, args, opPath, argsPath) =>
-    parseWithSchema<WdCommand>(wdCommandSchema, op, args, opPath, argsPath),
-  schema: wdCommandSchema,
-  results: wdResults,
+    parseWithSchema<WdzipCommand>(wdzipCommandSchema, op, args, opPath, argsPath),
+  schema: wdzipCommandSchema,
+  results: wdzipResults,
   commands: () =>
     fc.oneof(
       fc.record({
