@@ -302,6 +302,38 @@ export const QUIRKS = {
       "no look at the queue's mappings",
     summary: "PUT_Q gives the queue pair and its DMA memory back while the DUS region still " +
       "maps them: the process reaches freed pages",
+  checkExtensionFailureReturnsZero: {
+    seed: "RFCv2 7/7 wd_request_queue: `ret = ioctl(VFIO_CHECK_EXTENSION); if (!ret) goto " +
+      "err_with_container;` returns that 0 (L4984)",
+    summary: "with no IOMMU backend for the type (vfio_iommu_type1 unloaded) the request " +
+      "closes its fds and reports success: the caller holds a queue with nothing behind it",
+    suite: "sequential",
+  },
+  groupNotViableReturnsZero: {
+    seed: "RFCv2 7/7 wd_request_queue: `if (!(group_status.flags & VFIO_GROUP_FLAGS_VIABLE)) " +
+      "goto err_with_container;` with `ret` still GET_STATUS's 0 (L4995)",
+    summary: "a group that is not viable (a device of it bound to a host driver) makes the " +
+      "request close its fds and report success",
+    suite: "sequential",
+  },
+  recvSyncNeverWaits: {
+    seed: "RFCv2 7/7 wd_recv_sync: waits only `if (ret == -EBUSY)`, hisi_qm_get_from_dio_q " +
+      "returns -EAGAIN (L5096)",
+    summary: "wd_recv_sync returns EAGAIN at once instead of waiting for the completion or " +
+      "the timeout",
+    suite: "sequential",
+  },
+  unshareIsNoop: {
+    seed: "RFCv2 7/7 _wd_mem_unshare_type1: the UNMAP_DMA is inside `#if HAVE_SVA` (L5153)",
+    summary: "without SVA wd_mem_unshare does nothing: the buffer stays mapped at its IOVA and " +
+      "pinned until the queue goes",
+    suite: "sequential",
+  },
+  mmapFailureUnchecked: {
+    seed: "RFCv2 7/7 hisi_qm_set_queue_dio: `if (vaddr <= 0)` on mmap's pointer, which " +
+      "MAP_FAILED ((void *)-1) never satisfies",
+    summary: "a failed mmap of the ring or the doorbell page (ENOMEM past vm.max_map_count) is " +
+      "taken for a mapping: the request succeeds with a ring at address -1",
     suite: "sequential",
   },
 } as const satisfies Record<string, QuirkInfo>;

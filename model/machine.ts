@@ -67,6 +67,11 @@ export interface Machine<S = unknown, C extends Cmd = Cmd> {
   /** The commands race actors run (default: {@link Machine.commands}). */
   raceCommands?(): fc.Arbitrary<C>;
   /**
+   * The steps a race's set-up draws (default: {@link Machine.commands} and its macros, a macro
+   * one step in four).
+   */
+  raceSetup?(): fc.Arbitrary<readonly C[]>;
+  /**
    * Fills placeholders a generated command may carry (e.g. "the process holding the device")
    * from the current state; resolved commands pass through unchanged. Default: none.
    */

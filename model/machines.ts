@@ -17,6 +17,7 @@ import { uacceMachine } from "./machines/uacce.ts";
 import { wdzipMachine } from "./machines/wdzip.ts";
 import { zipcMachine } from "./machines/zipc.ts";
 import { idxdMachine } from "./machines/idxd.ts";
+import { wdMachine } from "./machines/wd.ts";
 
 /** The machines, in the order `check` runs them. */
 export const MACHINES: readonly Machine[] = [
@@ -31,6 +32,7 @@ export const MACHINES: readonly Machine[] = [
   stackMachine,
   idxdMachine,
   uacceMachine,
+  wdMachine,
 ] as unknown as Machine[];
 
 /** The machine called `name`, if any. */

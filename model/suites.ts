@@ -247,8 +247,9 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
   // The set-up and the actors draw macros one step in four: the states a race needs to start
   // from (a container set up, a device at work) and the sequences that race (a tear-down in
   // its order) take several commands.
+  const setupSteps = machine.raceSetup?.() ?? steps(machine, 3);
   const actorSteps = steps(machine, 3, machine.raceCommands?.() ?? machine.commands());
-  const arb = raceScenario(steps(machine, 3), actorSteps, o.maxCommands ?? 10).map((s) => ({
+  const arb = raceScenario(setupSteps, actorSteps, o.maxCommands ?? 10).map((s) => ({
     ...s,
     setup: [...machine.prelude, ...s.setup],
   }));

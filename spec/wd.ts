@@ -208,7 +208,7 @@ function aligned(n: number): boolean {
 
 /** `wd_request_queue`, in the order the library checks. */
 function requestQueue(s: WdState, p: WdProcess): StepResult<WdState> {
-  if (p.queue.state === "open") return fail(s, "EBUSY");
+  if (p.queue.state === "open") return fail(s, "EEXIST");
   const refused: Errno | undefined = !s.type1
     ? "ENODEV"
     : s.hostDriver
@@ -289,7 +289,8 @@ function queueOf(p: WdProcess): Open | undefined {
 /**
  * Executes one command (every op fails EINVAL for an unknown process, and every op but
  * `requestQueue` for a process without a queue):
- * - `wd.requestQueue {by}`: ok(0); EBUSY when `by` holds a queue, ENODEV when the type1 module
+ * - `wd.requestQueue {by}`: ok(0); EEXIST when `by` holds a queue (the library names its mdev
+ *   after the process, and the mdev exists), ENODEV when the type1 module
  *   is unloaded, EPERM when new mdevs bind to a host driver (group not viable), EBUSY when
  *   another process holds a queue (no PASIDs: one process at a time), ENOMEM when
  *   `vm.max_map_count` leaves no room for the ring and the doorbell page.

@@ -63,7 +63,7 @@ export const HISI_QM_DRIVER: WdDriver = {
     return { queue, maps: [ring, page].filter((a) => sys.maps.has(a)) };
   },
   async close(sys, q) {
-    const pending = q.queue?.release() ?? 0;
+    const pending = (await q.queue?.close()) ?? 0;
     for (const addr of q.maps) await sys.munmap(addr);
     return pending;
   },

@@ -33,6 +33,8 @@ export class HisiQmQueue {
   /** The queue's lock (later upstream's `sd_lock`/`rv_lock`): one sender or receiver at a time. */
   readonly #lock = new Mutex();
   readonly #mmio: QmMmio;
+  /** Closed by {@link close}: the mappings are about to go. */
+  #closed = false;
 
   /**
    * `hisi_qm_set_queue_dio`: `mem` is the mmap of the queue's SQ+CQ buffer, `mmio` of its
@@ -68,6 +70,7 @@ export class HisiQmQueue {
 
   #sendLocked(tag: number, ring: boolean, sqe?: Uint8Array): MaybeAsync<number | Errno> {
     const rings = this.rings;
+    if (this.#closed) return "EINVAL";
     if (rings.full()) return "EBUSY";
     const req = rings.fill(tag, sqe);
     return afterPoint(this.#k.sched, "udrv.send:sqe-written", () => {
@@ -86,6 +89,7 @@ export class HisiQmQueue {
 
   #recvLocked(): MaybeAsync<QmCompletion | Errno> {
     const rings = this.rings;
+    if (this.#closed) return "EINVAL";
     const c = rings.next();
     if (c === undefined) return "EAGAIN";
     if (this.#k.quirks.userBadStatusNotConsumed && !GOOD_STATUS.includes(c.status)) return "EIO";
@@ -115,5 +119,16 @@ export class HisiQmQueue {
   /** `hisi_qm_unset_queue_dio`: the requests still cached, which will never complete. */
   release(): number {
     return this.rings.pending();
+  }
+
+  /**
+   * {@link release} once a send or receive in progress is done (under the queue's lock, as a
+   * thread-safe library must before it unmaps the rings); later sends and receives are EINVAL.
+   */
+  close(): MaybeAsync<number> {
+    return this.#lock.holdNow(this.#k.sched, "udrv.close:lock", () => {
+      this.#closed = true;
+      return this.rings.pending();
+    });
   }
 }

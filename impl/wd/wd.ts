@@ -34,6 +34,7 @@ import { SDMDEV_DMA_FLAG } from "../../spec/sdmdev.ts";
 import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
 import { WD_MAX_TIMEOUT_MS } from "../../spec/wd.ts";
 import { closeUserQueue, openUserQueue } from "../hisi/qm_user.ts";
+import { Mutex } from "../kernel.ts";
 import { AddressSpace } from "../mem/mm.ts";
 import { loopGuard } from "../runaway.ts";
 import { VfioContainerFile, VfioGroupFile } from "../vfio/files.ts";
@@ -79,6 +80,18 @@ interface QueuePath {
   wait(jiffies: number): Promise<Ret>;
   /** Gives everything back: the requests still outstanding. */
   release(): Promise<number>;
+}
+
+/** The queue each process holds (the library's per-process state). */
+const HELD = new WeakMap<WdSys, WdQueue>();
+
+/** The library's lock of each process, taken by a request and a release. */
+const LOCKS = new WeakMap<WdSys, Mutex>();
+
+function processLock(sys: WdSys): Mutex {
+  let m = LOCKS.get(sys);
+  if (!m) LOCKS.set(sys, m = new Mutex());
+  return m;
 }
 
 /** The mdev the library creates for process `pid` (one queue per process). */
@@ -130,18 +143,44 @@ export class WdQueue {
   readonly #queue: HisiQmQueue | null;
   readonly #path: QueuePath;
   readonly #shared = new Map<number, number>();
+  readonly #sys: WdSys | undefined;
   #tags = 0;
   #received = 0;
 
-  private constructor(host: WdHost, mm: AddressSpace, queue: HisiQmQueue | null, path: QueuePath) {
+  private constructor(
+    host: WdHost,
+    mm: AddressSpace,
+    queue: HisiQmQueue | null,
+    path: QueuePath,
+    sys?: WdSys,
+  ) {
     this.#host = host;
     this.mm = mm;
     this.#queue = queue;
     this.#path = path;
+    this.#sys = sys;
   }
 
-  /** `wd_request_queue` by the process of `sys`: a queue of `alg_type` 0 through sdmdev. */
-  static async request(sys: WdSys): Promise<WdQueue | Errno> {
+  /**
+   * `wd_request_queue` by the process of `sys`: a queue of `alg_type` 0 through sdmdev. One
+   * per process (EEXIST while it holds one: its mdev is named after the process); a request
+   * and a release of one process run one at a time, under the library's lock of the process.
+   */
+  static request(sys: WdSys): Promise<WdQueue | Errno> {
+    return processLock(sys).hold(sys.host.platform.kernel.sched, "wd.request:lock", async () => {
+      if (HELD.has(sys)) return "EEXIST";
+      const q = await WdQueue.#request(sys);
+      if (typeof q !== "string") HELD.set(sys, q);
+      return q;
+    });
+  }
+
+  /** The queue process `sys` holds, if any. */
+  static of(sys: WdSys): WdQueue | undefined {
+    return HELD.get(sys);
+  }
+
+  static async #request(sys: WdSys): Promise<WdQueue | Errno> {
     const found = discover(sys);
     if (typeof found === "string") return found;
     const uuid = mdevUuid(sys.pid);
@@ -161,7 +200,7 @@ export class WdQueue {
       await remove();
       return pending;
     });
-    return new WdQueue(sys.host, sys.mm, dq?.queue ?? null, path);
+    return new WdQueue(sys.host, sys.mm, dq?.queue ?? null, path, sys);
   }
 
   /**
@@ -326,9 +365,17 @@ export class WdQueue {
     }
   }
 
-  /** `wd_release_queue`: everything given back; the requests still outstanding. */
+  /**
+   * `wd_release_queue`: everything given back; the requests still outstanding. The process
+   * no longer holds the queue from the moment the release takes its lock.
+   */
   release(): Promise<number> {
-    return this.#path.release();
+    const sys = this.#sys;
+    if (!sys) return this.#path.release();
+    return processLock(sys).hold(sys.host.platform.kernel.sched, "wd.release:lock", () => {
+      if (HELD.get(sys) === this) HELD.delete(sys);
+      return this.#path.release();
+    });
   }
 
   /** The driver's queue; a hollow queue's access is the seed's NULL `q->priv` (a crash). */

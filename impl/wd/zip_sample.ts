@@ -24,7 +24,7 @@
  */
 import { ZipRequestType, ZipStatus } from "../../spec/zip.ts";
 import { compressBound } from "../../spec/zipcrypto.ts";
-import type { Errno } from "../../spec/types.ts";
+import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
 import {
   decodeZipSqe,
   emptyZipSqe,
@@ -298,7 +298,8 @@ async function sharing<T>(
 ): Promise<T> {
   try {
     for (const [vaddr, size] of regions) {
-      const shared = await queue.share(vaddr, size);
+      // The buffers are whole pages (the seed's sample mmaps them), as MAP_DMA needs.
+      const shared = await queue.share(vaddr, Math.max(1, Math.ceil(size / PAGE_SIZE)) * PAGE_SIZE);
       if (shared !== undefined) throw new SampleError(shared, `sharing a buffer failed: ${shared}`);
     }
     return await body();

@@ -1,0 +1,220 @@
+/**
+ * spec/wd.ts's commands on the simulated machine (impl/wd/host.ts): each process is a
+ * {@link WdSys} using the wd library ({@link WdQueue} under the asynchronous API); the device
+ * is the QM device stepping the process's queue, then the IRQ thread; the operator's commands
+ * set the type1 module, the mdev driver binding and `vm.max_map_count`. {@link WdAdapter.observe}
+ * reads what the kernel holds for each process: its fd table and device mappings, its
+ * container's DMA mappings, pinned pages and `locked_vm`, the ring positions of its queue.
+ *
+ * Which queue a process holds is the library's ({@link WdQueue.of}).
+ *
+ * @module
+ */
+import type { Ret } from "../../spec/types.ts";
+import type { WdCommand, WdProcess, WdQueueLife, WdState } from "../../spec/wd.ts";
+import { COMPLETE_ALL, Platform } from "../../impl/platform.ts";
+import type { Quirks } from "../../impl/quirks.ts";
+import type { Sched } from "../../impl/sched.ts";
+import { cqePhase, type QpRings, RingPos, sqeTag } from "../../impl/device/qm_device.ts";
+import { WdAsyncQueue } from "../../impl/wd/async.ts";
+import { bootWdHost, type WdHost } from "../../impl/wd/host.ts";
+import { WdSys } from "../../impl/wd/sys.ts";
+import { WdQueue } from "../../impl/wd/wd.ts";
+import type { Implementation, Outcome } from "../machine.ts";
+
+/** How the machine is sized. */
+export interface WdAdapterOptions {
+  /** Queue depth (SQ = CQ). */
+  readonly depth: number;
+  /** The processes. */
+  readonly pids: readonly number[];
+}
+
+/** One process: its system calls, the callbacks its async requests ran. */
+interface Proc {
+  sys?: WdSys;
+  callbacks: number;
+}
+
+/** Completions the device wrote that the driver has not read (the phase rule from the head). */
+function visibleCompletions(rings: QpRings): number {
+  const pos = new RingPos(rings.cqHead.depth, rings.cqHead.phase);
+  pos.index = rings.cqHead.index;
+  let n = 0;
+  while (n < pos.depth && cqePhase(rings.cqe(pos.index)) === pos.phase) {
+    n++;
+    pos.step();
+  }
+  return n;
+}
+
+function ok(v: unknown): Ret {
+  return { ok: v };
+}
+
+/** The wd machine's implementation. */
+export class WdAdapter implements Implementation<WdState, WdCommand> {
+  readonly #platform: Platform;
+  readonly #options: WdAdapterOptions;
+  readonly #procs = new Map<number, Proc>();
+  /** The asynchronous API over each queue (all of a queue's traffic goes through it). */
+  readonly #asyncs = new WeakMap<WdQueue, WdAsyncQueue>();
+  #booting: Promise<WdHost> | undefined;
+  #host: WdHost | undefined;
+
+  /** A fresh machine with `quirks` under `sched`; it boots at the first command. */
+  constructor(quirks: Quirks, sched: Sched, options: WdAdapterOptions) {
+    this.#platform = new Platform({ sched, quirks });
+    this.#options = options;
+    for (const pid of options.pids) this.#procs.set(pid, { callbacks: 0 });
+  }
+
+  /** Executes one command. */
+  exec(cmd: WdCommand): Promise<Outcome> {
+    return this.#platform.kernel.traced(async () => {
+      const host = await this.#boot();
+      switch (cmd.op) {
+        case "wd.loadType1": {
+          const r = host.vfio.loadType1(cmd.loaded === true);
+          return r === undefined ? ok(0) : { err: r };
+        }
+        case "wd.hostDriver":
+          host.mdev.hostDriver = cmd.bound === true;
+          return ok(0);
+        case "wd.maxMapCount": {
+          const r = await host.platform.kernel.sysfs.write(
+            "/proc/sys/vm/max_map_count",
+            String(cmd.maps),
+          );
+          return r === undefined ? ok(0) : { err: r };
+        }
+      }
+      const proc = this.#procs.get(cmd.by);
+      if (!proc?.sys) return { err: "EINVAL" };
+      return await this.#processOp(host, proc, proc.sys, cmd);
+    });
+  }
+
+  /** The asynchronous API over the queue `sys`'s process holds, if any. */
+  #async(sys: WdSys): WdAsyncQueue | undefined {
+    const q = WdQueue.of(sys);
+    if (!q) return undefined;
+    let a = this.#asyncs.get(q);
+    if (!a) this.#asyncs.set(q, a = new WdAsyncQueue(q));
+    return a;
+  }
+
+  async #processOp(host: WdHost, proc: Proc, sys: WdSys, cmd: WdCommand): Promise<Ret> {
+    if (cmd.op === "wd.requestQueue") {
+      const q = await WdQueue.request(sys);
+      return typeof q === "string" ? { err: q } : ok(0);
+    }
+    const q = this.#async(sys);
+    if (!q) return { err: "EINVAL" };
+    const value = (r: number | { readonly seq: number } | string): Ret =>
+      typeof r === "string" ? { err: r as never } : ok(typeof r === "number" ? r : r.seq);
+    switch (cmd.op) {
+      case "wd.releaseQueue":
+        return ok(await q.release());
+      case "wd.send":
+        return value(await q.send());
+      case "wd.submit":
+        return value(await q.submit(() => proc.callbacks++));
+      case "wd.recv":
+        return value(await q.recv());
+      case "wd.recvSync":
+        return value(await q.recvSync(cmd.timeoutMs));
+      case "wd.poll":
+        if (!Number.isSafeInteger(cmd.max) || cmd.max < 1) return { err: "EINVAL" };
+        return ok(await q.poll(cmd.max));
+      case "wd.flush":
+        q.queue.flush();
+        return ok(0);
+      case "wd.memShare": {
+        const r = await q.queue.memShare(cmd.vaddr, cmd.size);
+        return r === undefined ? ok(0) : { err: r };
+      }
+      case "wd.memUnshare": {
+        const r = await q.queue.memUnshare(cmd.vaddr);
+        return r === undefined ? ok(0) : { err: r };
+      }
+      case "wd.device":
+        return await this.#deviceStep(host, q.queue);
+    }
+    return { err: "EINVAL" };
+  }
+
+  /** The device takes the next SQE of the queue, then the interrupt's IRQ thread pass. */
+  async #deviceStep(host: WdHost, q: WdQueue): Promise<Ret> {
+    const driver = q.driver;
+    if (!driver) return { err: "EINVAL" };
+    const r = await host.fn.device.step(driver.qn);
+    if (typeof r === "string") return { err: r };
+    const seq = sqeTag(driver.rings.sqe(r.sqIndex));
+    await host.fn.qm.irqThread();
+    return ok(seq);
+  }
+
+  /**
+   * The machine, booted by the first command; a command racing that boot waits for it through
+   * the scheduler (a plain await would hide the wait from it).
+   */
+  async #boot(): Promise<WdHost> {
+    if (this.#host) return this.#host;
+    if (this.#booting) {
+      await this.#platform.kernel.sched.waitUntil("wd.boot", () => this.#host !== undefined);
+      return this.#host!;
+    }
+    this.#booting = bootWdHost(this.#platform, {
+      config: { qpNum: 2, sqDepth: this.#options.depth, cqDepth: this.#options.depth },
+      engine: COMPLETE_ALL,
+      pids: this.#options.pids,
+    });
+    const host = await this.#booting;
+    for (const [pid, proc] of this.#procs) proc.sys = new WdSys(host, pid);
+    return this.#host = host;
+  }
+
+  /** The abstraction function. */
+  observe(): WdState {
+    const host = this.#host;
+    const k = this.#platform.kernel;
+    const procs = this.#options.pids.map((pid): WdProcess => {
+      const proc = this.#procs.get(pid)!;
+      const container = host?.vfio.containers.get(pid);
+      const dmas = container?.iommu?.dmas ?? [];
+      return {
+        pid,
+        queue: this.#queueLife(proc),
+        fds: proc.sys?.fds.size ?? 0,
+        maps: proc.sys?.maps.size ?? 0,
+        shares: dmas.map((d) => ({ vaddr: d.vaddr, size: d.size })),
+        pinned: container?.mm.pinned().length ?? 0,
+        lockedVm: container?.mm.lockedVm ?? 0,
+        callbacks: proc.callbacks,
+      };
+    });
+    return {
+      depth: this.#options.depth,
+      procs,
+      mdevs: host?.mdev.devices.size ?? 0,
+      type1: host?.vfio.type1Loaded ?? true,
+      hostDriver: host?.mdev.hostDriver ?? false,
+      maxMapCount: k.maxMapCount,
+    };
+  }
+
+  #queueLife(proc: Proc): WdQueueLife {
+    const q = proc.sys && this.#async(proc.sys);
+    if (!q) return { state: "none" };
+    const rings = q.queue.driver?.rings;
+    const received = q.queue.received;
+    return {
+      state: "open",
+      sent: rings?.submitted ?? 0,
+      done: received + (rings ? visibleCompletions(rings) : 0),
+      received,
+      awaiting: q.awaiting(),
+    };
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The wd user library as a {@link Machine}: spec/wd.ts against the library on the simulated
+ * machine (model/adapters/wd.ts), two processes, queues of depth 4 (three requests in flight).
+ *
+ * Commands mostly come from processes 1 and 2 (process 3 does not exist: EINVAL); shares at a
+ * few pages of one region (IOVA = vaddr, far above the kernel's DMA allocations in the shared
+ * domain), sometimes unaligned or empty; timeouts 0 (forever), 1, 10 ms and the `__u16` edges.
+ * Macros set a queue up and put it to work, fill the ring, share and unshare, and wrap a
+ * request in one of the operator's failure injections.
+ *
+ * Races start from a set-up without the `vm.max_map_count` injection (see
+ * {@link Machine.raceSetup}): a request failing at its mmaps has held the device open for a
+ * while, and another process's request failing EBUSY meanwhile is real but no atomic request
+ * explains it.
+ *
+ * @module
+ */
+import fc from "fast-check";
+import { PAGE_SIZE } from "../../spec/types.ts";
+import {
+  checkWdInvariants,
+  initialWdState,
+  stepWd,
+  type WdCommand,
+  wdCommandSchema,
+  wdResults,
+  type WdState,
+} from "../../spec/wd.ts";
+import { ImmediateSched } from "../../impl/sched.ts";
+import { WdAdapter } from "../adapters/wd.ts";
+import { parseWithSchema } from "../commands.ts";
+import type { Machine } from "../machine.ts";
+
+/** Queue depth of the machine. */
+const DEPTH = 4;
+
+/** The processes. */
+const PIDS = [1, 2];
+
+/** Where shares go: a region far above the kernel's IOVAs. */
+const BASE = 0x4000_0000;
+
+const by = fc.oneof({ weight: 12, arbitrary: fc.constantFrom(...PIDS) }, {
+  weight: 1,
+  arbitrary: fc.constant(3),
+});
+
+const vaddr = fc.oneof(
+  { weight: 8, arbitrary: fc.integer({ min: 0, max: 3 }).map((p) => BASE + p * PAGE_SIZE) },
+  { weight: 1, arbitrary: fc.constant(BASE + 0x800) },
+);
+
+const size = fc.oneof(
+  { weight: 8, arbitrary: fc.integer({ min: 1, max: 2 }).map((p) => p * PAGE_SIZE) },
+  { weight: 1, arbitrary: fc.constantFrom(0, 100) },
+);
+
+const timeoutMs = fc.constantFrom(0, 1, 10, 0xffff, 0x10000, -1);
+
+/** Commands a process issues. */
+function processCommand(): fc.Arbitrary<WdCommand> {
+  return fc.oneof(
+    { weight: 8, arbitrary: fc.record({ op: fc.constant("wd.requestQueue" as const), by }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant("wd.releaseQueue" as const), by }) },
+    { weight: 5, arbitrary: fc.record({ op: fc.constant("wd.send" as const), by }) },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant("wd.submit" as const), by }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant("wd.recv" as const), by }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ op: fc.constant("wd.recvSync" as const), by, timeoutMs }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constant("wd.poll" as const),
+        by,
+        max: fc.constantFrom(0, 1, 2, 4),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant("wd.flush" as const), by }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ op: fc.constant("wd.memShare" as const), by, vaddr, size }),
+    },
+    { weight: 2, arbitrary: fc.record({ op: fc.constant("wd.memUnshare" as const), by, vaddr }) },
+    { weight: 5, arbitrary: fc.record({ op: fc.constant("wd.device" as const), by }) },
+  );
+}
+
+/** Mostly `healthy`, now and then `faulty`: an injection left on blocks every request. */
+function mostly<T>(healthy: T, ...faulty: T[]): fc.Arbitrary<T> {
+  return fc.oneof({ weight: 3, arbitrary: fc.constant(healthy) }, {
+    weight: 1,
+    arbitrary: fc.constantFrom(...faulty),
+  });
+}
+
+/** The operator's failure injections, `vm.max_map_count` only with room for a queue if `safe`. */
+function operatorCommand(safe: boolean): fc.Arbitrary<WdCommand> {
+  return fc.oneof(
+    fc.record({ op: fc.constant("wd.loadType1" as const), loaded: mostly(true, false) }),
+    fc.record({ op: fc.constant("wd.hostDriver" as const), bound: mostly(false, true) }),
+    fc.record({
+      op: fc.constant("wd.maxMapCount" as const),
+      maps: safe ? mostly(65530, 2) : mostly(65530, 0, 1, 2, -1),
+    }),
+  );
+}
+
+function commands(safe: boolean): fc.Arbitrary<WdCommand> {
+  return fc.oneof(
+    { weight: 20, arbitrary: processCommand() },
+    { weight: 1, arbitrary: operatorCommand(safe) },
+  );
+}
+
+/** A request between an injected failure and its undoing. */
+function injected(pid: number, safe: boolean): fc.Arbitrary<readonly WdCommand[]> {
+  const request: WdCommand = { op: "wd.requestQueue", by: pid };
+  const around = (on: WdCommand, off: WdCommand): WdCommand[] => [on, request, off];
+  const choices = [
+    around({ op: "wd.loadType1", loaded: false }, { op: "wd.loadType1", loaded: true }),
+    around({ op: "wd.hostDriver", bound: true }, { op: "wd.hostDriver", bound: false }),
+  ];
+  if (!safe) {
+    choices.push(
+      around({ op: "wd.maxMapCount", maps: 1 }, { op: "wd.maxMapCount", maps: 65530 }),
+    );
+  }
+  return fc.constantFrom(...choices);
+}
+
+/** Chains that reach the interesting states. */
+function macros(safe: boolean): fc.Arbitrary<readonly WdCommand[]> {
+  return fc.constantFrom(...PIDS).chain((pid): fc.Arbitrary<readonly WdCommand[]> => {
+    const c = <O extends WdCommand["op"]>(op: O, extra = {}) =>
+      ({ op, by: pid, ...extra }) as WdCommand;
+    return fc.oneof(
+      // a queue at work: a share, a request through the device and back
+      fc.constant([
+        c("wd.requestQueue"),
+        c("wd.memShare", { vaddr: BASE, size: PAGE_SIZE }),
+        c("wd.send"),
+        c("wd.device"),
+        c("wd.recv"),
+      ]),
+      // the ring filled: the fourth send is EBUSY
+      fc.constant([c("wd.send"), c("wd.submit"), c("wd.send"), c("wd.send")]),
+      // in flight, not completed: recvSync waits for the device
+      fc.constant([c("wd.requestQueue"), c("wd.send"), c("wd.recvSync", { timeoutMs: 10 })]),
+      // a share undone
+      fc.constant([
+        c("wd.memShare", { vaddr: BASE + PAGE_SIZE, size: 2 * PAGE_SIZE }),
+        c("wd.memUnshare", { vaddr: BASE + PAGE_SIZE }),
+      ]),
+      injected(pid, safe),
+    );
+  });
+}
+
+/** The wd library with two processes. */
+export const wdMachine: Machine<WdState, WdCommand> = {
+  name: "wd",
+  vars: ["depth", "procs", "mdevs", "type1", "hostDriver", "maxMapCount"],
+  prelude: [],
+  quirks: [
+    "checkExtensionFailureReturnsZero",
+    "groupNotViableReturnsZero",
+    "recvSyncNeverWaits",
+    "unshareIsNoop",
+    "mmapFailureUnchecked",
+  ],
+  runs: 2000,
+  initial: () => initialWdState({ depth: DEPTH, pids: PIDS }),
+  step: stepWd,
+  violations: checkWdInvariants,
+  parseCommand: (op, args, opPath, argsPath) =>
+    parseWithSchema<WdCommand>(wdCommandSchema, op, args, opPath, argsPath),
+  schema: wdCommandSchema,
+  results: wdResults,
+  commands: () => commands(false),
+  macros: () => macros(false),
+  raceCommands: () => commands(true),
+  raceSetup: () =>
+    fc.oneof({ weight: 3, arbitrary: commands(true).map((x) => [x]) }, {
+      weight: 1,
+      arbitrary: macros(true),
+    }),
+  implementation: (quirks, sched) =>
+    new WdAdapter(quirks, sched ?? new ImmediateSched(), { depth: DEPTH, pids: PIDS }),
+};
