@@ -72,6 +72,13 @@ export interface Machine<S = unknown, C extends Cmd = Cmd> {
    */
   raceSetup?(): fc.Arbitrary<readonly C[]>;
   /**
+   * Adjusts the generated actors of a race (e.g. binds each to one process, as a thread of it).
+   * Default: as generated.
+   */
+  bindActors?(
+    actors: readonly { readonly name: string; readonly program: readonly C[] }[],
+  ): readonly { readonly name: string; readonly program: readonly C[] }[];
+  /**
    * Fills placeholders a generated command may carry (e.g. "the process holding the device")
    * from the current state; resolved commands pass through unchanged. Default: none.
    */

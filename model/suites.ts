@@ -251,6 +251,7 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
   const actorSteps = steps(machine, 3, machine.raceCommands?.() ?? machine.commands());
   const arb = raceScenario(setupSteps, actorSteps, o.maxCommands ?? 10).map((s) => ({
     ...s,
+    actors: machine.bindActors?.(s.actors) ?? s.actors,
     setup: [...machine.prelude, ...s.setup],
   }));
   const schedules: fc.Arbitrary<fc.Scheduler | PctPlan> = o.sched === "pct"

@@ -32,8 +32,8 @@ export interface WdDriver {
   readonly hwType: string;
   /** `open`: maps the queue of device fd `fd`; the errno of a failed mmap. */
   open(sys: WdSys, fd: number): Promise<DriverQueue | Errno>;
-  /** `close`: unmaps it; the requests still outstanding (they never complete). */
-  close(sys: WdSys, q: DriverQueue): Promise<number>;
+  /** `close`: unmaps it; the tags of the requests still outstanding (they never complete). */
+  close(sys: WdSys, q: DriverQueue): Promise<number[]>;
 }
 
 /** Whether the driver takes `addr` for a mapping: the seed's `vaddr <= 0` with the quirk. */
@@ -63,7 +63,7 @@ export const HISI_QM_DRIVER: WdDriver = {
     return { queue, maps: [ring, page].filter((a) => sys.maps.has(a)) };
   },
   async close(sys, q) {
-    const pending = (await q.queue?.close()) ?? 0;
+    const pending = (await q.queue?.close()) ?? [];
     for (const addr of q.maps) await sys.munmap(addr);
     return pending;
   },

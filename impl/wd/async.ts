@@ -25,9 +25,14 @@ export class WdAsyncQueue {
     this.queue = queue;
   }
 
-  /** The numbers of the requests whose callback has not run, in order. */
+  /**
+   * The numbers of the requests sent and not yet received whose callback is kept, in order
+   * (a callback kept for a send still in progress, or for a completion being delivered, is
+   * not counted).
+   */
   awaiting(): number[] {
-    return [...this.#callbacks.keys()];
+    const { received, nextSeq } = this.queue;
+    return [...this.#callbacks.keys()].filter((seq) => seq >= received && seq < nextSeq);
   }
 
   /** `wd_send` without a callback. */
@@ -35,10 +40,14 @@ export class WdAsyncQueue {
     return this.queue.send(sqe);
   }
 
-  /** Sends a request whose completion runs `callback`: its number, or EBUSY (no callback kept). */
+  /**
+   * Sends a request whose completion runs `callback`: its number, or EBUSY (no callback kept).
+   * The callback is kept from before the send on, so a release overlapping the send finds it.
+   */
   async submit(callback: WdCallback, sqe?: Uint8Array): Promise<number | Errno> {
-    const r = await this.queue.send(sqe);
-    if (typeof r === "number") this.#callbacks.set(r, callback);
+    let seq = -1;
+    const r = await this.queue.send(sqe, (n) => this.#callbacks.set(seq = n, callback));
+    if (typeof r !== "number" && seq >= 0) this.#callbacks.delete(seq);
     return r;
   }
 
@@ -68,11 +77,14 @@ export class WdAsyncQueue {
   }
 
   /** `wd_release_queue`; the dropped requests' callbacks get EIO. The requests dropped. */
-  async release(): Promise<number> {
+  async release(): Promise<number[] | Errno> {
     const dropped = await this.queue.release();
-    const pending = [...this.#callbacks.values()];
-    this.#callbacks.clear();
-    for (const cb of pending) cb("EIO");
+    if (typeof dropped === "string") return dropped;
+    for (const seq of dropped) {
+      const cb = this.#callbacks.get(seq);
+      this.#callbacks.delete(seq);
+      cb?.("EIO");
+    }
     return dropped;
   }
 

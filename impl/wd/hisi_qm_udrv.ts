@@ -122,13 +122,14 @@ export class HisiQmQueue {
   }
 
   /**
-   * {@link release} once a send or receive in progress is done (under the queue's lock, as a
-   * thread-safe library must before it unmaps the rings); later sends and receives are EINVAL.
+   * Like {@link release} once a send or receive in progress is done (under the queue's lock,
+   * as a thread-safe library must before it unmaps the rings): the tags of the requests still
+   * cached, in slot order. Later sends and receives are EINVAL.
    */
-  close(): MaybeAsync<number> {
+  close(): MaybeAsync<number[]> {
     return this.#lock.holdNow(this.#k.sched, "udrv.close:lock", () => {
       this.#closed = true;
-      return this.rings.pending();
+      return this.rings.reqs.flatMap((r) => (r === null ? [] : [r.tag]));
     });
   }
 }

@@ -78,8 +78,11 @@ interface QueuePath {
   unshare(vaddr: number, size: number): Promise<void>;
   /** The WAIT ioctl on the queue's device fd for `jiffies` (0: forever). */
   wait(jiffies: number): Promise<Ret>;
-  /** Gives everything back: the requests still outstanding. */
-  release(): Promise<number>;
+  /**
+   * Gives everything back: the numbers of the requests still outstanding. `detached` runs once
+   * the device, the container and the group are closed (before the mdev goes).
+   */
+  release(detached: () => void): Promise<number[]>;
 }
 
 /** The queue each process holds (the library's per-process state). */
@@ -144,8 +147,12 @@ export class WdQueue {
   readonly #path: QueuePath;
   readonly #shared = new Map<number, number>();
   readonly #sys: WdSys | undefined;
+  /** A release has begun; `#released` once it is over. */
+  #releasing = false;
+  #released = false;
   #tags = 0;
   #received = 0;
+  readonly #sendLock = new Mutex();
 
   private constructor(
     host: WdHost,
@@ -194,9 +201,10 @@ export class WdQueue {
       return r;
     }
     const [opened, drv, dq, dmaFlag] = r;
-    const path = sdmdevPath(sys, opened, dmaFlag, async () => {
-      const pending = drv && dq ? await drv.close(sys, dq) : 0;
+    const path = sdmdevPath(sys, opened, dmaFlag, async (detached) => {
+      const pending = drv && dq ? await drv.close(sys, dq) : [];
       for (const fd of [opened.device, opened.container, opened.group]) await sys.close(fd);
+      detached();
       await remove();
       return pending;
     });
@@ -285,6 +293,11 @@ export class WdQueue {
     return this.#queue;
   }
 
+  /** The number the next request sent gets. */
+  get nextSeq(): number {
+    return this.#tags;
+  }
+
   /** Completions handed to the caller so far. */
   get received(): number {
     return this.#received;
@@ -308,36 +321,51 @@ export class WdQueue {
 
   /** `wd_mem_share`: `[vaddr, vaddr + size)` reachable by the device at IOVA = vaddr. */
   async memShare(vaddr: number, size: number): Promise<Errno | undefined> {
+    if (this.#releasing) return await this.settle("EINVAL");
     const r = await this.#path.share(vaddr, size);
     if (r === undefined) this.#shared.set(vaddr, size);
-    return r;
+    return await this.settle(r);
   }
 
   /** `wd_mem_unshare` of the share at `vaddr`: EINVAL when there is none. */
   async memUnshare(vaddr: number): Promise<Errno | undefined> {
     const size = this.#shared.get(vaddr);
-    if (size === undefined) return "EINVAL";
+    if (this.#releasing || size === undefined) return await this.settle("EINVAL");
     this.#shared.delete(vaddr);
     await this.#path.unshare(vaddr, size);
-    return undefined;
+    return await this.settle(undefined);
   }
 
-  /** `wd_send`: one message (an SQE): its number; EBUSY when the queue is full. */
-  async send(sqe?: Uint8Array): Promise<number | Errno> {
-    const tag = this.#tags;
-    const r = await this.#driver().send(tag, true, sqe);
-    if (typeof r === "number") this.#tags++;
-    return r;
+  /**
+   * `wd_send`: one message (an SQE): its number; EBUSY when the queue is full. Sends are
+   * numbered one at a time (the library's send lock); `numbered` learns the number before
+   * the SQE is written.
+   */
+  async send(sqe?: Uint8Array, numbered?: (seq: number) => void): Promise<number | Errno> {
+    if (this.#releasing) return await this.settle("EINVAL");
+    const r = await this.#sendLock.hold(
+      this.#host.platform.kernel.sched,
+      "wd.send:lock",
+      async () => {
+        const seq = this.#tags;
+        numbered?.(seq);
+        const sent = await this.#driver().send(seq, true, sqe);
+        if (typeof sent === "number") this.#tags++;
+        return sent;
+      },
+    );
+    return await this.settle(r);
   }
 
   /** `wd_recv`: the next completed message, or EAGAIN. */
   async recv(): Promise<WdMessage | Errno> {
+    if (this.#releasing) return await this.settle("EINVAL");
     const q = this.#driver();
     const c = await q.recv();
-    if (typeof c === "string") return c;
+    if (typeof c === "string") return await this.settle(c);
     this.#received++;
     const sqe = q.rings.sqe(c.seq % q.rings.sqTail.depth);
-    return { seq: c.tag, sqe, status: c.status };
+    return await this.settle({ seq: c.tag, sqe, status: c.status });
   }
 
   /** `wd_flush`: the QM user driver has none (every send rings the doorbell). */
@@ -360,22 +388,44 @@ export class WdQueue {
       if (r !== retryOn) return r;
       this.flush();
       const w = await this.#path.wait(msecsToJiffies(timeoutMs));
-      if ("err" in w) return w.err;
-      if (w.ok === 0 && timeoutMs !== 0) return "ETIMEDOUT";
+      if ("err" in w) return await this.settle(w.err);
+      if (w.ok === 0 && timeoutMs !== 0) return await this.settle("ETIMEDOUT");
     }
   }
 
   /**
-   * `wd_release_queue`: everything given back; the requests still outstanding. The process
-   * no longer holds the queue from the moment the release takes its lock.
+   * `wd_release_queue`: everything given back; the numbers of the requests still outstanding,
+   * which never complete, in slot order; EINVAL once a release has begun. The process
+   * holds the queue until its files are closed; a call on the queue that a release overlaps
+   * returns once the release is over ({@link settle}), so that a call seeing the queue gone
+   * never answers before the release does.
    */
-  release(): Promise<number> {
+  async release(): Promise<number[] | Errno> {
+    if (this.#releasing) return await this.settle("EINVAL");
     const sys = this.#sys;
-    if (!sys) return this.#path.release();
-    return processLock(sys).hold(sys.host.platform.kernel.sched, "wd.release:lock", () => {
-      if (HELD.get(sys) === this) HELD.delete(sys);
-      return this.#path.release();
-    });
+    this.#releasing = true;
+    const detached = () => {
+      if (sys && HELD.get(sys) === this) HELD.delete(sys);
+    };
+    try {
+      if (!sys) return await this.#path.release(detached);
+      const sched = sys.host.platform.kernel.sched;
+      return await processLock(sys).hold(
+        sched,
+        "wd.release:lock",
+        () => this.#path.release(detached),
+      );
+    } finally {
+      this.#released = true;
+    }
+  }
+
+  /** `r`, once a release overlapping the call that produced it is over. */
+  async settle<T>(r: T): Promise<T> {
+    if (this.#releasing && !this.#released) {
+      await this.#host.platform.kernel.sched.waitUntil("wd.released", () => this.#released);
+    }
+    return r;
   }
 
   /** The driver's queue; a hollow queue's access is the seed's NULL `q->priv` (a crash). */
@@ -407,7 +457,7 @@ function sdmdevPath(
   sys: WdSys,
   fds: Opened,
   dmaFlag: number,
-  release: () => Promise<number>,
+  release: (detached: () => void) => Promise<number[]>,
 ): QueuePath {
   const container = () => sys.file(fds.container, VfioContainerFile);
   return {
@@ -443,6 +493,11 @@ function directPath(host: WdHost, mm: AddressSpace, queue: HisiQmQueue): QueuePa
       for (let i = 0; i < pages; i++) mm.unpin(vaddr + i * PAGE_SIZE);
     },
     wait: () => Promise.resolve({ err: "ENODEV" }),
-    release: () => closeUserQueue(fn, queue),
+    release: async (detached) => {
+      const pending = await queue.close();
+      await closeUserQueue(fn, queue);
+      detached();
+      return pending;
+    },
   };
 }

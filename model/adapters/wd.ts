@@ -114,8 +114,10 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
     const value = (r: number | { readonly seq: number } | string): Ret =>
       typeof r === "string" ? { err: r as never } : ok(typeof r === "number" ? r : r.seq);
     switch (cmd.op) {
-      case "wd.releaseQueue":
-        return ok(await q.release());
+      case "wd.releaseQueue": {
+        const r = await q.release();
+        return typeof r === "string" ? { err: r } : ok(r.length);
+      }
       case "wd.send":
         return value(await q.send());
       case "wd.submit":
@@ -149,10 +151,10 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
     const driver = q.driver;
     if (!driver) return { err: "EINVAL" };
     const r = await host.fn.device.step(driver.qn);
-    if (typeof r === "string") return { err: r };
+    if (typeof r === "string") return await q.settle({ err: r });
     const seq = sqeTag(driver.rings.sqe(r.sqIndex));
     await host.fn.qm.irqThread();
-    return ok(seq);
+    return await q.settle(ok(seq));
   }
 
   /**

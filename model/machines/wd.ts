@@ -11,7 +11,10 @@
  * Races start from a set-up without the `vm.max_map_count` injection (see
  * {@link Machine.raceSetup}): a request failing at its mmaps has held the device open for a
  * while, and another process's request failing EBUSY meanwhile is real but no atomic request
- * explains it.
+ * explains it. Each actor is a thread of one process (the process of its first command, see
+ * {@link Machine.bindActors}), and the device steps a queue in its process's timeline: a
+ * request is not atomic to other processes (it can fail EBUSY on another's request still
+ * setting up), so a process only observes its own queue; the operator acts in the set-up.
  *
  * @module
  */
@@ -180,7 +183,12 @@ export const wdMachine: Machine<WdState, WdCommand> = {
   results: wdResults,
   commands: () => commands(false),
   macros: () => macros(false),
-  raceCommands: () => commands(true),
+  raceCommands: processCommand,
+  bindActors: (actors) =>
+    actors.map((a) => {
+      const pid = (a.program[0] as { by: number }).by;
+      return { ...a, program: a.program.map((c) => ({ ...c, by: pid }) as WdCommand) };
+    }),
   raceSetup: () =>
     fc.oneof({ weight: 3, arbitrary: commands(true).map((x) => [x]) }, {
       weight: 1,
