@@ -37,9 +37,11 @@ import { closeUserQueue, openUserQueue } from "../hisi/qm_user.ts";
 import { Mutex } from "../kernel.ts";
 import { AddressSpace } from "../mem/mm.ts";
 import { loopGuard } from "../runaway.ts";
+import { andThen } from "../sched.ts";
 import { VfioContainerFile, VfioGroupFile } from "../vfio/files.ts";
 import { VFIO_API_VERSION } from "../vfio/vfio.ts";
 import { driverFor, type DriverQueue, type WdDriver } from "./adapter.ts";
+import type { QpRings } from "../device/qm_device.ts";
 import type { HisiQmQueue } from "./hisi_qm_udrv.ts";
 import type { WdHost } from "./host.ts";
 import type { WdSys } from "./sys.ts";
@@ -56,10 +58,27 @@ export function msecsToJiffies(ms: number): number {
 export interface WdMessage {
   /** The request's number on its queue. */
   readonly seq: number;
-  /** The request's SQE as the device wrote it back. */
+  /**
+   * The request's SQE as the device wrote it back (a copy read from the ring when asked: ask
+   * before the slot is sent again).
+   */
   readonly sqe: Uint8Array;
   /** Its status (`dw3 & 0xff`). */
   readonly status: number;
+}
+
+/** A {@link WdMessage} whose SQE is read from the ring when asked. */
+class Received implements WdMessage {
+  constructor(
+    readonly seq: number,
+    readonly status: number,
+    readonly rings: QpRings,
+    readonly slot: number,
+  ) {}
+
+  get sqe(): Uint8Array {
+    return this.rings.sqe(this.slot);
+  }
 }
 
 /** Where the accelerator was found in sysfs. */
@@ -341,31 +360,32 @@ export class WdQueue {
    * numbered one at a time (the library's send lock); `numbered` learns the number before
    * the SQE is written.
    */
-  async send(sqe?: Uint8Array, numbered?: (seq: number) => void): Promise<number | Errno> {
-    if (this.#releasing) return await this.settle("EINVAL");
-    const r = await this.#sendLock.hold(
-      this.#host.platform.kernel.sched,
-      "wd.send:lock",
-      async () => {
-        const seq = this.#tags;
-        numbered?.(seq);
-        const sent = await this.#driver().send(seq, true, sqe);
+  send(sqe?: Uint8Array, numbered?: (seq: number) => void): Promise<number | Errno> {
+    if (this.#releasing) return Promise.resolve(this.settle("EINVAL"));
+    const sched = this.#host.platform.kernel.sched;
+    const r = this.#sendLock.holdNow(sched, "wd.send:lock", () => {
+      const seq = this.#tags;
+      numbered?.(seq);
+      return andThen(this.#driver().send(seq, true, sqe), (sent) => {
         if (typeof sent === "number") this.#tags++;
         return sent;
-      },
-    );
-    return await this.settle(r);
+      });
+    });
+    return Promise.resolve(andThen(r, (sent) => this.settle(sent)));
   }
 
   /** `wd_recv`: the next completed message, or EAGAIN. */
-  async recv(): Promise<WdMessage | Errno> {
-    if (this.#releasing) return await this.settle("EINVAL");
+  recv(): Promise<WdMessage | Errno> {
+    if (this.#releasing) return Promise.resolve(this.settle("EINVAL"));
     const q = this.#driver();
-    const c = await q.recv();
-    if (typeof c === "string") return await this.settle(c);
-    this.#received++;
-    const sqe = q.rings.sqe(c.seq % q.rings.sqTail.depth);
-    return await this.settle({ seq: c.tag, sqe, status: c.status });
+    return Promise.resolve(
+      andThen(q.recv(), (c): WdMessage | Errno | Promise<WdMessage | Errno> => {
+        if (typeof c === "string") return this.settle(c);
+        this.#received++;
+        const slot = c.seq % q.rings.sqTail.depth;
+        return this.settle(new Received(c.tag, c.status, q.rings, slot));
+      }),
+    );
   }
 
   /** `wd_flush`: the QM user driver has none (every send rings the doorbell). */
@@ -421,11 +441,10 @@ export class WdQueue {
   }
 
   /** `r`, once a release overlapping the call that produced it is over. */
-  async settle<T>(r: T): Promise<T> {
-    if (this.#releasing && !this.#released) {
-      await this.#host.platform.kernel.sched.waitUntil("wd.released", () => this.#released);
-    }
-    return r;
+  settle<T>(r: T): T | Promise<T> {
+    if (!this.#releasing || this.#released) return r;
+    const sched = this.#host.platform.kernel.sched;
+    return sched.waitUntil("wd.released", () => this.#released).then(() => r);
   }
 
   /** The driver's queue; a hollow queue's access is the seed's NULL `q->priv` (a crash). */
