@@ -9,6 +9,9 @@
  * ENOSPC; and after every request nothing the process opened is left open. As on the crypto
  * path, a compression's output is specified by what it decodes to.
  *
+ * This is machine `wdzip`; its ops keep the `wd.` prefix (component `wd`) they had when this was
+ * spec/wd.ts, which is now the library's own contract.
+ *
  * @module
  */
 // The published spec must import with no import map of its user's (see README).
