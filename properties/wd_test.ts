@@ -298,3 +298,19 @@ Deno.test("race: two threads of a process request, two processes compete", async
   );
   assert.deepEqual([...procs].sort(), ["EBUSY", "ok"]);
 });
+
+Deno.test("sysfs: mounts, directories above them, attributes that refuse", async () => {
+  const host = await boot();
+  const fs = host.platform.kernel.sysfs;
+  assert.throws(() => fs.mount("sys/x", { kind: "dir", entries: () => new Map() }), /bad mount/);
+  assert.ok((fs.list("/sys/class") as string[]).includes("sdmdev"), "a directory above a mount");
+  assert.ok((fs.list("/sys") as string[]).includes("bus"));
+  assert.equal(fs.list("/sys/nosuch"), "ENOENT");
+  assert.equal(fs.list("/proc/sys/vm/max_map_count"), "EINVAL", "an attribute is no directory");
+  assert.deepEqual(fs.read("/dev/vfio/vfio"), { errno: "EINVAL" }, "a device node is no attribute");
+  assert.equal(await fs.write(`${TYPE}/device_api`, "x"), "EINVAL", "read-only");
+  assert.equal(await fs.write("/proc/sys/vm/max_map_count", "-1"), "EINVAL");
+  assert.equal(await fs.write("/proc/sys/vm/max_map_count", "7\n"), undefined);
+  assert.equal(host.platform.kernel.maxMapCount, 7);
+  assert.equal(await fs.write(`${TYPE}/create`, "not-a-uuid"), "EINVAL");
+});
