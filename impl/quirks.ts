@@ -302,6 +302,8 @@ export const QUIRKS = {
       "no look at the queue's mappings",
     summary: "PUT_Q gives the queue pair and its DMA memory back while the DUS region still " +
       "maps them: the process reaches freed pages",
+    suite: "sequential",
+  },
   checkExtensionFailureReturnsZero: {
     seed: "RFCv2 7/7 wd_request_queue: `ret = ioctl(VFIO_CHECK_EXTENSION); if (!ret) goto " +
       "err_with_container;` returns that 0 (L4984)",

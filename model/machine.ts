@@ -66,6 +66,8 @@ export interface Machine<S = unknown, C extends Cmd = Cmd> {
   macros?(): fc.Arbitrary<readonly C[]>;
   /** The commands race actors run (default: {@link Machine.commands}). */
   raceCommands?(): fc.Arbitrary<C>;
+  /** The macros race actors run, one step in four (default: {@link Machine.macros}). */
+  raceMacros?(): fc.Arbitrary<readonly C[]>;
   /**
    * The steps a race's set-up draws (default: {@link Machine.commands} and its macros, a macro
    * one step in four).

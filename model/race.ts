@@ -154,10 +154,13 @@ export async function runRace<S, C extends Cmd>(
   return { ...base, linearization: found.order as HistoryEntry<S, C>[] };
 }
 
+/** The longest actor program: three make a history of 30 operations, the linearizer's 31 at most. */
+export const ACTOR_COMMANDS_MAX = 10;
+
 /**
  * Random race scenarios: a setup of up to `setup` steps drawn from `setupStep`, then two or
  * three actors with programs of up to three steps drawn from `actorStep` (each step one
- * command or a macro's few).
+ * command or a macro's few), each program cut to {@link ACTOR_COMMANDS_MAX} commands.
  */
 export function raceScenario<C extends Cmd>(
   setupStep: fc.Arbitrary<readonly C[]>,
@@ -165,7 +168,7 @@ export function raceScenario<C extends Cmd>(
   setup = 10,
 ): fc.Arbitrary<RaceScenario<C>> {
   const program = fc.array(actorStep, { minLength: 1, maxLength: 3, size: "max" })
-    .map((steps) => steps.flat());
+    .map((steps) => steps.flat().slice(0, ACTOR_COMMANDS_MAX));
   return fc.record({
     setup: fc.array(setupStep, { maxLength: setup, size: "max" }).map((steps) => steps.flat()),
     actors: fc.array(program, { minLength: 2, maxLength: 3 }).map((ps) =>

@@ -126,9 +126,9 @@ function steps(
   machine: Machine,
   singles: number,
   commands: fc.Arbitrary<Cmd> = machine.commands(),
+  macros: fc.Arbitrary<readonly Cmd[]> | undefined = machine.macros?.(),
 ): fc.Arbitrary<readonly Cmd[]> {
   const single = commands.map((c) => [c]);
-  const macros = machine.macros?.();
   if (!macros) return single;
   return fc.oneof({ weight: singles, arbitrary: single }, { weight: 1, arbitrary: macros });
 }
@@ -248,7 +248,12 @@ async function runRaceSuite(machine: Machine, suite: Suite, o: SuiteOptions): Pr
   // from (a container set up, a device at work) and the sequences that race (a tear-down in
   // its order) take several commands.
   const setupSteps = machine.raceSetup?.() ?? steps(machine, 3);
-  const actorSteps = steps(machine, 3, machine.raceCommands?.() ?? machine.commands());
+  const actorSteps = steps(
+    machine,
+    3,
+    machine.raceCommands?.() ?? machine.commands(),
+    machine.raceMacros?.() ?? machine.macros?.(),
+  );
   const arb = raceScenario(setupSteps, actorSteps, o.maxCommands ?? 10).map((s) => ({
     ...s,
     actors: machine.bindActors?.(s.actors) ?? s.actors,

@@ -63,14 +63,16 @@ export class WdAsyncQueue {
 
   /**
    * Receives up to `max` completions that are there (no waiting), running their callbacks:
-   * their numbers in order. RangeError for `max` < 1.
+   * their numbers in order; the first receive's errno other than EAGAIN (a queue released).
+   * RangeError for `max` < 1.
    */
-  async poll(max: number): Promise<number[]> {
+  async poll(max: number): Promise<number[] | Errno> {
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`poll: bad max ${max}`);
     const got: number[] = [];
     while (got.length < max) {
       const r = await this.recv();
-      if (typeof r === "string") break;
+      if (r === "EAGAIN") break;
+      if (typeof r === "string") return got.length === 0 ? r : got;
       got.push(r.seq);
     }
     return got;

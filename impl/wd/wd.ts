@@ -172,6 +172,8 @@ export class WdQueue {
   #tags = 0;
   #received = 0;
   readonly #sendLock = new Mutex();
+  /** Keeps the share table and the mappings it records one step apart for the process's threads. */
+  readonly #shareLock = new Mutex();
 
   private constructor(
     host: WdHost,
@@ -338,21 +340,34 @@ export class WdQueue {
     return out;
   }
 
-  /** `wd_mem_share`: `[vaddr, vaddr + size)` reachable by the device at IOVA = vaddr. */
+  /**
+   * `wd_mem_share`: `[vaddr, vaddr + size)` reachable by the device at IOVA = vaddr. Shares
+   * and unshares of the process's threads go one at a time (the library's share lock): the
+   * table of shares never disagrees with the mappings it records.
+   */
   async memShare(vaddr: number, size: number): Promise<Errno | undefined> {
     if (this.#releasing) return await this.settle("EINVAL");
-    const r = await this.#path.share(vaddr, size);
-    if (r === undefined) this.#shared.set(vaddr, size);
+    const sched = this.#host.platform.kernel.sched;
+    const r = await this.#shareLock.hold(sched, "wd.share:lock", async () => {
+      const r = await this.#path.share(vaddr, size);
+      if (r === undefined) this.#shared.set(vaddr, size);
+      return r;
+    });
     return await this.settle(r);
   }
 
   /** `wd_mem_unshare` of the share at `vaddr`: EINVAL when there is none. */
   async memUnshare(vaddr: number): Promise<Errno | undefined> {
-    const size = this.#shared.get(vaddr);
-    if (this.#releasing || size === undefined) return await this.settle("EINVAL");
-    this.#shared.delete(vaddr);
-    await this.#path.unshare(vaddr, size);
-    return await this.settle(undefined);
+    if (this.#releasing) return await this.settle("EINVAL");
+    const sched = this.#host.platform.kernel.sched;
+    const r = await this.#shareLock.hold(sched, "wd.share:lock", async () => {
+      const size = this.#shared.get(vaddr);
+      if (size === undefined) return "EINVAL";
+      await this.#path.unshare(vaddr, size);
+      this.#shared.delete(vaddr);
+      return undefined;
+    });
+    return await this.settle(r);
   }
 
   /**

@@ -128,7 +128,10 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
         return value(await q.recvSync(cmd.timeoutMs));
       case "wd.poll":
         if (!Number.isSafeInteger(cmd.max) || cmd.max < 1) return { err: "EINVAL" };
-        return ok(await q.poll(cmd.max));
+        {
+          const got = await q.poll(cmd.max);
+          return typeof got === "string" ? { err: got } : ok(got);
+        }
       case "wd.flush":
         q.queue.flush();
         return ok(0);

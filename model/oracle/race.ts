@@ -69,7 +69,8 @@ export function checkLinearizable(
   // before no other actor's operation.
   const precedes = (a: HistoryEntry, b: HistoryEntry) =>
     a.actor === b.actor ? a.index < b.index : !unknown.has(a) && a.returned < b.invoked;
-  const full = (1 << history.length) - 1;
+  // 2 ** n, not 1 << n: a shift by 31 gives a negative int32, and no set of 31 would be full.
+  const full = 2 ** history.length - 1;
   const refuted = new Map<number, unknown[]>();
   const order: HistoryEntry[] = [];
   const skipped: HistoryEntry[] = [];
