@@ -37,6 +37,7 @@ import { bindPasid, mmap, wait } from "../../impl/sdmdev/fops.ts";
 import { type QueueHwView, SdmdevQueue } from "../../impl/sdmdev/queue.ts";
 import { SdmdevClass, VfioSdmdev } from "../../impl/sdmdev/sdmdev.ts";
 import { SvaPasids } from "../../impl/sdmdev/sva.ts";
+import { done, isInt, value } from "./rets.ts";
 
 /** How to build an {@link SdmdevAdapter}. */
 export interface SdmdevAdapterOptions {
@@ -48,18 +49,6 @@ export interface SdmdevAdapterOptions {
 
 /** The SQ+CQ depth of the QMs sdmdev parents run on (the spec's `RING_SIZE`). */
 const SDMDEV_QM_DEPTH = 1024;
-
-function isInt(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number {
-  return typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max;
-}
-
-function value(r: unknown): Ret {
-  return typeof r === "string" ? { err: r as Errno } : { ok: r };
-}
-
-function done(r: Errno | undefined): Ret {
-  return r === undefined ? { ok: 0 } : { err: r };
-}
 
 /**
  * The spec's {@link QueueLife} of a queue: `closed` without a file, `opened` or `started` by

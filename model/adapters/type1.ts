@@ -16,7 +16,7 @@ import {
   type Topology,
 } from "../../spec/system.ts";
 import type { Container } from "../../spec/type1.ts";
-import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
+import { PAGE_SIZE, type Ret } from "../../spec/types.ts";
 import { DmaMaster } from "../../impl/device/dma_master.ts";
 import type { IommuCore, IommuDomain } from "../../impl/iommu/core.ts";
 import type { Kernel, Outcome } from "../../impl/kernel.ts";
@@ -25,6 +25,7 @@ import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
 import { VendorDriver } from "../../impl/vfio/vendor.ts";
 import { Vfio, type VfioDevices } from "../../impl/vfio/vfio.ts";
+import { done } from "./rets.ts";
 
 /** How to build a {@link Type1Adapter}. */
 export interface Type1AdapterOptions {
@@ -38,10 +39,6 @@ export interface Type1AdapterOptions {
   readonly sched?: Sched;
   /** Devices behind the groups (default: none does anything on open or release). */
   readonly devices?: VfioDevices;
-}
-
-function done(r: Errno | undefined): Ret {
-  return r === undefined ? { ok: 0 } : { err: r };
 }
 
 /** The IOMMU and VFIO of a platform, executing spec-shaped commands. */

@@ -32,7 +32,7 @@ import {
   type UacceQueueLife,
   type UacceState,
 } from "../../spec/uacce.ts";
-import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
+import { PAGE_SIZE, type Ret } from "../../spec/types.ts";
 import { dusBytes, qmUacceOps } from "../../impl/hisi/qm_uacce.ts";
 import type { HisiQp } from "../../impl/hisi/qm.ts";
 import type { Kernel, Outcome } from "../../impl/kernel.ts";
@@ -40,21 +40,10 @@ import { COMPLETE_ALL, type Platform, type QmFunction } from "../../impl/platfor
 import { SvaPasids } from "../../impl/sdmdev/sva.ts";
 import type { UacceQueue } from "../../impl/uacce/queue.ts";
 import { UacceCore } from "../../impl/uacce/uacce.ts";
+import { done, isInt, value } from "./rets.ts";
 
 /** SQ and CQ depth of the QMs uacce parents run on: their SQ+CQ fill the two DUS pages. */
 export const UACCE_QM_DEPTH = 32;
-
-function isInt(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number {
-  return typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max;
-}
-
-function value(r: unknown): Ret {
-  return typeof r === "string" ? { err: r as Errno } : { ok: r };
-}
-
-function done(r: Errno | undefined): Ret {
-  return r === undefined ? { ok: 0 } : { err: r };
-}
 
 /** A probed QM function and the DMA buffers its probe allocated (`group:iova`). */
 interface Probe {

@@ -84,32 +84,28 @@ const fileOp = (op: "uacce.startQ" | "uacce.putQ" | "uacce.close") =>
 const mapOp = (op: "uacce.munmap" | "uacce.access") =>
   fc.record({ op: fc.constant(op), file: fileArb, map: fc.integer({ min: 1, max: 3 }) });
 
-function commands(): fc.Arbitrary<UacceCommand> {
-  return fc.oneof(
-    rec(1, registerArb),
-    rec(1, fc.record({ op: fc.constant("uacce.remove" as const), parent: parentArb })),
-    rec(4, fc.record({ op: fc.constant("uacce.open" as const), parent: parentArb, by: byArb })),
-    rec(3, fileOp("uacce.startQ")),
-    rec(2, fileOp("uacce.putQ")),
-    rec(5, mmapArb),
-    rec(2, mapOp("uacce.munmap")),
-    rec(3, mapOp("uacce.access")),
-    rec(2, fileOp("uacce.close")),
-    rec(1, fc.record({ op: fc.constant("uacce.readAttrs" as const), parent: parentArb })),
-  );
-}
+/**
+ * Each op's generator and how often it is drawn in sequential runs and by race actors (the
+ * tear-downs, remove and close, that race more often; readAttrs, which races nothing, never).
+ */
+const OPS: readonly (readonly [number, number, fc.Arbitrary<UacceCommand>])[] = [
+  [1, 1, registerArb],
+  [1, 4, fc.record({ op: fc.constant("uacce.remove" as const), parent: parentArb })],
+  [4, 4, fc.record({ op: fc.constant("uacce.open" as const), parent: parentArb, by: byArb })],
+  [3, 2, fileOp("uacce.startQ")],
+  [2, 2, fileOp("uacce.putQ")],
+  [5, 3, mmapArb],
+  [2, 2, mapOp("uacce.munmap")],
+  [3, 2, mapOp("uacce.access")],
+  [2, 4, fileOp("uacce.close")],
+  [1, 0, fc.record({ op: fc.constant("uacce.readAttrs" as const), parent: parentArb })],
+];
 
-function raceCommands(): fc.Arbitrary<UacceCommand> {
+/** The generated commands, weighted for sequential runs or for race actors. */
+function commands(race = false): fc.Arbitrary<UacceCommand> {
   return fc.oneof(
-    rec(1, registerArb),
-    rec(4, fc.record({ op: fc.constant("uacce.remove" as const), parent: parentArb })),
-    rec(4, fc.record({ op: fc.constant("uacce.open" as const), parent: parentArb, by: byArb })),
-    rec(2, fileOp("uacce.startQ")),
-    rec(2, fileOp("uacce.putQ")),
-    rec(3, mmapArb),
-    rec(2, mapOp("uacce.munmap")),
-    rec(2, mapOp("uacce.access")),
-    rec(4, fileOp("uacce.close")),
+    ...OPS.filter(([seq, racing]) => (race ? racing : seq) > 0)
+      .map(([seq, racing, arbitrary]) => rec(race ? racing : seq, arbitrary)),
   );
 }
 
@@ -157,7 +153,7 @@ export const uacceMachine: Machine<UacceState, UacceCommand> = {
   results: uacceResults,
   commands,
   macros,
-  raceCommands,
+  raceCommands: () => commands(true),
   resolve,
   implementation: (quirks, sched) => new UacceAdapter(new Platform({ sched, quirks })),
 };
