@@ -53,7 +53,7 @@ export function wait(sd: VfioSdmdev, q: SdmdevQueue, timeout: number, device: De
  * `VFIO_SDMDEV_CMD_BIND_PASID` by process `by`: the queue starts with `pasid`. EINVAL
  * without PASID support (the case is compiled out) or for a PASID of another address space;
  * EBUSY when the queue runs already; ENODEV when the vendor cannot start a queue. A file
- * closed while the call waited for the queue's mutex answers once its release is over.
+ * found closed under the queue's mutex is asked again once an open or release is over.
  */
 export async function bindPasid(
   kernel: Kernel,
@@ -64,22 +64,29 @@ export async function bindPasid(
   pasid: number,
 ): Promise<Ret> {
   if (!sd.sva || sva.find(pasid) !== by) return { err: "EINVAL" };
-  const r = await q.mutex.hold(kernel.sched, "sdmdev.bindPasid:q-mutex", async () => {
-    const closed = checkFd(q, by);
-    if (closed !== undefined) return closed;
-    if (q.started && !kernel.quirks.reopenRestartsQueue) return { err: "EBUSY" } as const;
-    q.pasid = pasid;
-    if (!sd.ops.startQueue) {
-      return kernel.quirks.bindPasidUninitialisedRet
-        ? { ok: stackGarbage(q) }
-        : { err: "ENODEV" } as const;
-    }
-    const started = await sd.ops.startQueue(q);
-    if (started !== undefined) return { err: started } as const;
-    q.started = true;
-    return { ok: 0 } as const;
-  });
-  return typeof r === "string" ? { err: await sdmdev.closedFd(q, by, r) } : r;
+  const start = () =>
+    q.mutex.hold(kernel.sched, "sdmdev.bindPasid:q-mutex", async () => {
+      const closed = checkFd(q, by);
+      if (closed !== undefined) return closed;
+      if (q.started && !kernel.quirks.reopenRestartsQueue) return { err: "EBUSY" } as const;
+      q.pasid = pasid;
+      if (!sd.ops.startQueue) {
+        return kernel.quirks.bindPasidUninitialisedRet
+          ? { ok: stackGarbage(q) }
+          : { err: "ENODEV" } as const;
+      }
+      const started = await sd.ops.startQueue(q);
+      if (started !== undefined) return { err: started } as const;
+      q.started = true;
+      return { ok: 0 } as const;
+    });
+  const r = await start();
+  if (typeof r !== "string") return r;
+  // The fd was not there under the mutex: asked again once an open or release is over.
+  const settled = await sdmdev.fdSettled(q, by);
+  if (settled !== undefined) return { err: settled };
+  const again = await start();
+  return typeof again === "string" ? { err: again } : again;
 }
 
 /**

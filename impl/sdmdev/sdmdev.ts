@@ -146,24 +146,23 @@ export class SdmdevClass {
 
   /**
    * Like {@link lookup}, for process `by`, which must hold the device fd ({@link checkFd}).
-   * A closed fd's answer waits for the file's release under way, if any ({@link closedFd}).
+   * A closed fd's answer waits for an open or release under way, if any ({@link fdSettled}).
    */
   async fd(uuid: string, by: number): Promise<[VfioSdmdev, SdmdevQueue] | Errno> {
     const r = this.lookup(uuid);
     if (typeof r === "string") return r;
-    const closed = checkFd(r[1], by);
-    return closed === undefined ? r : await this.closedFd(r[1], by, closed);
+    return checkFd(r[1], by) === undefined ? r : (await this.fdSettled(r[1], by)) ?? r;
   }
 
   /**
-   * The answer of an operation that found `q`'s fd closed (`closed`), given once the release
-   * the close started is over (the close drops the fd before it stops the queue: an answer
-   * in between would see the file closed and still running), as the file is then: removed
-   * with its parent, perhaps.
+   * Whether process `by` holds `q`'s device fd (undefined) or why not ({@link checkFd}), asked
+   * once no open or release of its parent's devices is under way. An open makes the fd
+   * visible only when it is done, and a close drops it before its release stops the queue:
+   * an answer in between would see the file closed while its queue runs.
    */
-  async closedFd(q: SdmdevQueue, by: number, closed: Errno): Promise<Errno> {
+  async fdSettled(q: SdmdevQueue, by: number): Promise<Errno | undefined> {
     await this.settled(q.mdev.parent.id, "sdmdev.fd:list-lock");
-    return checkFd(q, by) ?? closed;
+    return checkFd(q, by);
   }
 
   /** Waits until no release of a device of `parent` is under way ({@link MdevCore.settled}). */

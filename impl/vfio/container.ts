@@ -62,6 +62,14 @@ export class VfioContainer {
     this.#deps = deps;
   }
 
+  /**
+   * ENODEV for a group that went while the caller waited for a lock (an mdev's retained
+   * group, freed by its last file's close): the call answers as one made after that close.
+   */
+  #gone(group: IommuGroup): Errno | undefined {
+    return this.#deps.core.groups.get(group.id) === group ? undefined : "ENODEV";
+  }
+
   /** Runs `body` holding the container lock. */
   #locked<T>(label: string, body: () => Promise<T> | T): Promise<T> {
     return this.lock.hold(this.#deps.kernel.sched, label, body);
@@ -77,7 +85,7 @@ export class VfioContainer {
       const body = async () => {
         const unlock = await lockAll(this.#deps.kernel.sched, "container.set:group", [group]);
         try {
-          const refused = refuse();
+          const refused = this.#gone(group) ?? refuse();
           if (refused !== undefined) return refused;
           if (this.iommu) {
             const r = await this.iommu.attachGroup(group);
@@ -131,6 +139,8 @@ export class VfioContainer {
   /** VFIO_GROUP_UNSET_CONTAINER; the last group takes the IOMMU backend with it. */
   unsetContainer(group: IommuGroup): Promise<Errno | undefined> {
     return this.#locked("container.unset:lock", async () => {
+      const gone = this.#gone(group);
+      if (gone !== undefined) return gone;
       const index = this.groups.indexOf(group);
       if (index < 0) return "EINVAL";
       if (this.deviceFds.has(group)) return "EBUSY";
@@ -179,8 +189,8 @@ export class VfioContainer {
     open?: () => Promise<Errno | undefined>,
   ): Promise<Errno | undefined> {
     return this.#locked("container.getDeviceFd:lock", async () => {
-      // A group whose last file closed while we waited (an mdev's retained group) is gone.
-      if (this.#deps.core.groups.get(group.id) !== group) return "ENODEV";
+      const gone = this.#gone(group);
+      if (gone !== undefined) return gone;
       if (!this.groups.includes(group) || !this.iommu) return "EINVAL";
       if (this.deviceFds.has(group)) return "EBUSY";
       const r = await open?.();
