@@ -146,3 +146,18 @@ for (const [name, scenario, quirk] of RACES) {
     });
   });
 }
+
+Deno.test("a second register with a malformed name is EINVAL, as the spec checks arguments first", async () => {
+  const reg = (name: string): Cmd => ({
+    op: "sdmdev.register",
+    parent: 4,
+    name,
+    qpNum: 2,
+    sva: false,
+  });
+  const records = await runSequential(sdmdevMachine, [reg("zip4"), reg("not a name"), reg("zip4")]);
+  assert.equal(records.at(-1)?.failure, undefined, records.at(-1)?.failure);
+  assert.deepEqual(records.map((r) => r.impl.ret), [{ ok: 0 }, { err: "EINVAL" }, {
+    err: "EEXIST",
+  }]);
+});

@@ -19,7 +19,7 @@ import {
 } from "../../spec/sdmdev.ts";
 import type { Errno } from "../../spec/types.ts";
 import type { Kernel } from "../kernel.ts";
-import { type MdevCore, type MdevDevice, type MdevParentOps, mdevTypes } from "../vfio/mdev.ts";
+import { MdevCore, type MdevDevice, type MdevParentOps, mdevTypes } from "../vfio/mdev.ts";
 import { SdmdevQueue, type SdmdevVendorOps } from "./queue.ts";
 import type { VfioDevices } from "../vfio/vfio.ts";
 import { sdmdevClassDir } from "./sysfs.ts";
@@ -93,8 +93,9 @@ export class SdmdevClass {
    * accelerator; two registers of one parent are told apart by the mdev core's EEXIST.
    */
   async register(sd: VfioSdmdev): Promise<Errno | undefined> {
-    if (this.devices.has(sd.parent)) return "EEXIST";
-    const r = await this.#core.register(sd.parent, this.#mdevOps(sd));
+    const ops = this.#mdevOps(sd);
+    if (this.devices.has(sd.parent) && !MdevCore.malformed(sd.parent, ops)) return "EEXIST";
+    const r = await this.#core.register(sd.parent, ops);
     if (r === undefined) this.devices.set(sd.parent, sd);
     return r;
   }

@@ -215,14 +215,7 @@ export class MdevCore {
 
   /** `mdev_register_device`: EINVAL without create/remove or malformed, EEXIST twice. */
   async register(id: number, ops: MdevParentOps): Promise<Errno | undefined> {
-    if (!ops.create || !ops.remove) return "EINVAL";
-    if (
-      !Number.isSafeInteger(id) || id < 1 || typeof ops.name !== "string" ||
-      !NAME.test(ops.name) || ops.types.length < 1 || ops.types.length > MAX_MDEV_TYPES ||
-      ops.types.some((t) => typeof t.deviceApi !== "string" || t.deviceApi.length === 0)
-    ) {
-      return "EINVAL";
-    }
+    if (MdevCore.malformed(id, ops)) return "EINVAL";
     await this.#parentListLock.lock(this.#k.sched, "mdev.register:parent-list-lock");
     try {
       if (this.parents.has(id)) return "EEXIST";
@@ -231,6 +224,14 @@ export class MdevCore {
     } finally {
       this.#parentListLock.unlock();
     }
+  }
+
+  /** Whether `mdev_register_device` refuses `id` and `ops` as malformed (EINVAL). */
+  static malformed(id: number, ops: MdevParentOps): boolean {
+    return !ops.create || !ops.remove || !Number.isSafeInteger(id) || id < 1 ||
+      typeof ops.name !== "string" || !NAME.test(ops.name) || ops.types.length < 1 ||
+      ops.types.length > MAX_MDEV_TYPES ||
+      ops.types.some((t) => typeof t.deviceApi !== "string" || t.deviceApi.length === 0);
   }
 
   /** A registered parent of `vendor` not being unregistered (`__find_parent_device`). */
