@@ -153,8 +153,8 @@ export class VfioContainer {
 
   /**
    * The last close of a group fd held by this container (vfio_group_fops_release), with the
-   * container lock then the group's mutex held, the kernel's lock order: `refuse` (the fd
-   * owner check) first, EBUSY while the device fd is open, the group unset if still set, then
+   * container lock then the group's mutex held, the kernel's lock order: ENODEV for a group
+   * removed meanwhile, `refuse` (the fd owner check), EBUSY while the device fd is open, the group unset if still set, then
    * `drop` forgets the fd.
    */
   closeGroup(
@@ -165,7 +165,7 @@ export class VfioContainer {
     return this.#locked("container.closeGroup:lock", async () => {
       const unlock = await lockAll(this.#deps.kernel.sched, "container.closeGroup:group", [group]);
       try {
-        const refused = refuse();
+        const refused = this.#gone(group) ?? refuse();
         if (refused !== undefined) return refused;
         if (this.deviceFds.has(group)) return "EBUSY";
         if (this.groups.includes(group)) {
