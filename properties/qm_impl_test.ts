@@ -24,7 +24,8 @@ import {
   sqeStatus,
   writeDoorbell,
 } from "../impl/device/qm_device.ts";
-import { Platform } from "../impl/platform.ts";
+import { COMPLETE_ALL, Platform } from "../impl/platform.ts";
+import { userQueue } from "../impl/hisi/qm_user.ts";
 import { QmAdapter } from "../model/adapters/qm.ts";
 import { aroundEdges } from "../model/arbitraries.ts";
 import { qmMachineWith } from "../model/machines/qm.ts";
@@ -308,4 +309,26 @@ Deno.test("the device writes the status byte of an SQE and leaves its other byte
   );
   // Most SQEs came with a status byte the device had to replace.
   assert.ok(stale > 300, `${stale} SQEs held a stale status byte`);
+});
+
+Deno.test("a queue's pending device event is handled when it stops, not by the queue started next on its number", async () => {
+  const platform = new Platform();
+  const fn = platform.probeQm(1, { qpNum: 1, sqDepth: 4, cqDepth: 4 }, COMPLETE_ALL);
+  const start = async (pid: number) => {
+    const qp = fn.qm.createQp(pid);
+    assert.ok(typeof qp !== "string" && await fn.qm.startQp(qp) === undefined);
+    return qp;
+  };
+  const old = await start(1);
+  const queue = userQueue(platform.kernel, fn, old, 1);
+  assert.equal(await queue.send(7, true), 0);
+  const done = await fn.device.step(old.qn);
+  assert.ok(typeof done !== "string", String(done)); // the EQE is written, the interrupt raised
+  await fn.qm.stopQp(old);
+  assert.equal(old.wakeups, 1, "the stop ran the IRQ thread's pass for the queue's event");
+  await fn.qm.releaseQp(old);
+  const next = await start(2);
+  assert.equal(next.qn, old.qn);
+  assert.equal(await fn.qm.irqThread(), "EAGAIN");
+  assert.equal(next.wakeups, 0, "the new queue is not woken by the old one's event");
 });
