@@ -2,7 +2,8 @@
  * The wd library: its contract (spec/wd.ts), the library on the simulated machine found
  * through sysfs, every failed request leaving nothing behind, the asynchronous API, the
  * recvSync timeout unit, and named races (recvSync vs the device, send vs recv on a full ring,
- * release vs requests in flight, two threads of a process requesting, two processes competing)
+ * release vs requests in flight, two threads of a process requesting, two processes competing,
+ * poll vs recv, a share vs a release and a new request, a call during another thread's request)
  * under PCT and random schedules.
  */
 import assert from "node:assert/strict";
@@ -297,6 +298,48 @@ Deno.test("race: two threads of a process request, two processes compete", async
     40,
   );
   assert.deepEqual([...procs].sort(), ["EBUSY", "ok"]);
+});
+
+Deno.test("race: poll vs recv on one queue — a poll's completions are consecutive", async () => {
+  const outcomes = await races({
+    setup: [req(1), ...[1, 2, 3].flatMap(() => [of("wd.send"), of("wd.device")])],
+    actors: [
+      { name: "poller", program: [of("wd.poll", 1, { max: 2 })] },
+      { name: "receiver", program: [of("wd.recv"), of("wd.recv")] },
+    ],
+  }, "poller");
+  assert.deepEqual([...outcomes], ["ok"]);
+});
+
+Deno.test("race: a share vs the release and a new request — it goes with the old queue", async () => {
+  const share = { vaddr: 0x4000_1000, size: 2 * PAGE_SIZE };
+  const outcomes = await races({
+    setup: [req(2)],
+    actors: [
+      { name: "releaser", program: [of("wd.releaseQueue", 2), req(2)] },
+      {
+        name: "sharer",
+        program: [of("wd.memShare", 2, share), of("wd.memUnshare", 2, { vaddr: share.vaddr })],
+      },
+    ],
+  }, "sharer");
+  assert.deepEqual([...outcomes].sort(), ["EINVAL", "ok"]);
+});
+
+Deno.test("race: a thread's call while another thread requests the queue waits for it", async () => {
+  const outcomes = await races({
+    setup: [],
+    actors: [
+      { name: "t1", program: [req(1)] },
+      {
+        // Process 2 fails to share the parent's domain with process 1's container, then a
+        // thread of process 1 calls on the queue it is told is being set up.
+        name: "p2-then-t2",
+        program: [req(2), of("wd.memShare", 1, { vaddr: 0x4000_1000, size: PAGE_SIZE })],
+      },
+    ],
+  }, "t1");
+  assert.deepEqual([...outcomes].sort(), ["EBUSY", "ok"], "either process gets the device");
 });
 
 Deno.test("sysfs: mounts, directories above them, attributes that refuse", async () => {

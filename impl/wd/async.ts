@@ -62,20 +62,23 @@ export class WdAsyncQueue {
   }
 
   /**
-   * Receives up to `max` completions that are there (no waiting), running their callbacks:
+   * Receives up to `max` consecutive completions that are there (no waiting; other receipts on
+   * the queue wait for it), running their callbacks:
    * their numbers in order; the first receive's errno other than EAGAIN (a queue released).
    * RangeError for `max` < 1.
    */
   async poll(max: number): Promise<number[] | Errno> {
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`poll: bad max ${max}`);
-    const got: number[] = [];
-    while (got.length < max) {
-      const r = await this.recv();
-      if (r === "EAGAIN") break;
-      if (typeof r === "string") return got.length === 0 ? r : got;
-      got.push(r.seq);
-    }
-    return got;
+    return await this.queue.receiving(async () => {
+      const got: number[] = [];
+      while (got.length < max) {
+        const r = await this.recv();
+        if (r === "EAGAIN") break;
+        if (typeof r === "string") return got.length === 0 ? r : got;
+        got.push(r.seq);
+      }
+      return got;
+    });
   }
 
   /** `wd_release_queue`; the dropped requests' callbacks get EIO. The requests dropped. */

@@ -37,7 +37,7 @@ import { closeUserQueue, openUserQueue } from "../hisi/qm_user.ts";
 import { Mutex } from "../kernel.ts";
 import { AddressSpace } from "../mem/mm.ts";
 import { loopGuard } from "../runaway.ts";
-import { andThen } from "../sched.ts";
+import { andThen, type MaybeAsync } from "../sched.ts";
 import { VfioContainerFile, VfioGroupFile } from "../vfio/files.ts";
 import { VFIO_API_VERSION } from "../vfio/vfio.ts";
 import { driverFor, type DriverQueue, type WdDriver } from "./adapter.ts";
@@ -172,7 +172,12 @@ export class WdQueue {
   #tags = 0;
   #received = 0;
   readonly #sendLock = new Mutex();
-  /** Keeps the share table and the mappings it records one step apart for the process's threads. */
+  /** Receipts on the queue take turns: see {@link receiving}. */
+  readonly #recvLock = new Mutex();
+  /**
+   * Keeps the share table and the mappings it records one step apart for the process's
+   * threads, and a release from overtaking a share under way.
+   */
   readonly #shareLock = new Mutex();
 
   private constructor(
@@ -349,6 +354,7 @@ export class WdQueue {
     if (this.#releasing) return await this.settle("EINVAL");
     const sched = this.#host.platform.kernel.sched;
     const r = await this.#shareLock.hold(sched, "wd.share:lock", async () => {
+      if (this.#releasing) return "EINVAL";
       const r = await this.#path.share(vaddr, size);
       if (r === undefined) this.#shared.set(vaddr, size);
       return r;
@@ -362,7 +368,7 @@ export class WdQueue {
     const sched = this.#host.platform.kernel.sched;
     const r = await this.#shareLock.hold(sched, "wd.share:lock", async () => {
       const size = this.#shared.get(vaddr);
-      if (size === undefined) return "EINVAL";
+      if (this.#releasing || size === undefined) return "EINVAL";
       await this.#path.unshare(vaddr, size);
       this.#shared.delete(vaddr);
       return undefined;
@@ -393,14 +399,23 @@ export class WdQueue {
   recv(): Promise<WdMessage | Errno> {
     if (this.#releasing) return Promise.resolve(this.settle("EINVAL"));
     const q = this.#driver();
-    return Promise.resolve(
-      andThen(q.recv(), (c): WdMessage | Errno | Promise<WdMessage | Errno> => {
-        if (typeof c === "string") return this.settle(c);
+    const r = this.receiving(() =>
+      andThen(q.recv(), (c): WdMessage | Errno => {
+        if (typeof c === "string") return c;
         this.#received++;
-        const slot = c.seq % q.rings.sqTail.depth;
-        return this.settle(new Received(c.tag, c.status, q.rings, slot));
-      }),
+        return new Received(c.tag, c.status, q.rings, c.seq % q.rings.sqTail.depth);
+      })
     );
+    return Promise.resolve(andThen(r, (got) => this.settle(got)));
+  }
+
+  /**
+   * Runs `body` holding the queue's receive lock, which every {@link recv} takes: a caller
+   * that receives several completions in `body` (the async API's `poll`) gets consecutive
+   * ones, with no other thread's receipt in between.
+   */
+  receiving<T>(body: () => MaybeAsync<T>): MaybeAsync<T> {
+    return this.#recvLock.holdNow(this.#host.platform.kernel.sched, "wd.recv:lock", body);
   }
 
   /** `wd_flush`: the QM user driver has none (every send rings the doorbell). */
@@ -442,14 +457,13 @@ export class WdQueue {
     const detached = () => {
       if (sys && HELD.get(sys) === this) HELD.delete(sys);
     };
+    const sched = this.#host.platform.kernel.sched;
+    // A share under way finishes first (its MAP_DMA then goes with the container).
+    const undo = () =>
+      this.#shareLock.hold(sched, "wd.release:share-lock", () => this.#path.release(detached));
     try {
-      if (!sys) return await this.#path.release(detached);
-      const sched = sys.host.platform.kernel.sched;
-      return await processLock(sys).hold(
-        sched,
-        "wd.release:lock",
-        () => this.#path.release(detached),
-      );
+      if (!sys) return await undo();
+      return await processLock(sys).hold(sched, "wd.release:lock", undo);
     } finally {
       this.#released = true;
     }

@@ -34,6 +34,8 @@ export interface WdAdapterOptions {
 interface Proc {
   sys?: WdSys;
   callbacks: number;
+  /** Its threads in `wd_request_queue`: until one returns, the others have no queue pointer. */
+  requesting: number;
 }
 
 /** Completions the device wrote that the driver has not read (the phase rule from the head). */
@@ -66,7 +68,7 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
   constructor(quirks: Quirks, sched: Sched, options: WdAdapterOptions) {
     this.#platform = new Platform({ sched, quirks });
     this.#options = options;
-    for (const pid of options.pids) this.#procs.set(pid, { callbacks: 0 });
+    for (const pid of options.pids) this.#procs.set(pid, { callbacks: 0, requesting: 0 });
   }
 
   /** Executes one command. */
@@ -106,8 +108,18 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
 
   async #processOp(host: WdHost, proc: Proc, sys: WdSys, cmd: WdCommand): Promise<Ret> {
     if (cmd.op === "wd.requestQueue") {
-      const q = await WdQueue.request(sys);
-      return typeof q === "string" ? { err: q } : ok(0);
+      proc.requesting++;
+      try {
+        const q = await WdQueue.request(sys);
+        return typeof q === "string" ? { err: q } : ok(0);
+      } finally {
+        proc.requesting--;
+      }
+    }
+    // A call on the queue passes the pointer wd_request_queue returns: a thread calling while
+    // another is in the request waits for it, as it would for the pointer.
+    if (proc.requesting > 0) {
+      await this.#platform.kernel.sched.waitUntil("wd.queue-pointer", () => proc.requesting === 0);
     }
     const q = this.#async(sys);
     if (!q) return { err: "EINVAL" };
