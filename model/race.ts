@@ -160,21 +160,51 @@ export const ACTOR_COMMANDS_MAX = 10;
 /**
  * Random race scenarios: a setup of up to `setup` steps drawn from `setupStep`, then two or
  * three actors with programs of up to three steps drawn from `actorStep` (each step one
- * command or a macro's few), each program cut to {@link ACTOR_COMMANDS_MAX} commands.
+ * command or a macro's few), each program cut to {@link ACTOR_COMMANDS_MAX} commands. The
+ * actors contend (see {@link contend}) in the steps drawn to.
  */
 export function raceScenario<C extends Cmd>(
   setupStep: fc.Arbitrary<readonly C[]>,
   actorStep: fc.Arbitrary<readonly C[]>,
   setup = 10,
 ): fc.Arbitrary<RaceScenario<C>> {
-  const program = fc.array(actorStep, { minLength: 1, maxLength: 3, size: "max" })
-    .map((steps) => steps.flat().slice(0, ACTOR_COMMANDS_MAX));
+  const program = fc.array(fc.tuple(actorStep, fc.boolean()), {
+    minLength: 1,
+    maxLength: 3,
+    size: "max",
+  }).map((steps) =>
+    steps.flatMap(([cmds, meet]) => cmds.map((cmd) => ({ cmd, meet })))
+      .slice(0, ACTOR_COMMANDS_MAX)
+  );
   return fc.record({
     setup: fc.array(setupStep, { maxLength: setup, size: "max" }).map((steps) => steps.flat()),
     actors: fc.array(program, { minLength: 2, maxLength: 3 }).map((ps) =>
-      ps.map((program, i) => ({ name: `actor${i + 1}`, program }))
+      contend(ps).map((program, i) => ({ name: `actor${i + 1}`, program }))
     ),
   });
+}
+
+/**
+ * Makes actors meet on one object: a race needs two actors on the same group, queue or
+ * address, which independent draws seldom give. A later actor's command marked `meet` takes,
+ * for every argument it shares by name and type with the first actor's first command, that
+ * command's value. The first actor's program is unchanged.
+ */
+export function contend<C extends Cmd>(
+  programs: readonly (readonly { readonly cmd: C; readonly meet: boolean }[])[],
+): C[][] {
+  const target = new Map(Object.entries(programs[0]?.[0]?.cmd ?? {}));
+  return programs.map((program, i) =>
+    program.map(({ cmd, meet }) => {
+      if (i === 0 || !meet) return cmd;
+      const met = Object.entries(cmd).map(([k, v]): [string, unknown] =>
+        k !== "op" && target.has(k) && typeof target.get(k) === typeof v
+          ? [k, target.get(k)]
+          : [k, v]
+      );
+      return Object.fromEntries(met) as unknown as C;
+    })
+  );
 }
 
 /**
