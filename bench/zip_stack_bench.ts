@@ -1,0 +1,175 @@
+/**
+ * Issue 11's floor for the `zip` CLI: through the simulated stack within 1.5× of the ZIP core
+ * called directly, on 16 MiB. One run measures, per corpus (`text`: model/zip_fuzz.ts
+ * `textCorpus`, seed 1; `random`: bytes of impl/sched.ts `prng`, seed 1) and direction
+ * (zlib compression at the default level 6; decompression of the core's level-6 zlib stream):
+ *
+ * - `core` (the anchor): `compress` / `decompress` of impl/zip on the whole input, in this
+ *   process;
+ * - `stack`: what the CLI does after reading its arguments, in this process: a machine booted
+ *   (impl/wd/zip_sample.ts `zipMachine`), a queue requested, the input streamed through
+ *   `zipSample` in 64 KiB pieces, the queue released;
+ * - `cli`: `deno run -A model/cli/zip.ts [-d] < input > output` as a child process under
+ *   `/usr/bin/time`, which also gives its peak RSS; Deno's start and the module loading count.
+ *
+ * Times are CPU time (user + system; in this process `process.cpuUsage`, of the child what
+ * `/usr/bin/time` reports), as medians over rounds that run core, stack and cli in turn (after
+ * one warm-up round); the ratios are of the medians, against `core`. Every output is checked:
+ * compressed streams inflate (node:zlib) to the input, decompressed ones equal it.
+ * Run: `deno run -A bench/zip_stack_bench.ts [text|random]…`; ZIP_STACK_REPEATS sets the rounds
+ * (default 5).
+ *
+ * @module
+ */
+
+import zlib from "node:zlib";
+import process from "node:process";
+import { compress, decompress } from "../impl/zip/mod.ts";
+import { requestSampleQueue, zipMachine, zipSample } from "../impl/wd/zip_sample.ts";
+import { ZipAlgType } from "../impl/device/zip_engine.ts";
+import { Platform } from "../impl/platform.ts";
+import { prng } from "../impl/sched.ts";
+import { concat, textCorpus } from "../model/zip_fuzz.ts";
+
+const SIZE = 16 << 20;
+const PIECE = 64 << 10;
+const repeats = Number(Deno.env.get("ZIP_STACK_REPEATS") ?? 5);
+const only = Deno.args;
+if (!Number.isInteger(repeats) || repeats < 1) {
+  console.error(`zip_stack_bench: ZIP_STACK_REPEATS must be a positive integer`);
+  Deno.exit(2);
+}
+
+/** Milliseconds of CPU time (user + system) this process used so far. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
+
+/** `SIZE` bytes of `prng(1)`. */
+function randomCorpus(): Uint8Array {
+  const rnd = prng(1);
+  const out = new Uint8Array(SIZE);
+  for (let i = 0; i < SIZE; i++) out[i] = rnd() * 256;
+  return out;
+}
+
+/** The stack path in this process: boot, queue, stream `input` through it, release. */
+async function throughStack(input: Uint8Array, decompressing: boolean): Promise<Uint8Array> {
+  const machine = await zipMachine(new Platform({ quirks: {} }));
+  const algType = decompressing ? ZipAlgType.decompress : ZipAlgType.compress;
+  const queue = await requestSampleQueue(machine, algType);
+  if (typeof queue === "string") throw new Error(`requesting a queue failed: ${queue}`);
+  const parts: Uint8Array[] = [];
+  function* pieces() {
+    for (let at = 0; at < input.length; at += PIECE) yield input.subarray(at, at + PIECE);
+  }
+  try {
+    const job = { format: "zlib" as const, decompress: decompressing, quirks: {} };
+    await zipSample(queue, job, pieces(), (output) => void parts.push(output));
+  } finally {
+    await queue.release();
+  }
+  return concat(parts);
+}
+
+/** What one child run of the CLI used: CPU and wall-clock milliseconds, peak RSS in KiB. */
+interface ChildRun {
+  readonly cpu: number;
+  readonly wall: number;
+  readonly rssKiB: number;
+}
+
+/** Runs the CLI on file `input` (with `-d` when decompressing) into file `output`. */
+async function throughCli(
+  input: string,
+  output: string,
+  decompressing: boolean,
+  dir: string,
+): Promise<ChildRun> {
+  const report = `${dir}/time.txt`;
+  const script = 'exec /usr/bin/time -f "%e %U %S %M" -o "$1" "$2" run -A "$3" $4 < "$5" > "$6"';
+  const cli = new URL("../model/cli/zip.ts", import.meta.url).pathname;
+  const args = ["-c", script, "sh", report, Deno.execPath(), cli, decompressing ? "-d" : ""];
+  const child = await new Deno.Command("sh", { args: [...args, input, output], stderr: "piped" })
+    .output();
+  if (!child.success) {
+    throw new Error(`the zip CLI failed: ${new TextDecoder().decode(child.stderr).trim()}`);
+  }
+  const [wall, user, sys, rss] = Deno.readTextFileSync(report).trim().split(/\s+/).map(Number);
+  return { cpu: (user + sys) * 1000, wall: wall * 1000, rssKiB: rss };
+}
+
+/** Fails unless `out` is what `way` should have made of `input`. */
+function check(what: string, input: Uint8Array, out: Uint8Array, decompressing: boolean) {
+  const plain = decompressing ? out : new Uint8Array(zlib.inflateSync(out));
+  const original = decompressing ? decompress(input, "zlib") : input;
+  if (plain.length !== original.length || !plain.every((b, i) => b === original[i])) {
+    throw new Error(`${what}: the output does not decode to the input`);
+  }
+}
+
+try {
+  await new Deno.Command("/usr/bin/time", { args: ["true"] }).output();
+} catch {
+  console.error("zip_stack_bench: needs /usr/bin/time (Debian package `time`)");
+  Deno.exit(2);
+}
+
+const dir = Deno.makeTempDirSync({ prefix: "zip_stack_bench" });
+const corpora: [string, () => Uint8Array][] = [
+  ["text", () => textCorpus(1, SIZE)],
+  ["random", randomCorpus],
+];
+console.log(
+  `| corpus | direction | core ms | stack ms | cli ms (wall) | stack/core | cli/core | ` +
+    `cli peak RSS |`,
+);
+console.log("|---|---|---:|---:|---:|---:|---:|---:|");
+try {
+  for (const [name, make] of corpora) {
+    if (only.length > 0 && !only.includes(name)) continue;
+    const plain = make();
+    const packed = compress(plain, "zlib", 6);
+    for (const decompressing of [false, true]) {
+      const input = decompressing ? packed : plain;
+      const inputFile = `${dir}/${name}.in`, outputFile = `${dir}/${name}.out`;
+      Deno.writeFileSync(inputFile, input);
+      const core = (): Uint8Array =>
+        decompressing ? decompress(input, "zlib") : compress(input, "zlib", 6);
+      const times = { core: [] as number[], stack: [] as number[], cli: [] as number[] };
+      const walls: number[] = [], rss: number[] = [];
+      for (let round = 0; round <= repeats; round++) {
+        let t = cpuMs();
+        const direct = core();
+        const coreMs = cpuMs() - t;
+        t = cpuMs();
+        const stacked = await throughStack(input, decompressing);
+        const stackMs = cpuMs() - t;
+        const run = await throughCli(inputFile, outputFile, decompressing, dir);
+        if (round === 0) {
+          check(`${name} core`, input, direct, decompressing);
+          check(`${name} stack`, input, stacked, decompressing);
+          check(`${name} cli`, input, Deno.readFileSync(outputFile), decompressing);
+          continue; // the warm-up round
+        }
+        times.core.push(coreMs);
+        times.stack.push(stackMs);
+        times.cli.push(run.cpu);
+        walls.push(run.wall);
+        rss.push(run.rssKiB);
+      }
+      const [core_, stack, cli] = [median(times.core), median(times.stack), median(times.cli)];
+      console.log(
+        `| ${name} | ${decompressing ? "decompress" : "compress -6"} | ${core_.toFixed(0)} | ` +
+          `${stack.toFixed(0)} | ${cli.toFixed(0)} (${median(walls).toFixed(0)}) | ` +
+          `${(stack / core_).toFixed(2)}x | ${(cli / core_).toFixed(2)}x | ` +
+          `${(Math.max(...rss) / 1024).toFixed(0)} MiB |`,
+      );
+    }
+  }
+} finally {
+  Deno.removeSync(dir, { recursive: true });
+}
