@@ -35,7 +35,7 @@ import {
 } from "../device/zip_engine.ts";
 import { ZipQmEngine } from "../device/zip_qm_engine.ts";
 import type { Platform } from "../platform.ts";
-import type { Quirks } from "../quirks.ts";
+import type { QuirkName, Quirks } from "../quirks.ts";
 import { loopGuard } from "../runaway.ts";
 import { bootWdHost, type WdHost } from "./host.ts";
 import { WdSys } from "./sys.ts";
@@ -46,6 +46,9 @@ export const SAMPLE_MAX_INPUT = 16 * 1024 * 1024;
 
 /** Output room of a one-shot decompression (twice the sample's 8 MiB `dest_avail_out`). */
 export const SAMPLE_MAX_OUTPUT = 16 * 1024 * 1024;
+
+/** The seed defects of the catalogue that live in the sample. */
+export const SAMPLE_QUIRKS: readonly QuirkName[] = ["sampleZlibHeaderOnly"];
 
 /** Input bytes per streaming request, and the output room of each. */
 export const SAMPLE_CHUNK = 1024 * 1024;

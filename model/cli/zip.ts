@@ -16,6 +16,7 @@
 import { ZipAlgType } from "../../impl/device/zip_engine.ts";
 import {
   requestSampleQueue,
+  SAMPLE_QUIRKS,
   SampleError,
   type SampleSummary,
   zipMachine,
@@ -33,7 +34,6 @@ import {
   type Writer,
 } from "./common.ts";
 import { Platform } from "../../impl/platform.ts";
-import { wdzipMachine } from "../machines/wdzip.ts";
 
 const USAGE = `usage: npm run zip -- [-d] [-g] [-1..-9] [--quirk NAME]... [--] < in > out
   -d, --decompress  decompress a zlib or gzip stream (detected from its header)
@@ -168,11 +168,9 @@ function options(argv: readonly string[]): Options | "help" {
   }
   const quirks = quirkNames(flags.quirk as string[] | undefined);
   for (const q of quirks) {
-    if (!wdzipMachine.quirks.includes(q)) {
+    if (!SAMPLE_QUIRKS.includes(q)) {
       throw new UsageError(
-        `--quirk ${q}: the zip path does not exercise it (it takes ${
-          wdzipMachine.quirks.join(", ")
-        })`,
+        `--quirk ${q}: the zip path does not exercise it (it takes ${SAMPLE_QUIRKS.join(", ")})`,
       );
     }
   }

@@ -21,7 +21,12 @@ import { fromHex, zipContent } from "../../spec/zipcrypto.ts";
 import type { Kernel } from "../../impl/kernel.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import { ImmediateSched, type Sched } from "../../impl/sched.ts";
-import { runZipSample, type ZipMachine, zipMachine } from "../../impl/wd/zip_sample.ts";
+import {
+  runZipSample,
+  SAMPLE_QUIRKS,
+  type ZipMachine,
+  zipMachine,
+} from "../../impl/wd/zip_sample.ts";
 import { parseWithSchema } from "../commands.ts";
 import type { Implementation, Machine } from "../machine.ts";
 import { decodedContent, hex, ZIP_SOURCES, ZIP_STREAMS } from "./zip_common.ts";
@@ -61,7 +66,7 @@ export const wdzipMachine: Machine<WdzipState, WdzipCommand> = {
   name: "wdzip",
   vars: ["queues"],
   prelude: [],
-  quirks: ["sampleZlibHeaderOnly"],
+  quirks: SAMPLE_QUIRKS,
   runs: 100,
   // One sample is one process; without PASIDs two processes share one IOVA space, which the
   // sdmdev machine refuses (single-process rule), so sample runs never race each other.
