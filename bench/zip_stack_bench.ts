@@ -10,14 +10,17 @@
  *   (impl/wd/zip_sample.ts `zipMachine`), a queue requested, the input streamed through
  *   `zipSample` in 64 KiB pieces, the queue released;
  * - `cli`: `deno run -A model/cli/zip.ts [-d] < input > output` as a child process under
- *   `/usr/bin/time`, which also gives its peak RSS; Deno's start and the module loading count.
+ *   `/usr/bin/time`, which also gives its peak RSS; Deno's start and the module loading count;
+ * - `core cli` (the second anchor): bench/zip_core_pipe.ts as a child the same way: stdin read
+ *   whole, the core called on it, the result written to stdout; a start, pipes and a cold JIT
+ *   as the CLI has them, without the stack.
  *
- * Times are CPU time (user + system; in this process `process.cpuUsage`, of the child what
- * `/usr/bin/time` reports), as medians over rounds that run core, stack and cli in turn (after
- * one warm-up round); the ratios are of the medians, against `core`. Every output is checked:
- * compressed streams inflate (node:zlib) to the input, decompressed ones equal it.
- * Run: `deno run -A bench/zip_stack_bench.ts [text|random]…`; ZIP_STACK_REPEATS sets the rounds
- * (default 5).
+ * Times are CPU time (user + system; in this process `process.cpuUsage`, of a child what
+ * `/usr/bin/time` reports), as medians over rounds that run each in turn (after one warm-up
+ * round); the ratios are of the medians: stack and cli against core, cli against core cli.
+ * Every output is checked: compressed streams inflate (node:zlib) to the input, decompressed
+ * ones equal it. Run: `deno run -A bench/zip_stack_bench.ts [text|random]…`;
+ * ZIP_STACK_REPEATS sets the rounds (default 5).
  *
  * @module
  */
@@ -75,28 +78,32 @@ async function throughStack(input: Uint8Array, decompressing: boolean): Promise<
   return concat(parts);
 }
 
-/** What one child run of the CLI used: CPU and wall-clock milliseconds, peak RSS in KiB. */
+/** What one child run used: CPU and wall-clock milliseconds, peak RSS in KiB. */
 interface ChildRun {
   readonly cpu: number;
   readonly wall: number;
   readonly rssKiB: number;
 }
 
-/** Runs the CLI on file `input` (with `-d` when decompressing) into file `output`. */
-async function throughCli(
+/**
+ * Runs `deno run -A SCRIPT [-d]` (a path from this directory) on file `input` into file
+ * `output` under `/usr/bin/time`.
+ */
+async function child(
+  script: string,
   input: string,
   output: string,
   decompressing: boolean,
   dir: string,
 ): Promise<ChildRun> {
   const report = `${dir}/time.txt`;
-  const script = 'exec /usr/bin/time -f "%e %U %S %M" -o "$1" "$2" run -A "$3" $4 < "$5" > "$6"';
-  const cli = new URL("../model/cli/zip.ts", import.meta.url).pathname;
-  const args = ["-c", script, "sh", report, Deno.execPath(), cli, decompressing ? "-d" : ""];
-  const child = await new Deno.Command("sh", { args: [...args, input, output], stderr: "piped" })
+  const sh = 'exec /usr/bin/time -f "%e %U %S %M" -o "$1" "$2" run -A "$3" $4 < "$5" > "$6"';
+  const path = new URL(script, import.meta.url).pathname;
+  const args = ["-c", sh, "sh", report, Deno.execPath(), path, decompressing ? "-d" : ""];
+  const run = await new Deno.Command("sh", { args: [...args, input, output], stderr: "piped" })
     .output();
-  if (!child.success) {
-    throw new Error(`the zip CLI failed: ${new TextDecoder().decode(child.stderr).trim()}`);
+  if (!run.success) {
+    throw new Error(`${script} failed: ${new TextDecoder().decode(run.stderr).trim()}`);
   }
   const [wall, user, sys, rss] = Deno.readTextFileSync(report).trim().split(/\s+/).map(Number);
   return { cpu: (user + sys) * 1000, wall: wall * 1000, rssKiB: rss };
@@ -124,10 +131,10 @@ const corpora: [string, () => Uint8Array][] = [
   ["random", randomCorpus],
 ];
 console.log(
-  `| corpus | direction | core ms | stack ms | cli ms (wall) | stack/core | cli/core | ` +
-    `cli peak RSS |`,
+  "| corpus | direction | core ms | stack ms | cli ms (wall) | core cli ms | stack/core | " +
+    "cli/core | cli/core cli | cli peak RSS |",
 );
-console.log("|---|---|---:|---:|---:|---:|---:|---:|");
+console.log("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
 try {
   for (const [name, make] of corpora) {
     if (only.length > 0 && !only.includes(name)) continue;
@@ -135,12 +142,11 @@ try {
     const packed = compress(plain, "zlib", 6);
     for (const decompressing of [false, true]) {
       const input = decompressing ? packed : plain;
-      const inputFile = `${dir}/${name}.in`, outputFile = `${dir}/${name}.out`;
-      Deno.writeFileSync(inputFile, input);
-      const core = (): Uint8Array =>
-        decompressing ? decompress(input, "zlib") : compress(input, "zlib", 6);
-      const times = { core: [] as number[], stack: [] as number[], cli: [] as number[] };
-      const walls: number[] = [], rss: number[] = [];
+      const inFile = `${dir}/${name}.in`, outFile = `${dir}/${name}.out`;
+      Deno.writeFileSync(inFile, input);
+      const core = () => decompressing ? decompress(input, "zlib") : compress(input, "zlib", 6);
+      const cpu = { core: [] as number[], stack: [] as number[], cli: [] as number[] };
+      const coreCli: number[] = [], walls: number[] = [], rss: number[] = [];
       for (let round = 0; round <= repeats; round++) {
         let t = cpuMs();
         const direct = core();
@@ -148,25 +154,30 @@ try {
         t = cpuMs();
         const stacked = await throughStack(input, decompressing);
         const stackMs = cpuMs() - t;
-        const run = await throughCli(inputFile, outputFile, decompressing, dir);
+        const anchor = await child("./zip_core_pipe.ts", inFile, outFile, decompressing, dir);
+        if (round === 0) {
+          check(`${name} core cli`, input, Deno.readFileSync(outFile), decompressing);
+        }
+        const run = await child("../model/cli/zip.ts", inFile, outFile, decompressing, dir);
         if (round === 0) {
           check(`${name} core`, input, direct, decompressing);
           check(`${name} stack`, input, stacked, decompressing);
-          check(`${name} cli`, input, Deno.readFileSync(outputFile), decompressing);
+          check(`${name} cli`, input, Deno.readFileSync(outFile), decompressing);
           continue; // the warm-up round
         }
-        times.core.push(coreMs);
-        times.stack.push(stackMs);
-        times.cli.push(run.cpu);
+        cpu.core.push(coreMs);
+        cpu.stack.push(stackMs);
+        cpu.cli.push(run.cpu);
+        coreCli.push(anchor.cpu);
         walls.push(run.wall);
         rss.push(run.rssKiB);
       }
-      const [core_, stack, cli] = [median(times.core), median(times.stack), median(times.cli)];
+      const [c, s, l, a] = [cpu.core, cpu.stack, cpu.cli, coreCli].map(median);
+      const x = (r: number) => `${r.toFixed(2)}x`;
       console.log(
-        `| ${name} | ${decompressing ? "decompress" : "compress -6"} | ${core_.toFixed(0)} | ` +
-          `${stack.toFixed(0)} | ${cli.toFixed(0)} (${median(walls).toFixed(0)}) | ` +
-          `${(stack / core_).toFixed(2)}x | ${(cli / core_).toFixed(2)}x | ` +
-          `${(Math.max(...rss) / 1024).toFixed(0)} MiB |`,
+        `| ${name} | ${decompressing ? "decompress" : "compress -6"} | ${c.toFixed(0)} | ` +
+          `${s.toFixed(0)} | ${l.toFixed(0)} (${median(walls).toFixed(0)}) | ${a.toFixed(0)} | ` +
+          `${x(s / c)} | ${x(l / c)} | ${x(l / a)} | ${(Math.max(...rss) / 1024).toFixed(0)} MiB |`,
       );
     }
   }
