@@ -16,6 +16,7 @@
 import { ZipAlgType } from "../../impl/device/zip_engine.ts";
 import {
   requestSampleQueue,
+  SAMPLE_CHUNK,
   SAMPLE_QUIRKS,
   SampleError,
   type SampleSummary,
@@ -77,6 +78,30 @@ function detectFormat(head: Uint8Array): "zlib" | "gzip" | undefined {
   if (head[0] === 0x1f && head[1] === 0x8b) return "gzip";
   if ((head[0] & 0x0f) === 8 && ((head[0] << 8) | head[1]) % 31 === 0) return "zlib";
   return undefined;
+}
+
+/**
+ * What `reader` gives until its end, in pieces of {@link SAMPLE_CHUNK} bytes (the last one
+ * shorter), each a buffer of its own filled by as many reads as it takes: a request's worth of
+ * input per piece, without a buffer per pipe read (`Deno.stdin.readable` allocates one for
+ * every 64 KiB).
+ */
+async function* pieces(
+  reader: { read(p: Uint8Array): Promise<number | null> },
+): AsyncGenerator<Uint8Array> {
+  for (let eof = false; !eof;) {
+    const piece = new Uint8Array(SAMPLE_CHUNK);
+    let length = 0;
+    while (length < piece.length) {
+      const n = await reader.read(piece.subarray(length));
+      if (n === null) {
+        eof = true;
+        break;
+      }
+      length += n;
+    }
+    if (length > 0) yield piece.subarray(0, length);
+  }
 }
 
 /** The first `n` bytes of `input` (fewer if it is shorter) and all of `input` again. */
@@ -195,7 +220,7 @@ async function main(): Promise<number> {
       yield p;
     }
   }
-  let input: AsyncIterable<Uint8Array> = counted(Deno.stdin.readable);
+  let input: AsyncIterable<Uint8Array> = counted(pieces(Deno.stdin));
   let format: "zlib" | "gzip" = opts.gzip ? "gzip" : "zlib";
   if (opts.decompress) {
     const { head, all } = await peek(input, 2);
