@@ -330,3 +330,69 @@ Deno.test("zip --quirk refuses a defect its path does not exercise: one line, ex
   const r = await zip(["--quirk", "unshareUnderflow"], new TextEncoder().encode("x"));
   assertOneLine(r, 2, /^zip: error: --quirk unshareUnderflow: the zip path does not exercise it/);
 });
+
+/** `n` bytes of `prng(seed)`: incompressible. */
+function noiseOf(n: number, seed: number): Uint8Array {
+  const next = prng(seed);
+  return Uint8Array.from({ length: n }, () => next() * 256);
+}
+
+/** Sizes around the CLI's 1 MiB requests: where one request ends and the next begins. */
+const BOUNDARIES = [1, SAMPLE_CHUNK - 1, SAMPLE_CHUNK, SAMPLE_CHUNK + 1, 2 * SAMPLE_CHUNK + 1];
+
+Deno.test("zip at 1 MiB request boundaries: 1 byte, and ±1 around them, round trip", async (t) => {
+  for (const size of BOUNDARIES) {
+    const cases: [string, string[], Uint8Array, (b: Uint8Array) => Uint8Array][] = [
+      ["incompressible, zlib", [], noiseOf(size, size), (b) => new Uint8Array(inflateSync(b))],
+      ["text, gzip -1", ["-g1"], text(size / 30 + 1).subarray(0, size), (b) => gunzipSync(b)],
+    ];
+    for (const [what, args, plain, reference] of cases) {
+      await t.step(`${size} B, ${what}`, async () => {
+        const packed = await zip(args, plain);
+        assert.equal(packed.code, 0, packed.stderr);
+        assert.ok(equalBytes(new Uint8Array(reference(packed.stdout)), plain));
+        const back = await zip(["-d"], packed.stdout);
+        assert.equal(back.code, 0, back.stderr);
+        assert.ok(equalBytes(back.stdout, plain), `-d gave ${back.stdout.length} bytes`);
+      });
+    }
+  }
+});
+
+/**
+ * A stored-block zlib stream of exactly `length` bytes (node:zlib at level 0) and what it
+ * decodes to: its requests' input then ends at the same boundaries as the stream's bytes.
+ */
+function storedStreamOf(length: number): { stream: Uint8Array; plain: Uint8Array } {
+  const noise = noiseOf(length, 3);
+  for (let n = length - 6, tries = 0; n > 0 && tries < 8; tries++) {
+    const stream = new Uint8Array(deflateSync(noise.subarray(0, n), { level: 0 }));
+    if (stream.length === length) return { stream, plain: noise.subarray(0, n) };
+    n += length - stream.length; // a stored stream grows by a byte a byte, plus block headers
+  }
+  throw new Error(`no stored zlib stream of ${length} bytes`);
+}
+
+Deno.test("zip -d of streams ending at and around a request boundary, whole and cut", async (t) => {
+  for (const length of [SAMPLE_CHUNK - 1, SAMPLE_CHUNK, SAMPLE_CHUNK + 1]) {
+    const { stream, plain } = storedStreamOf(length);
+    await t.step(`${length} B: decodes to its input`, async () => {
+      const r = await zip(["-d"], stream);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(equalBytes(r.stdout, plain));
+    });
+  }
+  const { stream, plain } = storedStreamOf(2 * SAMPLE_CHUNK + 1);
+  for (const cut of [SAMPLE_CHUNK - 1, SAMPLE_CHUNK, SAMPLE_CHUNK + 1, stream.length - 1]) {
+    await t.step(
+      `cut to ${cut} bytes: truncated, exit 1, what was written is a prefix`,
+      async () => {
+        const r = await zip(["-d"], stream.subarray(0, cut));
+        assertOneLine(r, 1, /stdin: truncated: the input ends inside the stream/);
+        assert.ok(r.stdout.length < plain.length);
+        assert.ok(equalBytes(r.stdout, plain.subarray(0, r.stdout.length)));
+        if (r.stdout.length > 0) assert.match(r.stderr, /the \d+ bytes written are incomplete/);
+      },
+    );
+  }
+});
