@@ -1,5 +1,5 @@
 /**
- * The ZIP core called directly as a command, the second anchor of bench/zip_stack_bench.ts:
+ * The ZIP core called directly as a command, the second anchor of bench/zip_stack.ts:
  * `deno run -A bench/zip_core_pipe.ts [-d] < in > out` reads stdin whole, compresses it to zlib
  * at level 6 (or with `-d` decompresses a zlib stream) with impl/zip in one call, and writes
  * the result to stdout. It loads the core only, so its start is the least a Deno command pays.

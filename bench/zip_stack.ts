@@ -19,7 +19,7 @@
  * `/usr/bin/time` reports), as medians over rounds that run each in turn (after one warm-up
  * round); the ratios are of the medians: stack and cli against core, cli against core cli.
  * Every output is checked: compressed streams inflate (node:zlib) to the input, decompressed
- * ones equal it. Run: `deno run -A bench/zip_stack_bench.ts [text|random]…`;
+ * ones equal it. Run: `deno run -A bench/zip_stack.ts [text|random]…`;
  * ZIP_STACK_REPEATS sets the rounds (default 5).
  *
  * @module
@@ -39,7 +39,7 @@ const PIECE = 64 << 10;
 const repeats = Number(Deno.env.get("ZIP_STACK_REPEATS") ?? 5);
 const only = Deno.args;
 if (!Number.isInteger(repeats) || repeats < 1) {
-  console.error(`zip_stack_bench: ZIP_STACK_REPEATS must be a positive integer`);
+  console.error(`zip_stack: ZIP_STACK_REPEATS must be a positive integer`);
   Deno.exit(2);
 }
 
@@ -121,15 +121,21 @@ function check(what: string, input: Uint8Array, out: Uint8Array, decompressing: 
 try {
   await new Deno.Command("/usr/bin/time", { args: ["true"] }).output();
 } catch {
-  console.error("zip_stack_bench: needs /usr/bin/time (Debian package `time`)");
+  console.error("zip_stack: needs /usr/bin/time (Debian package `time`)");
   Deno.exit(2);
 }
 
-const dir = Deno.makeTempDirSync({ prefix: "zip_stack_bench" });
 const corpora: [string, () => Uint8Array][] = [
   ["text", () => textCorpus(1, SIZE)],
   ["random", randomCorpus],
 ];
+for (const name of only) {
+  if (!corpora.some(([known]) => known === name)) {
+    console.error(`zip_stack: unknown corpus "${name}" (known: text, random)`);
+    Deno.exit(2);
+  }
+}
+const dir = Deno.makeTempDirSync({ prefix: "zip_stack" });
 console.log(
   "| corpus | direction | core ms | stack ms | cli ms (wall) | core cli ms | stack/core | " +
     "cli/core | cli/core cli | cli peak RSS |",
