@@ -33,7 +33,7 @@ import { requestSampleQueue, SAMPLE_CHUNK, zipMachine, zipSample } from "../impl
 import { ZipAlgType } from "../impl/device/zip_engine.ts";
 import { Platform } from "../impl/platform.ts";
 import { prng } from "../impl/sched.ts";
-import { concat, textCorpus } from "../model/zip_fuzz.ts";
+import { concat, equalBytes, textCorpus } from "../model/zip_fuzz.ts";
 
 const SIZE = 16 << 20;
 const repeats = Number(Deno.env.get("ZIP_STACK_REPEATS") ?? 5);
@@ -111,6 +111,7 @@ async function child(
   dir: string,
 ): Promise<ChildRun> {
   const report = `${dir}/time.txt`;
+  // $4 unquoted: no argument at all when not decompressing.
   const sh = 'exec /usr/bin/time -f "%e %U %S %M" -o "$1" "$2" run -A "$3" $4 < "$5" > "$6"';
   const path = new URL(script, import.meta.url).pathname;
   const args = ["-c", sh, "sh", report, Deno.execPath(), path, decompressing ? "-d" : ""];
@@ -123,11 +124,10 @@ async function child(
   return { cpu: (user + sys) * 1000, wall: wall * 1000, rssKiB: rss };
 }
 
-/** Fails unless `out` is what `way` should have made of `input`. */
-function check(what: string, input: Uint8Array, out: Uint8Array, decompressing: boolean) {
-  const plain = decompressing ? out : new Uint8Array(zlib.inflateSync(out));
-  const original = decompressing ? decompress(input, "zlib") : input;
-  if (plain.length !== original.length || !plain.every((b, i) => b === original[i])) {
+/** Fails unless `out` decodes to `plain` (or, `decompressing`, is `plain`). */
+function check(what: string, plain: Uint8Array, out: Uint8Array, decompressing: boolean) {
+  const decoded = decompressing ? out : new Uint8Array(zlib.inflateSync(out));
+  if (!equalBytes(decoded, plain)) {
     throw new Error(`${what}: the output does not decode to the input`);
   }
 }
@@ -176,13 +176,13 @@ try {
         const stackMs = cpuMs() - t;
         const anchor = await child("./zip_core_pipe.ts", inFile, outFile, decompressing, dir);
         if (round === 0) {
-          check(`${name} core cli`, input, Deno.readFileSync(outFile), decompressing);
+          check(`${name} core cli`, plain, Deno.readFileSync(outFile), decompressing);
         }
         const run = await child("../model/cli/zip.ts", inFile, outFile, decompressing, dir);
         if (round === 0) {
-          check(`${name} core`, input, direct, decompressing);
-          check(`${name} stack`, input, stacked as Uint8Array, decompressing);
-          check(`${name} cli`, input, Deno.readFileSync(outFile), decompressing);
+          check(`${name} core`, plain, direct, decompressing);
+          check(`${name} stack`, plain, stacked as Uint8Array, decompressing);
+          check(`${name} cli`, plain, Deno.readFileSync(outFile), decompressing);
           continue; // the warm-up round
         }
         cpu.core.push(coreMs);
