@@ -396,3 +396,27 @@ Deno.test("zip -d of streams ending at and around a request boundary, whole and 
     );
   }
 });
+
+Deno.test({
+  name: "zip: an output that cannot be written is one line and exit 1, both ways",
+  ignore: Deno.build.os !== "linux",
+  fn: async () => {
+    const plain = text(10_000);
+    const dir = await Deno.makeTempDir();
+    const files = { plain: `${dir}/plain`, packed: `${dir}/packed.z` };
+    await Deno.writeFile(files.plain, plain);
+    await Deno.writeFile(files.packed, deflateSync(plain));
+    try {
+      for (const [args, input] of [[[], files.plain], [["-d"], files.packed]] as const) {
+        const r = await new Deno.Command("sh", {
+          args: ["-c", `"$@" < ${input} > /dev/full`, "sh", ...zipCommand, ...args],
+          env,
+        }).output();
+        const stderr = new TextDecoder().decode(r.stderr);
+        assertOneLine({ code: r.code, stderr }, 1, /^zip: error: stdout: write failed after 0 /);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
