@@ -509,6 +509,8 @@ export class QpRings {
 export interface EngineDma {
   /** Reads `length` bytes at `iova`, or the fault that stopped it. */
   read(iova: number, length: number): Uint8Array | { fault: string };
+  /** Fills `out` with the bytes at `iova`; the fault that stopped it, if any. */
+  readInto(iova: number, out: Uint8Array): { fault: string } | undefined;
   /** Writes `data` at `iova`; the fault that stopped it, if any. */
   write(iova: number, data: Uint8Array): { fault: string } | undefined;
 }
@@ -903,14 +905,17 @@ export class QmDevice {
   readonly #dmaPort: EngineDma = {
     read: (iova, length) => {
       const out = new Uint8Array(length);
-      for (let done = 0; done < length;) {
-        const n = Math.min(length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
+      return this.#dmaPort.readInto(iova, out) ?? out;
+    },
+    readInto: (iova, out) => {
+      for (let done = 0; done < out.length;) {
+        const n = Math.min(out.length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
         if (!this.#dmaReadInto(iova + done, out.subarray(done, done + n))) {
           return { fault: `iommu fault reading ${iova + done}` };
         }
         done += n;
       }
-      return out;
+      return undefined;
     },
     write: (iova, data) => {
       for (let done = 0; done < data.length;) {

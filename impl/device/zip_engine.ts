@@ -13,7 +13,9 @@
  * A stateless SQE is one whole job: all input_data_length bytes are the input and the stream
  * is finished (compression writes the complete framed stream). Output goes to the destination
  * in chunks of at most {@link dmaChunk} bytes through one reused buffer, so the engine's
- * memory does not depend on dest_avail_out and an SQE allocates no output buffer.
+ * memory does not depend on dest_avail_out and an SQE allocates no output buffer; an input of
+ * at most {@link dmaChunk} bytes is read into another reused buffer (a larger one into a
+ * buffer of its own).
  *
  * Stateful mode, as the later hardware has it (UADK `hisi_comp.c`): dw7 bits 25-27 are the
  * flush type (1 finish, 0 sync flush: more input follows), the stream mode (1 stateful) and
@@ -51,6 +53,13 @@ export const dmaChunk = 1 << 20;
  * by every one after (each chunk is written to the destination before the next is produced).
  */
 let staging: Uint8Array | undefined;
+
+/**
+ * The engine's input buffer of {@link dmaChunk} bytes, reused as {@link staging} is. A stream
+ * context keeps no reference into it: each SQE's input is read here anew, and the streams
+ * copy (compression) or finish reading (decompression) their input within the call.
+ */
+let inputStaging: Uint8Array | undefined;
 
 /** Queue alg_type values: which way a queue's SQEs go. */
 export const ZipAlgType = {
@@ -219,8 +228,8 @@ export function decodeZipSqe(bytes: Uint8Array): ZipSqe {
 
 /** The device's view of memory: IOMMU-translated DMA by IOVA. */
 export interface ZipDma {
-  /** Reads `length` bytes at `iova`, or reports why the translation failed. */
-  read(iova: number, length: number): Uint8Array | { fault: string };
+  /** Fills `out` with the bytes at `iova`; returns a fault when the translation failed. */
+  readInto(iova: number, out: Uint8Array): { fault: string } | undefined;
   /** Writes `data` at `iova`; returns a fault when the translation failed. */
   write(iova: number, data: Uint8Array): { fault: string } | undefined;
 }
@@ -260,9 +269,13 @@ export function executeZipSqe(
   if (!format || !validLevel || (!compressing && options.algType !== ZipAlgType.decompress)) {
     return { sqe: complete(sqe, 0, 0, ZipStatus.badRequest) };
   }
-  const input = dma.read(sqe.sourceAddr, sqe.inputDataLength);
-  if (!(input instanceof Uint8Array)) {
-    return { sqe: complete(sqe, 0, 0, ZipStatus.dmaReadFault), fault: input.fault };
+  const length = sqe.inputDataLength;
+  const input = length <= dmaChunk
+    ? (inputStaging ??= new Uint8Array(dmaChunk)).subarray(0, length)
+    : new Uint8Array(length);
+  const readFault = dma.readInto(sqe.sourceAddr, input);
+  if (readFault) {
+    return { sqe: complete(sqe, 0, 0, ZipStatus.dmaReadFault), fault: readFault.fault };
   }
   const key = sqe.streamCtxAddr;
   const keep = options.contexts !== undefined && key !== 0;
