@@ -159,7 +159,8 @@ export interface SampleSummary {
 /**
  * Streams `input` through `queue` as `job` says (module doc), handing the output to `sink` as
  * each request completes (pieces of at most {@link SAMPLE_CHUNK} bytes). Input goes straight
- * into the shared source buffer, as the seed's sample reads its file into it. Throws
+ * into the shared source buffer, as the seed's sample reads its file into it, each piece before
+ * the next is asked for (so `input` may reuse its buffer from one piece to the next). Throws
  * {@link SampleError}; whatever `sink` received before is incomplete then.
  */
 export async function zipSample(

@@ -82,15 +82,16 @@ function detectFormat(head: Uint8Array): "zlib" | "gzip" | undefined {
 
 /**
  * What `reader` gives until its end, in pieces of {@link SAMPLE_CHUNK} bytes (the last one
- * shorter), each a buffer of its own filled by as many reads as it takes: a request's worth of
+ * shorter), filled by as many reads as it takes into one reused buffer: a request's worth of
  * input per piece, without a buffer per pipe read (`Deno.stdin.readable` allocates one for
- * every 64 KiB).
+ * every 64 KiB). A piece is valid until the next one is asked for (`zipSample` copies each
+ * before; {@link peek} copies what it keeps).
  */
 async function* pieces(
   reader: { read(p: Uint8Array): Promise<number | null> },
 ): AsyncGenerator<Uint8Array> {
+  const piece = new Uint8Array(SAMPLE_CHUNK);
   for (let eof = false; !eof;) {
-    const piece = new Uint8Array(SAMPLE_CHUNK);
     let length = 0;
     while (length < piece.length) {
       const n = await reader.read(piece.subarray(length));
@@ -104,7 +105,10 @@ async function* pieces(
   }
 }
 
-/** The first `n` bytes of `input` (fewer if it is shorter) and all of `input` again. */
+/**
+ * The first `n` bytes of `input` (fewer if it is shorter) and all of `input` again; the pieces
+ * read ahead are copies, so `input` may reuse its buffers.
+ */
 async function peek(
   input: AsyncIterable<Uint8Array>,
   n: number,
@@ -115,7 +119,7 @@ async function peek(
   while (length < n) {
     const r = await it.next();
     if (r.done) break;
-    seen.push(r.value);
+    seen.push(r.value.slice());
     length += r.value.length;
   }
   const head = new Uint8Array(Math.min(n, length));
