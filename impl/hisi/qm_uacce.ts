@@ -9,11 +9,13 @@
  * @module
  */
 import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
+import { UACCE_ALGORITHMS, UACCE_API, UACCE_DEV_SVA } from "../../spec/uacce.ts";
 import type { QmDevice } from "../device/qm_device.ts";
 import type { IommuCore } from "../iommu/core.ts";
 import type { Kernel } from "../kernel.ts";
 import type { Frame } from "../mem/phys.ts";
-import type { UacceBacking, UacceOps, UacceQueue } from "../uacce/queue.ts";
+import type { QmFunction } from "../platform.ts";
+import type { UacceBacking, UacceInterface, UacceOps, UacceQueue } from "../uacce/queue.ts";
 import type { HisiQm, HisiQp } from "./qm.ts";
 
 function qpOf(q: UacceQueue): HisiQp {
@@ -37,6 +39,8 @@ export function qmUacceOps(
   /** The pages of each queue pair's DMA memory, as `dma_alloc_coherent` returned them. */
   const pages = new WeakMap<HisiQp, readonly Frame[]>();
   const dusPages = (qp: HisiQp) => pages.get(qp)!;
+  /** Queue pairs an event arrived for that `is_q_updated` has not consumed. */
+  const updated = new WeakSet<HisiQp>();
   return {
     async getQueue(q) {
       const qdma = qm.allocCoherent(qm.ringBytes);
@@ -47,6 +51,7 @@ export function qmUacceOps(
         return qp;
       }
       qp.qdma = qdma;
+      qp.onEvent = () => updated.add(qp);
       pages.set(qp, iommu.buffers.get(qdma.buffer)!.frames);
       q.priv = qp;
       return undefined;
@@ -62,12 +67,16 @@ export function qmUacceOps(
     },
     startQueue: (q) => qm.startQp(qpOf(q), q.pasid),
     stopQueue: (q) => qm.stopQp(qpOf(q)),
+    isQUpdated: (q) => updated.delete(qpOf(q)),
+    setQpCtx(q, qcType) {
+      const qp = qpOf(q);
+      return qcType === qp.algType ? qp.qn : "EINVAL"; // qc_type is fixed at get_queue here
+    },
     mmap(q, region, size): UacceBacking | Errno {
       const qp = qpOf(q);
       if (region === 0) {
         if (size !== PAGE_SIZE) return "EINVAL";
-        const mmio = device.queueMmio(qp.qn);
-        return { kind: "mmio", readl: (offset) => mmio.readl(offset) };
+        return { kind: "mmio", regs: device.queueMmio(qp.qn) };
       }
       if (size !== dusBytes(qm)) return "EINVAL";
       return { kind: "pages", frames: dusPages(qp) };
@@ -77,5 +86,26 @@ export function qmUacceOps(
       const qp = qpOf(q);
       return { qn: qp.qn, running: qp.started, dus: dusPages(qp).every((f) => f.owner !== null) };
     },
+  };
+}
+
+/**
+ * `qm_alloc_uacce` for QM function `fn`: the interface it registers (`hisi_zip`, SVA asked for
+ * if `sva`, the QM's api and algorithms, one doorbell page, the queue's DUS).
+ */
+export function qmUacceInterface(
+  kernel: Kernel,
+  iommu: IommuCore,
+  fn: QmFunction,
+  sva: boolean,
+): UacceInterface {
+  return {
+    name: "hisi_zip",
+    flags: sva ? UACCE_DEV_SVA : 0,
+    api: UACCE_API,
+    algorithms: UACCE_ALGORITHMS,
+    mmioSize: PAGE_SIZE,
+    dusSize: dusBytes(fn.qm),
+    ops: qmUacceOps(kernel, iommu, fn.qm, fn.device),
   };
 }

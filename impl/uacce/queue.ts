@@ -6,6 +6,7 @@
  * @module
  */
 import type { Errno } from "../../spec/types.ts";
+import type { QmMmio } from "../device/qm_device.ts";
 import { Mutex } from "../kernel.ts";
 import type { Frame } from "../mem/phys.ts";
 
@@ -14,11 +15,11 @@ export type UacceQState = "INIT" | "STARTED" | "ZOMBIE";
 
 /**
  * What a mapping's page-table entries reach: the pages of the queue's DMA memory (DUS), or a
- * register page (MMIO, read through `readl`).
+ * register page (MMIO: the queue's doorbell page, whose writes ring its doorbells).
  */
 export type UacceBacking =
   | { readonly kind: "pages"; readonly frames: readonly Frame[] }
-  | { readonly kind: "mmio"; readonly readl: (offset: number) => number };
+  | { readonly kind: "mmio"; readonly regs: QmMmio };
 
 /** One VMA of a file (`vm_private_data` = the queue, `vm_pgoff` = the region). */
 export interface UacceVma {
@@ -47,6 +48,13 @@ export interface UacceOps {
   startQueue(q: UacceQueue): Promise<Errno | undefined>;
   /** `stop_queue`: the hardware stops the queue (what it executes completes first). */
   stopQueue(q: UacceQueue): Promise<void>;
+  /** `is_q_updated`: an event arrived for `q` since it was last asked (and is consumed). */
+  isQUpdated(q: UacceQueue): boolean;
+  /**
+   * The driver's own ioctl (`ops->ioctl`; the QM's UACCE_CMD_QM_SET_QP_CTX): sets the queue's
+   * `qc_type` and returns its queue pair's number; EINVAL for a type the driver does not run.
+   */
+  setQpCtx(q: UacceQueue, qcType: number): number | Errno;
   /** `mmap` of region `region`, `size` bytes: what the mapping reaches, or EINVAL. */
   mmap(q: UacceQueue, region: 0 | 1, size: number): UacceBacking | Errno;
   /** `get_available_instances`: free hardware queues. */
@@ -57,6 +65,8 @@ export interface UacceOps {
 
 /** What a parent driver registers (`struct uacce_interface` plus the attributes it sets). */
 export interface UacceInterface {
+  /** `name`: the char device is `/dev/<name>-<dev>`, the class device `<name>-<dev>`. */
+  readonly name: string;
   /** `flags` asked for ({@link UacceDevice.flags} holds what was granted). */
   readonly flags: number;
   /** `api_ver`. */

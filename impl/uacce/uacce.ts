@@ -27,6 +27,8 @@ import type { Errno, Ret } from "../../spec/types.ts";
 import { UACCE_DEV_SVA } from "../../spec/uacce.ts";
 import type { Kernel } from "../kernel.ts";
 import type { SvaPasids } from "../sdmdev/sva.ts";
+import { dir, liveDir, roAttr, type SysfsNode } from "../sysfs.ts";
+import type { KernelFile } from "../vfio/files.ts";
 import { UacceDevice, UacceFile, type UacceInterface, UacceQueue } from "./queue.ts";
 
 /** `uacce->ops`, which remove clears: its user after a removal dereferences NULL. */
@@ -37,6 +39,11 @@ function opsOf(u: UacceDevice, where: string) {
 
 function isInt(v: unknown, min: number): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= min;
+}
+
+/** `dev_name` of a device: `<name>-<dev>`. */
+function deviceName(u: UacceDevice): string {
+  return `${u.iface.name}-${u.dev}`;
 }
 
 /** The sysfs attributes of a device. */
@@ -55,6 +62,23 @@ export interface UacceAttrs {
   readonly region_dus_size: number;
 }
 
+/** An open `/dev/<name>-<dev>` as a process's fd table holds it. */
+export class UacceFd implements KernelFile {
+  /** Kind tag. */
+  readonly kind = "uacce";
+
+  /** The fd of file `id` of `core`. */
+  constructor(readonly core: UacceCore, readonly id: number) {}
+
+  /** The close of the fd (the file stays while a mapping holds it). */
+  release(): Promise<Errno | undefined> {
+    return this.core.close(this.id);
+  }
+}
+
+/** A UACCE ioctl: START_Q, PUT_Q, or the driver's SET_QP_CTX with its `qc_type`. */
+export type UacceIoctl = "startQ" | "putQ" | { readonly setQpCtx: number };
+
 /** The uacce class: its devices (the xarray of minors) and the open files. */
 export class UacceCore {
   /** Registered devices by minor (`uacce_xa`). */
@@ -68,10 +92,29 @@ export class UacceCore {
   readonly #k: Kernel;
   readonly #sva: SvaPasids;
 
-  /** The class over the kernel and its SVA layer. */
+  /**
+   * The class over the kernel and its SVA layer; `/sys/class/uacce` lists its devices as
+   * `<name>-<dev>`, each with its attributes ({@link UacceAttrs}).
+   */
   constructor(kernel: Kernel, sva: SvaPasids) {
     this.#k = kernel;
     this.#sva = sva;
+    kernel.sysfs.mount(
+      "/sys/class/uacce",
+      liveDir(() => [...this.xa.values()].map((u) => [deviceName(u), this.#classDir(u)])),
+    );
+  }
+
+  #classDir(u: UacceDevice): SysfsNode {
+    const attr = (name: keyof UacceAttrs) => roAttr(() => this.attrs(u)[name]);
+    return dir({
+      api: attr("api"),
+      flags: attr("flags"),
+      available_instances: attr("available_instances"),
+      algorithms: attr("algorithms"),
+      region_mmio_size: attr("region_mmio_size"),
+      region_dus_size: attr("region_dus_size"),
+    });
   }
 
   /** The registered device of `parent` (the char device node a process opens). */
@@ -89,6 +132,13 @@ export class UacceCore {
     const flags = iface.flags & UACCE_DEV_SVA && svaCapable ? UACCE_DEV_SVA : 0;
     const u = new UacceDevice(this.nextDev++, parent, flags, iface);
     this.xa.set(u.dev, u);
+    this.#k.sysfs.mount(`/dev/${deviceName(u)}`, {
+      kind: "dev",
+      open: async (pid) => {
+        const id = await this.openDevice(u, pid);
+        return typeof id === "string" ? id : new UacceFd(this, id);
+      },
+    });
     return u;
   }
 
@@ -100,6 +150,11 @@ export class UacceCore {
   open(parent: number, by: number): Promise<number | Errno> {
     const u = this.lookup(parent);
     if (!u) return Promise.resolve("ENODEV");
+    return this.openDevice(u, by);
+  }
+
+  /** {@link UacceCore.open} of device `u` (its char device node): ENODEV once removed. */
+  openDevice(u: UacceDevice, by: number): Promise<number | Errno> {
     if (this.#k.quirks.removeVsOpenNoLock) return this.#open(u, by);
     return u.mutex.hold(this.#k.sched, "uacce.open:uacce-mutex", () => this.#open(u, by));
   }
@@ -222,15 +277,20 @@ export class UacceCore {
    * The START_Q and PUT_Q ioctls (`uacce_fops_unl_ioctl`, under `uacce->mutex`): EBADF, ENXIO
    * for a queue neither INIT nor STARTED, EINVAL for a START_Q of a started queue. PUT_Q gives
    * the queue back at once only when the file maps nothing (quirk `putQueueFreesMapped`:
-   * always, as upstream's `uacce_put_queue`).
+   * always, as upstream's `uacce_put_queue`). Any other command is the driver's (`ops->ioctl`):
+   * SET_QP_CTX returns the queue pair's number.
    */
-  ioctl(id: number, cmd: "startQ" | "putQ"): Promise<Ret> {
+  ioctl(id: number, cmd: UacceIoctl): Promise<Ret> {
     const f = this.#fd(id);
     if (!f) return Promise.resolve({ err: "EBADF" });
     const q = f.q;
     return q.uacce.mutex.hold(this.#k.sched, "uacce.ioctl:uacce-mutex", async (): Promise<Ret> => {
       if (!f.fd) return { err: "EBADF" };
       if (q.state === "ZOMBIE") return { err: "ENXIO" };
+      if (typeof cmd === "object") {
+        const qn = opsOf(q.uacce, "uacce_fops_unl_ioctl").setQpCtx(q, cmd.setQpCtx);
+        return typeof qn === "string" ? { err: qn } : { ok: qn };
+      }
       if (cmd === "startQ") {
         if (q.state !== "INIT") return { err: "EINVAL" };
         const r = await opsOf(q.uacce, "uacce_start_queue").startQueue(q);
@@ -244,6 +304,17 @@ export class UacceCore {
       }
       return { ok: 0 };
     });
+  }
+
+  /**
+   * `uacce_fops_poll` of file `id` (the wait already slept): whether the queue was updated
+   * (`is_q_updated`); EBADF, ENXIO for a ZOMBIE queue (POLLERR).
+   */
+  poll(id: number): boolean | Errno {
+    const f = this.#fd(id);
+    if (!f) return "EBADF";
+    if (f.q.state === "ZOMBIE") return "ENXIO";
+    return opsOf(f.q.uacce, "uacce_fops_poll").isQUpdated(f.q);
   }
 
   /**
@@ -281,7 +352,7 @@ export class UacceCore {
     if (vma.zapped) return "EFAULT";
     const { backing } = vma;
     if (backing.kind === "mmio") {
-      backing.readl(0);
+      backing.regs.readl(0);
       return undefined;
     }
     const freed = backing.frames.find((fr) => fr.owner === null);

@@ -20,9 +20,6 @@
  */
 import { match } from "ts-pattern";
 import {
-  UACCE_ALGORITHMS,
-  UACCE_API,
-  UACCE_DEV_SVA,
   UACCE_MAX_QPS,
   UACCE_SVA_PARENTS,
   type UacceCommand,
@@ -32,8 +29,8 @@ import {
   type UacceQueueLife,
   type UacceState,
 } from "../../spec/uacce.ts";
-import { PAGE_SIZE, type Ret } from "../../spec/types.ts";
-import { dusBytes, qmUacceOps } from "../../impl/hisi/qm_uacce.ts";
+import type { Ret } from "../../spec/types.ts";
+import { qmUacceInterface } from "../../impl/hisi/qm_uacce.ts";
 import type { HisiQp } from "../../impl/hisi/qm.ts";
 import type { Kernel, Outcome } from "../../impl/kernel.ts";
 import { COMPLETE_ALL, type Platform, type QmFunction } from "../../impl/platform.ts";
@@ -115,14 +112,7 @@ export class UacceAdapter {
     const fn = this.platform.probeQm(parent, config, COMPLETE_ALL);
     const boot = new Set([...this.#liveBuffers()].filter((b) => !before.has(b)));
     this.#probes.set(parent, { fn, boot });
-    const iface = {
-      flags: sva ? UACCE_DEV_SVA : 0,
-      api: UACCE_API,
-      algorithms: UACCE_ALGORITHMS,
-      mmioSize: PAGE_SIZE,
-      dusSize: dusBytes(fn.qm),
-      ops: qmUacceOps(this.kernel, this.platform.iommu, fn.qm, fn.device),
-    };
+    const iface = qmUacceInterface(this.kernel, this.platform.iommu, fn, sva);
     const u = this.core.register(parent, iface, UACCE_SVA_PARENTS.includes(parent));
     return typeof u === "string" ? { err: u } : { ok: { dev: u.dev, flags: u.flags } };
   }
