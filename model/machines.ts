@@ -17,7 +17,7 @@ import { uacceMachine } from "./machines/uacce.ts";
 import { wdzipMachine } from "./machines/wdzip.ts";
 import { zipcMachine } from "./machines/zipc.ts";
 import { idxdMachine } from "./machines/idxd.ts";
-import { wdMachine } from "./machines/wd.ts";
+import { wdMachine, wdUacceMachine } from "./machines/wd.ts";
 
 /** The machines, in the order `check` runs them. */
 export const MACHINES: readonly Machine[] = [
@@ -33,6 +33,7 @@ export const MACHINES: readonly Machine[] = [
   idxdMachine,
   uacceMachine,
   wdMachine,
+  wdUacceMachine,
 ] as unknown as Machine[];
 
 /** The machine called `name`, if any. */

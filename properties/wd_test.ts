@@ -21,7 +21,8 @@ import { WdAsyncQueue } from "../impl/wd/async.ts";
 import { bootWdHost, type WdHost } from "../impl/wd/host.ts";
 import { WdSys } from "../impl/wd/sys.ts";
 import { mdevUuid, msecsToJiffies, WdQueue } from "../impl/wd/wd.ts";
-import { wdMachine } from "../model/machines/wd.ts";
+import { wdMachine, wdUacceMachine } from "../model/machines/wd.ts";
+import type { Machine } from "../model/machine.ts";
 import { type RaceScenario, runRace } from "../model/race.ts";
 import { runSequential } from "../model/runner.ts";
 
@@ -219,11 +220,15 @@ Deno.test("the machine: a queue at work conforms, recvSync waits in vain sequent
 const req = (by: number): WdCommand => ({ op: "wd.requestQueue", by });
 const of = (op: WdCommand["op"], by = 1, extra = {}) => ({ op, by, ...extra }) as WdCommand;
 
+/** Both backends' machines: the one contract checked on each. */
+const BACKENDS: readonly Machine<WdState, WdCommand>[] = [wdMachine, wdUacceMachine];
+
 /**
- * Runs `scenario` under `schedules` PCT and as many random schedules: none may fail; the
- * outcomes of `actor`'s first command, as `ok`/errno, are returned.
+ * Runs `scenario` on `machine` under `schedules` PCT and as many random schedules: none may
+ * fail; the outcomes of `actor`'s first command, as `ok`/errno, are returned.
  */
 async function races(
+  machine: Machine<WdState, WdCommand>,
   scenario: RaceScenario<WdCommand>,
   actor: string,
   schedules = 100,
@@ -233,7 +238,7 @@ async function races(
     const priorities = scenario.actors.map((_, i) => (seed * 7919 + i * 104729) % 97);
     const plan = { priorities, changes: [(seed * 31) % 12] };
     for (const driver of [pctDriver(plan), prngDriver(seed)]) {
-      const r = await runRace(wdMachine, scenario, driver);
+      const r = await runRace(machine, scenario, driver);
       assert.equal(r.failure, undefined, `seed ${seed}: ${r.failure}`);
       const h = r.history.find((e) => e.actor === actor && e.index === 0)!;
       outcomes.add("ok" in h.ret ? "ok" : h.ret.err);
@@ -242,63 +247,76 @@ async function races(
   return outcomes;
 }
 
-Deno.test("race: recvSync vs the device completing — woken, or timed out", async () => {
-  const outcomes = await races({
-    setup: [req(1), of("wd.send")],
-    actors: [
-      { name: "process", program: [of("wd.recvSync", 1, { timeoutMs: 10 })] },
-      { name: "device", program: [of("wd.device")] },
-    ],
-  }, "process");
-  assert.deepEqual([...outcomes].sort(), ["ETIMEDOUT", "ok"]);
-});
-
-Deno.test("race: send vs recv on a full ring — nothing lost", async () => {
-  const outcomes = await races({
-    setup: [req(1), of("wd.send"), of("wd.send"), of("wd.send"), of("wd.device")],
-    actors: [
-      { name: "sender", program: [of("wd.send"), of("wd.device")] },
-      { name: "receiver", program: [of("wd.recv"), of("wd.poll", 1, { max: 4 })] },
-    ],
-  }, "sender");
-  assert.deepEqual([...outcomes].sort(), ["EBUSY", "ok"]);
-});
-
-Deno.test("race: release vs requests in flight — nothing remains", async () => {
-  const outcomes = await races({
-    setup: [req(1), of("wd.memShare", 1, { vaddr: 0x4000_0000, size: PAGE_SIZE }), of("wd.send")],
-    actors: [
-      { name: "releaser", program: [of("wd.releaseQueue")] },
-      { name: "worker", program: [of("wd.recvSync", 1, { timeoutMs: 10 }), of("wd.send")] },
-      { name: "device", program: [of("wd.device")] },
-    ],
-  }, "worker");
-  assert.ok(outcomes.has("ok") && outcomes.has("EINVAL"), [...outcomes].join());
-});
-
-Deno.test("race: two threads of a process request, two processes compete", async () => {
-  const threads = await races(
-    {
-      setup: [],
+for (const machine of BACKENDS) {
+  Deno.test(`${machine.name} race: recvSync vs the device completing — woken, or timed out`, async () => {
+    const outcomes = await races(machine, {
+      setup: [req(1), of("wd.send")],
       actors: [
-        { name: "t1", program: [req(1), of("wd.send")] },
-        { name: "t2", program: [req(1), of("wd.memShare", 1, { vaddr: 0x4000_0000, size: 4096 })] },
+        { name: "process", program: [of("wd.recvSync", 1, { timeoutMs: 10 })] },
+        { name: "device", program: [of("wd.device")] },
       ],
-    },
-    "t1",
-    40,
-  );
-  assert.deepEqual([...threads].sort(), ["EEXIST", "ok"]);
-  const procs = await races(
-    {
-      setup: [],
-      actors: [{ name: "p1", program: [req(1)] }, { name: "p2", program: [req(2)] }],
-    },
-    "p1",
-    40,
-  );
-  assert.deepEqual([...procs].sort(), ["EBUSY", "ok"]);
-});
+    }, "process");
+    assert.deepEqual([...outcomes].sort(), ["ETIMEDOUT", "ok"]);
+  });
+
+  Deno.test(`${machine.name} race: send vs recv on a full ring — nothing lost`, async () => {
+    const outcomes = await races(machine, {
+      setup: [req(1), of("wd.send"), of("wd.send"), of("wd.send"), of("wd.device")],
+      actors: [
+        { name: "sender", program: [of("wd.send"), of("wd.device")] },
+        { name: "receiver", program: [of("wd.recv"), of("wd.poll", 1, { max: 4 })] },
+      ],
+    }, "sender");
+    assert.deepEqual([...outcomes].sort(), ["EBUSY", "ok"]);
+  });
+
+  Deno.test(`${machine.name} race: release vs requests in flight — nothing remains`, async () => {
+    const outcomes = await races(machine, {
+      setup: [
+        req(1),
+        of("wd.memShare", 1, { vaddr: 0x4000_0000, size: PAGE_SIZE }),
+        of("wd.send"),
+      ],
+      actors: [
+        { name: "releaser", program: [of("wd.releaseQueue")] },
+        { name: "worker", program: [of("wd.recvSync", 1, { timeoutMs: 10 }), of("wd.send")] },
+        { name: "device", program: [of("wd.device")] },
+      ],
+    }, "worker");
+    assert.ok(outcomes.has("ok") && outcomes.has("EINVAL"), [...outcomes].join());
+  });
+
+  Deno.test(`${machine.name} race: two threads of a process request, two processes compete`, async () => {
+    const threads = await races(
+      machine,
+      {
+        setup: [],
+        actors: [
+          { name: "t1", program: [req(1), of("wd.send")] },
+          {
+            name: "t2",
+            program: [req(1), of("wd.memShare", 1, { vaddr: 0x4000_0000, size: 4096 })],
+          },
+        ],
+      },
+      "t1",
+      40,
+    );
+    assert.deepEqual([...threads].sort(), ["EEXIST", "ok"]);
+    const procs = await races(
+      machine,
+      {
+        setup: [],
+        actors: [{ name: "p1", program: [req(1)] }, { name: "p2", program: [req(2)] }],
+      },
+      "p1",
+      40,
+    );
+    // sdmdev without PASIDs serves one process at a time; uacce with SVA serves both.
+    const expected = machine === wdMachine ? ["EBUSY", "ok"] : ["ok"];
+    assert.deepEqual([...procs].sort(), expected);
+  });
+}
 
 Deno.test("race: poll vs recv on one queue — a poll's completions are consecutive", async () => {
   const outcomes = await races({

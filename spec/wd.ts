@@ -30,6 +30,22 @@
  * order. The device is explicit (`wd.device`: it takes the next published request of a
  * process's queue and completes it), so that races can put it anywhere.
  *
+ * **Two backends, one contract.** The library finds its accelerator by device class when a queue
+ * is requested: a uacce device (`/sys/class/uacce`, the char-device design of seed 001 as upstream
+ * merged it) whose `api` a user driver drives, whose `flags` have `UACCE_DEV_SVA` and with an
+ * instance available, else an sdmdev type as above. Which class the machine has is
+ * {@link WdState.backend}; every op means the same on both, and the invariants below are the one
+ * user-level contract both are checked against. On `uacce` a request opens the char device (the
+ * queue's context, one file), lets the user driver mmap the MMIO (doorbell) and DUS (SQ+CQ)
+ * regions and ask the queue's number (the QM's SET_QP_CTX ioctl), and starts it (START_Q); a
+ * release unmaps, stops the queue (PUT_Q, as UADK's `wd_ctx_stop`) and closes the file. With SVA
+ * the device reaches the process's memory through its PASID: `memShare` is only the library's
+ * record of the range (the same EINVAL and EEXIST), nothing is mapped, pinned or accounted. A
+ * uacce device without SVA is not taken (UADK and upstream's QM use uacce only with SVA; there
+ * would be no way to share a buffer), so a request there is ENODEV like no device at all. Many
+ * processes hold queues at once on `uacce` (each its own queue pair, up to the device's); the
+ * operator's type1 and host-driver injections have nothing to act on there (ENODEV).
+ *
  * Three operator actions inject the failures the seed's error paths handle, each where the real
  * kernel can fail: `wd.loadType1` (the vfio_iommu_type1 module unloaded: CHECK_EXTENSION says
  * no), `wd.hostDriver` (new mdevs bound to a host driver instead of vfio_mdev, as
@@ -56,6 +72,15 @@ import {
   type TypedStepResult,
   unknownOp,
 } from "./types.ts";
+
+/** The device class the library finds the accelerator in (see the module doc). */
+export type WdBackend = "sdmdev" | "uacce";
+
+/** Both backends, the one a config omits first. */
+export const WD_BACKENDS: readonly WdBackend[] = ["sdmdev", "uacce"];
+
+/** Files a queue holds on each backend: group, container and device; or the char device. */
+export const WD_QUEUE_FILES: Readonly<Record<WdBackend, number>> = { sdmdev: 3, uacce: 1 };
 
 /** A process's queue: none, or open with its request counters. */
 export type WdQueueLife =
@@ -86,13 +111,13 @@ export interface WdProcess {
   readonly pid: number;
   /** Its queue. */
   readonly queue: WdQueueLife;
-  /** Open files: the VFIO group, the container and the device (3 with a queue). */
+  /** Open files: {@link WD_QUEUE_FILES} with a queue. */
   readonly fds: number;
-  /** Mappings of the device: the ring and the doorbell page (2 with a queue). */
+  /** Mappings of the device: the ring (DUS) and the doorbell page (MMIO), 2 with a queue. */
   readonly maps: number;
   /** Buffers shared with the device, by vaddr. */
   readonly shares: readonly WdShare[];
-  /** Pages pinned for the device. */
+  /** Pages pinned for the device (none on `uacce`: SVA faults pages in). */
   readonly pinned: number;
   /** Pages accounted in its `locked_vm`. */
   readonly lockedVm: number;
@@ -102,12 +127,16 @@ export interface WdProcess {
 
 /** The processes and the machine around them. */
 export interface WdState {
+  /** The device class the accelerator is registered with. */
+  readonly backend: WdBackend;
   /** Queue depth (SQ = CQ); at most `depth - 1` requests are outstanding. */
   readonly depth: number;
   /** The processes, by pid. */
   readonly procs: readonly WdProcess[];
-  /** mdevs on the accelerator (the library creates one per queue and removes it). */
+  /** mdevs on the accelerator (on `sdmdev` the library creates one per queue and removes it). */
   readonly mdevs: number;
+  /** The accelerator's queue pairs taken (one per queue held, on both backends). */
+  readonly qps: number;
   /** Whether the vfio_iommu_type1 module is loaded. */
   readonly type1: boolean;
   /** Whether new mdevs bind to a host driver (their group is not viable). */
@@ -118,6 +147,8 @@ export interface WdState {
 
 /** How a {@link WdState} starts. */
 export interface WdConfig {
+  /** The device class (default `sdmdev`). */
+  readonly backend?: WdBackend;
   /** Queue depth (default 1024). */
   readonly depth?: number;
   /** Process ids (default 1 and 2). */
@@ -163,8 +194,10 @@ function idle(pid: number): WdProcess {
   };
 }
 
-/** The machine before any request; RangeError for a depth below 2 or bad pids. */
+/** The machine before any request; RangeError for a depth below 2, bad pids or backend. */
 export function initialWdState(config: WdConfig = {}): WdState {
+  const backend = config.backend ?? "sdmdev";
+  if (!WD_BACKENDS.includes(backend)) throw new RangeError(`bad backend ${String(backend)}`);
   const depth = config.depth ?? 1024;
   const pids = config.pids ?? [1, 2];
   if (!Number.isSafeInteger(depth) || depth < 2) throw new RangeError(`bad depth ${depth}`);
@@ -172,9 +205,11 @@ export function initialWdState(config: WdConfig = {}): WdState {
     throw new RangeError(`bad pids ${JSON.stringify(pids)}`);
   }
   return {
+    backend,
     depth,
     procs: [...pids].sort((a, b) => a - b).map(idle),
     mdevs: 0,
+    qps: 0,
     type1: true,
     hostDriver: false,
     maxMapCount: 65530,
@@ -202,6 +237,11 @@ function receive(p: WdProcess, q: Open): WdProcess {
   };
 }
 
+/** Pages a share of `size` bytes pins: all on `sdmdev` (MAP_DMA), none on `uacce` (SVA). */
+function pinnedPages(backend: WdBackend, size: number): number {
+  return backend === "sdmdev" ? size / PAGE_SIZE : 0;
+}
+
 function aligned(n: number): boolean {
   return Number.isSafeInteger(n) && n % PAGE_SIZE === 0;
 }
@@ -209,7 +249,10 @@ function aligned(n: number): boolean {
 /** `wd_request_queue`, in the order the library checks. */
 function requestQueue(s: WdState, p: WdProcess): StepResult<WdState> {
   if (p.queue.state === "open") return fail(s, "EEXIST");
-  const refused: Errno | undefined = !s.type1
+  const sdmdev = s.backend === "sdmdev";
+  const refused: Errno | undefined = !sdmdev
+    ? (s.maxMapCount < 2 ? "ENOMEM" : undefined)
+    : !s.type1
     ? "ENODEV"
     : s.hostDriver
     ? "EPERM"
@@ -220,13 +263,16 @@ function requestQueue(s: WdState, p: WdProcess): StepResult<WdState> {
     : undefined;
   if (refused) return fail(s, refused);
   const queue: Open = { state: "open", sent: 0, done: 0, received: 0, awaiting: [] };
-  return done({ ...withProc(s, { ...p, queue, fds: 3, maps: 2 }), mdevs: s.mdevs + 1 }, 0);
+  const fds = WD_QUEUE_FILES[s.backend];
+  const held = withProc(s, { ...p, queue, fds, maps: 2 });
+  return done({ ...held, mdevs: s.mdevs + (sdmdev ? 1 : 0), qps: s.qps + 1 }, 0);
 }
 
 /** `wd_release_queue`: ok(requests outstanding, dropped); their callbacks run. */
 function releaseQueue(s: WdState, p: WdProcess, q: Open): StepResult<WdState> {
   const gone: WdProcess = { ...idle(p.pid), callbacks: p.callbacks + q.awaiting.length };
-  return done({ ...withProc(s, gone), mdevs: s.mdevs - 1 }, q.sent - q.received);
+  const mdevs = s.mdevs - (s.backend === "sdmdev" ? 1 : 0);
+  return done({ ...withProc(s, gone), mdevs, qps: s.qps - 1 }, q.sent - q.received);
 }
 
 function send(s: WdState, p: WdProcess, q: Open, callback: boolean): StepResult<WdState> {
@@ -263,7 +309,7 @@ function memShare(s: WdState, p: WdProcess, vaddr: number, size: number): StepRe
     return fail(s, "EEXIST");
   }
   const shares = [...p.shares, { vaddr, size }].sort((a, b) => a.vaddr - b.vaddr);
-  const pages = size / PAGE_SIZE;
+  const pages = pinnedPages(s.backend, size);
   return done(
     withProc(s, { ...p, shares, pinned: p.pinned + pages, lockedVm: p.lockedVm + pages }),
     0,
@@ -273,7 +319,7 @@ function memShare(s: WdState, p: WdProcess, vaddr: number, size: number): StepRe
 function memUnshare(s: WdState, p: WdProcess, vaddr: number): StepResult<WdState> {
   const m = p.shares.find((x) => x.vaddr === vaddr);
   if (!m) return fail(s, "EINVAL");
-  const pages = m.size / PAGE_SIZE;
+  const pages = pinnedPages(s.backend, m.size);
   const shares = p.shares.filter((x) => x !== m);
   return done(
     withProc(s, { ...p, shares, pinned: p.pinned - pages, lockedVm: p.lockedVm - pages }),
@@ -290,10 +336,10 @@ function queueOf(p: WdProcess): Open | undefined {
  * Executes one command (every op fails EINVAL for an unknown process, and every op but
  * `requestQueue` for a process without a queue):
  * - `wd.requestQueue {by}`: ok(0); EEXIST when `by` holds a queue (the library names its mdev
- *   after the process, and the mdev exists), ENODEV when the type1 module
- *   is unloaded, EPERM when new mdevs bind to a host driver (group not viable), EBUSY when
- *   another process holds a queue (no PASIDs: one process at a time), ENOMEM when
- *   `vm.max_map_count` leaves no room for the ring and the doorbell page.
+ *   after the process, and the mdev exists; one queue per process on `uacce` too), on `sdmdev`
+ *   ENODEV when the type1 module is unloaded, EPERM when new mdevs bind to a host driver (group
+ *   not viable), EBUSY when another process holds a queue (no PASIDs: one process at a time);
+ *   on both ENOMEM when `vm.max_map_count` leaves no room for the ring and the doorbell page.
  * - `wd.releaseQueue {by}`: ok(requests still outstanding); everything of the queue goes.
  * - `wd.send {by}` / `wd.submit {by}` (with a callback): ok(the request's number); EBUSY when
  *   `depth - 1` are outstanding.
@@ -305,12 +351,13 @@ function queueOf(p: WdProcess): Open | undefined {
  *   EINVAL for `max` < 1.
  * - `wd.flush {by}`: ok(0) (the QM user driver rings the doorbell at each send).
  * - `wd.memShare {by, vaddr, size}`: ok(0); EINVAL for an unaligned or empty range, EEXIST
- *   when it overlaps a share.
+ *   when it overlaps a share. Its pages are pinned and accounted on `sdmdev` only.
  * - `wd.memUnshare {by, vaddr}`: ok(0); EINVAL when no share starts at `vaddr`.
  * - `wd.device {by}`: the device completes `by`'s next request: ok(its number); EAGAIN when
  *   none is in flight.
  * - `wd.loadType1 {loaded}`: ok(0); unloading is EBUSY while a queue holds the IOMMU.
  * - `wd.hostDriver {bound}`, `wd.maxMapCount {maps}`: ok(0); EINVAL for negative maps.
+ * - On `uacce`, `wd.loadType1` and `wd.hostDriver` are ENODEV (no VFIO, no mdev core).
  */
 export function stepWd<C extends WdCommand>(
   state: WdState,
@@ -319,6 +366,8 @@ export function stepWd<C extends WdCommand>(
 /** stepWd of any command, its success value untyped. */
 export function stepWd(s: WdState, cmd: WdCommand): StepResult<WdState> {
   if (!Object.hasOwn(wdCommandSchema, cmd.op)) unknownOp(cmd);
+  const vfioOnly = cmd.op === "wd.loadType1" || cmd.op === "wd.hostDriver";
+  if (vfioOnly && s.backend !== "sdmdev") return fail(s, "ENODEV");
   switch (cmd.op) {
     case "wd.loadType1":
       if (!cmd.loaded && s.procs.some((p) => p.queue.state === "open")) return fail(s, "EBUSY");
@@ -364,10 +413,16 @@ export function stepWd(s: WdState, cmd: WdCommand): StepResult<WdState> {
  *   pin of the device, and `locked_vm` counts nothing for it;
  * - `wd.counters` (always): 0 ≤ received ≤ done ≤ sent, at most `depth - 1` outstanding, every
  *   awaited callback belongs to a request not yet received;
- * - `wd.pinned` (between ops): the pages pinned and accounted are those of the shares, which do
- *   not overlap;
- * - `wd.one-process` (always): at most one process holds a queue (no PASIDs);
- * - `wd.mdevs` (between ops): one mdev per queue held.
+ * - `wd.pinned` (between ops): the pages pinned and accounted are those of the shares on
+ *   `sdmdev`, none on `uacce`; shares do not overlap;
+ * - `wd.one-process` (always): on `sdmdev` at most one process holds a queue (no PASIDs);
+ * - `wd.mdevs` (between ops): one mdev per queue held on `sdmdev`, none on `uacce`;
+ * - `wd.qps` (between ops): one queue pair taken per queue held (a released queue's is free);
+ * - `wd.files` (between ops): a process with a queue holds its files and both mappings.
+ *
+ * They are the one user-level contract of both backends (DMA isolation, no device access after
+ * a release, no lost or duplicated completion, the SQ-full rule); what differs per backend is
+ * only what a queue holds.
  */
 export const wdInvariants: readonly Invariant<WdState>[] = [
   {
@@ -408,7 +463,7 @@ export const wdInvariants: readonly Invariant<WdState>[] = [
     scope: "between-ops",
     check: (s) => {
       for (const p of s.procs) {
-        const pages = p.shares.reduce((n, m) => n + m.size / PAGE_SIZE, 0);
+        const pages = p.shares.reduce((n, m) => n + pinnedPages(s.backend, m.size), 0);
         if (p.pinned !== pages || p.lockedVm !== pages) {
           return `process ${p.pid}: shares of ${pages} pages, ${p.pinned} pinned, locked_vm ` +
             `${p.lockedVm}`;
@@ -426,18 +481,41 @@ export const wdInvariants: readonly Invariant<WdState>[] = [
     scope: "always",
     check: (s) => {
       const holders = s.procs.filter((p) => p.queue.state === "open").map((p) => p.pid);
-      return holders.length > 1 ? `processes ${holders.join(", ")} hold queues` : undefined;
+      return s.backend === "sdmdev" && holders.length > 1
+        ? `processes ${holders.join(", ")} hold queues`
+        : undefined;
     },
   },
   {
     name: "wd.mdevs",
     scope: "between-ops",
     check: (s) => {
-      const held = s.procs.filter((p) => p.queue.state === "open").length;
+      const held = s.backend === "sdmdev" ? queuesHeld(s) : 0;
       return s.mdevs === held ? undefined : `${s.mdevs} mdevs for ${held} queues`;
     },
   },
+  {
+    name: "wd.qps",
+    scope: "between-ops",
+    check: (s) => {
+      const held = queuesHeld(s);
+      return s.qps === held ? undefined : `${s.qps} queue pairs taken for ${held} queues`;
+    },
+  },
+  {
+    name: "wd.files",
+    scope: "between-ops",
+    check: (s) => {
+      const files = WD_QUEUE_FILES[s.backend];
+      const p = s.procs.find((x) => x.queue.state === "open" && (x.fds !== files || x.maps !== 2));
+      return p && `process ${p.pid} holds a queue with ${p.fds} files and ${p.maps} mappings`;
+    },
+  },
 ];
+
+function queuesHeld(s: WdState): number {
+  return s.procs.filter((p) => p.queue.state === "open").length;
+}
 
 /** Every violated invariant of `state`, as `name: message`. */
 export function checkWdInvariants(state: WdState, scope?: Invariant<WdState>["scope"]): string[] {

@@ -8,18 +8,25 @@
  * mmap follows the C interface: it returns an address, or {@link MAP_FAILED} with `errno` set,
  * so that a caller's check of the pointer is the caller's (quirk `mmapFailureUnchecked`).
  *
+ * A device fd is either a VFIO device (an sdmdev mdev: mmap by page offset, the WAIT ioctl) or
+ * a uacce char device (mmap of its regions, its ioctls, poll(2)); each call acts on the kind of
+ * file the fd holds, as the kernel's file operations do.
+ *
  * @module
  */
 import type { Errno, Ret } from "../../spec/types.ts";
 import { PAGE_SIZE } from "../../spec/types.ts";
+import { QmMemory } from "../device/qm_device.ts";
 import { FdTable } from "../fd_table.ts";
 import type { AddressSpace } from "../mem/mm.ts";
 import { mmap as sdmdevMmap, wait as sdmdevWait } from "../sdmdev/fops.ts";
 import type { SdmdevQueue } from "../sdmdev/queue.ts";
 import { checkFd, type VfioSdmdev } from "../sdmdev/sdmdev.ts";
+import type { UacceBacking } from "../uacce/queue.ts";
+import { UacceFd, type UacceIoctl } from "../uacce/uacce.ts";
 import type { KernelFile } from "../vfio/files.ts";
 import { VfioDeviceFile } from "../vfio/files.ts";
-import type { WdHost } from "./host.ts";
+import type { WdKernel } from "./host.ts";
 
 /** `(void *)-1` as an unsigned address. */
 export const MAP_FAILED = 2 ** 64 - 1;
@@ -29,14 +36,12 @@ const MMAP_TOP = 0x7f00_0000_0000;
 
 /** A device region mapped into the process. */
 export interface DeviceMapping {
-  /** The mdev it maps. */
-  readonly uuid: string;
-  /** sdmdev's id of the mapping. */
-  readonly id: number;
   /** Bytes. */
   readonly size: number;
   /** What the mapping reaches (the ring memory or the doorbell page). */
   readonly backing: unknown;
+  /** munmap(2) of it: the driver's VMA close. */
+  readonly unmap: () => Promise<Errno | undefined>;
 }
 
 /** Nothing the device will report during a wait (the process sleeps through scheduling). */
@@ -52,24 +57,29 @@ export class WdSys {
   readonly maps: Map<number, DeviceMapping> = new Map();
   /** `errno` of the last failed mmap. */
   errno: Errno | undefined;
-  readonly #host: WdHost;
+  readonly #host: WdKernel;
+  readonly #mm: AddressSpace;
   #top = MMAP_TOP;
 
-  /** Process `pid` on `host`'s kernel; its container must exist in `host.vfio`. */
-  constructor(host: WdHost, pid: number) {
-    const c = host.vfio.containers.get(pid);
-    if (!c) throw new Error(`process ${pid} has no VFIO container on this machine`);
+  /**
+   * Process `pid` on `host`'s kernel; it must be one of the machine's processes (on sdmdev,
+   * with its container in `host.vfio`).
+   */
+  constructor(host: WdKernel, pid: number) {
+    const mm = host.backend === "sdmdev" ? host.vfio.containers.get(pid)?.mm : host.mms.get(pid);
+    if (!mm) throw new Error(`process ${pid} does not run on this machine`);
     this.#host = host;
+    this.#mm = mm;
     this.pid = pid;
   }
 
   /** The process's memory. */
   get mm(): AddressSpace {
-    return this.#host.vfio.containers.get(this.pid)!.mm;
+    return this.#mm;
   }
 
   /** The machine's kernel objects (for the user driver's view of its mappings). */
-  get host(): WdHost {
+  get host(): WdKernel {
     return this.#host;
   }
 
@@ -111,26 +121,59 @@ export class WdSys {
   }
 
   /**
-   * mmap(2) of `size` bytes of device fd `fd` at page offset `pgoff`: the address, or
-   * {@link MAP_FAILED} with {@link errno} set (ENOMEM past `vm.max_map_count`, EINVAL for what
-   * the driver refuses or an fd that is no device).
+   * mmap(2) of `size` bytes of device fd `fd` at page offset `pgoff` (on a uacce fd, the
+   * region): the address, or {@link MAP_FAILED} with {@link errno} set (ENOMEM past
+   * `vm.max_map_count`, EINVAL for what the driver refuses or an fd that is no device, the
+   * uacce core's errno).
    */
-  mmap(fd: number, pgoff: number, size: number): number {
+  async mmap(fd: number, pgoff: number, size: number): Promise<number> {
     const fail = (e: Errno) => {
       this.errno = e;
       return MAP_FAILED;
     };
-    const dev = this.#device(fd);
+    const uacce = this.file(fd, UacceFd);
+    const dev = uacce ? undefined : this.#device(fd);
     if (typeof dev === "string") return fail(dev);
     if (this.maps.size >= this.#host.platform.kernel.maxMapCount) return fail("ENOMEM");
-    const [uuid, sd, q] = dev;
+    const mapping = uacce
+      ? await this.#uacceMap(uacce, pgoff, size)
+      : this.#sdmdevMap(dev!, pgoff, size);
+    if (typeof mapping === "string") return fail(mapping);
+    this.#top -= mapping.size;
+    this.maps.set(this.#top, mapping);
+    return this.#top;
+  }
+
+  #sdmdevMap(
+    [uuid, sd, q]: [string, VfioSdmdev, SdmdevQueue],
+    pgoff: number,
+    size: number,
+  ): DeviceMapping | Errno {
+    const host = this.#host;
+    if (host.backend !== "sdmdev") return "EINVAL";
     const id = sdmdevMmap(sd, q, pgoff, size);
-    if (typeof id === "string") return fail(id);
-    const len = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE;
-    this.#top -= len;
-    const addr = this.#top;
-    this.maps.set(addr, { uuid, id, size: len, backing: q.vmas.find((m) => m.id === id)!.backing });
-    return addr;
+    if (typeof id === "string") return id;
+    return {
+      size: Math.ceil(size / PAGE_SIZE) * PAGE_SIZE,
+      backing: q.vmas.find((m) => m.id === id)!.backing,
+      unmap: () => host.sdmdev.munmap(uuid, this.pid, id),
+    };
+  }
+
+  async #uacceMap(f: UacceFd, pgoff: number, size: number): Promise<DeviceMapping | Errno> {
+    const id = await f.core.mmap(f.id, pgoff, size);
+    if (typeof id === "string") return id;
+    const vma = f.core.files.get(f.id)!.vmas.find((v) => v.id === id)!;
+    return {
+      size: Math.ceil(size / PAGE_SIZE) * PAGE_SIZE,
+      backing: this.#cpuView(vma.backing),
+      unmap: () => f.core.munmap(f.id, id),
+    };
+  }
+
+  /** What the process's loads and stores through a uacce mapping reach. */
+  #cpuView(b: UacceBacking): unknown {
+    return b.kind === "mmio" ? b.regs : new QmMemory(this.#host.platform.kernel.phys, b.frames);
   }
 
   /** munmap(2) of a mapping made by {@link mmap}: EINVAL for any other address. */
@@ -138,7 +181,29 @@ export class WdSys {
     const m = this.maps.get(addr);
     if (!m) return "EINVAL";
     this.maps.delete(addr);
-    return await this.#host.sdmdev.munmap(m.uuid, this.pid, m.id);
+    return await m.unmap();
+  }
+
+  /** ioctl(2) of a uacce command on fd `fd`: EINVAL for an fd that is no uacce device. */
+  ioctl(fd: number, cmd: UacceIoctl): Promise<Ret> {
+    const f = this.file(fd, UacceFd);
+    return f ? f.core.ioctl(f.id, cmd) : Promise.resolve({ err: "EINVAL" });
+  }
+
+  /**
+   * poll(2) of uacce fd `fd` for input, `timeoutMs` milliseconds (0 here: forever, as the
+   * library's API has it): the process sleeps one scheduling decision, as in {@link wait}, then
+   * ok(1) if the queue was updated, ok(0) when a bounded wait timed out; EAGAIN for a forever
+   * wait nothing woke (a signal); EINVAL for an fd that is no uacce device (also once closed
+   * while it slept, as {@link wait}), the core's errno (a ZOMBIE queue).
+   */
+  async poll(fd: number, timeoutMs: number): Promise<Ret> {
+    if (!this.file(fd, UacceFd)) return { err: "EINVAL" };
+    await this.#host.platform.kernel.sched.point("wd.poll:sleeping");
+    const f = this.file(fd, UacceFd); // closed while it slept?
+    const r = f ? f.core.poll(f.id) : "EINVAL";
+    if (typeof r === "string") return { err: r };
+    return r ? { ok: 1 } : timeoutMs === 0 ? { err: "EAGAIN" } : { ok: 0 };
   }
 
   /**
@@ -164,10 +229,11 @@ export class WdSys {
   /** The mdev, sdmdev and queue behind device fd `fd` (vfio_mdev's dispatch to its parent). */
   #device(fd: number): [string, VfioSdmdev, SdmdevQueue] | Errno {
     const file = this.file(fd, VfioDeviceFile);
-    if (!file) return "EINVAL";
-    const mdev = this.#host.mdev.groups.get(file.group);
+    const host = this.#host;
+    if (!file || host.backend !== "sdmdev") return "EINVAL";
+    const mdev = host.mdev.groups.get(file.group);
     if (!mdev) return "ENODEV";
-    const r = this.#host.sdmdev.lookup(mdev.uuid);
+    const r = host.sdmdev.lookup(mdev.uuid);
     if (typeof r === "string") return r;
     return checkFd(r[1], this.pid) ?? [mdev.uuid, ...r];
   }

@@ -23,6 +23,14 @@
  * `unshareIsNoop` (L5153: the non-SVA UNMAP_DMA is inside `#if HAVE_SVA`); in the driver
  * (impl/wd/adapter.ts) `mmapFailureUnchecked`.
  *
+ * On a uacce device (the char-device design; found first, under `/sys/class/uacce`, when its
+ * `api` is a driver's, its `flags` have `UACCE_DEV_SVA` and an instance is available) the
+ * request opens `/dev/<name>-<dev>` (the queue's context), lets the driver mmap the DUS and MMIO
+ * regions and ask the queue's number, and starts the queue (START_Q); a share is the library's
+ * record only (SVA: the device reaches the process's memory through its PASID); the wait is
+ * poll(2) of the fd with the timeout in milliseconds; a release unmaps, stops the queue
+ * (PUT_Q) and closes the file. A failure closes what was opened.
+ *
  * The seed's sdmdev queues are all `alg_type` 0 (RFCv2 6/7 `hisi_qm_get_queue`, L3892: "fix
  * me here"): a queue of another `alg_type` (the ZIP engine's decompression) cannot come from
  * sdmdev, and {@link WdQueue.direct} takes it from the QM directly (its memory pinned and
@@ -32,6 +40,7 @@
  */
 import { SDMDEV_DMA_FLAG } from "../../spec/sdmdev.ts";
 import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
+import { UACCE_DEV_SVA } from "../../spec/uacce.ts";
 import { WD_MAX_TIMEOUT_MS } from "../../spec/wd.ts";
 import { closeUserQueue, openUserQueue } from "../hisi/qm_user.ts";
 import { Mutex } from "../kernel.ts";
@@ -43,7 +52,7 @@ import { VFIO_API_VERSION } from "../vfio/vfio.ts";
 import { driverFor, type DriverQueue, type WdDriver } from "./adapter.ts";
 import type { QpRings } from "../device/qm_device.ts";
 import type { HisiQmQueue } from "./hisi_qm_udrv.ts";
-import type { WdHost } from "./host.ts";
+import type { WdHost, WdKernel } from "./host.ts";
 import type { WdSys } from "./sys.ts";
 
 /** Clock ticks per second of the simulated kernel (`CONFIG_HZ`). */
@@ -89,14 +98,34 @@ interface Found {
   readonly type: string;
 }
 
+/** A uacce device found in sysfs. */
+interface FoundUacce {
+  /** Its class device's name (`<name>-<dev>`, also its node in `/dev`). */
+  readonly name: string;
+  /** The driver of its `api`. */
+  readonly driver: WdDriver;
+  /** `region_dus_size`: the ring the driver maps. */
+  readonly dusSize: number;
+}
+
 /** The files and mappings of a set-up queue, and how its memory is shared. */
 interface QueuePath {
-  /** Maps `[vaddr, vaddr + size)` for the device at IOVA = vaddr. */
-  share(vaddr: number, size: number): Promise<Errno | undefined>;
+  /**
+   * Makes `[vaddr, vaddr + size)` reachable by the device at IOVA = vaddr, given the shares
+   * made so far (start to size).
+   */
+  share(
+    vaddr: number,
+    size: number,
+    shared: ReadonlyMap<number, number>,
+  ): Promise<Errno | undefined>;
   /** Undoes a share. */
   unshare(vaddr: number, size: number): Promise<void>;
-  /** The WAIT ioctl on the queue's device fd for `jiffies` (0: forever). */
-  wait(jiffies: number): Promise<Ret>;
+  /**
+   * Sleeps until the queue is updated or `timeoutMs` passes (0: forever): ok(0) once timed
+   * out (or a forever wait woken), else ok(> 0); EAGAIN for a forever wait nothing woke.
+   */
+  wait(timeoutMs: number): Promise<Ret>;
   /**
    * Gives everything back: the numbers of the requests still outstanding. `detached` runs once
    * the device, the container and the group are closed (before the mdev goes).
@@ -122,10 +151,34 @@ export function mdevUuid(pid: number): string {
 }
 
 /**
- * The first sdmdev type a driver of the table drives with an instance available; ENODEV when
- * there is none.
+ * The accelerator: a uacce device if there is one to use, else the first sdmdev type a driver
+ * of the table drives with an instance available; ENODEV when there is none.
  */
-function discover(sys: WdSys): Found | Errno {
+function discover(sys: WdSys): Found | FoundUacce | Errno {
+  return discoverUacce(sys) ?? discoverSdmdev(sys);
+}
+
+/**
+ * The first uacce device with SVA a driver of the table drives with an instance available
+ * (UADK's walk of `/sys/class/uacce`), if any.
+ */
+function discoverUacce(sys: WdSys): FoundUacce | undefined {
+  const devs = sys.list("/sys/class/uacce");
+  if (typeof devs === "string") return undefined;
+  for (const name of devs) {
+    const dir = `/sys/class/uacce/${name}`;
+    const driver = driverFor(sys.readAttr(`${dir}/api`));
+    const flags = attrInt(sys, `${dir}/flags`) ?? 0;
+    const free = attrInt(sys, `${dir}/available_instances`) ?? 0;
+    const dusSize = attrInt(sys, `${dir}/region_dus_size`);
+    if (typeof driver === "string" || !(flags & UACCE_DEV_SVA) || free < 1 || !dusSize) continue;
+    return { name, driver, dusSize };
+  }
+  return undefined;
+}
+
+/** The first sdmdev type a driver drives with an instance available; ENODEV when none. */
+function discoverSdmdev(sys: WdSys): Found | Errno {
   const devs = sys.list("/sys/class/sdmdev");
   if (typeof devs === "string") return "ENODEV";
   for (const dev of devs) {
@@ -160,7 +213,7 @@ interface Opened {
 export class WdQueue {
   /** The process's memory. */
   readonly mm: AddressSpace;
-  readonly #host: WdHost;
+  readonly #host: WdKernel;
   /** The user driver's queue; null for a queue the seed's set-up left hollow (a crash on use). */
   readonly #queue: HisiQmQueue | null;
   readonly #path: QueuePath;
@@ -181,7 +234,7 @@ export class WdQueue {
   readonly #shareLock = new Mutex();
 
   private constructor(
-    host: WdHost,
+    host: WdKernel,
     mm: AddressSpace,
     queue: HisiQmQueue | null,
     path: QueuePath,
@@ -216,6 +269,7 @@ export class WdQueue {
   static async #request(sys: WdSys): Promise<WdQueue | Errno> {
     const found = discover(sys);
     if (typeof found === "string") return found;
+    if ("driver" in found) return await WdQueue.#requestUacce(sys, found);
     const uuid = mdevUuid(sys.pid);
     const created = await sys.writeAttr(`${found.type}/create`, uuid);
     if (created !== undefined) return created;
@@ -235,6 +289,35 @@ export class WdQueue {
       return pending;
     });
     return new WdQueue(sys.host, sys.mm, dq?.queue ?? null, path, sys);
+  }
+
+  /**
+   * The request on a uacce device: open its node, the driver's open (its mmaps and SET_QP_CTX),
+   * START_Q; a failure undoes what was done, the file closed last.
+   */
+  static async #requestUacce(sys: WdSys, found: FoundUacce): Promise<WdQueue | Errno> {
+    const fd = await sys.open(`/dev/${found.name}`);
+    if (typeof fd === "string") return fd;
+    const drv = found.driver;
+    const dq = await drv.open(sys, fd, found.dusSize);
+    if (typeof dq === "string") {
+      await sys.close(fd);
+      return dq;
+    }
+    const started = await sys.ioctl(fd, "startQ");
+    if ("err" in started) {
+      await drv.close(sys, dq);
+      await sys.close(fd);
+      return started.err;
+    }
+    const path = uaccePath(sys, fd, async (detached) => {
+      const pending = await drv.close(sys, dq);
+      await sys.ioctl(fd, "putQ");
+      await sys.close(fd);
+      detached();
+      return pending;
+    });
+    return new WdQueue(sys.host, sys.mm, dq.queue, path, sys);
   }
 
   /**
@@ -289,7 +372,8 @@ export class WdQueue {
     if (typeof devFile === "string") return await errWithContainer(devFile);
     const device = sys.fds.install(devFile);
     const drv = driverFor(hwType);
-    const dq = typeof drv === "string" ? drv : await drv.open(sys, device);
+    const ringBytes = sys.host.fn.qm.ringBytes;
+    const dq = typeof drv === "string" ? drv : await drv.open(sys, device, ringBytes);
     if (typeof dq === "string") {
       await sys.close(device);
       return await errWithContainer(dq);
@@ -324,6 +408,13 @@ export class WdQueue {
     return this.#tags;
   }
 
+  /** The shares made and not undone, by start address. */
+  get shares(): { readonly vaddr: number; readonly size: number }[] {
+    return [...this.#shared].map(([vaddr, size]) => ({ vaddr, size })).sort((a, b) =>
+      a.vaddr - b.vaddr
+    );
+  }
+
   /** Completions handed to the caller so far. */
   get received(): number {
     return this.#received;
@@ -355,7 +446,7 @@ export class WdQueue {
     const sched = this.#host.platform.kernel.sched;
     const r = await this.#shareLock.hold(sched, "wd.share:lock", async () => {
       if (this.#releasing) return "EINVAL";
-      const r = await this.#path.share(vaddr, size);
+      const r = await this.#path.share(vaddr, size, this.#shared);
       if (r === undefined) this.#shared.set(vaddr, size);
       return r;
     });
@@ -423,7 +514,7 @@ export class WdQueue {
 
   /**
    * `wd_recv_sync`: {@link recv}, and while it says nothing completed, the WAIT ioctl for
-   * `timeoutMs` milliseconds (0: forever), converted to jiffies; ETIMEDOUT when a bounded wait
+   * `timeoutMs` milliseconds (0: forever; on sdmdev converted to jiffies); ETIMEDOUT when a bounded wait
    * times out, the ioctl's errno when it fails; EINVAL for a timeout outside `__u16`.
    */
   async recvSync(timeoutMs: number): Promise<WdMessage | Errno> {
@@ -437,7 +528,7 @@ export class WdQueue {
       const r = await this.recv();
       if (r !== retryOn) return r;
       this.flush();
-      const w = await this.#path.wait(msecsToJiffies(timeoutMs));
+      const w = await this.#path.wait(timeoutMs);
       if ("err" in w) return await this.settle(w.err);
       if (w.ok === 0 && timeoutMs !== 0) return await this.settle("ETIMEDOUT");
     }
@@ -518,7 +609,32 @@ function sdmdevPath(
       if (sys.host.platform.kernel.quirks.unshareIsNoop) return;
       await container()?.unmapDma(vaddr, size);
     },
-    wait: (jiffies) => sys.wait(fds.device, jiffies),
+    wait: (timeoutMs) => sys.wait(fds.device, msecsToJiffies(timeoutMs)),
+    release,
+  };
+}
+
+/**
+ * A uacce queue's: with SVA a share is the library's record of the range (the same checks as
+ * type1's MAP_DMA: EINVAL unaligned or empty, EEXIST overlapping), nothing mapped or pinned;
+ * the wait is poll(2) of fd `fd`.
+ */
+function uaccePath(
+  sys: WdSys,
+  fd: number,
+  release: (detached: () => void) => Promise<number[]>,
+): QueuePath {
+  return {
+    share(vaddr, size, shared) {
+      const page = (n: number) => Number.isSafeInteger(n) && n >= 0 && n % PAGE_SIZE === 0;
+      if (!page(vaddr) || !page(size) || size === 0 || !page(vaddr + size)) {
+        return Promise.resolve("EINVAL");
+      }
+      const overlaps = [...shared].some(([at, n]) => vaddr < at + n && at < vaddr + size);
+      return Promise.resolve(overlaps ? "EEXIST" : undefined);
+    },
+    unshare: () => Promise.resolve(),
+    wait: (timeoutMs) => sys.poll(fd, timeoutMs),
     release,
   };
 }

@@ -1,29 +1,34 @@
 /**
- * spec/wd.ts's commands on the simulated machine (impl/wd/host.ts): each process is a
- * {@link WdSys} using the wd library ({@link WdQueue} under the asynchronous API); the device
- * is the QM device stepping the process's queue, then the IRQ thread; the operator's commands
- * set the type1 module, the mdev driver binding and `vm.max_map_count`. {@link WdAdapter.observe}
- * reads what the kernel holds for each process: its fd table and device mappings, its
- * container's DMA mappings, pinned pages and `locked_vm`, the ring positions of its queue.
+ * spec/wd.ts's commands on the simulated machine (impl/wd/host.ts), its accelerator an sdmdev
+ * or a uacce device (the backend): each process is a {@link WdSys} using the wd library
+ * ({@link WdQueue} under the asynchronous API); the device is the QM device stepping the
+ * process's queue, then the IRQ thread; the operator's commands set the type1 module, the mdev
+ * driver binding (sdmdev only: ENODEV on uacce, which has neither) and `vm.max_map_count`.
+ * {@link WdAdapter.observe} reads what the kernel holds for each process: its fd table and
+ * device mappings, its container's DMA mappings (on uacce, with SVA, the library's record of
+ * its shares), pinned pages and `locked_vm`, the ring positions of its queue, and the queue
+ * pairs the QM has taken.
  *
  * Which queue a process holds is the library's ({@link WdQueue.of}).
  *
  * @module
  */
 import type { Ret } from "../../spec/types.ts";
-import type { WdCommand, WdProcess, WdQueueLife, WdState } from "../../spec/wd.ts";
+import type { WdBackend, WdCommand, WdProcess, WdQueueLife, WdState } from "../../spec/wd.ts";
 import { COMPLETE_ALL, Platform } from "../../impl/platform.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
 import { cqePhase, type QpRings, RingPos, sqeTag } from "../../impl/device/qm_device.ts";
 import { WdAsyncQueue } from "../../impl/wd/async.ts";
-import { bootWdHost, type WdHost } from "../../impl/wd/host.ts";
+import { bootWdHost, bootWdUacceHost, type WdKernel } from "../../impl/wd/host.ts";
 import { WdSys } from "../../impl/wd/sys.ts";
 import { WdQueue } from "../../impl/wd/wd.ts";
 import type { Implementation, Outcome } from "../machine.ts";
 
 /** How the machine is sized. */
 export interface WdAdapterOptions {
+  /** The accelerator's device class. */
+  readonly backend: WdBackend;
   /** Queue depth (SQ = CQ). */
   readonly depth: number;
   /** The processes. */
@@ -61,8 +66,8 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
   readonly #procs = new Map<number, Proc>();
   /** The asynchronous API over each queue (all of a queue's traffic goes through it). */
   readonly #asyncs = new WeakMap<WdQueue, WdAsyncQueue>();
-  #booting: Promise<WdHost> | undefined;
-  #host: WdHost | undefined;
+  #booting: Promise<WdKernel> | undefined;
+  #host: WdKernel | undefined;
 
   /** A fresh machine with `quirks` under `sched`; it boots at the first command. */
   constructor(quirks: Quirks, sched: Sched, options: WdAdapterOptions) {
@@ -75,13 +80,15 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
   exec(cmd: WdCommand): Promise<Outcome> {
     return this.#platform.kernel.traced(async () => {
       const host = await this.#boot();
+      const vfio = host.backend === "sdmdev" ? host : undefined;
       switch (cmd.op) {
         case "wd.loadType1": {
-          const r = host.vfio.loadType1(cmd.loaded === true);
+          const r = vfio ? vfio.vfio.loadType1(cmd.loaded === true) : "ENODEV";
           return r === undefined ? ok(0) : { err: r };
         }
         case "wd.hostDriver":
-          host.mdev.hostDriver = cmd.bound === true;
+          if (!vfio) return { err: "ENODEV" };
+          vfio.mdev.hostDriver = cmd.bound === true;
           return ok(0);
         case "wd.maxMapCount": {
           const r = await host.platform.kernel.sysfs.write(
@@ -106,7 +113,7 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
     return a;
   }
 
-  async #processOp(host: WdHost, proc: Proc, sys: WdSys, cmd: WdCommand): Promise<Ret> {
+  async #processOp(host: WdKernel, proc: Proc, sys: WdSys, cmd: WdCommand): Promise<Ret> {
     if (cmd.op === "wd.requestQueue") {
       proc.requesting++;
       try {
@@ -162,7 +169,7 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
   }
 
   /** The device takes the next SQE of the queue, then the interrupt's IRQ thread pass. */
-  async #deviceStep(host: WdHost, q: WdQueue): Promise<Ret> {
+  async #deviceStep(host: WdKernel, q: WdQueue): Promise<Ret> {
     const driver = q.driver;
     if (!driver) return { err: "EINVAL" };
     const r = await host.fn.device.step(driver.qn);
@@ -176,17 +183,20 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
    * The machine, booted by the first command; a command racing that boot waits for it through
    * the scheduler (a plain await would hide the wait from it).
    */
-  async #boot(): Promise<WdHost> {
+  async #boot(): Promise<WdKernel> {
     if (this.#host) return this.#host;
     if (this.#booting) {
       await this.#platform.kernel.sched.waitUntil("wd.boot", () => this.#host !== undefined);
       return this.#host!;
     }
-    this.#booting = bootWdHost(this.#platform, {
+    const options = {
       config: { qpNum: 2, sqDepth: this.#options.depth, cqDepth: this.#options.depth },
       engine: COMPLETE_ALL,
       pids: this.#options.pids,
-    });
+    };
+    this.#booting = this.#options.backend === "sdmdev"
+      ? bootWdHost(this.#platform, options)
+      : Promise.resolve(bootWdUacceHost(this.#platform, options));
     const host = await this.#booting;
     for (const [pid, proc] of this.#procs) proc.sys = new WdSys(host, pid);
     return this.#host = host;
@@ -196,27 +206,35 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
   observe(): WdState {
     const host = this.#host;
     const k = this.#platform.kernel;
+    const vfio = host?.backend === "sdmdev" ? host : undefined;
     const procs = this.#options.pids.map((pid): WdProcess => {
       const proc = this.#procs.get(pid)!;
-      const container = host?.vfio.containers.get(pid);
-      const dmas = container?.iommu?.dmas ?? [];
+      const container = vfio?.vfio.containers.get(pid);
+      const held = proc.sys && WdQueue.of(proc.sys);
+      const shares = vfio
+        ? (container?.iommu?.dmas ?? []).map((d) => ({ vaddr: d.vaddr, size: d.size }))
+        : held?.shares ?? [];
+      const mm = proc.sys?.mm;
       return {
         pid,
         queue: this.#queueLife(proc),
         fds: proc.sys?.fds.size ?? 0,
         maps: proc.sys?.maps.size ?? 0,
-        shares: dmas.map((d) => ({ vaddr: d.vaddr, size: d.size })),
-        pinned: container?.mm.pinned().length ?? 0,
-        lockedVm: container?.mm.lockedVm ?? 0,
+        shares,
+        pinned: mm?.pinned().length ?? 0,
+        lockedVm: mm?.lockedVm ?? 0,
         callbacks: proc.callbacks,
       };
     });
+    const qm = host?.fn.qm;
     return {
+      backend: this.#options.backend,
       depth: this.#options.depth,
       procs,
-      mdevs: host?.mdev.devices.size ?? 0,
-      type1: host?.vfio.type1Loaded ?? true,
-      hostDriver: host?.mdev.hostDriver ?? false,
+      mdevs: vfio?.mdev.devices.size ?? 0,
+      qps: qm ? qm.config.qpNum - qm.freeQps : 0,
+      type1: vfio?.vfio.type1Loaded ?? true,
+      hostDriver: vfio?.mdev.hostDriver ?? false,
       maxMapCount: k.maxMapCount,
     };
   }

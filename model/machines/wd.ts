@@ -1,6 +1,10 @@
 /**
  * The wd user library as a {@link Machine}: spec/wd.ts against the library on the simulated
  * machine (model/adapters/wd.ts), two processes, queues of depth 4 (three requests in flight).
+ * One machine per backend, the same commands, macros and invariants (the one user-level
+ * contract): `wd` on sdmdev (the seed's design, with the library's five quirks) and
+ * `wd-uacce` on the char-device design (an SVA-capable uacce device), which exercises the
+ * quirks of the library and user driver that do not depend on VFIO.
  *
  * Commands mostly come from processes 1 and 2 (process 3 does not exist: EINVAL); shares at a
  * few pages of one region (IOVA = vaddr, far above the kernel's DMA allocations in the shared
@@ -24,11 +28,13 @@ import {
   checkWdInvariants,
   initialWdState,
   stepWd,
+  type WdBackend,
   type WdCommand,
   wdCommandSchema,
   wdResults,
   type WdState,
 } from "../../spec/wd.ts";
+import type { QuirkName } from "../../impl/quirks.ts";
 import { ImmediateSched } from "../../impl/sched.ts";
 import { WdAdapter } from "../adapters/wd.ts";
 import { parseWithSchema } from "../commands.ts";
@@ -164,40 +170,58 @@ function macros(injections: "none" | "safe" | "all"): fc.Arbitrary<readonly WdCo
   });
 }
 
-/** The wd library with two processes. */
-export const wdMachine: Machine<WdState, WdCommand> = {
-  name: "wd",
-  vars: ["depth", "procs", "mdevs", "type1", "hostDriver", "maxMapCount"],
-  prelude: [],
-  quirks: [
+/** The quirks each backend's machine exercises. */
+const QUIRKS_OF: Readonly<Record<WdBackend, readonly QuirkName[]>> = {
+  sdmdev: [
     "checkExtensionFailureReturnsZero",
     "groupNotViableReturnsZero",
     "recvSyncNeverWaits",
     "unshareIsNoop",
     "mmapFailureUnchecked",
   ],
-  runs: 2000,
-  initial: () => initialWdState({ depth: DEPTH, pids: PIDS }),
-  step: stepWd,
-  violations: checkWdInvariants,
-  parseCommand: (op, args, opPath, argsPath) =>
-    parseWithSchema<WdCommand>(wdCommandSchema, op, args, opPath, argsPath),
-  schema: wdCommandSchema,
-  results: wdResults,
-  commands: () => commands(false),
-  macros: () => macros("all"),
-  raceMacros: () => macros("none"),
-  raceCommands: processCommand,
-  bindActors: (actors) =>
-    actors.map((a) => {
-      const pid = (a.program[0] as { by: number }).by;
-      return { ...a, program: a.program.map((c) => ({ ...c, by: pid }) as WdCommand) };
-    }),
-  raceSetup: () =>
-    fc.oneof({ weight: 3, arbitrary: commands(true).map((x) => [x]) }, {
-      weight: 1,
-      arbitrary: macros("safe"),
-    }),
-  implementation: (quirks, sched) =>
-    new WdAdapter(quirks, sched ?? new ImmediateSched(), { depth: DEPTH, pids: PIDS }),
+  uacce: ["recvSyncNeverWaits", "mmapFailureUnchecked"],
 };
+
+/** The wd library with two processes on `backend`'s accelerator. */
+function wdMachineOn(backend: WdBackend): Machine<WdState, WdCommand> {
+  return {
+    name: backend === "sdmdev" ? "wd" : `wd-${backend}`,
+    vars: ["backend", "depth", "procs", "mdevs", "qps", "type1", "hostDriver", "maxMapCount"],
+    prelude: [],
+    quirks: QUIRKS_OF[backend],
+    runs: 2000,
+    initial: () => initialWdState({ backend, depth: DEPTH, pids: PIDS }),
+    step: stepWd,
+    violations: checkWdInvariants,
+    parseCommand: (op, args, opPath, argsPath) =>
+      parseWithSchema<WdCommand>(wdCommandSchema, op, args, opPath, argsPath),
+    schema: wdCommandSchema,
+    results: wdResults,
+    commands: () => commands(false),
+    macros: () => macros("all"),
+    raceMacros: () => macros("none"),
+    raceCommands: processCommand,
+    bindActors: (actors) =>
+      actors.map((a) => {
+        const pid = (a.program[0] as { by: number }).by;
+        return { ...a, program: a.program.map((c) => ({ ...c, by: pid }) as WdCommand) };
+      }),
+    raceSetup: () =>
+      fc.oneof({ weight: 3, arbitrary: commands(true).map((x) => [x]) }, {
+        weight: 1,
+        arbitrary: macros("safe"),
+      }),
+    implementation: (quirks, sched) =>
+      new WdAdapter(quirks, sched ?? new ImmediateSched(), {
+        backend,
+        depth: DEPTH,
+        pids: PIDS,
+      }),
+  };
+}
+
+/** The wd library with two processes on the sdmdev accelerator. */
+export const wdMachine: Machine<WdState, WdCommand> = wdMachineOn("sdmdev");
+
+/** The same library, the same contract, on the uacce accelerator. */
+export const wdUacceMachine: Machine<WdState, WdCommand> = wdMachineOn("uacce");
