@@ -37,6 +37,11 @@ export class FdTable {
     return await file.release();
   }
 
+  /** The open numbers, lowest first. */
+  numbers(): number[] {
+    return [...this.#files.keys()].sort((a, b) => a - b);
+  }
+
   /** How many files are open. */
   get size(): number {
     return this.#files.size;

@@ -2,7 +2,8 @@
  * The wd library's uacce backend: the contract's backend-specific parts (spec/wd.ts), the
  * device found through `/sys/class/uacce`, a queue's life through the char device (one file, the
  * DUS and MMIO mappings, START_Q, PUT_Q), failed requests leaving nothing, a device without SVA
- * not taken, and the `wd-uacce` machine conforming on a queue at work.
+ * not taken, the `wd-uacce` machine conforming on a queue at work, and a process's exit on
+ * both backends.
  */
 import assert from "node:assert/strict";
 import { PAGE_SIZE } from "../spec/types.ts";
@@ -12,7 +13,7 @@ import { COMPLETE_ALL, Platform } from "../impl/platform.ts";
 import { bootWdUacceHost, type WdUacceHost } from "../impl/wd/host.ts";
 import { WdSys } from "../impl/wd/sys.ts";
 import { WdQueue } from "../impl/wd/wd.ts";
-import { wdUacceMachine } from "../model/machines/wd.ts";
+import { wdMachine, wdUacceMachine } from "../model/machines/wd.ts";
 import { runSequential } from "../model/runner.ts";
 
 const P1 = { by: 1 } as const;
@@ -170,4 +171,41 @@ Deno.test("the wd-uacce machine: a queue at work conforms to the one contract", 
   ]);
   const last = records.at(-1)!.observed!;
   assert.deepEqual([last.qps, ...last.procs.map((p) => p.fds)], [0, 0, 0]);
+});
+
+Deno.test("exit: nothing left on uacce; on sdmdev the mdev and its queue pair stay", async () => {
+  const cmds: WdCommand[] = [
+    { op: "wd.requestQueue", ...P1 },
+    { op: "wd.memShare", ...P1, vaddr: 0x4000_0000, size: PAGE_SIZE },
+    { op: "wd.submit", ...P1 },
+    { op: "wd.exit", ...P1 },
+    { op: "wd.requestQueue", ...P1 },
+    { op: "wd.requestQueue", by: 2 },
+    { op: "wd.exit", by: 2 },
+    { op: "wd.requestQueue", by: 2 },
+  ];
+  const rets: Record<string, string[]> = {
+    "wd": ["ok", "ok", "ok", "ok", "EEXIST", "ok", "ok", "ENODEV"],
+    "wd-uacce": ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok"],
+  };
+  for (const machine of [wdMachine, wdUacceMachine]) {
+    const records = await runSequential(machine, cmds);
+    assert.equal(records.at(-1)?.failure, undefined, records.at(-1)?.failure);
+    const got = records.map((r) => "ok" in r.impl.ret ? "ok" : r.impl.ret.err);
+    assert.deepEqual(got, rets[machine.name], machine.name);
+    const exited = records[3].observed!;
+    assert.deepEqual(exited.procs[0].queue, { state: "none" });
+    assert.deepEqual([exited.procs[0].fds, exited.procs[0].maps, exited.procs[0].pinned], [
+      0,
+      0,
+      0,
+    ]);
+    const orphaned = machine === wdMachine;
+    assert.deepEqual(
+      [exited.qps, exited.mdevs, exited.orphans],
+      orphaned ? [1, 1, [1]] : [0, 0, []],
+      machine.name,
+    );
+  }
+  assert.throws(() => initialWdState({ queuePairs: 0 }), RangeError);
 });

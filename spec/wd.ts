@@ -26,6 +26,14 @@
  *   shares the queue with `send`/`recv`: whoever receives a callback request's completion runs
  *   its callback, exactly once; a release runs the callbacks of the requests it drops.
  *
+ * **Exit.** `wd.exit` is the process's end without the library (`do_exit`): the kernel unmaps its
+ * mappings and closes its files, the process's requests are lost and their callbacks never run,
+ * and a new process of that pid starts with nothing. On `uacce` nothing is left: the queue pair
+ * goes with the file. On `sdmdev` the mdev the library created stays, and its queue pair with it
+ * (sdmdev takes the queue at the mdev's create, only a write to its `remove` gives it back, and
+ * only the library writes it): {@link WdState.orphans}. A later request by that pid is EEXIST
+ * (the mdev is named after the process), and one that finds no queue pair free is ENODEV.
+ *
  * Requests are numbered per queue from 0 in the order they are sent; completions arrive in that
  * order. The device is explicit (`wd.device`: it takes the next published request of a
  * process's queue and completes it), so that races can put it anywhere.
@@ -135,8 +143,12 @@ export interface WdState {
   readonly procs: readonly WdProcess[];
   /** mdevs on the accelerator (on `sdmdev` the library creates one per queue and removes it). */
   readonly mdevs: number;
-  /** The accelerator's queue pairs taken (one per queue held, on both backends). */
+  /** The accelerator's queue pairs taken (one per queue held and per orphaned mdev). */
   readonly qps: number;
+  /** The accelerator's queue pairs. */
+  readonly queuePairs: number;
+  /** Pids whose process exited holding a queue and whose mdev stayed (`sdmdev`), in order. */
+  readonly orphans: readonly number[];
   /** Whether the vfio_iommu_type1 module is loaded. */
   readonly type1: boolean;
   /** Whether new mdevs bind to a host driver (their group is not viable). */
@@ -153,6 +165,8 @@ export interface WdConfig {
   readonly depth?: number;
   /** Process ids (default 1 and 2). */
   readonly pids?: readonly number[];
+  /** The accelerator's queue pairs (default 2). */
+  readonly queuePairs?: number;
 }
 
 /** Largest `recvSync` timeout (`__u16` milliseconds). */
@@ -176,6 +190,7 @@ export type WdCommand =
   }
   | { readonly op: "wd.memUnshare"; readonly by: number; readonly vaddr: number }
   | { readonly op: "wd.device"; readonly by: number }
+  | { readonly op: "wd.exit"; readonly by: number }
   | { readonly op: "wd.loadType1"; readonly loaded: boolean }
   | { readonly op: "wd.hostDriver"; readonly bound: boolean }
   | { readonly op: "wd.maxMapCount"; readonly maps: number };
@@ -194,13 +209,20 @@ function idle(pid: number): WdProcess {
   };
 }
 
-/** The machine before any request; RangeError for a depth below 2, bad pids or backend. */
+/**
+ * The machine before any request; RangeError for a depth below 2, bad pids, queue pairs or
+ * backend.
+ */
 export function initialWdState(config: WdConfig = {}): WdState {
   const backend = config.backend ?? "sdmdev";
   if (!WD_BACKENDS.includes(backend)) throw new RangeError(`bad backend ${String(backend)}`);
   const depth = config.depth ?? 1024;
   const pids = config.pids ?? [1, 2];
+  const queuePairs = config.queuePairs ?? 2;
   if (!Number.isSafeInteger(depth) || depth < 2) throw new RangeError(`bad depth ${depth}`);
+  if (!Number.isSafeInteger(queuePairs) || queuePairs < 1) {
+    throw new RangeError(`bad queue pairs ${queuePairs}`);
+  }
   if (pids.some((p) => !Number.isSafeInteger(p) || p < 1) || new Set(pids).size !== pids.length) {
     throw new RangeError(`bad pids ${JSON.stringify(pids)}`);
   }
@@ -210,6 +232,8 @@ export function initialWdState(config: WdConfig = {}): WdState {
     procs: [...pids].sort((a, b) => a - b).map(idle),
     mdevs: 0,
     qps: 0,
+    queuePairs,
+    orphans: [],
     type1: true,
     hostDriver: false,
     maxMapCount: 65530,
@@ -249,9 +273,12 @@ function aligned(n: number): boolean {
 /** `wd_request_queue`, in the order the library checks. */
 function requestQueue(s: WdState, p: WdProcess): StepResult<WdState> {
   if (p.queue.state === "open") return fail(s, "EEXIST");
+  if (s.qps >= s.queuePairs) return fail(s, "ENODEV");
   const sdmdev = s.backend === "sdmdev";
   const refused: Errno | undefined = !sdmdev
     ? (s.maxMapCount < 2 ? "ENOMEM" : undefined)
+    : s.orphans.includes(p.pid)
+    ? "EEXIST"
     : !s.type1
     ? "ENODEV"
     : s.hostDriver
@@ -273,6 +300,14 @@ function releaseQueue(s: WdState, p: WdProcess, q: Open): StepResult<WdState> {
   const gone: WdProcess = { ...idle(p.pid), callbacks: p.callbacks + q.awaiting.length };
   const mdevs = s.mdevs - (s.backend === "sdmdev" ? 1 : 0);
   return done({ ...withProc(s, gone), mdevs, qps: s.qps - 1 }, q.sent - q.received);
+}
+
+/** `do_exit` of `p`: all it held goes; on sdmdev its mdev (and queue pair) stays. */
+function exit(s: WdState, p: WdProcess): StepResult<WdState> {
+  const fresh = withProc(s, idle(p.pid));
+  if (p.queue.state !== "open") return done(fresh, 0);
+  if (s.backend === "sdmdev") return done({ ...fresh, orphans: [...s.orphans, p.pid] }, 0);
+  return done({ ...fresh, qps: s.qps - 1 }, 0);
 }
 
 function send(s: WdState, p: WdProcess, q: Open, callback: boolean): StepResult<WdState> {
@@ -334,9 +369,10 @@ function queueOf(p: WdProcess): Open | undefined {
 
 /**
  * Executes one command (every op fails EINVAL for an unknown process, and every op but
- * `requestQueue` for a process without a queue):
+ * `requestQueue` and `exit` for a process without a queue):
  * - `wd.requestQueue {by}`: ok(0); EEXIST when `by` holds a queue (the library names its mdev
- *   after the process, and the mdev exists; one queue per process on `uacce` too), on `sdmdev`
+ *   after the process, and the mdev exists; one queue per process on `uacce` too); ENODEV when
+ *   no queue pair is free; on `sdmdev` EEXIST when the mdev of an exited `by` stayed,
  *   ENODEV when the type1 module is unloaded, EPERM when new mdevs bind to a host driver (group
  *   not viable), EBUSY when another process holds a queue (no PASIDs: one process at a time);
  *   on both ENOMEM when `vm.max_map_count` leaves no room for the ring and the doorbell page.
@@ -355,6 +391,7 @@ function queueOf(p: WdProcess): Open | undefined {
  * - `wd.memUnshare {by, vaddr}`: ok(0); EINVAL when no share starts at `vaddr`.
  * - `wd.device {by}`: the device completes `by`'s next request: ok(its number); EAGAIN when
  *   none is in flight.
+ * - `wd.exit {by}`: ok(0); `by` ends (see the module doc) and starts afresh.
  * - `wd.loadType1 {loaded}`: ok(0); unloading is EBUSY while a queue holds the IOMMU.
  * - `wd.hostDriver {bound}`, `wd.maxMapCount {maps}`: ok(0); EINVAL for negative maps.
  * - On `uacce`, `wd.loadType1` and `wd.hostDriver` are ENODEV (no VFIO, no mdev core).
@@ -381,6 +418,7 @@ export function stepWd(s: WdState, cmd: WdCommand): StepResult<WdState> {
   const p = s.procs.find((x) => x.pid === cmd.by);
   if (!p) return fail(s, "EINVAL");
   if (cmd.op === "wd.requestQueue") return requestQueue(s, p);
+  if (cmd.op === "wd.exit") return exit(s, p);
   const q = queueOf(p);
   if (!q) return fail(s, "EINVAL");
   return match(cmd)
@@ -416,8 +454,10 @@ export function stepWd(s: WdState, cmd: WdCommand): StepResult<WdState> {
  * - `wd.pinned` (between ops): the pages pinned and accounted are those of the shares on
  *   `sdmdev`, none on `uacce`; shares do not overlap;
  * - `wd.one-process` (always): on `sdmdev` at most one process holds a queue (no PASIDs);
- * - `wd.mdevs` (between ops): one mdev per queue held on `sdmdev`, none on `uacce`;
- * - `wd.qps` (between ops): one queue pair taken per queue held (a released queue's is free);
+ * - `wd.mdevs` (between ops): one mdev per queue held or orphaned on `sdmdev`, none on `uacce`;
+ * - `wd.qps` (between ops): one queue pair taken per queue held or orphaned (a released or, on
+ *   `uacce`, exited queue's is free), no more than the accelerator has; orphans only on
+ *   `sdmdev`, each pid once;
  * - `wd.files` (between ops): a process with a queue holds its files and both mappings.
  *
  * They are the one user-level contract of both backends (DMA isolation, no device access after
@@ -490,16 +530,19 @@ export const wdInvariants: readonly Invariant<WdState>[] = [
     name: "wd.mdevs",
     scope: "between-ops",
     check: (s) => {
-      const held = s.backend === "sdmdev" ? queuesHeld(s) : 0;
-      return s.mdevs === held ? undefined : `${s.mdevs} mdevs for ${held} queues`;
+      const held = s.backend === "sdmdev" ? queuesHeld(s) + s.orphans.length : 0;
+      return s.mdevs === held ? undefined : `${s.mdevs} mdevs for ${held} queues and orphans`;
     },
   },
   {
     name: "wd.qps",
     scope: "between-ops",
     check: (s) => {
-      const held = queuesHeld(s);
-      return s.qps === held ? undefined : `${s.qps} queue pairs taken for ${held} queues`;
+      const held = queuesHeld(s) + s.orphans.length;
+      if (s.qps !== held) return `${s.qps} queue pairs taken for ${held} queues and orphans`;
+      if (s.qps > s.queuePairs) return `${s.qps} queue pairs taken of ${s.queuePairs}`;
+      if (s.backend !== "sdmdev" && s.orphans.length > 0) return `orphaned mdevs on ${s.backend}`;
+      return new Set(s.orphans).size === s.orphans.length ? undefined : "an orphan twice";
     },
   },
   {
@@ -535,6 +578,7 @@ export const wdCommandSchema: CommandSchema<WdCommand["op"]> = {
   "wd.memShare": { by: "int", vaddr: "int", size: "int" },
   "wd.memUnshare": { by: "int", vaddr: "int" },
   "wd.device": { by: "int" },
+  "wd.exit": { by: "int" },
   "wd.loadType1": { loaded: "bool" },
   "wd.hostDriver": { bound: "bool" },
   "wd.maxMapCount": { maps: "int" },
@@ -553,6 +597,7 @@ export const wdResults = {
   "wd.memShare": "zero",
   "wd.memUnshare": "zero",
   "wd.device": "int",
+  "wd.exit": "zero",
   "wd.loadType1": "zero",
   "wd.hostDriver": "zero",
   "wd.maxMapCount": "zero",

@@ -184,6 +184,20 @@ export class WdSys {
     return await m.unmap();
   }
 
+  /**
+   * The kernel's part of the process's exit (`do_exit`), whatever the library was doing:
+   * `exit_mm` unmaps every device mapping, then `exit_files` closes every fd. A VFIO device
+   * file holds its group and container (their releases wait for its last `fput`, the kernel's
+   * `container_users`), so device files are released first, then the rest lowest first. The
+   * library's state dies with the process: the caller starts a new one.
+   */
+  async exit(): Promise<void> {
+    for (const addr of [...this.maps.keys()]) await this.munmap(addr);
+    const fds = this.fds.numbers();
+    const device = (fd: number) => (this.file(fd, VfioDeviceFile) ? 0 : 1);
+    for (const fd of [...fds].sort((a, b) => device(a) - device(b))) await this.close(fd);
+  }
+
   /** ioctl(2) of a uacce command on fd `fd`: EINVAL for an fd that is no uacce device. */
   ioctl(fd: number, cmd: UacceIoctl): Promise<Ret> {
     const f = this.file(fd, UacceFd);

@@ -22,7 +22,7 @@ import { cqePhase, type QpRings, RingPos, sqeTag } from "../../impl/device/qm_de
 import { WdAsyncQueue } from "../../impl/wd/async.ts";
 import { bootWdHost, bootWdUacceHost, type WdKernel } from "../../impl/wd/host.ts";
 import { WdSys } from "../../impl/wd/sys.ts";
-import { WdQueue } from "../../impl/wd/wd.ts";
+import { mdevUuid, WdQueue } from "../../impl/wd/wd.ts";
 import type { Implementation, Outcome } from "../machine.ts";
 
 /** How the machine is sized. */
@@ -33,6 +33,8 @@ export interface WdAdapterOptions {
   readonly depth: number;
   /** The processes. */
   readonly pids: readonly number[];
+  /** The accelerator's queue pairs. */
+  readonly queuePairs: number;
 }
 
 /** One process: its system calls, the callbacks its async requests ran. */
@@ -64,6 +66,8 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
   readonly #platform: Platform;
   readonly #options: WdAdapterOptions;
   readonly #procs = new Map<number, Proc>();
+  /** Pids whose process exited holding a queue, in the order they first did. */
+  readonly #exited: number[] = [];
   /** The asynchronous API over each queue (all of a queue's traffic goes through it). */
   readonly #asyncs = new WeakMap<WdQueue, WdAsyncQueue>();
   #booting: Promise<WdKernel> | undefined;
@@ -128,6 +132,14 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
     if (proc.requesting > 0) {
       await this.#platform.kernel.sched.waitUntil("wd.queue-pointer", () => proc.requesting === 0);
     }
+    if (cmd.op === "wd.exit") {
+      const held = WdQueue.of(sys) !== undefined;
+      await sys.exit();
+      proc.sys = new WdSys(host, cmd.by);
+      proc.callbacks = 0;
+      if (held && !this.#exited.includes(cmd.by)) this.#exited.push(cmd.by);
+      return ok(0);
+    }
     const q = this.#async(sys);
     if (!q) return { err: "EINVAL" };
     const value = (r: number | { readonly seq: number } | string): Ret =>
@@ -190,7 +202,11 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
       return this.#host!;
     }
     const options = {
-      config: { qpNum: 2, sqDepth: this.#options.depth, cqDepth: this.#options.depth },
+      config: {
+        qpNum: this.#options.queuePairs,
+        sqDepth: this.#options.depth,
+        cqDepth: this.#options.depth,
+      },
       engine: COMPLETE_ALL,
       pids: this.#options.pids,
     };
@@ -233,10 +249,25 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
       procs,
       mdevs: vfio?.mdev.devices.size ?? 0,
       qps: qm ? qm.config.qpNum - qm.freeQps : 0,
+      queuePairs: this.#options.queuePairs,
+      orphans: this.#orphans(),
       type1: vfio?.vfio.type1Loaded ?? true,
       hostDriver: vfio?.mdev.hostDriver ?? false,
       maxMapCount: k.maxMapCount,
     };
+  }
+
+  /**
+   * The pids that exited and whose mdev (the library names it after its process) still exists
+   * while the process holds no queue, in the order they exited.
+   */
+  #orphans(): number[] {
+    const host = this.#host;
+    if (host?.backend !== "sdmdev") return [];
+    return this.#exited.filter((pid) => {
+      const sys = this.#procs.get(pid)?.sys;
+      return host.mdev.devices.has(mdevUuid(pid)) && !(sys && WdQueue.of(sys));
+    });
   }
 
   #queueLife(proc: Proc): WdQueueLife {

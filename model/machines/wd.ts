@@ -9,13 +9,15 @@
  * Commands mostly come from processes 1 and 2 (process 3 does not exist: EINVAL); shares at a
  * few pages of one region (IOVA = vaddr, far above the kernel's DMA allocations in the shared
  * domain), sometimes unaligned or empty; timeouts 0 (forever), 1, 10 ms and the `__u16` edges.
- * Macros set a queue up and put it to work, fill the ring, share and unshare, and wrap a
- * request in one of the operator's failure injections.
+ * Macros set a queue up and put it to work, fill the ring, share and unshare, wrap a
+ * request in one of the operator's failure injections, and let a process exit with a request
+ * in flight.
  *
- * Races start from a set-up without the `vm.max_map_count` injection (see
+ * Races start from a set-up without the `vm.max_map_count` injection and without exits (see
  * {@link Machine.raceSetup}): a request failing at its mmaps has held the device open for a
  * while, and another process's request failing EBUSY meanwhile is real but no atomic request
- * explains it. Each actor is a thread of one process (the process of its first command, see
+ * explains it; likewise, once an exit left an mdev behind on sdmdev, a request still setting up
+ * can hold the last queue pair while another finds none. Each actor is a thread of one process (the process of its first command, see
  * {@link Machine.bindActors}), and the device steps a queue in its process's timeline: a
  * request is not atomic to other processes (it can fail EBUSY on another's request still
  * setting up), so a process only observes its own queue; the operator acts in the set-up.
@@ -45,6 +47,9 @@ const DEPTH = 4;
 
 /** The processes. */
 const PIDS = [1, 2];
+
+/** The accelerator's queue pairs: one for each process. */
+const QUEUE_PAIRS = 2;
 
 /** Where shares go: a region far above the kernel's IOVAs. */
 const BASE = 0x4000_0000;
@@ -116,6 +121,7 @@ function operatorCommand(safe: boolean): fc.Arbitrary<WdCommand> {
   );
 }
 
+/** Any command but an exit; `safe` (race set-ups): no injection that leaves no room for a queue. */
 function commands(safe: boolean): fc.Arbitrary<WdCommand> {
   return fc.oneof(
     { weight: 20, arbitrary: processCommand() },
@@ -140,8 +146,24 @@ function injected(pid: number, safe: boolean): fc.Arbitrary<readonly WdCommand[]
 }
 
 /**
+ * A process exits (`do_exit`) with a request in flight and a share, then asks again: a macro
+ * of sequential runs only (an exit is no thread's command), and the only way an exit is drawn,
+ * since on sdmdev each one that holds a queue leaves a queue pair taken for the rest of the run.
+ */
+function exited(pid: number): fc.Arbitrary<readonly WdCommand[]> {
+  return fc.constant(
+    (["wd.requestQueue", "wd.memShare", "wd.submit", "wd.exit", "wd.requestQueue"] as const).map(
+      (
+        op,
+      ) => (op === "wd.memShare" ? { op, by: pid, vaddr: BASE, size: PAGE_SIZE } : { op, by: pid }),
+    ),
+  );
+}
+
+/**
  * Chains that reach the interesting states; with a request between an injected failure and
- * its undoing unless `injections` is `none` (`safe`: none that leaves no room for a queue).
+ * its undoing unless `injections` is `none`, and an exit if it is `all` (`safe`: race set-ups,
+ * no injection that leaves no room for a queue and no exit; `none`: actors).
  */
 function macros(injections: "none" | "safe" | "all"): fc.Arbitrary<readonly WdCommand[]> {
   return fc.constantFrom(...PIDS).chain((pid): fc.Arbitrary<readonly WdCommand[]> => {
@@ -166,6 +188,7 @@ function macros(injections: "none" | "safe" | "all"): fc.Arbitrary<readonly WdCo
         c("wd.memUnshare", { vaddr: BASE + PAGE_SIZE }),
       ]),
       ...(injections === "none" ? [] : [injected(pid, injections === "safe")]),
+      ...(injections === "all" ? [exited(pid)] : []),
     );
   });
 }
@@ -186,11 +209,22 @@ const QUIRKS_OF: Readonly<Record<WdBackend, readonly QuirkName[]>> = {
 function wdMachineOn(backend: WdBackend): Machine<WdState, WdCommand> {
   return {
     name: backend === "sdmdev" ? "wd" : `wd-${backend}`,
-    vars: ["backend", "depth", "procs", "mdevs", "qps", "type1", "hostDriver", "maxMapCount"],
+    vars: [
+      "backend",
+      "depth",
+      "procs",
+      "mdevs",
+      "qps",
+      "queuePairs",
+      "orphans",
+      "type1",
+      "hostDriver",
+      "maxMapCount",
+    ],
     prelude: [],
     quirks: QUIRKS_OF[backend],
     runs: 2000,
-    initial: () => initialWdState({ backend, depth: DEPTH, pids: PIDS }),
+    initial: () => initialWdState({ backend, depth: DEPTH, pids: PIDS, queuePairs: QUEUE_PAIRS }),
     step: stepWd,
     violations: checkWdInvariants,
     parseCommand: (op, args, opPath, argsPath) =>
@@ -216,6 +250,7 @@ function wdMachineOn(backend: WdBackend): Machine<WdState, WdCommand> {
         backend,
         depth: DEPTH,
         pids: PIDS,
+        queuePairs: QUEUE_PAIRS,
       }),
   };
 }
