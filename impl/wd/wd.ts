@@ -38,6 +38,7 @@
  *
  * @module
  */
+import { pageAligned } from "../../spec/iommu.ts";
 import { SDMDEV_DMA_FLAG } from "../../spec/sdmdev.ts";
 import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
 import { UACCE_DEV_SVA } from "../../spec/uacce.ts";
@@ -626,8 +627,7 @@ function uaccePath(
 ): QueuePath {
   return {
     share(vaddr, size, shared) {
-      const page = (n: number) => Number.isSafeInteger(n) && n >= 0 && n % PAGE_SIZE === 0;
-      if (!page(vaddr) || !page(size) || size === 0 || !page(vaddr + size)) {
+      if (!pageAligned(vaddr) || !pageAligned(size) || size === 0 || !pageAligned(vaddr + size)) {
         return Promise.resolve("EINVAL");
       }
       const overlaps = [...shared].some(([at, n]) => vaddr < at + n && at < vaddr + size);
