@@ -49,8 +49,9 @@
  * release unmaps, stops the queue (PUT_Q, as UADK's `wd_ctx_stop`) and closes the file. With SVA
  * the device reaches the process's memory through its PASID: `memShare` is only the library's
  * record of the range (the same EINVAL and EEXIST), nothing is mapped, pinned or accounted. A
- * uacce device without SVA is not taken (UADK and upstream's QM use uacce only with SVA; there
- * would be no way to share a buffer), so a request there is ENODEV like no device at all. Many
+ * uacce device without SVA is not taken (upstream's QM registers with uacce only with SVA,
+ * `qm_alloc_uacce`: "only consider sva case"; without it there would be no way to share a
+ * buffer), so a request there is ENODEV like no device at all. Many
  * processes hold queues at once on `uacce` (each its own queue pair, up to the device's); the
  * operator's type1 and host-driver injections have nothing to act on there (ENODEV).
  *
