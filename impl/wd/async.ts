@@ -62,14 +62,14 @@ export class WdAsyncQueue {
   }
 
   /**
-   * Receives up to `max` consecutive completions that are there (no waiting; other receipts on
-   * the queue wait for it), running their callbacks:
+   * Receives up to `max` consecutive completions that are there (no waiting; the queue's
+   * other sends and receipts wait for it), running their callbacks:
    * their numbers in order; the first receive's errno other than EAGAIN (a queue released).
    * RangeError for `max` < 1.
    */
   async poll(max: number): Promise<number[] | Errno> {
     if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`poll: bad max ${max}`);
-    return await this.queue.receiving(async () => {
+    return await this.queue.polling(async () => {
       const got: number[] = [];
       while (got.length < max) {
         const r = await this.recv();

@@ -226,7 +226,7 @@ export class WdQueue {
   #tags = 0;
   #received = 0;
   readonly #sendLock = new Mutex();
-  /** Receipts on the queue take turns: see {@link receiving}. */
+  /** Receipts on the queue take turns: see {@link polling}. */
   readonly #recvLock = new Mutex();
   /**
    * Keeps the share table and the mappings it records one step apart for the process's
@@ -491,23 +491,33 @@ export class WdQueue {
   recv(): Promise<WdMessage | Errno> {
     if (this.#releasing) return Promise.resolve(this.settle("EINVAL"));
     const q = this.#driver();
-    const r = this.receiving(() =>
-      andThen(q.recv(), (c): WdMessage | Errno => {
-        if (typeof c === "string") return c;
-        this.#received++;
-        return new Received(c.tag, c.status, q.rings, c.seq % q.rings.sqTail.depth);
-      })
+    const sched = this.#host.platform.kernel.sched;
+    const r = this.#recvLock.holdNow(
+      sched,
+      "wd.recv:lock",
+      () =>
+        andThen(q.recv(), (c): WdMessage | Errno => {
+          if (typeof c === "string") return c;
+          this.#received++;
+          return new Received(c.tag, c.status, q.rings, c.seq % q.rings.sqTail.depth);
+        }),
     );
     return Promise.resolve(andThen(r, (got) => this.settle(got)));
   }
 
   /**
-   * Runs `body` holding the queue's receive lock, which every {@link recv} takes: a caller
-   * that receives several completions in `body` (the async API's `poll`) gets consecutive
-   * ones, with no other thread's receipt in between.
+   * Runs `body` holding the queue's send and receive locks, which every {@link send} and
+   * {@link recv} take: a caller that receives several completions in `body` (the async API's
+   * `poll`) gets consecutive ones, with no other thread's send or receipt in between, so that
+   * they all take effect at one point.
    */
-  receiving<T>(body: () => MaybeAsync<T>): MaybeAsync<T> {
-    return this.#recvLock.holdNow(this.#host.platform.kernel.sched, "wd.recv:lock", body);
+  polling<T>(body: () => Promise<T>): Promise<T> {
+    const sched = this.#host.platform.kernel.sched;
+    return this.#sendLock.hold(
+      sched,
+      "wd.poll:send-lock",
+      () => this.#recvLock.hold(sched, "wd.poll:recv-lock", body),
+    );
   }
 
   /** `wd_flush`: the QM user driver has none (every send rings the doorbell). */
