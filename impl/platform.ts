@@ -11,7 +11,9 @@ import { initialQmState, type QmConfig } from "../spec/qm.ts";
 import { QmDevice, type QmEngine } from "./device/qm_device.ts";
 import { HisiQm } from "./hisi/qm.ts";
 import { HisiZipCrypto } from "./hisi/zip.ts";
+import { IoasidSpace } from "./ioasid/ioasid.ts";
 import { IommuCore, type IommuGroup } from "./iommu/core.ts";
+import { IommuSva } from "./iommu/sva.ts";
 import { Kernel } from "./kernel.ts";
 import { PhysMem } from "./mem/phys.ts";
 import type { Quirks } from "./quirks.ts";
@@ -48,6 +50,8 @@ export class Platform {
   readonly kernel: Kernel;
   /** The IOMMU subsystem. */
   readonly iommu: IommuCore;
+  /** The iommu-sva layer, its PASIDs from the machine's one IOASID space. */
+  readonly sva: IommuSva;
   /** QM functions by id, the latest probe of each. */
   readonly functions: Map<number, QmFunction> = new Map();
 
@@ -59,19 +63,22 @@ export class Platform {
       options.quirks ?? {},
     );
     this.iommu = new IommuCore(this.kernel);
+    this.sva = new IommuSva(this.kernel, new IoasidSpace(this.kernel.quirks));
   }
 
   /**
    * The PCI probe of QM function `id` (`hisi_zip_probe`: `hisi_qm_init` + `hisi_qm_start`,
    * then the crypto algorithms). Its group `id` is created on the first probe and kept
    * across removes; missing sizes take the spec's defaults, impossible ones throw a
-   * RangeError. `engine` executes the device's requests.
+   * RangeError. `engine` executes the device's requests; `sva`: the function supports PASIDs,
+   * which its probe enables (its device gets a PASID table and tags its queues' reads).
    */
-  probeQm(id: number, config: Partial<QmConfig>, engine: QmEngine): QmFunction {
+  probeQm(id: number, config: Partial<QmConfig>, engine: QmEngine, sva = false): QmFunction {
     const sizes = initialQmState(config).config;
     if (!this.iommu.groups.has(id)) this.iommu.addGroup(id, "pci", null);
     const group = this.iommu.groups.get(id)!;
     group.kernelDriver = "hisi_zip";
+    if (sva) this.iommu.enablePasids(group);
     const device = new QmDevice(this.kernel, this.iommu, group, engine);
     const qm = new HisiQm(this.kernel, this.iommu, group, device, sizes);
     const fn = { id, group, device, qm, crypto: new HisiZipCrypto(this.kernel, qm, device) };

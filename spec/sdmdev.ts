@@ -59,9 +59,11 @@
  * - **Callers.** Ops on an open device name the calling process (`by`); a process other than
  *   the one that opened it gets EPERM (it holds no fd for it), and so does the opener once it
  *   closed its fd, except for `sdmdev.munmap`, which needs only the mapping in its mm.
- * - **PASIDs** stand in for the IOMMU SVA layer (`iommu_sva_bind_device`,
- *   `iommu_sva_find`): `sdmdev.svaBind` gives a process its PASID (the lowest free, at least
- *   1; the same one on every call), never freed in this model.
+ * - **PASIDs** are the SVA layer's (`iommu_sva_find`): in a world with one (the stack's
+ *   `spec/sva.ts`), {@link SdmdevWorld.pasidOwners} says whose each PASID is. Alone, sdmdev's
+ *   view reduces that layer to its binds: `sdmdev.svaBind` gives a process its PASID, the
+ *   same one on every call; as this view never unbinds, the IOASID allocator's rule (the
+ *   lowest unused id from 1) is the lowest id not yet handed out.
  * - **Unregister** (`vfio_sdmdev_unregister`, called from the parent's PCI remove,
  *   `hisi_zip_remove` → `hisi_qm_stop`) cannot fail: a PCI remove returns `void`. It waits
  *   for the users to go, as the later upstream QM drivers do before tearing down: no create
@@ -245,6 +247,16 @@ export interface SdmdevWorld {
    * from the mdev core's groups.
    */
   readonly iommuGroups?: ReadonlyMap<number, unknown>;
+  /**
+   * The SVA layer's PASIDs and the mm each belongs to (`iommu_sva_find`), when the world
+   * around has one; alone, sdmdev's own `pasids`.
+   */
+  readonly pasidOwners?: ReadonlyMap<number, number>;
+}
+
+/** Whose each PASID is: the SVA layer's answer, or sdmdev's own binds when alone. */
+function pasidsOf(world: SdmdevWorld): ReadonlyMap<number, number> {
+  return world.pasidOwners ?? world.sdmdev.pasids;
 }
 
 /** An empty machine: no mdev or sdmdev parent, no PASID (RFCv2 3/7, `vfio_sdmdev_init`). */
@@ -720,7 +732,7 @@ function bindPasid(
   const q = ownQueue(world, uuid, by);
   if (typeof q === "string") return fail(world, q);
   const p = world.sdmdev.parents.get(q.parent)!;
-  if (!p.sva || world.sdmdev.pasids.get(pasid) !== by) return fail(world, "EINVAL");
+  if (!p.sva || pasidsOf(world).get(pasid) !== by) return fail(world, "EINVAL");
   if (isRunning(q)) return fail(world, "EBUSY");
   return done(startQueue(world, q, pasid), 0);
 }
@@ -817,7 +829,7 @@ function as<K extends SdmdevCommand["op"]>(cmd: SdmdevCommand, _op: K): SdCmd<K>
  * - `sdmdev.notify {parent, qn}` (the IRQ thread's `event_cb` → `vfio_sdmdev_wake_up`):
  *   ok(0), the queue is `updated`; ENODEV (unknown parent), EINVAL (the qp is not a running
  *   sdmdev queue: a stopped queue's hardware reports nothing).
- * - `sdmdev.svaBind {by}` (stand-in for `iommu_sva_bind_device`): ok(the process's PASID).
+ * - `sdmdev.svaBind {by}` (this view's `iommu_sva_bind_device`): ok(the process's PASID).
  * - `sdmdev.bindPasid {uuid, by, pasid}` (`VFIO_SDMDEV_CMD_BIND_PASID`): ok(0), the queue
  *   runs with `pasid`; EPERM, EINVAL (parent without PASID support, or `pasid` not of `by`'s
  *   address space), EBUSY (already running).
@@ -1022,7 +1034,7 @@ export const sdmdevInvariants: readonly Invariant<SdmdevWorld>[] = [
         const life = q.life;
         if (life.state !== "started") return undefined;
         if (p && !p.sva && life.pasid !== 0) return `PASID ${life.pasid} without PASID support`;
-        if (p && p.sva && w.sdmdev.pasids.get(life.pasid) !== life.by) {
+        if (p && p.sva && pasidsOf(w).get(life.pasid) !== life.by) {
           return `PASID ${life.pasid} is not process ${life.by}'s`;
         }
         return undefined;

@@ -7,12 +7,24 @@
  * - **The machine.** Two QM functions ({@link STACK_FUNCTIONS}): {@link STACK_PARENT} (PCI
  *   group 1) without PASID support and {@link STACK_SVA_PARENT} (PCI group 3) with it, each
  *   bound to the kernel ZIP driver and registered with sdmdev by the views' prelude with
- *   {@link STACK_QP_NUM} qps; an unrelated PCI group 2; processes 1 and 2, each with its
- *   container of the same id. Booting a QM allocates its five one-page context buffers in its
+ *   {@link STACK_QP_NUM} qps; an unrelated PCI group 2; processes 1 and 2
+ *   ({@link STACK_PROCESSES}), each with its container of the same id. Booting a QM allocates its five one-page context buffers in its
  *   function's default domain (`hisi_qm_init`: EQC, EQ, SQC and CQC base tables, a mailbox
  *   scratch page), function 1's first. The kernel crypto user (`sdmdev.tfmInit`) runs on
- *   function 1 (ENODEV on the other). PASIDs are sdmdev's stand-in for the SVA layer: a queue
- *   of function 3 starts at BIND_PASID, and its device still reads through the domain.
+ *   function 1 (ENODEV on the other).
+ * - **SVA** (`spec/sva.ts`): `sva.bind` is the container's VFIO_IOMMU_BIND_PROCESS (the seed's
+ *   `_wd_bind_process`): the process's mm bound to every PASID-capable function behind the
+ *   container's groups (an mdev group's parent), one bond each, and its PASID returned;
+ *   `sva.unbind` (VFIO_IOMMU_UNBIND) drops those bonds, and so does the container's release
+ *   when its last group leaves it. A queue of function 3 starts at BIND_PASID with a PASID of
+ *   its caller's mm and holds a bond of its own while it runs (taken as it starts, dropped
+ *   after it stopped), so a PASID is never freed while a queue context carries it: the
+ *   teardown order is stop, drain, unbind, free. The queue's device reads are tagged with
+ *   its PASID and walk that mm's page table (the process's own memory, no MAP_DMA), an I/O
+ *   page fault (`iopf` event) when the mm has exited or the function has no such entry; ring
+ *   accesses stay untagged, through the domain. `stack.exit` drops the mm's users first
+ *   (`exit_mm`), so requests the device runs after that fault; the bonds, and with them the
+ *   PASID, go as the process's files close.
  * - **Kernel ownership** (a review correction): a function's own group belongs to the ZIP
  *   driver, so no process may open it: `type1.openGroup` of group 1 or 3 is EPERM (upstream
  *   later `iommu_group_claim_dma_owner`; the seed's library checks the group is viable).
@@ -71,6 +83,17 @@ import {
   type SdmdevWorld,
   stepSdmdev,
 } from "./sdmdev.ts";
+import {
+  initialSvaState,
+  pasidOwner,
+  pasidOwners,
+  svaBind,
+  svaExitMm,
+  svaInvariants,
+  type SvaState,
+  svaUnbind,
+  walkPasid,
+} from "./sva.ts";
 import { initialState, invariants as systemInvariants, type SystemState } from "./system.ts";
 import { stepType1, type Type1Command, type1CommandSchema, type1Results } from "./type1.ts";
 import {
@@ -85,6 +108,7 @@ import {
   PAGE_SIZE,
   type ResultsOf,
   type ResultTable,
+  type Ret,
   type StepResult,
   type TypedStepResult,
   unknownOp,
@@ -107,6 +131,12 @@ export const STACK_FUNCTIONS: readonly { readonly parent: number; readonly sva: 
 function isFunctionGroup(group: number): boolean {
   return STACK_FUNCTIONS.some((f) => f.parent === group);
 }
+
+/** The processes, each with its container of the same id and its mm. */
+export const STACK_PROCESSES: readonly { readonly id: number; readonly mm: number }[] = [
+  { id: 1, mm: 1 },
+  { id: 2, mm: 2 },
+];
 
 /** Queue pairs of the QM. */
 export const STACK_QP_NUM = 4;
@@ -140,6 +170,10 @@ export interface StackState extends SystemState, SdmdevWorld {
   readonly requests: ReadonlyMap<string, readonly number[]>;
   /** Completions the device wrote and the user has not received, by mdev UUID, oldest first. */
   readonly completions: ReadonlyMap<string, readonly StackCompletion[]>;
+  /** The SVA layer: PASIDs and the mms bound to devices. */
+  readonly sva: SvaState;
+  /** The functions each container's `sva.bind` bound its process to, by container. */
+  readonly svaBinds: ReadonlyMap<number, readonly number[]>;
 }
 
 /** A completed request as `stack.recv` returns it. */
@@ -155,7 +189,9 @@ export type StackOwnCommand =
   | { readonly op: "stack.send"; readonly uuid: string; readonly by: number; readonly iova: number }
   | { readonly op: "stack.deviceStep"; readonly parent: number; readonly qn: number }
   | { readonly op: "stack.recv"; readonly uuid: string; readonly by: number }
-  | { readonly op: "stack.exit"; readonly by: number };
+  | { readonly op: "stack.exit"; readonly by: number }
+  | { readonly op: "sva.bind"; readonly container: number }
+  | { readonly op: "sva.unbind"; readonly container: number };
 
 /** The sdmdev commands of the stack (open and release are the VFIO device fd's). */
 export type StackSdmdevCommand = Extract<
@@ -168,7 +204,6 @@ export type StackSdmdevCommand = Extract<
       | "sdmdev.remove"
       | "sdmdev.mmap"
       | "sdmdev.munmap"
-      | "sdmdev.svaBind"
       | "sdmdev.bindPasid"
       | "sdmdev.tfmInit"
       | "sdmdev.tfmExit";
@@ -185,7 +220,6 @@ const SDMDEV_OPS_HERE = [
   "sdmdev.remove",
   "sdmdev.mmap",
   "sdmdev.munmap",
-  "sdmdev.svaBind",
   "sdmdev.bindPasid",
   "sdmdev.tfmInit",
   "sdmdev.tfmExit",
@@ -204,6 +238,8 @@ export const stackCommandSchema: CommandSchema<StackCommand["op"]> = {
   "stack.deviceStep": { parent: "int", qn: "int" },
   "stack.recv": { uuid: "string", by: "int" },
   "stack.exit": { by: "int" },
+  "sva.bind": { container: "int" },
+  "sva.unbind": { container: "int" },
 };
 
 /** The shape of the success value of each of the stack's own ops. */
@@ -212,6 +248,8 @@ export const stackOwnResults = {
   "stack.deviceStep": "zero",
   "stack.recv": { record: { iova: "int", status: "int" } },
   "stack.exit": "zero",
+  "sva.bind": "int",
+  "sva.unbind": "zero",
 } as const satisfies ResultTable<StackOwnCommand["op"]>;
 
 /** The shape of every stack op's success value (the components' own for theirs). */
@@ -269,7 +307,7 @@ export function initialStackState(): StackState {
   const system = initialState({
     pciGroups: [STACK_PARENT, STACK_SVA_PARENT, 2],
     mdevGroups: [],
-    containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
+    containers: STACK_PROCESSES,
   });
   let iommu = system.iommu;
   for (const { parent } of STACK_FUNCTIONS) {
@@ -283,11 +321,13 @@ export function initialStackState(): StackState {
     tfmBuffers: new Map(),
     requests: new Map(),
     completions: new Map(),
+    sva: initialSvaState(),
+    svaBinds: new Map(),
   };
 }
 
 function sdmdevWorld(s: StackState): SdmdevWorld {
-  return { mdev: s.mdev, sdmdev: s.sdmdev };
+  return { mdev: s.mdev, sdmdev: s.sdmdev, pasidOwners: pasidOwners(s.sva) };
 }
 
 /**
@@ -362,7 +402,92 @@ function sdmdevStep(s: StackState, cmd: SdmdevCommand): StepResult<StackState> {
   if (!("ok" in r.ret)) return { ...r, state: s };
   const next = followSdmdev(s, r.state);
   if ("events" in next) return fail(s, "ENOMEM", [...r.events, ...next.events]);
-  return { ...r, state: next };
+  return { ...r, state: followQueueBonds(s, next) };
+}
+
+/** Whether QM function `parent` supports PASIDs. */
+function isSvaFunction(parent: number): boolean {
+  return STACK_FUNCTIONS.some((f) => f.parent === parent && f.sva);
+}
+
+/** The mm of process `by` (its container's). */
+function mmOf(s: StackState, by: number): number {
+  return s.type1.containers.get(by)?.mm ?? by;
+}
+
+/** The queues running with a PASID, each with its function and its process's mm. */
+function pasidQueues(s: StackState): Map<string, { parent: number; mm: number }> {
+  const out = new Map<string, { parent: number; mm: number }>();
+  for (const q of s.sdmdev.queues.values()) {
+    if (q.life.state === "started" && q.life.pasid !== 0) {
+      out.set(`${q.uuid}/${q.life.ring}`, { parent: q.parent, mm: mmOf(s, q.life.by) });
+    }
+  }
+  return out;
+}
+
+/**
+ * A queue that started with a PASID takes a bond of its own (its function, its process's mm);
+ * one that stopped (its hardware quiesced, its requests dropped) gives it back, which frees
+ * the PASID with the mm's last bond.
+ */
+function followQueueBonds(before: StackState, after: StackState): StackState {
+  const was = pasidQueues(before);
+  const now = pasidQueues(after);
+  let sva = after.sva;
+  for (const [key, q] of was) {
+    if (!now.has(key)) sva = svaUnbind(sva, q.parent, q.mm) as SvaState;
+  }
+  for (const [key, q] of now) {
+    if (was.has(key)) continue;
+    // BIND_PASID checked that the PASID is the live mm's, so the bond cannot fail.
+    const bound = svaBind(sva, q.parent, q.mm);
+    if (typeof bound !== "string") sva = bound[0];
+  }
+  return sva === after.sva ? after : { ...after, sva };
+}
+
+/** The PASID-capable functions behind container `id`'s groups (an mdev group's parent). */
+function svaFunctionsOf(s: StackState, id: number): number[] {
+  const parents = new Set<number>();
+  for (const g of s.type1.containers.get(id)?.groups ?? []) {
+    const parent = s.iommu.groups.get(g)?.parent ?? g;
+    if (isSvaFunction(parent)) parents.add(parent);
+  }
+  return [...parents].sort((a, b) => a - b);
+}
+
+/**
+ * `sva.bind {container}` (VFIO_IOMMU_BIND_PROCESS): the process's PASID, its mm bound to every
+ * PASID-capable function behind the container's groups; the same PASID and no new bond when
+ * the container is bound already. EINVAL for no such container, none of those functions, or
+ * an mm without users; ENOSPC when the PASID space is full.
+ */
+function bindContainer(s: StackState, container: number): StepResult<StackState> {
+  if (!s.type1.containers.has(container)) return fail(s, "EINVAL");
+  const mm = mmOf(s, container);
+  const bound = s.svaBinds.get(container);
+  if (bound) return { state: s, ret: ok(s.sva.mms.get(mm)!.pasid), events: [] };
+  const devices = svaFunctionsOf(s, container);
+  if (devices.length === 0) return fail(s, "EINVAL");
+  let sva = s.sva;
+  let pasid = 0;
+  for (const d of devices) {
+    const r = svaBind(sva, d, mm);
+    if (typeof r === "string") return fail(s, r);
+    [sva, pasid] = r;
+  }
+  const svaBinds = setIn(s.svaBinds, container, devices);
+  return { state: { ...s, sva, svaBinds }, ret: ok(pasid), events: [] };
+}
+
+/** The container's bonds go (`sva.unbind`, or its release): undefined when it holds none. */
+function unbindContainer(s: StackState, container: number): StackState | undefined {
+  const devices = s.svaBinds.get(container);
+  if (!devices) return undefined;
+  let sva = s.sva;
+  for (const d of devices) sva = svaUnbind(sva, d, mmOf(s, container)) as SvaState;
+  return { ...s, sva, svaBinds: deleteIn(s.svaBinds, container) };
 }
 
 /** The IOMMU groups of mdevs that are gone, kept while a group file holds them. */
@@ -410,7 +535,12 @@ function type1Step(s: StackState, cmd: Type1Command): StepResult<StackState> {
   }
   const r = stepType1({ iommu: s.iommu, type1: s.type1 }, cmd);
   if (!("ok" in r.ret)) return { ...r, state: s };
-  const next: StackState = { ...s, iommu: r.state.iommu, type1: r.state.type1 };
+  const stepped: StackState = { ...s, iommu: r.state.iommu, type1: r.state.type1 };
+  const container = stepped.type1.containers.get((cmd as { container: number }).container);
+  const released = container?.groups.length === 0
+    ? unbindContainer(stepped, container.id)
+    : undefined;
+  const next = released ?? stepped;
   if (cmd.op !== "type1.getDeviceFd" && cmd.op !== "type1.closeDeviceFd") {
     return { ...r, state: next };
   }
@@ -470,16 +600,34 @@ function deviceStep(s: StackState, parent: number, qn: number): StepResult<Stack
   const [iova, ...rest] = s.requests.get(q.uuid) ?? [];
   if (iova === undefined) return fail(s, "EAGAIN");
   const requests = rest.length > 0 ? setIn(s.requests, q.uuid, rest) : deleteIn(s.requests, q.uuid);
-  const dma = stepIommu(s.iommu, { op: "iommu.dma", group: parent, iova });
+  const pasid = q.life.state === "started" ? q.life.pasid : 0;
+  const dma = pasid !== 0 && isSvaFunction(parent)
+    ? pasidDma(s.sva, parent, pasid, iova)
+    : stepIommu(s.iommu, { op: "iommu.dma", group: parent, iova });
   const notified = stepSdmdev(sdmdevWorld(s), { op: "sdmdev.notify", parent, qn }).state;
   const done: StackCompletion = { iova, status: "ok" in dma.ret ? 0 : 1 };
   const completions = setIn(s.completions, q.uuid, [...(s.completions.get(q.uuid) ?? []), done]);
   const events: readonly Event[] = dma.events;
   return {
-    state: { ...s, ...notified, requests, completions },
+    state: { ...s, sdmdev: notified.sdmdev, requests, completions },
     ret: "ok" in dma.ret ? ok(0) : dma.ret,
     events,
   };
+}
+
+/**
+ * A device read tagged with `pasid`: the page of that PASID's mm, or EFAULT with an `iopf`
+ * event (the I/O page fault the IOMMU reports, which the fault handler cannot resolve).
+ */
+function pasidDma(
+  sva: SvaState,
+  device: number,
+  pasid: number,
+  vaddr: number,
+): { ret: Ret; events: readonly Event[] } {
+  const hit = walkPasid(sva, device, pasid, vaddr);
+  if (hit) return { ret: ok(hit), events: [] };
+  return { ret: { err: "EFAULT" }, events: [{ fault: "iopf", group: device, pasid, vaddr }] };
 }
 
 function recv(s: StackState, uuid: string, by: number): StepResult<StackState> {
@@ -494,13 +642,15 @@ function recv(s: StackState, uuid: string, by: number): StepResult<StackState> {
 }
 
 /**
- * `do_exit` of process `by`: `exit_mm` unmaps every mapping of its sdmdev files, then
+ * `do_exit` of process `by`: `exit_mm` drops its mm's users (a bound mm loses its page table:
+ * the device's reads tagged with its PASID fault from then on) and unmaps every mapping of
+ * its sdmdev files, then
  * `exit_files` closes its device fds and then its group fds (each in group order; the last
  * group leaving its container undoes every DMA mapping and pin). EINVAL for no such process.
  */
 function exit(s: StackState, by: number): StepResult<StackState> {
   if (!s.type1.containers.has(by)) return fail(s, "EINVAL");
-  let state = s;
+  let state: StackState = { ...s, sva: svaExitMm(s.sva, mmOf(s, by)) };
   const events: Event[] = [];
   const run = (cmd: StackCommand) => {
     const r = stepStack(state, cmd);
@@ -538,6 +688,11 @@ function stepComponents(s: StackState, cmd: StackCommand): StepResult<StackState
   if (cmd.op === "stack.send") return send(s, cmd.uuid, cmd.by, cmd.iova);
   if (cmd.op === "stack.deviceStep") return deviceStep(s, cmd.parent, cmd.qn);
   if (cmd.op === "stack.recv") return recv(s, cmd.uuid, cmd.by);
+  if (cmd.op === "sva.bind") return bindContainer(s, cmd.container);
+  if (cmd.op === "sva.unbind") {
+    const next = unbindContainer(s, cmd.container);
+    return next ? { state: next, ret: ok(0), events: [] } : fail(s, "EINVAL");
+  }
   if (cmd.op.startsWith("type1.")) return type1Step(s, cmd as Type1Command);
   if (cmd.op === "sdmdev.remove") {
     const d = s.mdev.devices.get(cmd.uuid);
@@ -572,6 +727,12 @@ function lift<S>(inv: Invariant<S>, slice: (s: StackState) => S): Invariant<Stac
  *   and no page mapped for it in any domain.
  * - `stack.opener-holds-fd` (always): an sdmdev's file is held by the process of the
  *   container that holds its group open.
+ * - `stack.queue-pasid-bound` (always): a queue running with a PASID p runs on a
+ *   PASID-capable function that has a bond with p's mm, and p's mm is its process's: every
+ *   read it issues walks its own process's page table (no id reused while a queue context
+ *   carries it).
+ * - `stack.container-bonds` (always): a container's `sva.bind` holds a bond of its process's
+ *   mm on each function it bound.
  */
 export const stackInvariants: readonly Invariant<StackState>[] = [
   ...systemInvariants.map((i) => lift(i, (s): SystemState => ({ iommu: s.iommu, type1: s.type1 }))),
@@ -643,6 +804,41 @@ export const stackInvariants: readonly Invariant<StackState>[] = [
             if (t.kind === "user" && t.mm === c.mm) {
               return `process ${p} holds no file but domain ${d.id} maps its page at ${iova}`;
             }
+          }
+        }
+      }
+      return undefined;
+    },
+  },
+  ...svaInvariants.map((i) => lift(i, (s) => s.sva)),
+  {
+    name: "stack.queue-pasid-bound",
+    scope: "always",
+    check: (s) => {
+      for (const q of s.sdmdev.queues.values()) {
+        if (q.life.state !== "started" || q.life.pasid === 0) continue;
+        const { pasid, by } = q.life;
+        const owner = pasidOwner(s.sva, pasid);
+        if (!isSvaFunction(q.parent)) return `sdmdev ${q.uuid}: PASID ${pasid} on ${q.parent}`;
+        if (owner !== mmOf(s, by)) {
+          return `sdmdev ${q.uuid} of process ${by} runs PASID ${pasid} of mm ${owner ?? "none"}`;
+        }
+        if (!s.sva.mms.get(owner)?.bonds.has(q.parent)) {
+          return `sdmdev ${q.uuid}: function ${q.parent} has no bond with mm ${owner}`;
+        }
+      }
+      return undefined;
+    },
+  },
+  {
+    name: "stack.container-bonds",
+    scope: "always",
+    check: (s) => {
+      for (const [container, devices] of s.svaBinds) {
+        const mm = mmOf(s, container);
+        for (const d of devices) {
+          if (!s.sva.mms.get(mm)?.bonds.has(d)) {
+            return `container ${container} bound function ${d} but mm ${mm} has no bond there`;
           }
         }
       }

@@ -6,8 +6,10 @@
  * queue pair's rings), as `qm.h` and `hisi_qm_udrv.h` do for the seed.
  *
  * Rings live in real memory (frames of `PhysMem`); the device reaches them only through IOMMU
- * translation of the IOVAs its contexts name. What a request does is the {@link QmEngine}'s
- * business (the ZIP engine plugs in there); the device writes the status it returns into the
+ * translation of the IOVAs its contexts name. On a function with PASIDs enabled (its group
+ * has a PASID table) the engine's reads and writes for a queue whose SQC carries a PASID are
+ * tagged with it and walk that PASID's address space; ring accesses stay untagged. What a
+ * request does is the {@link QmEngine}'s business (the ZIP engine plugs in there); the device writes the status it returns into the
  * SQE (`dw3 & 0xff`), a CQE `{sq_head, phase}` at its CQ tail and an EQE `{cqn, phase}` at its
  * EQ tail, then raises the interrupt unless masked. It never overwrites a CQE or EQE the
  * consumer has not released: with `depth - 1` unreleased entries it stalls.
@@ -705,7 +707,8 @@ export class QmDevice {
     const sqIndex = sq.head.index;
     const sqe = this.#sqeBuf;
     if (!this.#dmaReadInto(sq.base + sqIndex * QM_SQE_SIZE, sqe)) return "EFAULT";
-    const status = engine.execute(sqe, { dma: this.#dmaPort, algType: sq.algType }) & 0xff;
+    const port = { dma: this.#enginePort(sq.pasid), algType: sq.algType };
+    const status = engine.execute(sqe, port) & 0xff;
     this.#executing = qn + 1;
     return afterPoint(this.#k.sched, "qm.device:executed", () => {
       this.#executing = 0;
@@ -902,32 +905,55 @@ export class QmDevice {
   }
 
   /** The engine's DMA: any length, page by page through the IOMMU; a fault names the IOVA. */
-  readonly #dmaPort: EngineDma = {
-    read: (iova, length) => {
-      const out = new Uint8Array(length);
-      return this.#dmaPort.readInto(iova, out) ?? out;
-    },
-    readInto: (iova, out) => {
-      for (let done = 0; done < out.length;) {
-        const n = Math.min(out.length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
-        if (!this.#dmaReadInto(iova + done, out.subarray(done, done + n))) {
-          return { fault: `iommu fault reading ${iova + done}` };
+  /** The engine's DMA through the queues' domain (untagged). */
+  readonly #dmaPort: EngineDma = this.#port((iova) => this.#iommu.dma(this.#group, iova));
+  /** The engine's DMA tagged with each PASID seen so far. */
+  readonly #pasidPorts = new Map<number, EngineDma>();
+
+  /**
+   * The engine's DMA for a queue whose SQC carries `pasid`: tagged with it when the function
+   * has PASIDs enabled (its reads walk that PASID's page table), untagged otherwise.
+   */
+  #enginePort(pasid: number): EngineDma {
+    if (pasid === 0 || this.#group.pasidTable === null) return this.#dmaPort;
+    let port = this.#pasidPorts.get(pasid);
+    if (!port) {
+      port = this.#port((va) => this.#iommu.dmaPasid(this.#group, pasid, va));
+      this.#pasidPorts.set(pasid, port);
+    }
+    return port;
+  }
+
+  /** An engine DMA port over `translate`, page by page. */
+  #port(translate: (address: number) => Frame | undefined): EngineDma {
+    const port: EngineDma = {
+      read: (iova, length) => {
+        const out = new Uint8Array(length);
+        return port.readInto(iova, out) ?? out;
+      },
+      readInto: (iova, out) => {
+        for (let done = 0; done < out.length;) {
+          const n = Math.min(out.length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
+          const frame = translate(iova + done);
+          if (!frame) return { fault: `iommu fault reading ${iova + done}` };
+          this.#k.phys.readInto(frame, (iova + done) % PAGE_SIZE, out.subarray(done, done + n));
+          done += n;
         }
-        done += n;
-      }
-      return undefined;
-    },
-    write: (iova, data) => {
-      for (let done = 0; done < data.length;) {
-        const n = Math.min(data.length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
-        if (!this.#dmaWrite(iova + done, data.subarray(done, done + n))) {
-          return { fault: `iommu fault writing ${iova + done}` };
+        return undefined;
+      },
+      write: (iova, data) => {
+        for (let done = 0; done < data.length;) {
+          const n = Math.min(data.length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
+          const frame = translate(iova + done);
+          if (!frame) return { fault: `iommu fault writing ${iova + done}` };
+          this.#k.phys.write(frame, (iova + done) % PAGE_SIZE, data.subarray(done, done + n));
+          done += n;
         }
-        done += n;
-      }
-      return undefined;
-    },
-  };
+        return undefined;
+      },
+    };
+    return port;
+  }
 
   #dmaRead(iova: number, length: number): Uint8Array | undefined {
     const frame = this.#iommu.dma(this.#group, iova);

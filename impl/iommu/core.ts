@@ -9,6 +9,7 @@ import { FIRST_DYNAMIC_DOMAIN, KERNEL_IOVA_BASE, lowestFreeId } from "../../spec
 import { type Errno, PAGE_SIZE } from "../../spec/types.ts";
 import type { Kernel } from "../kernel.ts";
 import { Mutex } from "../kernel.ts";
+import type { AddressSpace } from "../mem/mm.ts";
 import type { Frame, FrameOwner } from "../mem/phys.ts";
 
 /** An iommu_domain with its page table (IOVA page to frame). */
@@ -50,6 +51,11 @@ export class IommuGroup {
    * may open a group a kernel driver owns (`iommu_group_claim_dma_owner`, later upstream).
    */
   kernelDriver: string | null = null;
+  /**
+   * The device's PASID table (PASID to the address space its tagged DMA walks), or null while
+   * the device has PASIDs disabled: then its DMA is untagged whatever its queues carry.
+   */
+  pasidTable: Map<number, AddressSpace> | null = null;
 
   /** A group in its default domain. */
   constructor(
@@ -264,6 +270,26 @@ export class IommuCore {
   /** The domain a DMA of `group` is translated through (an mdev DMAs as its parent). */
   dmaDomain(group: IommuGroup): IommuDomain | null {
     return (group.parent ?? group).domain;
+  }
+
+  /** `iommu_dev_enable_feature(SVA)`: the device of `group` gets an (empty) PASID table. */
+  enablePasids(group: IommuGroup): void {
+    group.pasidTable ??= new Map();
+  }
+
+  /**
+   * A DMA of `group`'s device tagged with `pasid` at `vaddr`: the frame of that PASID's address
+   * space (the I/O page-fault handler faults an absent page in, as the CPU would), or undefined
+   * for an I/O page fault it cannot resolve (no entry, or an mm without users), logged as an
+   * `iopf` fault.
+   */
+  dmaPasid(group: IommuGroup, pasid: number, vaddr: number): Frame | undefined {
+    const mm = group.pasidTable?.get(pasid);
+    if (!mm?.users) {
+      this.#k.emit({ fault: "iopf", group: group.id, pasid, vaddr });
+      return undefined;
+    }
+    return mm.page(vaddr - vaddr % PAGE_SIZE);
   }
 
   /** First half of a DMA: translate and hold the translation; undefined is an IOMMU fault. */

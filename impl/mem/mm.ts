@@ -19,6 +19,11 @@ export class AddressSpace {
   lockedVm = 0;
   /** RLIMIT_MEMLOCK in pages; null: unlimited. */
   memlockPages: number | null = null;
+  /**
+   * Whether the mm has users (`mm_users > 0`): false once its process exited (`exit_mm`), when
+   * its page table is gone; the structure lives on while something holds it (an SVA bond).
+   */
+  users = true;
   /** The page table: chunk number to the frames of its 512 pages. */
   #chunks = new Map<number, (Frame | undefined)[]>();
   #phys: PhysMem;

@@ -13,7 +13,7 @@ import { type Errno, PAGE_SIZE, type Ret } from "../../spec/types.ts";
 import type { Kernel } from "../kernel.ts";
 import { SDMDEV_EVENT_Q_UPDATE, type SdmdevQueue } from "./queue.ts";
 import { checkFd, type SdmdevClass, type VfioSdmdev } from "./sdmdev.ts";
-import type { SvaPasids } from "./sva.ts";
+import type { PasidLayer } from "./sva.ts";
 import { type DeviceFuture, ERESTARTSYS, waitEventTicks } from "./wait.ts";
 
 function isInt(v: unknown, min: number): v is number {
@@ -54,10 +54,12 @@ export function wait(sd: VfioSdmdev, q: SdmdevQueue, timeout: number, device: De
  * without PASID support (the case is compiled out) or for a PASID of another address space;
  * EBUSY when the queue runs already; ENODEV when the vendor cannot start a queue. A file
  * found closed under the queue's mutex is asked again once an open or release is over.
+ * Before the hardware starts, the queue takes an SVA bond of its own, which its release
+ * drops after the stop: the PASID cannot be freed while the queue context carries it.
  */
 export async function bindPasid(
   kernel: Kernel,
-  sva: SvaPasids,
+  sva: PasidLayer,
   sdmdev: SdmdevClass,
   [sd, q]: [VfioSdmdev, SdmdevQueue],
   by: number,
@@ -75,9 +77,16 @@ export async function bindPasid(
           ? { ok: stackGarbage(q) }
           : { err: "ENODEV" } as const;
       }
+      const bond = sva.bindQueue;
+      const refused = bond?.(sd.parent, by);
+      if (refused !== undefined) return { err: refused } as const;
       const started = await sd.ops.startQueue(q);
-      if (started !== undefined) return { err: started } as const;
+      if (started !== undefined) {
+        if (bond) sva.unbindQueue?.(sd.parent, by);
+        return { err: started } as const;
+      }
       q.started = true;
+      q.bound = bond !== undefined;
       return { ok: 0 } as const;
     });
   const r = await start();
@@ -90,8 +99,8 @@ export async function bindPasid(
 }
 
 /**
- * The value an uninitialised `ret` returns: whatever its register last held. Deterministic
- * stand-in: the PASID just stored in `q->pasid`.
+ * The value an uninitialised `ret` returns: whatever its register last held, here
+ * deterministically the PASID just stored in `q->pasid`.
  */
 function stackGarbage(q: SdmdevQueue): number {
   return q.pasid;

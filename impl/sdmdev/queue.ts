@@ -38,6 +38,8 @@ export class SdmdevQueue {
   fd = false;
   /** sdmdev started the queue (`start_queue` succeeded) and has not stopped it since. */
   started = false;
+  /** The queue holds an SVA bond of its own (its parent, its process's mm) while it runs. */
+  bound = false;
   /** The live mmaps of the device file, in creation order; each holds the file. */
   readonly vmas: SdmdevVma[] = [];
   /** `q->mutex`: serializes BIND_PASID. */

@@ -22,6 +22,7 @@ import type { Kernel } from "../kernel.ts";
 import { MdevCore, type MdevDevice, type MdevParentOps, mdevTypes } from "../vfio/mdev.ts";
 import { SdmdevQueue, type SdmdevVendorOps } from "./queue.ts";
 import type { VfioDevices } from "../vfio/vfio.ts";
+import type { PasidLayer } from "./sva.ts";
 import { sdmdevClassDir } from "./sysfs.ts";
 
 /** `struct vfio_sdmdev` (RFCv2 3/7): one accelerator exposed through sdmdev. */
@@ -76,6 +77,8 @@ export function checkFd(q: SdmdevQueue, by: number): Errno | undefined {
 export class SdmdevClass {
   /** Class devices by parent id, including parents being unregistered. */
   readonly devices: Map<number, VfioSdmdev> = new Map();
+  /** The SVA layer BIND_PASID asks and a released queue gives its bond back to. */
+  sva: PasidLayer | null = null;
   #k: Kernel;
   #core: MdevCore;
 
@@ -311,6 +314,9 @@ export class SdmdevClass {
     await q.mutex.hold(this.#k.sched, "sdmdev.release:q-mutex", async () => {
       await sd.ops.stopQueue?.(q);
       q.started = false;
+      // Stopped and drained: the queue's bond can go, and with the mm's last its PASID.
+      if (q.bound && q.openedBy !== null) this.sva?.unbindQueue?.(sd.parent, q.openedBy);
+      q.bound = false;
       q.openedBy = null;
     });
   }

@@ -1,7 +1,9 @@
 /**
  * A VFIO container and the group ioctls that bind groups to it (drivers/vfio/vfio.c:
  * vfio_group_set_container, vfio_ioctl_set_iommu, __vfio_group_unset_container) plus the
- * argument checks of VFIO_IOMMU_MAP_DMA / UNMAP_DMA.
+ * argument checks of VFIO_IOMMU_MAP_DMA / UNMAP_DMA, and VFIO_IOMMU_BIND / UNBIND with
+ * VFIO_IOMMU_BIND_PROCESS (the seed's `_wd_bind_process`), whose bonds the container's last
+ * group takes with it.
  *
  * @module
  */
@@ -9,6 +11,7 @@ import { pageAligned } from "../../spec/iommu.ts";
 import type { Errno } from "../../spec/types.ts";
 import { type Kernel, lockAll, Mutex } from "../kernel.ts";
 import type { IommuCore, IommuGroup } from "../iommu/core.ts";
+import type { IommuSva } from "../iommu/sva.ts";
 import type { AddressSpace } from "../mem/mm.ts";
 import {
   type DeviceHooks,
@@ -33,6 +36,8 @@ export interface ContainerDeps {
    * may see an id that a failing attach holds for a while and then gives back.
    */
   readonly domainIds: Mutex;
+  /** The iommu-sva layer VFIO_IOMMU_BIND binds through, if the machine has one. */
+  readonly sva?: IommuSva;
 }
 
 /** struct vfio_container, opened by one process. */
@@ -53,6 +58,8 @@ export class VfioContainer {
   readonly notifiers: Set<InvalidateHandler> = new Set();
   /** Device fds being closed: their release runs, a second close waits for it and fails. */
   readonly #closing = new Set<IommuGroup>();
+  /** The devices (PASID-capable groups) VFIO_IOMMU_BIND bound the process to, or null. */
+  svaBound: IommuGroup[] | null = null;
   #deps: ContainerDeps;
 
   /** An empty container. */
@@ -146,9 +153,53 @@ export class VfioContainer {
       if (this.deviceFds.has(group)) return "EBUSY";
       if (this.iommu) await this.iommu.detachGroup(group);
       this.groups.splice(index, 1);
-      if (this.groups.length === 0) this.iommu = null;
+      if (this.groups.length === 0) {
+        this.iommu = null;
+        this.#unbindProcess();
+      }
       return undefined;
     });
+  }
+
+  /**
+   * VFIO_IOMMU_BIND (VFIO_IOMMU_BIND_PROCESS): the process's mm bound to every PASID-capable
+   * device behind the container's groups (an mdev group's parent), one bond each; its PASID.
+   * The same PASID and no new bond when bound already; EINVAL without such a device or SVA.
+   */
+  bindProcess(): Promise<number | Errno> {
+    return this.#locked("container.bind:lock", () => {
+      const sva = this.#deps.sva;
+      if (!sva) return "EINVAL";
+      if (this.svaBound) return sva.mms.get(this.mm.id)?.pasid ?? "EINVAL";
+      const devices = [...new Set(this.groups.map((g) => g.parent ?? g))]
+        .filter((d) => d.pasidTable !== null)
+        .sort((a, b) => a.id - b.id);
+      if (devices.length === 0) return "EINVAL";
+      let pasid: number | Errno = "EINVAL";
+      for (const [i, d] of devices.entries()) {
+        pasid = sva.bind(d, this.mm);
+        if (typeof pasid === "string") {
+          for (const done of devices.slice(0, i)) sva.unbind(done, this.mm);
+          return pasid;
+        }
+      }
+      this.svaBound = devices;
+      return pasid;
+    });
+  }
+
+  /** VFIO_IOMMU_UNBIND: the bonds VFIO_IOMMU_BIND took go; EINVAL when it holds none. */
+  unbindProcess(): Promise<Errno | undefined> {
+    return this.#locked("container.unbind:lock", () => {
+      if (!this.svaBound) return "EINVAL";
+      this.#unbindProcess();
+      return undefined;
+    });
+  }
+
+  #unbindProcess(): void {
+    for (const d of this.svaBound ?? []) this.#deps.sva?.unbind(d, this.mm);
+    this.svaBound = null;
   }
 
   /**

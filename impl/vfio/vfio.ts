@@ -9,6 +9,7 @@
  */
 import type { Errno } from "../../spec/types.ts";
 import type { IommuCore, IommuGroup } from "../iommu/core.ts";
+import type { IommuSva } from "../iommu/sva.ts";
 import { type Kernel, Mutex } from "../kernel.ts";
 import { AddressSpace } from "../mem/mm.ts";
 import { VfioContainer } from "./container.ts";
@@ -57,7 +58,7 @@ export class Vfio {
 
   /**
    * A container for each of `processes` (`{id, mm}`), over `iommu`; `hooks` quiesce the
-   * devices of a group around a detach.
+   * devices of a group around a detach; `sva` serves VFIO_IOMMU_BIND.
    */
   constructor(
     kernel: Kernel,
@@ -65,10 +66,11 @@ export class Vfio {
     hooks: DeviceHooks,
     processes: readonly { readonly id: number; readonly mm: number }[],
     devices?: VfioDevices,
+    sva?: IommuSva,
   ) {
     this.#devices = devices;
     const shared: SharedParents = new Set();
-    const deps = { kernel, core: iommu, hooks, shared, domainIds: new Mutex() };
+    const deps = { kernel, core: iommu, hooks, shared, domainIds: new Mutex(), sva };
     for (const c of processes) {
       this.containers.set(c.id, new VfioContainer(c.id, new AddressSpace(c.mm, kernel.phys), deps));
     }

@@ -58,24 +58,29 @@ export class IoasidAdapter implements Implementation<IoasidState, IoasidCommand>
 
   /** The space in the spec's shape. */
   observe(): IoasidState {
-    const ids = new Map<number, IoasidEntry>();
-    for (const [id, d] of this.space.data.entries()) {
-      ids.set(id, {
-        set: d.set,
-        min: d.min,
-        max: d.max,
-        private: d.private,
-        refs: d.refs,
-        allocRef: d.allocRef,
-        allocator: d.allocator?.name ?? DEFAULT_ALLOCATOR,
-      });
-    }
-    const sets = new Map<number, readonly number[]>();
-    for (const [set, list] of this.space.sets) {
-      const members: number[] = [];
-      for (let d = list.first; d; d = d.next) members.push(d.id);
-      if (members.length > 0) sets.set(set, members.sort((a, b) => a - b));
-    }
-    return { ids, sets, allocators: this.space.allocators.map((a) => a.name) };
+    return observeIoasid(this.space);
   }
+}
+
+/** The abstraction function of an IOASID space: `space` in the spec's shape. */
+export function observeIoasid(space: IoasidSpace): IoasidState {
+  const ids = new Map<number, IoasidEntry>();
+  for (const [id, d] of space.data.entries()) {
+    ids.set(id, {
+      set: d.set,
+      min: d.min,
+      max: d.max,
+      private: d.private,
+      refs: d.refs,
+      allocRef: d.allocRef,
+      allocator: d.allocator?.name ?? DEFAULT_ALLOCATOR,
+    });
+  }
+  const sets = new Map<number, readonly number[]>();
+  for (const [set, list] of space.sets) {
+    const members: number[] = [];
+    for (let d = list.first; d; d = d.next) members.push(d.id);
+    if (members.length > 0) sets.set(set, members.sort((a, b) => a - b));
+  }
+  return { ids, sets, allocators: space.allocators.map((a) => a.name) };
 }

@@ -77,7 +77,7 @@ export class SdmdevAdapter {
   readonly mdev: MdevCore;
   /** sdmdev. */
   readonly sdmdev: SdmdevClass;
-  /** The SVA stand-in. */
+  /** This view's SVA layer, reduced to its binds (a stack replaces `sdmdev.sva` with its own). */
   readonly sva: SvaPasids = new SvaPasids();
   /** Ghost names of the rings sdmdev queues started with (the spec's ring ids). */
   readonly rings: RingNames = new RingNames();
@@ -91,6 +91,7 @@ export class SdmdevAdapter {
     this.kernel = platform.kernel;
     this.mdev = new MdevCore(this.kernel, options.iommuGroups ? platform.iommu : null);
     this.sdmdev = new SdmdevClass(this.kernel, this.mdev);
+    this.sdmdev.sva = this.sva;
     this.#omit = options.qmOmits ?? [];
   }
 
@@ -173,7 +174,7 @@ export class SdmdevAdapter {
       .with({ op: "sdmdev.bindPasid" }, async (c) => {
         const r = await sdmdev.fd(c.uuid, c.by);
         if (typeof r === "string") return value(r);
-        return await bindPasid(this.kernel, this.sva, sdmdev, r, c.by, c.pasid);
+        return await bindPasid(this.kernel, sdmdev.sva ?? this.sva, sdmdev, r, c.by, c.pasid);
       })
       .with({ op: "sdmdev.readAttrs" }, (c) => Promise.resolve(value(sdmdev.readAttrs(c.parent))))
       .with({ op: "sdmdev.tfmInit" }, async (c) => {
@@ -247,7 +248,7 @@ export class SdmdevAdapter {
    * The abstraction function. `mdev` is the core's own view (units from each vendor's pool);
    * sdmdev parents are the class devices, with the QM's qp owners, the transforms' qps and
    * the parent references; a queue joins the sdmdev state (opener, mappings) with the QM's
-   * (qp, ring, PASID, pending update); PASIDs are the SVA stand-in's; `nextRing` is the next
+   * (qp, ring, PASID, pending update); PASIDs are this view's SVA layer's binds; `nextRing` is the next
    * ghost ring name.
    */
   observe(): SdmdevWorld {

@@ -15,14 +15,18 @@
  * through it (a store through an unmapped page would kill the process, which this view does
  * not model): its sends, receives and munmaps take turns. `stack.deviceStep` is the QM
  * device executing the queue's oldest SQE with an engine that reads one byte at that IOVA
- * through the IOMMU (the ring fetch goes through it too), then the IRQ thread's pass.
- * `stack.exit` tears a process down as `do_exit` does.
+ * through the IOMMU (the ring fetch goes through it too), then the IRQ thread's pass; on
+ * function 3 the read is tagged with the queue's PASID and walks its process's page table.
+ * `sva.bind` and `sva.unbind` are the container's VFIO_IOMMU_BIND and UNBIND on the
+ * platform's iommu-sva layer, which also gives BIND_PASID its queue bonds. `stack.exit` tears
+ * a process down as `do_exit` does, its mm's users first.
  *
  * @module
  */
 import {
   STACK_FUNCTIONS,
   STACK_PARENT,
+  STACK_PROCESSES,
   STACK_QP_NUM,
   STACK_SQ_DEPTH,
   type StackCommand,
@@ -49,6 +53,9 @@ import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
 import { SdmdevQueue } from "../../impl/sdmdev/queue.ts";
 import { mdevVfioDevices } from "../../impl/sdmdev/sdmdev.ts";
+import { sdmdevSvaLayer } from "../../impl/sdmdev/sva.ts";
+import type { SvaMm, SvaState } from "../../spec/sva.ts";
+import { observeIoasid } from "./ioasid.ts";
 import { Type1Adapter } from "./type1.ts";
 import { SdmdevAdapter } from "./sdmdev.ts";
 
@@ -88,7 +95,9 @@ export class StackAdapter {
     this.platform = new Platform({ sched, quirks });
     const config = { qpNum: STACK_QP_NUM, sqDepth: STACK_SQ_DEPTH, cqDepth: STACK_SQ_DEPTH };
     this.functions = new Map(
-      STACK_FUNCTIONS.map((f) => [f.parent, this.platform.probeQm(f.parent, config, READ_PROBE)]),
+      STACK_FUNCTIONS.map((
+        f,
+      ) => [f.parent, this.platform.probeQm(f.parent, config, READ_PROBE, f.sva)]),
     );
     this.sdmdev = new SdmdevAdapter(this.platform, { iommuGroups: true });
     const core = this.sdmdev.mdev;
@@ -97,10 +106,16 @@ export class StackAdapter {
       topology: {
         pciGroups: [2],
         mdevGroups: [],
-        containers: [{ id: 1, mm: 1 }, { id: 2, mm: 2 }],
+        containers: STACK_PROCESSES,
       },
       devices: mdevVfioDevices(core, this.sdmdev.sdmdev),
     });
+    const { containers } = this.system.vfio;
+    this.sdmdev.sdmdev.sva = sdmdevSvaLayer(
+      this.platform.sva,
+      this.platform.iommu,
+      (by) => containers.get(by)?.mm,
+    );
   }
 
   /** Shared kernel context. */
@@ -149,6 +164,14 @@ export class StackAdapter {
       return this.kernel.traced(() => this.#deviceStep(cmd.parent, cmd.qn));
     }
     if (cmd.op === "stack.exit") return this.kernel.traced(() => this.#exit(cmd.by));
+    if (cmd.op === "sva.bind" || cmd.op === "sva.unbind") {
+      const c = this.system.vfio.containers.get(cmd.container);
+      return this.kernel.traced(async (): Promise<Ret> => {
+        if (!c) return { err: "EINVAL" };
+        const r = cmd.op === "sva.bind" ? await c.bindProcess() : await c.unbindProcess();
+        return typeof r === "string" ? { err: r } : { ok: r ?? 0 };
+      });
+    }
     return this.sdmdev.exec(cmd as StackSdmdevCommand);
   }
 
@@ -243,15 +266,16 @@ export class StackAdapter {
 
   /** `do_exit`: the process's sdmdev mappings go (`exit_mm`), then its device and group fds. */
   async #exit(by: number): Promise<Ret> {
-    if (!this.system.vfio.containers.has(by)) return { err: "EINVAL" };
+    const container = this.system.vfio.containers.get(by);
+    if (!container) return { err: "EINVAL" };
     await this.#asProcess(by, "exit.mm", async () => {
+      this.platform.sva.exitMm(container.mm);
       for (const d of [...this.sdmdev.mdev.devices.values()]) {
         const q = d.drvdata;
         if (!(q instanceof SdmdevQueue) || q.openedBy !== by) continue;
         for (const m of [...q.vmas]) await this.sdmdev.sdmdev.munmap(d.uuid, by, m.id);
       }
     });
-    const container = this.system.vfio.containers.get(by)!;
     const held = [...this.system.vfio.groupFds].filter(([, c]) => c === container).map(([g]) => g);
     held.sort((a, b) => a - b);
     for (const group of held) {
@@ -311,6 +335,24 @@ export class StackAdapter {
       tfmBuffers,
       requests,
       completions,
+      ...this.#observeSva(),
     };
+  }
+
+  /** The SVA layer: the IOASID space, each bound mm's bonds by function, each container's. */
+  #observeSva(): Pick<StackState, "sva" | "svaBinds"> {
+    const mms = new Map<number, SvaMm>();
+    for (const [mm, io] of this.platform.sva.mms) {
+      const bonds = new Map([...io.bonds].map(([g, n]) => [g.id, n] as const));
+      mms.set(mm, { pasid: io.pasid, bonds });
+    }
+    const exited = [...this.system.vfio.containers.values()]
+      .filter((c) => !c.mm.users).map((c) => c.mm.id).sort((a, b) => a - b);
+    const sva: SvaState = { ioasid: observeIoasid(this.platform.sva.space), mms, exited };
+    const svaBinds = new Map<number, readonly number[]>();
+    for (const c of this.system.vfio.containers.values()) {
+      if (c.svaBound) svaBinds.set(c.id, c.svaBound.map((g) => g.id));
+    }
+    return { sva, svaBinds };
   }
 }

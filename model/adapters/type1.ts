@@ -71,6 +71,7 @@ export class Type1Adapter {
       this.device,
       topology.containers,
       options.devices,
+      platform.sva,
     );
     for (const c of this.vfio.containers.values()) {
       c.mm.memlockPages = topology.memlockPages ?? null;

@@ -7,8 +7,8 @@
  * a running queue: process 1 on function 1 (mdev group 10 and PCI group 2 attached to its
  * container, so it has the shared domain and one of its own, the IOMMU set, the device fd
  * open, two pages mapped at {@link USER_IOVA}, the MMIO page and the ring mmapped), process 2
- * on function 3 (mdev group 11, its queue started by BIND_PASID with its PASID, the same
- * mappings), so requests flow from the first generated command. Everything can be undone and
+ * on function 3 (mdev group 11, its container bound to its mm by `sva.bind`, its queue started
+ * by BIND_PASID with that PASID, the same mappings), so requests flow from the first generated command. Everything can be undone and
  * redone from there, in any order, by either process, the PCI remove of a QM
  * (`sdmdev.unregister`), its new bind (`sdmdev.register`) and a second BIND_PASID included.
  *
@@ -83,7 +83,7 @@ export const STACK_PRELUDE: readonly StackCommand[] = [
   { op: "type1.attach", container: 2, group: G3 },
   { op: "type1.setIommu", container: 2 },
   { op: "type1.getDeviceFd", container: 2, group: G3 },
-  { op: "sdmdev.svaBind", by: 2 },
+  { op: "sva.bind", container: 2 },
   { op: "sdmdev.bindPasid", uuid: U3, by: 2, pasid: 1 },
   { op: "type1.map", container: 2, iova: USER_IOVA, size: 2 * PAGE_SIZE, vaddr: USER_VADDR },
   { op: "sdmdev.mmap", uuid: U3, by: 2, pgoff: 0, size: PAGE_SIZE },
@@ -175,7 +175,8 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
     rec(1, fc.record({ op: fc.constant("sdmdev.remove"), uuid })),
     rec(1, fc.record({ op: fc.constant("sdmdev.unregister"), parent })),
     rec(1, fc.constantFrom(...STACK_REGISTERS)),
-    rec(1, fc.record({ op: fc.constant("sdmdev.svaBind"), by })),
+    rec(1, fc.record({ op: fc.constant("sva.bind"), container })),
+    rec(1, fc.record({ op: fc.constant("sva.unbind"), container })),
     rec(
       2,
       fc.record({
@@ -236,7 +237,18 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
 /** The composed stack. */
 export const stackMachine: Machine<StackState, StackCommand> = {
   name: "stack",
-  vars: ["iommu", "type1", "mdev", "sdmdev", "rings", "tfmBuffers", "requests", "completions"],
+  vars: [
+    "iommu",
+    "type1",
+    "mdev",
+    "sdmdev",
+    "rings",
+    "tfmBuffers",
+    "requests",
+    "completions",
+    "sva",
+    "svaBinds",
+  ],
   prelude: STACK_PRELUDE,
   quirks: [
     "stopQueueNoop",
