@@ -338,6 +338,15 @@ export const QUIRKS = {
       "taken for a mapping: the request succeeds with a ring at address -1",
     suite: "sequential",
   },
+  // SVA per PASID (issue 10).
+  freeBeforeUnbind: {
+    seed: "RFCv2 3/7 VFIO_SDMDEV_CMD_BIND_PASID checks the PASID with iommu_sva_find (L1336) " +
+      "and stores it (L1564), taking no bond; RFCv2 7/7 wd_release_queue unbinds the process " +
+      "(_wd_unbind_process, L5062) before it closes the mdev (L5069)",
+    summary: "the container's unbind frees the PASID while the queue still runs with it: the " +
+      "id is free (and can be handed out again) while a queue context carries it",
+    suite: "sequential",
+  },
 } as const satisfies Record<string, QuirkInfo>;
 
 /** The name of a quirk. */

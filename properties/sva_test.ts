@@ -4,7 +4,7 @@
  * PASID while it runs; exit drops the mm's users, and the PASID goes with the last bond.
  */
 import assert from "node:assert/strict";
-import type { StackCommand } from "../spec/stack.ts";
+import { type StackCommand, stackViolations } from "../spec/stack.ts";
 import { SVA_SET } from "../spec/sva.ts";
 import { StackAdapter } from "../model/adapters/stack.ts";
 import { STACK_PRELUDE, stackMachine, USER_IOVA } from "../model/machines/stack.ts";
@@ -140,4 +140,17 @@ Deno.test("sva ops: bad containers and containers without a PASID-capable device
     { err: "EINVAL" },
     { ok: 1 },
   ]);
+});
+
+Deno.test("freeBeforeUnbind: the container's unbind frees the PASID the queue still runs with", async () => {
+  const run = async (quirks: Record<string, boolean>) => {
+    const stack = new StackAdapter(quirks);
+    for (const cmd of [...STACK_PRELUDE, { op: "sva.unbind", container: 2 } as const]) {
+      assert.ok("ok" in (await stack.exec(cmd)).ret, cmd.op);
+    }
+    return stackViolations(stack.observe());
+  };
+  assert.deepEqual(await run({}), []);
+  const broken = await run({ freeBeforeUnbind: true });
+  assert.ok(broken.some((v) => /runs PASID 1 of mm none/.test(v)), broken.join("; "));
 });

@@ -55,7 +55,9 @@ export function wait(sd: VfioSdmdev, q: SdmdevQueue, timeout: number, device: De
  * EBUSY when the queue runs already; ENODEV when the vendor cannot start a queue. A file
  * found closed under the queue's mutex is asked again once an open or release is over.
  * Before the hardware starts, the queue takes an SVA bond of its own, which its release
- * drops after the stop: the PASID cannot be freed while the queue context carries it.
+ * drops after the stop: the PASID cannot be freed while the queue context carries it (quirk
+ * `freeBeforeUnbind`: no bond, as in the seed, which only checks the PASID with
+ * `iommu_sva_find`, L1336, and stores it, L1564).
  */
 export async function bindPasid(
   kernel: Kernel,
@@ -77,7 +79,7 @@ export async function bindPasid(
           ? { ok: stackGarbage(q) }
           : { err: "ENODEV" } as const;
       }
-      const bond = sva.bindQueue;
+      const bond = kernel.quirks.freeBeforeUnbind ? undefined : sva.bindQueue;
       const refused = bond?.(sd.parent, by);
       if (refused !== undefined) return { err: refused } as const;
       const started = await sd.ops.startQueue(q);

@@ -258,6 +258,7 @@ export const stackMachine: Machine<StackState, StackCommand> = {
     "kernelConsumesUserCq",
     "reopenRestartsQueue",
     "openIgnoresStartFailure",
+    "freeBeforeUnbind",
   ],
   initial: initialStackState,
   macros: stackMacros,
