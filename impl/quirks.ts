@@ -347,6 +347,14 @@ export const QUIRKS = {
       "id is free (and can be handed out again) while a queue context carries it",
     suite: "sequential",
   },
+  pasidFreedAtMmExitWhileBound: {
+    seed: "the iommu-sva series seed 000's cover letter builds on ([1]) and seed 002's thread: " +
+      "the mm release notifier (iommu_notifier_release) tears the io_mm down at exit_mm, " +
+      "its PASID with it, while devices are still bound",
+    summary: "a process's exit frees its PASID before its queue stops and its bonds go: the " +
+      "id is free while the device's PASID table and a queue context still carry it",
+    suite: "sequential",
+  },
 } as const satisfies Record<string, QuirkInfo>;
 
 /** The name of a quirk. */

@@ -144,6 +144,48 @@ const rebindVsDevice: RaceScenario<StackCommand> = {
   ],
 };
 
+const send3 = (iova: number): StackCommand => ({ op: "stack.send", uuid: U3, by: 2, iova });
+const step3: StackCommand = { op: "stack.deviceStep", parent: 3, qn: 0 };
+
+/**
+ * Process 2 unbinds its container and releases its SVA queue while the device runs two of its
+ * PASID-tagged requests (one at an address only its page table maps): stop, drain, unbind, free.
+ */
+const unbindVsDevice: RaceScenario<StackCommand> = {
+  setup: [...STACK_PRELUDE, send3(0x5000_0000), send3(USER_IOVA)],
+  actors: [
+    {
+      name: "process2",
+      program: [
+        { op: "sva.unbind", container: 2 },
+        { op: "sdmdev.munmap", uuid: U3, by: 2, map: 1 },
+        { op: "sdmdev.munmap", uuid: U3, by: 2, map: 2 },
+        { op: "type1.closeDeviceFd", container: 2, group: 11 },
+      ],
+    },
+    { name: "device", program: [step3, step3, step3] },
+  ],
+};
+
+/**
+ * Process 2 exits (`exit_mm`, then the closes of `exit_files`) while the device runs its
+ * PASID-tagged requests: they fault once its mm has no users; the PASID stays until the closes.
+ */
+const exitVsSvaDevice: RaceScenario<StackCommand> = {
+  setup: [...STACK_PRELUDE, send3(USER_IOVA), send3(0x5000_0000)],
+  actors: [
+    {
+      name: "process2",
+      program: [
+        { op: "stack.exitMm", by: 2 },
+        { op: "type1.closeDeviceFd", container: 2, group: 11 },
+        { op: "type1.closeGroup", container: 2, group: 11 },
+      ],
+    },
+    { name: "device", program: [step3, step3, step3] },
+  ],
+};
+
 function explore(scenario: RaceScenario<StackCommand>, quirks: Record<string, boolean>) {
   return fc.check(
     fc.asyncProperty(fc.scheduler(), async (s) => {
@@ -173,6 +215,14 @@ for (
     ["the IRQ thread and the user driver on one CQ", twoCqReaders, ["kernelConsumesUserCq"]],
     ["a second BIND_PASID while the device runs the queue", rebindVsDevice, [
       "reopenRestartsQueue",
+    ]],
+    ["SVA: unbind and release while the device runs PASID-tagged requests", unbindVsDevice, [
+      "freeBeforeUnbind",
+      "stopQueueNoop",
+    ]],
+    ["SVA: exit while the device runs PASID-tagged requests", exitVsSvaDevice, [
+      "pasidFreedAtMmExitWhileBound",
+      "stopQueueNoop",
     ]],
   ] as const
 ) {

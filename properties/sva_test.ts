@@ -154,3 +154,20 @@ Deno.test("freeBeforeUnbind: the container's unbind frees the PASID the queue st
   const broken = await run({ freeBeforeUnbind: true });
   assert.ok(broken.some((v) => /runs PASID 1 of mm none/.test(v)), broken.join("; "));
 });
+
+Deno.test("after exit_mm the queue's tagged reads fault (iopf); bonds keep the PASID until the closes", async () => {
+  const records = await conforming([
+    ...STACK_PRELUDE,
+    send3(USER_IOVA),
+    { op: "stack.exitMm", by: 2 },
+    step3,
+    { op: "type1.closeDeviceFd", container: 2, group: 11 },
+    { op: "type1.closeGroup", container: 2, group: 11 },
+  ]);
+  const at = (i: number) => records[STACK_PRELUDE.length + i];
+  assert.deepEqual([...at(1).observed.sva.ioasid.sets.get(SVA_SET) ?? []], [1], "PASID kept");
+  assert.deepEqual(at(2).impl.ret, { err: "EFAULT" });
+  assert.deepEqual(at(2).impl.events, [{ fault: "iopf", group: 3, pasid: 1, vaddr: USER_IOVA }]);
+  assert.deepEqual([...at(3).observed.sva.mms.get(2)!.bonds], [[3, 1]], "the container's bond");
+  assert.equal(at(4).observed.sva.ioasid.ids.size, 0, "the last bond freed it");
+});

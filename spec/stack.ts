@@ -24,7 +24,8 @@
  *   page fault (`iopf` event) when the mm has exited or the function has no such entry; ring
  *   accesses stay untagged, through the domain. `stack.exit` drops the mm's users first
  *   (`exit_mm`), so requests the device runs after that fault; the bonds, and with them the
- *   PASID, go as the process's files close.
+ *   PASID, go as the process's files close. `stack.exitMm` is that first half of an exit alone
+ *   (its files are closed one by one afterwards, as `exit_files` would).
  * - **Kernel ownership** (a review correction): a function's own group belongs to the ZIP
  *   driver, so no process may open it: `type1.openGroup` of group 1 or 3 is EPERM (upstream
  *   later `iommu_group_claim_dma_owner`; the seed's library checks the group is viable).
@@ -190,6 +191,7 @@ export type StackOwnCommand =
   | { readonly op: "stack.deviceStep"; readonly parent: number; readonly qn: number }
   | { readonly op: "stack.recv"; readonly uuid: string; readonly by: number }
   | { readonly op: "stack.exit"; readonly by: number }
+  | { readonly op: "stack.exitMm"; readonly by: number }
   | { readonly op: "sva.bind"; readonly container: number }
   | { readonly op: "sva.unbind"; readonly container: number };
 
@@ -238,6 +240,7 @@ export const stackCommandSchema: CommandSchema<StackCommand["op"]> = {
   "stack.deviceStep": { parent: "int", qn: "int" },
   "stack.recv": { uuid: "string", by: "int" },
   "stack.exit": { by: "int" },
+  "stack.exitMm": { by: "int" },
   "sva.bind": { container: "int" },
   "sva.unbind": { container: "int" },
 };
@@ -248,6 +251,7 @@ export const stackOwnResults = {
   "stack.deviceStep": "zero",
   "stack.recv": { record: { iova: "int", status: "int" } },
   "stack.exit": "zero",
+  "stack.exitMm": "zero",
   "sva.bind": "int",
   "sva.unbind": "zero",
 } as const satisfies ResultTable<StackOwnCommand["op"]>;
@@ -641,33 +645,55 @@ function recv(s: StackState, uuid: string, by: number): StepResult<StackState> {
   return { state: { ...s, completions }, ret: ok(first), events: [] };
 }
 
-/**
- * `do_exit` of process `by`: `exit_mm` drops its mm's users (a bound mm loses its page table:
- * the device's reads tagged with its PASID fault from then on) and unmaps every mapping of
- * its sdmdev files, then
- * `exit_files` closes its device fds and then its group fds (each in group order; the last
- * group leaving its container undoes every DMA mapping and pin). EINVAL for no such process.
- */
-function exit(s: StackState, by: number): StepResult<StackState> {
-  if (!s.type1.containers.has(by)) return fail(s, "EINVAL");
-  let state: StackState = { ...s, sva: svaExitMm(s.sva, mmOf(s, by)) };
+/** Runs `cmds` in order from `s`: the last state and every event. */
+function runAll(s: StackState, cmds: readonly StackCommand[]): [StackState, Event[]] {
+  let state = s;
   const events: Event[] = [];
-  const run = (cmd: StackCommand) => {
+  for (const cmd of cmds) {
     const r = stepStack(state, cmd);
     state = r.state;
     events.push(...r.events);
-  };
+  }
+  return [state, events];
+}
+
+/**
+ * `exit_mm` of process `by`: its mm loses its users (a bound mm loses its page table: the
+ * device's reads tagged with its PASID fault from then on; its bonds, and so its PASID, stay)
+ * and every mapping of its sdmdev files goes. EINVAL for no such process.
+ */
+function exitMm(s: StackState, by: number): StepResult<StackState> {
+  if (!s.type1.containers.has(by)) return fail(s, "EINVAL");
+  const munmaps: StackCommand[] = [];
   for (const q of s.sdmdev.queues.values()) {
     if (holderOf(q) !== by) continue;
-    for (const m of mappingsOf(q)) run({ op: "sdmdev.munmap", uuid: q.uuid, by, map: m.id });
+    for (const m of mappingsOf(q)) {
+      munmaps.push({ op: "sdmdev.munmap", uuid: q.uuid, by, map: m.id });
+    }
   }
+  const [state, events] = runAll({ ...s, sva: svaExitMm(s.sva, mmOf(s, by)) }, munmaps);
+  return { state, ret: ok(0), events };
+}
+
+/**
+ * `do_exit` of process `by`: {@link exitMm}, then `exit_files` closes its device fds and then
+ * its group fds (each in group order; the last group leaving its container undoes every DMA
+ * mapping and pin, and drops the container's SVA bonds). EINVAL for no such process.
+ */
+function exit(s: StackState, by: number): StepResult<StackState> {
+  const mm = exitMm(s, by);
+  if (!("ok" in mm.ret)) return mm;
   const held = [...s.type1.groupFds].filter(([, c]) => processOf(c) === by).map(([g]) => g);
   held.sort((a, b) => a - b);
+  const closes: StackCommand[] = [];
   for (const group of held) {
-    if (state.type1.deviceFds.has(group)) run({ op: "type1.closeDeviceFd", container: by, group });
+    if (mm.state.type1.deviceFds.has(group)) {
+      closes.push({ op: "type1.closeDeviceFd", container: by, group });
+    }
   }
-  for (const group of held) run({ op: "type1.closeGroup", container: by, group });
-  return { state, ret: ok(0), events };
+  for (const group of held) closes.push({ op: "type1.closeGroup", container: by, group });
+  const [state, events] = runAll(mm.state, closes);
+  return { state, ret: ok(0), events: [...mm.events, ...events] };
 }
 
 /** Executes one stack command. */
@@ -685,6 +711,7 @@ export function stepStack(s: StackState, cmd: StackCommand): StepResult<StackSta
 /** One stack command on the slice it names (the IOMMU's mdev groups not yet followed). */
 function stepComponents(s: StackState, cmd: StackCommand): StepResult<StackState> {
   if (cmd.op === "stack.exit") return exit(s, cmd.by);
+  if (cmd.op === "stack.exitMm") return exitMm(s, cmd.by);
   if (cmd.op === "stack.send") return send(s, cmd.uuid, cmd.by, cmd.iova);
   if (cmd.op === "stack.deviceStep") return deviceStep(s, cmd.parent, cmd.qn);
   if (cmd.op === "stack.recv") return recv(s, cmd.uuid, cmd.by);

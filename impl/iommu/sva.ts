@@ -6,6 +6,10 @@
  * it has a bond. A bond holds the mm structure, not its users: at exit the page table goes and
  * tagged DMA faults, while the PASID stays until the last bond is gone.
  *
+ * Quirk `pasidFreedAtMmExitWhileBound`: the mm's exit frees its PASID while bonds still hold
+ * it (the io_mm torn down by the mm's release notifier), so a queue that still runs carries an
+ * id the allocator may hand to another address space.
+ *
  * @module
  */
 import { IOASID_MAX, IOASID_MIN } from "../../spec/ioasid.ts";
@@ -24,6 +28,8 @@ export interface SvaMm {
   readonly mm: AddressSpace;
   /** Bonds per device group (no zero entries). */
   readonly bonds: Map<IommuGroup, number>;
+  /** The PASID went back to the IOASID space at exit already (quirk only). */
+  freedAtExit: boolean;
 }
 
 /** The SVA layer over one IOASID space. */
@@ -51,7 +57,7 @@ export class IommuSva {
     if (!io) {
       const r = this.space.alloc(SVA_SET, IOASID_MIN, IOASID_MAX, mm.id);
       if ("err" in r) return r.err;
-      io = { pasid: r.ok, mm, bonds: new Map() };
+      io = { pasid: r.ok, mm, bonds: new Map(), freedAtExit: false };
       this.mms.set(mm.id, io);
     }
     const held = io.bonds.get(group) ?? 0;
@@ -77,13 +83,17 @@ export class IommuSva {
     if (group.pasidTable?.get(io.pasid) === mm) group.pasidTable.delete(io.pasid);
     if (io.bonds.size > 0) return undefined;
     this.mms.delete(mm.id);
-    this.space.free(io.pasid);
+    if (!io.freedAtExit) this.space.free(io.pasid);
     return undefined;
   }
 
   /** `exit_mm` of `mm`: no users, so no page table for tagged DMA; bonds and PASID stay. */
   exitMm(mm: AddressSpace): void {
     mm.users = false;
+    const io = this.mms.get(mm.id);
+    if (!io || io.freedAtExit || !this.#k.quirks.pasidFreedAtMmExitWhileBound) return;
+    io.freedAtExit = true;
+    this.space.free(io.pasid);
   }
 
   /** `iommu_sva_find`: the mm id PASID `pasid` belongs to, if it is one of this layer's. */

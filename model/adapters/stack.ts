@@ -164,6 +164,7 @@ export class StackAdapter {
       return this.kernel.traced(() => this.#deviceStep(cmd.parent, cmd.qn));
     }
     if (cmd.op === "stack.exit") return this.kernel.traced(() => this.#exit(cmd.by));
+    if (cmd.op === "stack.exitMm") return this.kernel.traced(() => this.#exitMm(cmd.by));
     if (cmd.op === "sva.bind" || cmd.op === "sva.unbind") {
       const c = this.system.vfio.containers.get(cmd.container);
       return this.kernel.traced(async (): Promise<Ret> => {
@@ -264,8 +265,8 @@ export class StackAdapter {
     return status === 0 ? { ok: 0 } : { err: "EFAULT" as Errno };
   }
 
-  /** `do_exit`: the process's sdmdev mappings go (`exit_mm`), then its device and group fds. */
-  async #exit(by: number): Promise<Ret> {
+  /** `exit_mm`: the process's mm loses its users, then its sdmdev mappings go. */
+  async #exitMm(by: number): Promise<Ret> {
     const container = this.system.vfio.containers.get(by);
     if (!container) return { err: "EINVAL" };
     await this.#asProcess(by, "exit.mm", async () => {
@@ -276,6 +277,14 @@ export class StackAdapter {
         for (const m of [...q.vmas]) await this.sdmdev.sdmdev.munmap(d.uuid, by, m.id);
       }
     });
+    return { ok: 0 };
+  }
+
+  /** `do_exit`: {@link StackAdapter.#exitMm}, then its device and group fds (`exit_files`). */
+  async #exit(by: number): Promise<Ret> {
+    const mm = await this.#exitMm(by);
+    if (!("ok" in mm)) return mm;
+    const container = this.system.vfio.containers.get(by)!;
     const held = [...this.system.vfio.groupFds].filter(([, c]) => c === container).map(([g]) => g);
     held.sort((a, b) => a - b);
     for (const group of held) {

@@ -12,11 +12,12 @@
  * redone from there, in any order, by either process, the PCI remove of a QM
  * (`sdmdev.unregister`), its new bind (`sdmdev.register`) and a second BIND_PASID included.
  *
- * Race actors draw the same commands except two, which run in sequences and race set-ups: the
+ * Race actors draw the same commands except three, which run in sequences and race set-ups: the
  * crypto transforms (a transform's six kernel DMA allocations interleave with a racing queue
  * start's, and where each lands in the function's IOVA space is not a property of either
- * operation alone) and a process's exit (`do_exit` is its closes one after another, which
- * other processes see one by one; the actors' own munmaps and closes race as themselves).
+ * operation alone) and a process's exit and its `exit_mm` half (`do_exit` is its closes one after
+ * another, which other processes see one by one; the actors' own munmaps and closes race as
+ * themselves).
  *
  * @module
  */
@@ -222,7 +223,12 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
       }),
     ),
   ];
-  if (whole) arbitraries.push(rec(1, fc.record({ op: fc.constant("stack.exit"), by })));
+  if (whole) {
+    arbitraries.push(
+      rec(1, fc.record({ op: fc.constant("stack.exit"), by })),
+      rec(1, fc.record({ op: fc.constant("stack.exitMm"), by })),
+    );
+  }
   if (whole) {
     const tfm = fc.integer({ min: 1, max: 2 });
     const parent = fc.constant(STACK_PARENT);
@@ -259,6 +265,7 @@ export const stackMachine: Machine<StackState, StackCommand> = {
     "reopenRestartsQueue",
     "openIgnoresStartFailure",
     "freeBeforeUnbind",
+    "pasidFreedAtMmExitWhileBound",
   ],
   initial: initialStackState,
   macros: stackMacros,
