@@ -8,9 +8,10 @@
  *   group 1) without PASID support and {@link STACK_SVA_PARENT} (PCI group 3) with it, each
  *   bound to the kernel ZIP driver and registered with sdmdev by the views' prelude with
  *   {@link STACK_QP_NUM} qps; an unrelated PCI group 2; processes 1 and 2
- *   ({@link STACK_PROCESSES}), each with its container of the same id. Booting a QM allocates its five one-page context buffers in its
- *   function's default domain (`hisi_qm_init`: EQC, EQ, SQC and CQC base tables, a mailbox
- *   scratch page), function 1's first. The kernel crypto user (`sdmdev.tfmInit`) runs on
+ *   ({@link STACK_PROCESSES}), each with its container of the same id. Booting a QM
+ *   allocates its five one-page context buffers in its function's default domain
+ *   (`hisi_qm_init`: EQC, EQ, SQC and CQC base tables, a mailbox scratch page), function 1's
+ *   first. The kernel crypto user (`sdmdev.tfmInit`) runs on
  *   function 1 (ENODEV on the other).
  * - **SVA** (`spec/sva.ts`): `sva.bind` is the container's VFIO_IOMMU_BIND_PROCESS (the seed's
  *   `_wd_bind_process`): the process's mm bound to every PASID-capable function behind the
