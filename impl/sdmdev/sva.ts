@@ -6,8 +6,10 @@
  *
  * @module
  */
-import { lowestFreeId } from "../../spec/iommu.ts";
+import { IOASID_MAX, IOASID_MIN } from "../../spec/ioasid.ts";
+import { SVA_SET } from "../../spec/sva.ts";
 import type { Errno } from "../../spec/types.ts";
+import { IoasidSpace } from "../ioasid/ioasid.ts";
 import type { IommuCore } from "../iommu/core.ts";
 import type { IommuSva } from "../iommu/sva.ts";
 import type { AddressSpace } from "../mem/mm.ts";
@@ -50,20 +52,31 @@ export function sdmdevSvaLayer(
 
 /**
  * The SVA layer reduced to its binds, for views without devices bound to address spaces: a
- * process gets one PASID, the same on every bind; nothing is ever unbound, so the IOASID
- * allocator's rule (the lowest unused id from 1) is the lowest id not yet handed out.
+ * process gets one PASID from the IOASID allocator (set {@link SVA_SET}, the process as its
+ * data), the same on every bind; nothing is ever unbound, so the allocator's rule (the lowest
+ * unused id from 1) gives the lowest id not yet handed out.
  */
 export class SvaPasids implements PasidLayer {
   /** PASID to process. */
   readonly mms: Map<number, number> = new Map();
+  readonly #space: IoasidSpace;
 
-  /** `iommu_sva_bind_device` for process `mm`: its PASID; EINVAL for a malformed process id. */
+  /** Binds allocating from `space` (default: a space of this layer's own). */
+  constructor(space: IoasidSpace = new IoasidSpace()) {
+    this.#space = space;
+  }
+
+  /**
+   * `iommu_sva_bind_device` for process `mm`: its PASID; EINVAL for a malformed process id,
+   * ENOSPC when the PASID space is full.
+   */
   bind(mm: number): number | Errno {
     if (!Number.isSafeInteger(mm) || mm < 1) return "EINVAL";
     for (const [pasid, owner] of this.mms) if (owner === mm) return pasid;
-    const pasid = lowestFreeId(this.mms, 1);
-    this.mms.set(pasid, mm);
-    return pasid;
+    const r = this.#space.alloc(SVA_SET, IOASID_MIN, IOASID_MAX, mm);
+    if ("err" in r) return r.err;
+    this.mms.set(r.ok, mm);
+    return r.ok;
   }
 
   /** `iommu_sva_find`: the process `pasid` belongs to, if any. */

@@ -78,7 +78,7 @@ export class SdmdevAdapter {
   /** sdmdev. */
   readonly sdmdev: SdmdevClass;
   /** This view's SVA layer, reduced to its binds (a stack replaces `sdmdev.sva` with its own). */
-  readonly sva: SvaPasids = new SvaPasids();
+  readonly sva: SvaPasids;
   /** Ghost names of the rings sdmdev queues started with (the spec's ring ids). */
   readonly rings: RingNames = new RingNames();
   #pfs = new WeakMap<VfioSdmdev, QmFunction>();
@@ -91,6 +91,7 @@ export class SdmdevAdapter {
     this.kernel = platform.kernel;
     this.mdev = new MdevCore(this.kernel, options.iommuGroups ? platform.iommu : null);
     this.sdmdev = new SdmdevClass(this.kernel, this.mdev);
+    this.sva = new SvaPasids(platform.sva.space);
     this.sdmdev.sva = this.sva;
     this.#omit = options.qmOmits ?? [];
   }
