@@ -186,6 +186,44 @@ const exitVsSvaDevice: RaceScenario<StackCommand> = {
   ],
 };
 
+/**
+ * Two SVA processes: process 2 tears its use of function 3 down (unbind, release, close) while
+ * process 1 takes a new mdev of function 3 (its attach EBUSY while process 2's container still
+ * shares the function), binds and starts with whatever PASID it got, and the device runs
+ * process 2's requests: an id freed by one address space goes to the other only once nothing
+ * of the first refers to it.
+ */
+const svaHandover: RaceScenario<StackCommand> = {
+  setup: [
+    ...STACK_PRELUDE,
+    send3(USER_IOVA),
+    { op: "sdmdev.create", parent: 3, uuid: U2 },
+    { op: "type1.openGroup", container: 1, group: 12 },
+  ],
+  actors: [
+    {
+      name: "process2",
+      program: [
+        { op: "sva.unbind", container: 2 },
+        { op: "sdmdev.munmap", uuid: U3, by: 2, map: 1 },
+        { op: "sdmdev.munmap", uuid: U3, by: 2, map: 2 },
+        { op: "type1.closeDeviceFd", container: 2, group: 11 },
+        { op: "type1.closeGroup", container: 2, group: 11 },
+      ],
+    },
+    {
+      name: "process1",
+      program: [
+        { op: "type1.attach", container: 1, group: 12 },
+        { op: "type1.getDeviceFd", container: 1, group: 12 },
+        { op: "sva.bind", container: 1 },
+        { op: "sdmdev.bindPasid", uuid: U2, by: 1, pasid: 1 },
+      ],
+    },
+    { name: "device", program: [step3, step3] },
+  ],
+};
+
 function explore(scenario: RaceScenario<StackCommand>, quirks: Record<string, boolean>) {
   return fc.check(
     fc.asyncProperty(fc.scheduler(), async (s) => {
@@ -219,6 +257,9 @@ for (
     ["SVA: unbind and release while the device runs PASID-tagged requests", unbindVsDevice, [
       "freeBeforeUnbind",
       "stopQueueNoop",
+    ]],
+    ["SVA: two processes hand function 3 over while the device runs", svaHandover, [
+      "freeBeforeUnbind",
     ]],
     ["SVA: exit while the device runs PASID-tagged requests", exitVsSvaDevice, [
       "pasidFreedAtMmExitWhileBound",
