@@ -1,10 +1,11 @@
 /**
  * Shared virtual addressing (SVA): a process's address space bound to PASID-capable devices
- * (the VFIO_IOMMU_BIND_PROCESS path the seed's wd library calls, RFCv2 7/7 `_wd_bind_process`,
- * on the iommu-sva layer of seed 002's thread: `iommu_sva_bind_device`, `iommu_sva_unbind_device`,
- * `iommu_sva_find`). PASIDs come from the IOASID allocator ({@link IoasidState}, `spec/ioasid.ts`),
- * in the SVA set {@link SVA_SET}, with the mm as their private value, so that the I/O page-fault
- * path finds a PASID's mm by `ioasid_find(SVA_SET, pasid)`.
+ * (the VFIO_IOMMU_BIND_PROCESS path the seed's wd library calls, RFCv2 7/7
+ * `_wd_bind_process`, on the iommu-sva layer of seed 002's thread: `iommu_sva_bind_device`,
+ * `iommu_sva_unbind_device`, `iommu_sva_find`). PASIDs come from the IOASID allocator
+ * ({@link IoasidState}, `spec/ioasid.ts`), in the SVA set {@link SVA_SET}, with the mm as their
+ * private value, so that the I/O page-fault path finds a PASID's mm by
+ * `ioasid_find(SVA_SET, pasid)`.
  *
  * Intended behaviour:
  * - **One PASID per mm**, shared by all its bonds: the first bind of an mm allocates it, later
@@ -16,8 +17,9 @@
  *   (`mm_count`, which every bond holds with `mmgrab`). When the users drop to 0 (exit), the
  *   page table goes: a DMA tagged with the PASID faults from then on. The structure and the
  *   PASID stay until the last bond is gone; only then is the PASID freed.
- * - **Teardown order** (the caller's: the stack's `sva.unbind`): stop the device's use of the
- *   PASID (its queues), drain its requests and faults, unbind, then free the PASID.
+ * - **Teardown order** (kept by the callers: in the stack a running queue holds a bond of its
+ *   own, dropped only after it stopped): stop the device's use of the PASID, drain its
+ *   requests and faults, unbind, then free the PASID.
  * - **Translation**: a DMA tagged with PASID p walks the page table of p's mm (the process's own
  *   memory: every address is anonymous memory faulted in on first touch, by the CPU or by the
  *   I/O page-fault handler alike) if the device has p in its PASID table and the mm still has

@@ -94,11 +94,9 @@ export class StackAdapter {
   constructor(quirks: Quirks, sched?: Sched) {
     this.platform = new Platform({ sched, quirks });
     const config = { qpNum: STACK_QP_NUM, sqDepth: STACK_SQ_DEPTH, cqDepth: STACK_SQ_DEPTH };
-    this.functions = new Map(
-      STACK_FUNCTIONS.map((
-        f,
-      ) => [f.parent, this.platform.probeQm(f.parent, config, READ_PROBE, f.sva)]),
-    );
+    const probe = (f: { parent: number; sva: boolean }) =>
+      this.platform.probeQm(f.parent, config, READ_PROBE, f.sva);
+    this.functions = new Map(STACK_FUNCTIONS.map((f) => [f.parent, probe(f)]));
     this.sdmdev = new SdmdevAdapter(this.platform, { iommuGroups: true });
     const core = this.sdmdev.mdev;
     this.system = new Type1Adapter({
