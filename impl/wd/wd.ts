@@ -47,7 +47,7 @@ import { closeUserQueue, openUserQueue } from "../hisi/qm_user.ts";
 import { Mutex } from "../kernel.ts";
 import { AddressSpace } from "../mem/mm.ts";
 import { loopGuard } from "../runaway.ts";
-import { andThen, type MaybeAsync } from "../sched.ts";
+import { andThen } from "../sched.ts";
 import { VfioContainerFile, VfioGroupFile } from "../vfio/files.ts";
 import { VFIO_API_VERSION } from "../vfio/vfio.ts";
 import { driverFor, type DriverQueue, type WdDriver } from "./adapter.ts";
