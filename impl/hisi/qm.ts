@@ -259,8 +259,8 @@ export class HisiQm {
   /**
    * Stops a started queue pair and frees its SQ+CQ buffer; it stays allocated (what an sdmdev
    * queue's `stop_queue` needs, and later upstream's `hisi_qm_stop_qp`). The request the
-   * device is executing on it completes first ({@link QM_EXEC_QUEUE}), then a pending
-   * interrupt's IRQ thread pass runs.
+   * device is executing on it completes first ({@link QM_EXEC_QUEUE}); once the device is
+   * told to stop, a pending interrupt's IRQ thread pass runs.
    */
   stopQp(qp: HisiQp): Promise<void> {
     if (this.#idle(qp)) return Promise.resolve();
@@ -269,10 +269,10 @@ export class HisiQm {
       if (scqe === null) return;
       const idle = () => this.#mmio.readl(QM_EXEC_QUEUE) !== qp.qn + 1;
       if (!idle()) await this.#k.sched.waitUntil("qm.stop:drain", idle);
+      this.#stopQueue(qp.qn);
       // flush_workqueue (upstream's qm_stop_qp_nolock): an event the device raised for this
       // queue is handled now, not by a pass after the qp number is started again.
       if (this.#mmio.readl(QM_EQ_INT_SOURCE) !== 0) await this.irqThread();
-      this.#stopQueue(qp.qn);
       this.qpArray[qp.qn] = null;
       qp.scqe = null;
       qp.rings = null;
