@@ -27,6 +27,8 @@ export class AddressSpace {
   /** The page table: chunk number to the frames of its 512 pages. */
   #chunks = new Map<number, (Frame | undefined)[]>();
   #phys: PhysMem;
+  /** The address spaces forked from one ancestor, this one among them: who may share frames. */
+  #family: AddressSpace[] = [this];
 
   /** An empty address space backed by `phys`. */
   constructor(id: number, phys: PhysMem) {
@@ -34,7 +36,11 @@ export class AddressSpace {
     this.#phys = phys;
   }
 
-  /** The frame behind page-aligned `vaddr`, faulting it in (anonymous, zeroed) if absent. */
+  /**
+   * The frame behind page-aligned `vaddr`, faulting it in (anonymous, zeroed) if absent. The
+   * lookup is a write's (get_user_pages with FOLL_WRITE, as vfio pins for DMA): a frame shared
+   * copy-on-write since a {@link fork} is first replaced by a copy of this process's own.
+   */
   page(vaddr: number): Frame {
     const n = Math.floor(vaddr / CHUNK_BYTES);
     return this.#frame(this.#chunk(n), (vaddr - n * CHUNK_BYTES) / PAGE_SIZE, vaddr);
@@ -65,9 +71,10 @@ export class AddressSpace {
     return chunk;
   }
 
-  /** Slot `i` of `chunk`, the page at `vaddr`, faulted in if absent. */
+  /** Slot `i` of `chunk`, the page at `vaddr`, faulted in if absent, unshared if shared. */
   #frame(chunk: (Frame | undefined)[], i: number, vaddr: number): Frame {
-    return chunk[i] ??= this.#phys.alloc({ kind: "user", mm: this.id, vaddr });
+    const frame = chunk[i] ??= this.#phys.alloc({ kind: "user", mm: this.id, vaddr });
+    return frame.maps > 1 ? (chunk[i] = this.#leave(frame, vaddr)) : frame;
   }
 
   /** get_user_pages: pins the page at `vaddr` and returns its frame. */
@@ -80,6 +87,65 @@ export class AddressSpace {
   /** put_page on a pinned page. */
   unpin(vaddr: number): void {
     this.page(vaddr).pins--;
+  }
+
+  /**
+   * fork's copy of the page table (dup_mmap, copy_page_range): the child `childId` maps the same
+   * frames, each one's map count up, so that both sides write-protect them until a write
+   * copies ({@link page}). With `copyPinned`, a page pinned for DMA is copied for the child at
+   * once instead (page_needs_cow_for_dma, Linux 5.12): the parent keeps its pinned frame,
+   * mapped by it alone. The child starts with no page pinned (locked_vm 0) and the parent's
+   * RLIMIT_MEMLOCK.
+   */
+  fork(childId: number, copyPinned: boolean): AddressSpace {
+    const child = new AddressSpace(childId, this.#phys);
+    child.memlockPages = this.memlockPages;
+    child.#family = this.#family;
+    this.#family.push(child);
+    for (const [n, chunk] of this.#chunks) {
+      child.#chunks.set(
+        n,
+        chunk.map((f, i) => {
+          if (!f) return undefined;
+          if (copyPinned && f.pins > 0) {
+            return this.#copyOf(f, childId, n * CHUNK_BYTES + i * PAGE_SIZE);
+          }
+          f.maps++;
+          return f;
+        }),
+      );
+    }
+    return child;
+  }
+
+  /** A store of `data` at `offset` of the page at `vaddr` (through {@link page}). */
+  write(vaddr: number, offset: number, data: Uint8Array): void {
+    this.#phys.write(this.page(vaddr), offset, data);
+  }
+
+  /** The frame this page table maps at `vaddr`, without faulting anything in. */
+  mapped(vaddr: number): Frame | undefined {
+    return this.#chunks.get(Math.floor(vaddr / CHUNK_BYTES))?.[(vaddr % CHUNK_BYTES) / PAGE_SIZE];
+  }
+
+  /**
+   * do_wp_page on a frame this process shares since a fork: it leaves the frame to the others
+   * (one of them its owner now, if it was) for a copy of its own, which it returns.
+   */
+  #leave(shared: Frame, vaddr: number): Frame {
+    shared.maps--;
+    if (shared.owner?.kind === "user" && shared.owner.mm === this.id) {
+      const other = this.#family.find((m) => m !== this && m.mapped(vaddr) === shared)!;
+      shared.owner = { kind: "user", mm: other.id, vaddr };
+    }
+    return this.#copyOf(shared, this.id, vaddr);
+  }
+
+  /** A new frame of `mm`'s page at `vaddr` with the contents of `frame`. */
+  #copyOf(frame: Frame, mm: number, vaddr: number): Frame {
+    const copy = this.#phys.alloc({ kind: "user", mm, vaddr });
+    if (frame.bytes) this.#phys.write(copy, 0, frame.bytes);
+    return copy;
   }
 
   /** Pinned pages and their pin counts. */

@@ -19,6 +19,11 @@ export interface Frame {
   owner: FrameOwner | null;
   /** get_user_pages pins held on it. */
   pins: number;
+  /**
+   * How many page tables map it (the mapcount): 1 for a process page once faulted in, more
+   * while address spaces forked from one another share it copy-on-write; 0 for kernel buffers.
+   */
+  maps: number;
   /** Contents, allocated on first write. */
   bytes: Uint8Array | null;
 }
@@ -30,7 +35,8 @@ export class PhysMem {
 
   /** Allocates a zeroed frame for `owner`. */
   alloc(owner: FrameOwner): Frame {
-    const frame: Frame = { pfn: this.#nextPfn++, owner, pins: 0, bytes: null };
+    const maps = owner.kind === "user" ? 1 : 0;
+    const frame: Frame = { pfn: this.#nextPfn++, owner, pins: 0, maps, bytes: null };
     this.#frames.set(frame.pfn, frame);
     return frame;
   }

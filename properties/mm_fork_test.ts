@@ -1,0 +1,115 @@
+/**
+ * Unit tests of fork and copy-on-write in process address spaces (impl/mem/mm.ts): the child
+ * maps the parent's frames, the first write to a shared frame gives the writer a copy, a
+ * frame's owner stays one of the processes that map it, and a page pinned for DMA is copied
+ * for the child at fork when asked to (page_needs_cow_for_dma) and shared otherwise.
+ */
+import assert from "node:assert/strict";
+import { AddressSpace } from "../impl/mem/mm.ts";
+import { PhysMem } from "../impl/mem/phys.ts";
+import { PAGE_SIZE } from "../spec/types.ts";
+
+const P = PAGE_SIZE;
+
+/** Process 1 with a byte 7 written at the start of its pages 0 and 1. */
+function parent(): AddressSpace {
+  const mm = new AddressSpace(1, new PhysMem());
+  mm.write(0, 0, new Uint8Array([7]));
+  mm.write(P, 0, new Uint8Array([7]));
+  return mm;
+}
+
+Deno.test("fork and copy-on-write", async (t) => {
+  await t.step("the child maps the parent's frames, each mapped twice", () => {
+    const p = parent();
+    const c = p.fork(2, true);
+    assert.equal(c.mapped(0), p.mapped(0));
+    assert.equal(p.mapped(0)!.maps, 2);
+    assert.deepEqual(p.mapped(0)!.owner, { kind: "user", mm: 1, vaddr: 0 });
+    assert.equal(c.mapped(2 * P), undefined, "a page the parent never touched stays absent");
+  });
+  await t.step("the child's write gets it a copy; the parent keeps the frame alone", () => {
+    const p = parent();
+    const c = p.fork(2, true);
+    const before = p.mapped(0)!;
+    c.write(0, 1, new Uint8Array([9]));
+    assert.notEqual(c.mapped(0), before);
+    assert.equal(p.mapped(0), before);
+    assert.equal(before.maps, 1);
+    assert.deepEqual(c.mapped(0)!.owner, { kind: "user", mm: 2, vaddr: 0 });
+    assert.deepEqual([...c.mapped(0)!.bytes!.subarray(0, 2)], [7, 9], "the copy has the data");
+    assert.deepEqual([...before.bytes!.subarray(0, 2)], [7, 0], "the parent does not see it");
+  });
+  await t.step("the parent's write: the old frame is the child's now, and says so", () => {
+    const p = parent();
+    const c = p.fork(2, true);
+    const before = p.mapped(0)!;
+    p.write(0, 0, new Uint8Array([8]));
+    assert.notEqual(p.mapped(0), before);
+    assert.equal(c.mapped(0), before);
+    assert.deepEqual(before.owner, { kind: "user", mm: 2, vaddr: 0 });
+    assert.equal(before.maps, 1);
+    assert.equal(c.mapped(P), p.mapped(P), "other pages stay shared");
+  });
+  await t.step("a write to a frame no longer shared writes in place", () => {
+    const p = parent();
+    const c = p.fork(2, true);
+    c.write(0, 0, new Uint8Array([9]));
+    const mine = p.mapped(0)!;
+    p.write(0, 0, new Uint8Array([8]));
+    assert.equal(p.mapped(0), mine);
+  });
+  await t.step("a pin is a write's lookup: it breaks copy-on-write first", () => {
+    const p = parent();
+    const c = p.fork(2, true);
+    const shared = p.mapped(0)!;
+    const pinned = p.pin(0);
+    assert.notEqual(pinned, shared);
+    assert.equal(c.mapped(0), shared);
+    assert.equal(pinned.pins, 1);
+    assert.equal(shared.pins, 0);
+  });
+  await t.step("a grandchild shares too; the owner moves to a process still mapping it", () => {
+    const p = parent();
+    const c = p.fork(2, true);
+    const g = c.fork(3, true);
+    const frame = p.mapped(0)!;
+    assert.equal(frame.maps, 3);
+    p.write(0, 0, new Uint8Array([8]));
+    assert.equal(frame.maps, 2);
+    const owner = frame.owner!;
+    assert.ok(owner.kind === "user" && [2, 3].includes(owner.mm));
+    assert.equal((owner.mm === 2 ? c : g).mapped(0), frame);
+  });
+  await t.step("the child starts with nothing pinned and the parent's memlock limit", () => {
+    const p = parent();
+    p.memlockPages = 4;
+    p.pin(0);
+    p.lockedVm = 1;
+    const c = p.fork(2, true);
+    assert.deepEqual([c.lockedVm, c.memlockPages, c.pinned()], [0, 4, []]);
+  });
+});
+
+Deno.test("fork of a page pinned for DMA", async (t) => {
+  await t.step("copied for the child at once: the parent keeps the pinned frame", () => {
+    const p = parent();
+    const pinned = p.pin(0);
+    const c = p.fork(2, true);
+    assert.notEqual(c.mapped(0), pinned);
+    assert.equal(pinned.maps, 1);
+    assert.deepEqual([...c.mapped(0)!.bytes!.subarray(0, 1)], [7]);
+    p.write(0, 0, new Uint8Array([8]));
+    assert.equal(p.mapped(0), pinned, "the parent's write lands on the frame the device uses");
+  });
+  await t.step("without the early copy it is shared, and the parent's write moves off it", () => {
+    const p = parent();
+    const pinned = p.pin(0);
+    const c = p.fork(2, false);
+    assert.equal(c.mapped(0), pinned);
+    p.write(0, 0, new Uint8Array([8]));
+    assert.notEqual(p.mapped(0), pinned);
+    assert.equal(c.mapped(0), pinned);
+    assert.deepEqual(pinned.owner, { kind: "user", mm: 2, vaddr: 0 });
+  });
+});
