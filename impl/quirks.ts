@@ -355,6 +355,17 @@ export const QUIRKS = {
       "id is free while the device's PASID table and a queue context still carry it",
     suite: "sequential",
   },
+  // fork (issue 11).
+  forkCowMovesPinnedPage: {
+    seed: "DOMAIN.md §10, the fork race: the 2018 kernel's copy_one_pte write-protects every " +
+      "private page for copy-on-write at fork, pinned or not, and do_wp_page copies for the " +
+      "first writer; vfio's get_user_pages pin holds the old page, not the mapping (fixed by " +
+      "Linux 5.12's early copy for DMA-pinned pages, page_needs_cow_for_dma)",
+    summary: "after a fork, the parent's first store to a page it mapped for DMA moves it to a " +
+      "new page: the IOMMU keeps the old one, now the child's alone, so the device reads and " +
+      "writes the child's memory and the parent's buffer stops receiving device output",
+    suite: "sequential",
+  },
 } as const satisfies Record<string, QuirkInfo>;
 
 /** The name of a quirk. */

@@ -101,6 +101,8 @@ export interface Pools {
   readonly container: readonly number[];
   /** Share owners of kernel clients that are not containers. */
   readonly owner: readonly number[];
+  /** Process ids: the containers' openers, children to fork, and one that never exists. */
+  readonly mm: readonly number[];
   /**
    * The (container, group) pairs that belong together (each process and the groups it opens):
    * commands naming both draw one of them three times in four, so that attach, SET_IOMMU,
@@ -108,6 +110,9 @@ export interface Pools {
    */
   readonly pairs: readonly (readonly [container: number, group: number])[];
 }
+
+/** The process id forks create (a second fork of it is EEXIST). */
+const FORK_CHILD = 3;
 
 /** Pools for a topology: every id plus one unknown id each; `pairs` as {@link Pools.pairs}. */
 export function poolsFor(
@@ -123,6 +128,7 @@ export function poolsFor(
     ],
     container: [...topology.containers.map((c) => c.id), 99],
     owner: [1, 2],
+    mm: [...topology.containers.map((c) => c.mm), FORK_CHILD, 99],
     pairs,
   };
 }
@@ -144,6 +150,8 @@ const arbitraryFor: Record<string, (pools: Pools) => fc.Arbitrary<number>> = {
   group: (p) => weighted(p.group),
   container: (p) => weighted(p.container),
   owner: (p) => fc.constantFrom(...p.owner),
+  mm: (p) => weighted(p.mm),
+  child: (p) => weighted(p.mm),
   iova: () => address,
   vaddr: () => address,
   size: () =>
@@ -177,6 +185,8 @@ export const WEIGHTS: { readonly [op in Op]: number } = {
   "type1.unmap": 2,
   "type1.pin": 4,
   "type1.unpin": 3,
+  "mm.fork": 2,
+  "mm.write": 3,
 };
 
 /** An arbitrary for one command of `op`, its fields drawn from the schema's generators. */
@@ -193,10 +203,10 @@ export function commandOf(op: Op, pools: Pools): fc.Arbitrary<Command> {
   return fc.oneof({ weight: 3, arbitrary: paired }, { weight: 1, arbitrary: any });
 }
 
-/** An arbitrary over every command of the system, weighted towards the interesting ones. */
 /**
  * How often each op is generated for race actors: the operations whose interleavings matter
- * (sharing, attach, SET_IOMMU, detach, MAP_DMA, device DMA) dominate.
+ * (sharing, attach, SET_IOMMU, detach, MAP_DMA, device DMA) dominate. A fork and a store have
+ * no scheduling point in the implementation, so actors never draw them (weight 0).
  */
 export const RACE_WEIGHTS: { readonly [op in Op]: number } = {
   "iommu.share": 4,
@@ -215,14 +225,20 @@ export const RACE_WEIGHTS: { readonly [op in Op]: number } = {
   "type1.unmap": 2,
   "type1.pin": 3,
   "type1.unpin": 4,
+  "mm.fork": 0,
+  "mm.write": 0,
 };
 
+/**
+ * An arbitrary over every command of the system, weighted towards the interesting ones (an op
+ * of weight 0 is never drawn).
+ */
 export function anyCommand(
   pools: Pools,
   weights: { readonly [op in Op]: number } = WEIGHTS,
 ): fc.Arbitrary<Command> {
   return fc.oneof(
-    ...(Object.keys(COMMAND_SCHEMA) as Op[]).map((op) => ({
+    ...(Object.keys(COMMAND_SCHEMA) as Op[]).filter((op) => weights[op] > 0).map((op) => ({
       weight: weights[op],
       arbitrary: commandOf(op, pools),
     })),

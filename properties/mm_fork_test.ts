@@ -2,12 +2,16 @@
  * Unit tests of fork and copy-on-write in process address spaces (impl/mem/mm.ts): the child
  * maps the parent's frames, the first write to a shared frame gives the writer a copy, a
  * frame's owner stays one of the processes that map it, and a page pinned for DMA is copied
- * for the child at fork when asked to (page_needs_cow_for_dma) and shared otherwise.
+ * for the child at fork when asked to (page_needs_cow_for_dma) and shared otherwise; and in the
+ * type1 view, where device DMA lands after a fork and the parent's store.
  */
 import assert from "node:assert/strict";
 import { AddressSpace } from "../impl/mem/mm.ts";
 import { PhysMem } from "../impl/mem/phys.ts";
-import { PAGE_SIZE } from "../spec/types.ts";
+import type { Quirks } from "../impl/quirks.ts";
+import { Type1Adapter } from "../model/adapters/type1.ts";
+import type { Command } from "../spec/system.ts";
+import { PAGE_SIZE, type Ret } from "../spec/types.ts";
 
 const P = PAGE_SIZE;
 
@@ -111,5 +115,29 @@ Deno.test("fork of a page pinned for DMA", async (t) => {
     assert.notEqual(p.mapped(0), pinned);
     assert.equal(c.mapped(0), pinned);
     assert.deepEqual(pinned.owner, { kind: "user", mm: 2, vaddr: 0 });
+  });
+});
+
+Deno.test("the type1 view: device DMA after a fork and the parent's store", async (t) => {
+  /** The page device DMA at IOVA 0 of group 1 reaches after map, fork and the parent's store. */
+  async function reached(quirks: Quirks): Promise<Ret> {
+    const a = new Type1Adapter({ quirks });
+    const cmds: Command[] = [
+      { op: "type1.openGroup", container: 2, group: 1 },
+      { op: "type1.attach", container: 2, group: 1 },
+      { op: "type1.setIommu", container: 2 },
+      { op: "type1.map", container: 2, iova: 0, size: P, vaddr: 0 },
+      { op: "mm.fork", mm: 2, child: 3 },
+      { op: "mm.write", mm: 2, vaddr: 0 },
+    ];
+    for (const cmd of cmds) assert.ok("ok" in (await a.exec(cmd)).ret, cmd.op);
+    return (await a.exec({ op: "iommu.dma", group: 1, iova: 0 })).ret;
+  }
+  await t.step("the parent's page, as the spec says", async () => {
+    assert.deepEqual(await reached({}), { ok: { kind: "user", mm: 2, vaddr: 0 } });
+  });
+  await t.step("with forkCowMovesPinnedPage, the child's", async () => {
+    const quirk = { forkCowMovesPinnedPage: true };
+    assert.deepEqual(await reached(quirk), { ok: { kind: "user", mm: 3, vaddr: 0 } });
   });
 });

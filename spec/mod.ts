@@ -17,6 +17,7 @@
 export * from "./types.ts";
 export * from "./iommu.ts";
 export * from "./type1.ts";
+export * from "./mm.ts";
 export * from "./system.ts";
 export * from "./mdev.ts";
 export * from "./sdmdev.ts";

@@ -14,6 +14,7 @@ import {
   sharedRef,
   stepIommu,
 } from "./iommu.ts";
+import { type MmCommand, mmCommandSchema, mmResults, stepMm } from "./mm.ts";
 import {
   containerOf,
   stepType1,
@@ -42,7 +43,7 @@ export interface SystemState {
 }
 
 /** Any command of any component; `op` is `<component>.<verb>`. */
-export type Command = IommuCommand | Type1Command;
+export type Command = IommuCommand | Type1Command | MmCommand;
 
 /** The name of every command, as it appears in traces. */
 export type Op = Command["op"];
@@ -53,12 +54,17 @@ export type { FieldKind } from "./types.ts";
  * Every op of the IOMMU/type1 world and its argument fields: public API, used to validate
  * traces from other implementations and to generate commands.
  */
-export const COMMAND_SCHEMA: CommandSchema<Op> = { ...iommuCommandSchema, ...type1CommandSchema };
+export const COMMAND_SCHEMA: CommandSchema<Op> = {
+  ...iommuCommandSchema,
+  ...type1CommandSchema,
+  ...mmCommandSchema,
+};
 
 /** The shape of every op's success value in the IOMMU/type1 world. */
-export const RESULTS: typeof iommuResults & typeof type1Results = {
+export const RESULTS: typeof iommuResults & typeof type1Results & typeof mmResults = {
   ...iommuResults,
   ...type1Results,
+  ...mmResults,
 };
 
 /** The fixed machine a run starts from. */
@@ -150,6 +156,7 @@ export function initialState(topology: Topology = DEFAULT_TOPOLOGY): SystemState
       pins: new Map(),
       lockedVm: new Map(),
       memlockPages: topology.memlockPages ?? null,
+      processes: new Map(topology.containers.map((c) => [c.mm, null])),
       groupFds: new Map(),
       deviceFds: new Set(),
     },
@@ -174,6 +181,7 @@ export function step(state: SystemState, cmd: Command): StepResult<SystemState> 
     const r = stepIommu(state.iommu, cmd as IommuCommand);
     return { ...r, state: r.state === state.iommu ? state : { ...state, iommu: r.state } };
   }
+  if (cmd.op.startsWith("mm.")) return stepMm(state, cmd as MmCommand);
   return stepType1(state, cmd as Type1Command);
 }
 
@@ -244,11 +252,34 @@ export const invariants: readonly Invariant<SystemState>[] = [
           if (!domain) return `container ${c.id} uses domain ${vd.domain}, which does not exist`;
           for (const d of c.dmas) {
             for (let off = 0; off < d.size; off += PAGE_SIZE) {
-              const t = domain.pages.get(d.iova + off);
-              if (t?.kind !== "user" || t.mm !== c.mm || t.vaddr !== d.vaddr + off) {
+              if (domain.pages.get(d.iova + off)?.kind !== "user") {
                 return `container ${c.id} iova ${
                   d.iova + off
                 } is not mapped in domain ${vd.domain}`;
+              }
+            }
+          }
+        }
+      }
+    },
+  },
+  {
+    // The fork race (DOMAIN.md §10): what an IOVA of a container's mapping reaches must be
+    // the page its opener's page table maps at the mapped address, before and after a fork
+    // and whoever stores to the page (spec/mm.ts).
+    name: "dma-lands-in-mapping-process",
+    scope: "between-ops",
+    check: (s) => {
+      for (const c of s.type1.containers.values()) {
+        for (const vd of c.domains) {
+          const pages = s.iommu.domains.get(vd.domain)?.pages;
+          for (const d of c.dmas) {
+            for (let off = 0; off < d.size; off += PAGE_SIZE) {
+              const t = pages?.get(d.iova + off);
+              if (t?.kind === "user" && (t.mm !== c.mm || t.vaddr !== d.vaddr + off)) {
+                return `iova ${d.iova + off} of container ${c.id} (mm ${c.mm}, vaddr ${
+                  d.vaddr + off
+                }) reaches mm ${t.mm}'s page at ${t.vaddr} in domain ${vd.domain}`;
               }
             }
           }

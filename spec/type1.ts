@@ -133,6 +133,11 @@ export interface Type1State {
   readonly lockedVm: ReadonlyMap<number, number>;
   /** RLIMIT_MEMLOCK of every process in pages; null: unlimited. */
   readonly memlockPages: number | null;
+  /**
+   * Every process (mm id) to the process it was forked from (`mm.fork`, spec/mm.ts); null
+   * for the containers' openers, which the topology starts.
+   */
+  readonly processes: ReadonlyMap<number, number | null>;
 }
 
 /** The slice of system state the type1 component reads and writes. */

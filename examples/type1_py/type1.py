@@ -82,6 +82,8 @@ class World:
         self.device_fds = set()
         self.pins = {}  # (mm, vaddr) -> count, MAP_DMA's and vendors' together
         self.memlock = topology.get("memlockPages")  # RLIMIT_MEMLOCK in pages, None: unlimited
+        # process -> the process it was forked from (None: a container's opener)
+        self.processes = {c["mm"]: None for c in topology["containers"]}
 
     # ---- the IOMMU core
 
@@ -409,6 +411,21 @@ class World:
                 del c["vendorPins"][x]
         return pages
 
+    # ---- processes: fork and a store change no state of the type1 world but the process list
+
+    def fork(self, mm, child):
+        if not safe_int(child) or child < 1:
+            raise Failure("EINVAL")
+        if child in self.processes:
+            raise Failure("EEXIST")
+        self.processes[child] = mm
+        return child
+
+    def write(self, mm, vaddr):
+        if not page_aligned(vaddr):
+            raise Failure("EINVAL")
+        return 0
+
     # ---- dispatch
 
     IOMMU_OPS = {
@@ -431,6 +448,10 @@ class World:
         "type1.pin": lambda w, c, a: w.pin_pages(c, a["group"], a["iova"], a["pages"]),
         "type1.unpin": lambda w, c, a: w.unpin_pages(c, a["group"], a["iova"], a["pages"]),
     }
+    MM_OPS = {
+        "mm.fork": lambda w, a: w.fork(a["mm"], a["child"]),
+        "mm.write": lambda w, a: w.write(a["mm"], a["vaddr"]),
+    }
     # Operations that may fail after changing something: run on a copy kept for unwinding.
     UNWIND = {"type1.attach", "type1.setIommu", "type1.map"}
 
@@ -446,6 +467,10 @@ class World:
             if c is None or ("group" in cmd and cmd["group"] not in self.groups):
                 return {"err": "ENODEV"}, []
             run = lambda: self.TYPE1_OPS[op](self, c, cmd)
+        elif op in self.MM_OPS:
+            if cmd.get("mm") not in self.processes:
+                return {"err": "ENODEV"}, []
+            run = lambda: self.MM_OPS[op](self, cmd)
         else:
             raise KeyError(op)
         saved = copy.deepcopy(self.__dict__) if op in self.UNWIND else None
@@ -478,6 +503,7 @@ class World:
                 "pins": m({mm: m(pages) for mm, pages in pins.items()}),
                 "lockedVm": m({mm: len(pages) for mm, pages in pins.items()}),
                 "memlockPages": self.memlock,
+                "processes": m(self.processes),
                 "groupFds": m(self.group_fds),
                 "deviceFds": {"#set": sorted(self.device_fds)},
             },

@@ -1,9 +1,10 @@
 /**
  * The type1 view's adapter (model side: `impl/` is the system alone): boots a {@link Topology}
  * on a {@link Platform} (its PCI and mdev groups, a container per process, a generic DMA master
- * as the groups' device), executes the spec's `iommu.*` and `type1.*` commands against the IOMMU
- * core and the VFIO core ({@link Vfio}), and maps their state back to the spec's shape with
- * {@link Type1Adapter.observe} (the abstraction function).
+ * as the groups' device), executes the spec's `iommu.*`, `type1.*` and `mm.*` commands against
+ * the IOMMU core, the VFIO core ({@link Vfio}) and the processes ({@link Processes}), and maps
+ * their state back to the spec's shape with {@link Type1Adapter.observe} (the abstraction
+ * function).
  *
  * @module
  */
@@ -20,12 +21,13 @@ import { PAGE_SIZE, type Ret } from "../../spec/types.ts";
 import { DmaMaster } from "../../impl/device/dma_master.ts";
 import type { IommuCore, IommuDomain } from "../../impl/iommu/core.ts";
 import type { Kernel, Outcome } from "../../impl/kernel.ts";
+import { Processes } from "../../impl/mem/processes.ts";
 import { Platform } from "../../impl/platform.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
 import { VendorDriver } from "../../impl/vfio/vendor.ts";
 import { Vfio, type VfioDevices } from "../../impl/vfio/vfio.ts";
-import { done } from "./rets.ts";
+import { done, value } from "./rets.ts";
 
 /** How to build a {@link Type1Adapter}. */
 export interface Type1AdapterOptions {
@@ -53,6 +55,8 @@ export class Type1Adapter {
   readonly vfio: Vfio;
   /** The driver of the vendor mdevs, which pins pages. */
   readonly vendor: VendorDriver = new VendorDriver();
+  /** The processes: the containers' openers and the children forked from them. */
+  readonly processes: Processes;
 
   /** Boots the machine. */
   constructor(options: Type1AdapterOptions = {}) {
@@ -76,6 +80,10 @@ export class Type1Adapter {
     for (const c of this.vfio.containers.values()) {
       c.mm.memlockPages = topology.memlockPages ?? null;
     }
+    this.processes = new Processes(
+      this.kernel,
+      [...this.vfio.containers.values()].map((c) => c.mm),
+    );
   }
 
   /** Executes one command; its events are those its task logged meanwhile. */
@@ -132,6 +140,8 @@ export class Type1Adapter {
         const r = await container().unmapDma(c.iova, c.size);
         return typeof r === "string" ? { err: r } : { ok: r };
       })
+      .with({ op: "mm.fork" }, (c) => value(this.processes.fork(c.mm, c.child)))
+      .with({ op: "mm.write" }, (c) => done(this.processes.write(c.mm, c.vaddr)))
       .with({ op: "type1.pin" }, { op: "type1.unpin" }, async (c) => {
         const delta = c.op === "type1.pin" ? 1 : -1;
         const r = await this.vendor.adjust(container(), group(), c.iova, c.pages, delta);
@@ -197,6 +207,7 @@ export class Type1Adapter {
         pins,
         lockedVm,
         memlockPages,
+        processes: new Map([...this.processes.all].map(([id, p]) => [id, p.parent])),
         groupFds: new Map([...this.vfio.groupFds].map(([g, c]) => [g, c.id])),
         deviceFds: new Set(
           [...this.vfio.containers.values()].flatMap((c) => [...c.deviceFds].map((g) => g.id)),

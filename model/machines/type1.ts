@@ -15,7 +15,7 @@ import {
   violations,
 } from "../../spec/system.ts";
 import { Type1Adapter } from "../adapters/type1.ts";
-import { anyCommand, parseCommand, poolsFor, RACE_WEIGHTS } from "../commands.ts";
+import { anyCommand, parseCommand, poolsFor, RACE_WEIGHTS, WEIGHTS } from "../commands.ts";
 import fc from "fast-check";
 import type { Machine } from "../machine.ts";
 import { PAGE_SIZE } from "../../spec/types.ts";
@@ -58,7 +58,38 @@ function vendorMacro(): fc.Arbitrary<readonly Command[]> {
   );
 }
 
-/** IOMMU groups and domains, VFIO containers and type1 mappings. */
+/**
+ * The machine's macros: a container set up with one group, a group leaving and joining again,
+ * a vendor mdev at work.
+ */
+function macros(): fc.Arbitrary<readonly Command[]> {
+  return fc.oneof(
+    fc.constantFrom(...PAIRS).chain(([container, group]) =>
+      fc.constantFrom(
+        // a process sets its container up with one group
+        [
+          { op: "type1.attach" as const, container, group },
+          { op: "type1.setIommu" as const, container },
+        ],
+        // a group leaves and joins again: the container's mappings are replayed into it
+        [
+          { op: "type1.detach" as const, container, group },
+          { op: "type1.attach" as const, container, group },
+        ],
+      )
+    ),
+    vendorMacro(),
+  );
+}
+
+/**
+ * What a race's set-up draws from: the sequential commands but the process ops, and the
+ * macros one step in four. A fork and a store have no scheduling point (the fork race is a
+ * sequential one, DOMAIN.md §10), so races start from states of the containers alone.
+ */
+const SETUP_WEIGHTS = { ...WEIGHTS, "mm.fork": 0, "mm.write": 0 };
+
+/** IOMMU groups and domains, VFIO containers and type1 mappings, processes that fork. */
 export const type1Machine: Machine<SystemState, Command> = {
   name: "type1",
   vars: ["iommu", "type1"],
@@ -84,6 +115,7 @@ export const type1Machine: Machine<SystemState, Command> = {
     "replayEmptyDomainList",
     "unmapLeavesStalePins",
     "unpinWithoutLock",
+    "forkCowMovesPinnedPage",
   ],
   initial: () => initialState(DEFAULT_TOPOLOGY),
   step,
@@ -92,23 +124,14 @@ export const type1Machine: Machine<SystemState, Command> = {
   schema: COMMAND_SCHEMA,
   results: RESULTS,
   commands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY, PAIRS)),
-  macros: () =>
+  macros,
+  raceSetup: () =>
     fc.oneof(
-      fc.constantFrom(...PAIRS).chain(([container, group]) =>
-        fc.constantFrom(
-          // a process sets its container up with one group
-          [
-            { op: "type1.attach" as const, container, group },
-            { op: "type1.setIommu" as const, container },
-          ],
-          // a group leaves and joins again: the container's mappings are replayed into it
-          [
-            { op: "type1.detach" as const, container, group },
-            { op: "type1.attach" as const, container, group },
-          ],
-        )
-      ),
-      vendorMacro(),
+      {
+        weight: 3,
+        arbitrary: anyCommand(poolsFor(DEFAULT_TOPOLOGY, PAIRS), SETUP_WEIGHTS).map((c) => [c]),
+      },
+      { weight: 1, arbitrary: macros() },
     ),
   raceCommands: () => anyCommand(poolsFor(DEFAULT_TOPOLOGY, PAIRS), RACE_WEIGHTS),
   implementation: (quirks, sched) =>

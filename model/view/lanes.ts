@@ -52,14 +52,15 @@ function process(who: unknown): string {
 
 /**
  * Who issues `cmd`: a process named by `by` (or by the owner of `qm.alloc`, or by a type1
- * container: one container per process, of the same id, as `spec/stack.ts` states), else the
- * caller the op implies (the admin for sysfs, the device, the IRQ thread), else the kernel.
+ * container: one container per process, of the same id, as `spec/stack.ts` states, or by the
+ * `mm` of a process's fork or store), else the caller the op implies (the admin for sysfs, the device, the IRQ thread), else the kernel.
  */
 export function callerOf(cmd: Cmd): string {
   const args = cmd as unknown as Record<string, unknown>;
   if ("by" in args) return process(args.by);
   if (cmd.op === "qm.alloc") return process(args.owner);
   if (cmd.op.startsWith("type1.")) return process(args.container);
+  if (cmd.op.startsWith("mm.")) return process(args.mm);
   return CALLERS[cmd.op] ?? "kernel";
 }
 
