@@ -366,6 +366,16 @@ export const QUIRKS = {
       "writes the child's memory and the parent's buffer stops receiving device output",
     suite: "sequential",
   },
+  forkInheritsQueueMappings: {
+    seed: "RFCv2 3/7 vfio_sdmdev_mdev_mmap hands the VMA to the vendor without VM_DONTCOPY " +
+      "(or VM_WIPEONFORK), and RFCv2 6/7 hisi_qm_mmap maps the doorbell page and the ring " +
+      "(remap_pfn_range, dma_mmap_coherent) setting neither, so dup_mmap copies both VMAs " +
+      "into a forked child (the later uacce mmap sets VM_DONTCOPY | VM_WIPEONFORK)",
+    summary: "a forked child inherits its parent's mappings of the queue's doorbell page and " +
+      "ring and can submit SQEs into the parent's queue: the device runs the child's requests " +
+      "with the parent's IOVAs, in the parent's container",
+    suite: "sequential",
+  },
 } as const satisfies Record<string, QuirkInfo>;
 
 /** The name of a quirk. */

@@ -96,6 +96,7 @@ import {
   svaUnbind,
   walkPasid,
 } from "./sva.ts";
+import { stepMm } from "./mm.ts";
 import { initialState, invariants as systemInvariants, type SystemState } from "./system.ts";
 import { stepType1, type Type1Command, type1CommandSchema, type1Results } from "./type1.ts";
 import {
@@ -193,6 +194,7 @@ export type StackOwnCommand =
   | { readonly op: "stack.recv"; readonly uuid: string; readonly by: number }
   | { readonly op: "stack.exit"; readonly by: number }
   | { readonly op: "stack.exitMm"; readonly by: number }
+  | { readonly op: "stack.fork"; readonly by: number; readonly child: number }
   | { readonly op: "sva.bind"; readonly container: number }
   | { readonly op: "sva.unbind"; readonly container: number };
 
@@ -242,6 +244,7 @@ export const stackCommandSchema: CommandSchema<StackCommand["op"]> = {
   "stack.recv": { uuid: "string", by: "int" },
   "stack.exit": { by: "int" },
   "stack.exitMm": { by: "int" },
+  "stack.fork": { by: "int", child: "int" },
   "sva.bind": { container: "int" },
   "sva.unbind": { container: "int" },
 };
@@ -253,6 +256,7 @@ export const stackOwnResults = {
   "stack.recv": { record: { iova: "int", status: "int" } },
   "stack.exit": "zero",
   "stack.exitMm": "zero",
+  "stack.fork": "int",
   "sva.bind": "int",
   "sva.unbind": "zero",
 } as const satisfies ResultTable<StackOwnCommand["op"]>;
@@ -570,12 +574,15 @@ function queueOfQp(s: StackState, parent: number, qn: number): SdmdevQueue | und
 
 /**
  * Why process `by` cannot reach queue `uuid`'s rings through its mappings (ENODEV, EINVAL,
- * EFAULT), or undefined.
+ * EFAULT), or undefined. A child forked from the queue's holder has no mapping of it (the
+ * mmaps are VM_DONTCOPY | VM_WIPEONFORK): EFAULT.
  */
 function userRingsRefused(s: StackState, uuid: string, by: number): Errno | undefined {
   const q = s.sdmdev.queues.get(uuid);
   if (!q) return "ENODEV";
-  if (holderOf(q) !== by || !isRunning(q)) return "EINVAL";
+  const holder = holderOf(q);
+  if (holder === null || !isRunning(q)) return "EINVAL";
+  if (holder !== by) return isChild(s, by) && openerOf(s, by) === holder ? "EFAULT" : "EINVAL";
   const regions = new Set(mappingsOf(q).map((m) => m.region));
   return regions.has(0) && regions.has(1) ? undefined : "EFAULT";
 }
@@ -664,6 +671,7 @@ function runAll(s: StackState, cmds: readonly StackCommand[]): [StackState, Even
  * and every mapping of its sdmdev files goes. EINVAL for no such process.
  */
 function exitMm(s: StackState, by: number): StepResult<StackState> {
+  if (isChild(s, by)) return { state: s, ret: ok(0), events: [] };
   if (!s.type1.containers.has(by)) return fail(s, "EINVAL");
   const munmaps: StackCommand[] = [];
   for (const q of s.sdmdev.queues.values()) {
@@ -677,24 +685,82 @@ function exitMm(s: StackState, by: number): StepResult<StackState> {
 }
 
 /**
- * `do_exit` of process `by`: {@link exitMm}, then `exit_files` closes its device fds and then
- * its group fds (each in group order; the last group leaving its container undoes every DMA
- * mapping and pin, and drops the container's SVA bonds). EINVAL for no such process.
+ * `do_exit` of process `by`: {@link exitMm}, then `exit_files` drops its device fds and then
+ * its group fds. While a child forked from it lives, its files stay open (the child holds
+ * copies); else they close (each in group order; the last group leaving its container undoes
+ * every DMA mapping and pin, and drops the container's SVA bonds). A forked child's exit is
+ * {@link exitChild}. EINVAL for no such process.
  */
 function exit(s: StackState, by: number): StepResult<StackState> {
+  if (isChild(s, by)) return exitChild(s, by);
   const mm = exitMm(s, by);
-  if (!("ok" in mm.ret)) return mm;
+  if (!("ok" in mm.ret) || childrenOf(mm.state, by).length > 0) return mm;
+  const [state, events] = closeFiles(mm.state, by);
+  return { state, ret: ok(0), events: [...mm.events, ...events] };
+}
+
+/** The last close of opener `by`'s files: its device fds, then its group fds, in group order. */
+function closeFiles(s: StackState, by: number): [StackState, Event[]] {
   const held = [...s.type1.groupFds].filter(([, c]) => processOf(c) === by).map(([g]) => g);
   held.sort((a, b) => a - b);
   const closes: StackCommand[] = [];
   for (const group of held) {
-    if (mm.state.type1.deviceFds.has(group)) {
+    if (s.type1.deviceFds.has(group)) {
       closes.push({ op: "type1.closeDeviceFd", container: by, group });
     }
   }
   for (const group of held) closes.push({ op: "type1.closeGroup", container: by, group });
-  const [state, events] = runAll(mm.state, closes);
-  return { state, ret: ok(0), events: [...mm.events, ...events] };
+  return runAll(s, closes);
+}
+
+/** Whether `p` is a process forked in the stack (not one started at boot). */
+function isChild(s: StackState, p: number): boolean {
+  return s.type1.processes.get(p) != null;
+}
+
+/**
+ * The process that opened the files `p` holds: `p` itself when started at boot, else the
+ * boot process it descends from (fork copies the file table: every copy is of its files).
+ */
+function openerOf(s: StackState, p: number): number {
+  let q = p;
+  for (let up = s.type1.processes.get(q); up != null; up = s.type1.processes.get(q)) q = up;
+  return q;
+}
+
+/** The forked processes alive that hold copies of `opener`'s files. */
+function childrenOf(s: StackState, opener: number): number[] {
+  return [...s.type1.processes.keys()].filter((p) => p !== opener && openerOf(s, p) === opener);
+}
+
+/**
+ * `stack.fork`: process `by` forks `child` as `mm.fork` does (a copy-on-write image of its
+ * memory, pages pinned for DMA copied for the child; its open files copied). The child gets
+ * no mapping of an sdmdev file (VM_DONTCOPY | VM_WIPEONFORK). ENODEV for a process that does
+ * not exist or has exited; EEXIST and EINVAL for the child id as `mm.fork`.
+ */
+function fork(s: StackState, by: number, child: number): StepResult<StackState> {
+  if (!isChild(s, by) && s.sva.exited.includes(mmOf(s, by))) return fail(s, "ENODEV");
+  const r = stepMm({ iommu: s.iommu, type1: s.type1 }, { op: "mm.fork", mm: by, child });
+  return { ...r, state: { ...s, type1: r.state.type1 } };
+}
+
+/**
+ * The exit of forked process `child`: it has no sdmdev mapping, so `exit_mm` changes nothing
+ * here; its processes are handed to its parent, and its copies of the opener's files are
+ * dropped, the last close of each when the opener has exited and no other child holds one.
+ */
+function exitChild(s: StackState, child: number): StepResult<StackState> {
+  const parent = s.type1.processes.get(child)!;
+  let processes = deleteIn(s.type1.processes, child);
+  for (const [p, up] of processes) if (up === child) processes = setIn(processes, p, parent);
+  const next = { ...s, type1: { ...s.type1, processes } };
+  const opener = openerOf(next, parent);
+  if (!s.sva.exited.includes(mmOf(s, opener)) || childrenOf(next, opener).length > 0) {
+    return { state: next, ret: ok(0), events: [] };
+  }
+  const [state, events] = closeFiles(next, opener);
+  return { state, ret: ok(0), events };
 }
 
 /** Executes one stack command. */
@@ -713,6 +779,7 @@ export function stepStack(s: StackState, cmd: StackCommand): StepResult<StackSta
 function stepComponents(s: StackState, cmd: StackCommand): StepResult<StackState> {
   if (cmd.op === "stack.exit") return exit(s, cmd.by);
   if (cmd.op === "stack.exitMm") return exitMm(s, cmd.by);
+  if (cmd.op === "stack.fork") return fork(s, cmd.by, cmd.child);
   if (cmd.op === "stack.send") return send(s, cmd.uuid, cmd.by, cmd.iova);
   if (cmd.op === "stack.deviceStep") return deviceStep(s, cmd.parent, cmd.qn);
   if (cmd.op === "stack.recv") return recv(s, cmd.uuid, cmd.by);

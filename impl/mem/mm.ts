@@ -74,7 +74,7 @@ export class AddressSpace {
   /** Slot `i` of `chunk`, the page at `vaddr`, faulted in if absent, unshared if shared. */
   #frame(chunk: (Frame | undefined)[], i: number, vaddr: number): Frame {
     const frame = chunk[i] ??= this.#phys.alloc({ kind: "user", mm: this.id, vaddr });
-    return frame.maps > 1 ? (chunk[i] = this.#leave(frame, vaddr)) : frame;
+    return frame.maps > 1 ? (chunk[i] = this.#leave(frame, vaddr, true)) : frame;
   }
 
   /** get_user_pages: pins the page at `vaddr` and returns its frame. */
@@ -118,6 +118,23 @@ export class AddressSpace {
     return child;
   }
 
+  /**
+   * exit_mmap of a forked child's address space: each frame it shares goes back to the others
+   * (one of them its owner now, if it was this one), each of its own is freed; it leaves its
+   * family. Pinned frames are not expected (a child pins nothing here).
+   */
+  release(): void {
+    for (const [n, chunk] of this.#chunks) {
+      chunk.forEach((f, i) => {
+        if (!f) return;
+        if (f.maps > 1) this.#leave(f, n * CHUNK_BYTES + i * PAGE_SIZE, false);
+        else this.#phys.free(f.pfn);
+      });
+    }
+    this.#chunks.clear();
+    this.#family.splice(this.#family.indexOf(this), 1);
+  }
+
   /** A store of `data` at `offset` of the page at `vaddr` (through {@link page}). */
   write(vaddr: number, offset: number, data: Uint8Array): void {
     this.#phys.write(this.page(vaddr), offset, data);
@@ -129,16 +146,18 @@ export class AddressSpace {
   }
 
   /**
-   * do_wp_page on a frame this process shares since a fork: it leaves the frame to the others
-   * (one of them its owner now, if it was) for a copy of its own, which it returns.
+   * A frame this process shares since a fork left to the others (one of them its owner now,
+   * if it was this one). With `copy` (do_wp_page), a copy of its own is returned.
    */
-  #leave(shared: Frame, vaddr: number): Frame {
+  #leave(shared: Frame, vaddr: number, copy: true): Frame;
+  #leave(shared: Frame, vaddr: number, copy: false): undefined;
+  #leave(shared: Frame, vaddr: number, copy: boolean): Frame | undefined {
     shared.maps--;
     if (shared.owner?.kind === "user" && shared.owner.mm === this.id) {
       const other = this.#family.find((m) => m !== this && m.mapped(vaddr) === shared)!;
       shared.owner = { kind: "user", mm: other.id, vaddr };
     }
-    return this.#copyOf(shared, this.id, vaddr);
+    return copy ? this.#copyOf(shared, this.id, vaddr) : undefined;
   }
 
   /** A new frame of `mm`'s page at `vaddr` with the contents of `frame`. */

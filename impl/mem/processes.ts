@@ -30,19 +30,50 @@ export class Processes {
   }
 
   /**
-   * fork: process `child` gets a copy-on-write image of `parent`'s address space. Pages
+   * fork: process `child` gets a copy-on-write image of `parent`'s address space (ENODEV
+   * when `parent` is unknown or has exited). Pages
    * pinned for DMA are copied for the child at once (Linux 5.12's page_needs_cow_for_dma);
    * quirk `forkCowMovesPinnedPage`: they are shared copy-on-write like any other, as the 2018
    * kernel's copy_one_pte did.
    */
   fork(parent: number, child: number): number | Errno {
     const p = this.all.get(parent);
-    if (!p) return "ENODEV";
+    if (!p || !p.mm.users) return "ENODEV";
     if (!Number.isSafeInteger(child) || child < 1) return "EINVAL";
     if (this.all.has(child)) return "EEXIST";
     const copyPinned = !this.#k.quirks.forkCowMovesPinnedPage;
     this.all.set(child, { mm: p.mm.fork(child, copyPinned), parent });
     return child;
+  }
+
+  /**
+   * The process that opened the files `id` holds: `id` itself when started at boot, else the
+   * boot process it was forked from (fork copies the file table, so every copy is of its).
+   */
+  openerOf(id: number): number {
+    let p = id;
+    for (let up = this.all.get(p)?.parent; up != null; up = this.all.get(p)?.parent) p = up;
+    return p;
+  }
+
+  /** The forked processes alive whose files are copies of `opener`'s. */
+  childrenOf(opener: number): number[] {
+    return [...this.all.keys()].filter((p) => p !== opener && this.openerOf(p) === opener);
+  }
+
+  /**
+   * The exit of forked process `child`: its address space goes (exit_mmap), its own children
+   * are handed to its parent, it leaves the task list. False for a process not forked.
+   */
+  exitChild(child: number): boolean {
+    const p = this.all.get(child);
+    if (p?.parent == null) return false;
+    p.mm.release();
+    this.all.delete(child);
+    for (const [id, q] of this.all) {
+      if (q.parent === child) this.all.set(id, { mm: q.mm, parent: p.parent });
+    }
+    return true;
   }
 
   /** Process `mm` stores a byte at the start of its page at `vaddr`. */

@@ -34,6 +34,18 @@ export function mmap(sd: VfioSdmdev, q: SdmdevQueue, pgoff: number, size: number
 }
 
 /**
+ * dup_mmap's part in fork of process `parent` into `child`: the correct mmap marks the VMAs
+ * VM_DONTCOPY | VM_WIPEONFORK (as uacce later does), so the child gets no mapping of the
+ * queue. Quirk `forkInheritsQueueMappings`: the seed's mmap sets neither, and the child gets
+ * a copy of every mapping `parent` has of the queue (the doorbell page and the ring).
+ */
+export function dupMmap(kernel: Kernel, q: SdmdevQueue, parent: number, child: number): void {
+  if (!kernel.quirks.forkInheritsQueueMappings) return;
+  const vmas = q.openedBy === parent ? q.vmas : q.inherited.get(parent);
+  if (vmas && vmas.length > 0) q.inherited.set(child, [...vmas]);
+}
+
+/**
  * `vfio_sdmdev_wait`: mask the queue's notification, wait until it is updated or `timeout`
  * ticks pass (0: forever), unmask. The ticks left (0 on timeout); EAGAIN for a forever wait
  * nothing wakes; EINVAL for malformed numbers or a queue that is not started.

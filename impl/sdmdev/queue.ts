@@ -42,6 +42,12 @@ export class SdmdevQueue {
   bound = false;
   /** The live mmaps of the device file, in creation order; each holds the file. */
   readonly vmas: SdmdevVma[] = [];
+  /**
+   * The copies of the opener's mmaps that fork gave its children, by child process: none on
+   * the correct implementation (the mmaps are VM_DONTCOPY | VM_WIPEONFORK); quirk
+   * `forkInheritsQueueMappings` makes them (see `dupMmap`).
+   */
+  readonly inherited: Map<number, readonly SdmdevVma[]> = new Map();
   /** `q->mutex`: serializes BIND_PASID. */
   readonly mutex: Mutex = new Mutex();
 

@@ -51,6 +51,7 @@ import { Platform, type QmFunction } from "../../impl/platform.ts";
 import { HisiQmQueue } from "../../impl/wd/hisi_qm_udrv.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
+import { dupMmap } from "../../impl/sdmdev/fops.ts";
 import { SdmdevQueue } from "../../impl/sdmdev/queue.ts";
 import { mdevVfioDevices } from "../../impl/sdmdev/sdmdev.ts";
 import { sdmdevSvaLayer } from "../../impl/sdmdev/sva.ts";
@@ -163,6 +164,9 @@ export class StackAdapter {
     }
     if (cmd.op === "stack.exit") return this.kernel.traced(() => this.#exit(cmd.by));
     if (cmd.op === "stack.exitMm") return this.kernel.traced(() => this.#exitMm(cmd.by));
+    if (cmd.op === "stack.fork") {
+      return this.kernel.traced(() => this.#fork(cmd.by, cmd.child));
+    }
     if (cmd.op === "sva.bind" || cmd.op === "sva.unbind") {
       const c = this.system.vfio.containers.get(cmd.container);
       return this.kernel.traced(async (): Promise<Ret> => {
@@ -204,9 +208,14 @@ export class StackAdapter {
     if (typeof found === "string") return found;
     const q = found[1];
     const qp = this.#runningQp(q);
-    if (q.openedBy !== by || !qp?.rings) return "EINVAL";
-    const ring = q.vmas.find((m) => m.region === 1);
-    const mmio = q.vmas.find((m) => m.region === 0);
+    if (q.openedBy === null || !qp?.rings) return "EINVAL";
+    const { processes } = this.system;
+    const child = q.openedBy !== by && processes.all.get(by)?.parent != null &&
+      processes.openerOf(by) === q.openedBy;
+    if (q.openedBy !== by && !child) return "EINVAL";
+    const vmas = child ? q.inherited.get(by) ?? [] : q.vmas;
+    const ring = vmas.find((m) => m.region === 1);
+    const mmio = vmas.find((m) => m.region === 0);
     if (!ring || !mmio) return "EFAULT";
     let driver = this.#drivers.get(qp.rings);
     if (!driver) {
@@ -263,8 +272,29 @@ export class StackAdapter {
     return status === 0 ? { ok: 0 } : { err: "EFAULT" as Errno };
   }
 
+  /** The sdmdev queues of the platform. */
+  #queues(): SdmdevQueue[] {
+    const out: SdmdevQueue[] = [];
+    for (const d of this.sdmdev.mdev.devices.values()) {
+      if (d.drvdata instanceof SdmdevQueue) out.push(d.drvdata);
+    }
+    return out;
+  }
+
+  /** fork: the child's memory and files (`Processes.fork`), and dup_mmap's sdmdev part. */
+  #fork(by: number, child: number): Ret {
+    const r = this.system.processes.fork(by, child);
+    if (typeof r === "string") return { err: r };
+    for (const q of this.#queues()) dupMmap(this.kernel, q, by, child);
+    return { ok: r };
+  }
+
   /** `exit_mm`: the process's mm loses its users, then its sdmdev mappings go. */
   async #exitMm(by: number): Promise<Ret> {
+    if (this.system.processes.all.get(by)?.parent != null) {
+      for (const q of this.#queues()) q.inherited.delete(by);
+      return { ok: 0 };
+    }
     const container = this.system.vfio.containers.get(by);
     if (!container) return { err: "EINVAL" };
     await this.#asProcess(by, "exit.mm", async () => {
@@ -278,10 +308,25 @@ export class StackAdapter {
     return { ok: 0 };
   }
 
-  /** `do_exit`: {@link StackAdapter.#exitMm}, then its device and group fds (`exit_files`). */
+  /**
+   * `do_exit`: {@link StackAdapter.#exitMm}, then its device and group fds (`exit_files`),
+   * whose last close waits for the children holding copies of them.
+   */
   async #exit(by: number): Promise<Ret> {
     const mm = await this.#exitMm(by);
     if (!("ok" in mm)) return mm;
+    const { processes } = this.system;
+    const parent = processes.all.get(by)?.parent;
+    if (parent != null) processes.exitChild(by);
+    const opener = processes.openerOf(parent ?? by);
+    const container = this.system.vfio.containers.get(opener)!;
+    if (container.mm.users || processes.childrenOf(opener).length > 0) return { ok: 0 };
+    await this.#closeFiles(opener);
+    return { ok: 0 };
+  }
+
+  /** The last close of opener `by`'s files: its device fds, then its group fds. */
+  async #closeFiles(by: number): Promise<void> {
     const container = this.system.vfio.containers.get(by)!;
     const held = [...this.system.vfio.groupFds].filter(([, c]) => c === container).map(([g]) => g);
     held.sort((a, b) => a - b);
@@ -293,7 +338,6 @@ export class StackAdapter {
     for (const group of held) {
       await this.system.exec({ op: "type1.closeGroup", container: by, group });
     }
-    return { ok: 0 };
   }
 
   /**

@@ -12,12 +12,12 @@
  * redone from there, in any order, by either process, the PCI remove of a QM
  * (`sdmdev.unregister`), its new bind (`sdmdev.register`) and a second BIND_PASID included.
  *
- * Race actors draw the same commands except three, which run in sequences and race set-ups: the
+ * Race actors draw the same commands except four, which run in sequences and race set-ups: the
  * crypto transforms (a transform's six kernel DMA allocations interleave with a racing queue
  * start's, and where each lands in the function's IOVA space is not a property of either
- * operation alone) and a process's exit and its `exit_mm` half (`do_exit` is its closes one after
+ * operation alone), a process's exit and its `exit_mm` half (`do_exit` is its closes one after
  * another, which other processes see one by one; the actors' own munmaps and closes race as
- * themselves).
+ * themselves), and fork (no scheduling point), with the forked children's sends and receives.
  *
  * @module
  */
@@ -224,9 +224,15 @@ function stackCommands(whole: boolean): fc.Arbitrary<StackCommand> {
     ),
   ];
   if (whole) {
+    // A forked child (3 or 4) of either process, sending, receiving and exiting as processes do.
+    const child = fc.constantFrom(3, 4);
+    const anyone = fc.oneof(rec(6, by), rec(1, child));
     arbitraries.push(
-      rec(1, fc.record({ op: fc.constant("stack.exit"), by })),
-      rec(1, fc.record({ op: fc.constant("stack.exitMm"), by })),
+      rec(1, fc.record({ op: fc.constant("stack.exit"), by: anyone })),
+      rec(1, fc.record({ op: fc.constant("stack.exitMm"), by: anyone })),
+      rec(1, fc.record({ op: fc.constant("stack.fork"), by: anyone, child })),
+      rec(2, fc.record({ op: fc.constant("stack.send"), uuid, by: child, iova })),
+      rec(1, fc.record({ op: fc.constant("stack.recv"), uuid, by: child })),
     );
   }
   if (whole) {
@@ -266,6 +272,7 @@ export const stackMachine: Machine<StackState, StackCommand> = {
     "openIgnoresStartFailure",
     "freeBeforeUnbind",
     "pasidFreedAtMmExitWhileBound",
+    "forkInheritsQueueMappings",
   ],
   initial: initialStackState,
   macros: stackMacros,
