@@ -67,6 +67,14 @@
  *   queue that stops drops the requests it had not executed and the completions not
  *   received (the stop quiesces the hardware first).
  * - **Exit**: `stack.exit` is a process's `do_exit`: its mappings go, then its files.
+ * - **Fork** (issue 11): `stack.fork` is `mm.fork` in the stack: the child gets a
+ *   copy-on-write image of its parent's memory and copies of its open files, but no mapping
+ *   of an sdmdev file: the doorbell page and ring mmaps are VM_DONTCOPY | VM_WIPEONFORK (the
+ *   rule uacce later adopted), so the child's `stack.send` and `stack.recv` on its parent's
+ *   queue are EFAULT. The queue stays its opener's (`stack.opener-holds-fd` names the opener;
+ *   a child's copy of the fd does not make it the holder). A file closes at its last holder:
+ *   a child's exit drops its copies; an opener that exits while a child lives keeps its files
+ *   open (only its mappings go) until the last such child exits.
  *
  * @module
  */
@@ -821,7 +829,7 @@ function lift<S>(inv: Invariant<S>, slice: (s: StackState) => S): Invariant<Stac
  *   sdmdev file (one that never opened any, or exited) has no DMA mapping, no pinned page
  *   and no page mapped for it in any domain.
  * - `stack.opener-holds-fd` (always): an sdmdev's file is held by the process of the
- *   container that holds its group open.
+ *   container that holds its group open (its opener: children forked from it hold copies).
  * - `stack.queue-pasid-bound` (always): a queue running with a PASID p runs on a
  *   PASID-capable function that has a bond with p's mm, and p's mm is its process's: every
  *   read it issues walks its own process's page table (no id reused while a queue context
