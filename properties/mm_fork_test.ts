@@ -2,7 +2,8 @@
  * Unit tests of fork and copy-on-write in process address spaces (impl/mem/mm.ts): the child
  * maps the parent's frames, the first write to a shared frame gives the writer a copy, a
  * frame's owner stays one of the processes that map it, and a page pinned for DMA is copied
- * for the child at fork when asked to (page_needs_cow_for_dma) and shared otherwise; and in the
+ * for the child at fork when asked to (page_needs_cow_for_dma) and shared otherwise, a child's
+ * release (exit_mmap) gives its shared frames back and frees its own; and in the
  * type1 view, where device DMA lands after a fork and the parent's store.
  */
 import assert from "node:assert/strict";
@@ -92,6 +93,37 @@ Deno.test("fork and copy-on-write", async (t) => {
     p.lockedVm = 1;
     const c = p.fork(2, true);
     assert.deepEqual([c.lockedVm, c.memlockPages, c.pinned()], [0, 4, []]);
+  });
+  await t.step("a child's release gives shared frames back and frees its own", () => {
+    const phys = new PhysMem();
+    const p = new AddressSpace(1, phys);
+    p.write(0, 0, new Uint8Array([7]));
+    p.write(P, 0, new Uint8Array([7]));
+    const c = p.fork(2, true);
+    const shared = p.mapped(0)!;
+    c.write(P, 0, new Uint8Array([9]));
+    const own = c.mapped(P)!;
+    p.write(2 * P, 0, new Uint8Array([1]));
+    const left = p.mapped(P)!;
+    c.release();
+    assert.equal(shared.maps, 1, "the parent maps it alone again");
+    assert.equal(phys.get(own.pfn), undefined, "the child's copy is freed");
+    assert.equal(own.owner, null);
+    assert.equal(c.mapped(0), undefined);
+    p.write(0, 0, new Uint8Array([8]));
+    assert.equal(p.mapped(0), shared, "the parent's store writes in place: no copy");
+    assert.equal(p.mapped(P), left);
+  });
+  await t.step("a child's release after the parent's store leaves the old frame to nobody", () => {
+    const phys = new PhysMem();
+    const p = new AddressSpace(1, phys);
+    p.write(0, 0, new Uint8Array([7]));
+    const c = p.fork(2, true);
+    const old = p.mapped(0)!;
+    p.write(0, 0, new Uint8Array([8]));
+    assert.deepEqual(old.owner, { kind: "user", mm: 2, vaddr: 0 });
+    c.release();
+    assert.equal(phys.get(old.pfn), undefined, "the frame only the child mapped is freed");
   });
 });
 
