@@ -104,3 +104,19 @@ Deno.test("forkInheritsQueueMappings: the child submits into its parent's queue 
   assert.deepEqual((await impl.exec(deviceStep)).ret, { ok: 0 });
   assert.deepEqual((await impl.exec(recv(1))).ret, { ok: { iova: USER_IOVA, status: 0 } });
 });
+
+Deno.test("a grandchild passes to its grandparent and holds the files to the last", async () => {
+  const grandchild: StackCommand = { op: "stack.fork", by: 3, child: 4 };
+  const records = await run([fork, grandchild, exit(3), exit(1), send(4), exit(4)]);
+  assert.deepEqual(rets(records), [
+    { ok: 3 },
+    { ok: 4 },
+    { ok: 0 },
+    { ok: 0 },
+    { err: "EFAULT" },
+    { ok: 0 },
+  ]);
+  assert.equal(records[2].observed.type1.processes.get(4), 1, "4 is process 1's after 3 exits");
+  assert.equal(records[3].observed.sdmdev.queues.get(U1)?.life.state, "started");
+  assert.equal(records[5].observed.sdmdev.queues.get(U1)?.life.state, "closed");
+});
