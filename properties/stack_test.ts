@@ -147,6 +147,14 @@ const rebindVsDevice: RaceScenario<StackCommand> = {
 const send3 = (iova: number): StackCommand => ({ op: "stack.send", uuid: U3, by: 2, iova });
 const step3: StackCommand = { op: "stack.deviceStep", parent: 3, qn: 0 };
 
+/** Process 2's use of function 3 undone: unbind, unmap the queue, close the device fd. */
+const unbindAndRelease3: StackCommand[] = [
+  { op: "sva.unbind", container: 2 },
+  { op: "sdmdev.munmap", uuid: U3, by: 2, map: 1 },
+  { op: "sdmdev.munmap", uuid: U3, by: 2, map: 2 },
+  { op: "type1.closeDeviceFd", container: 2, group: 11 },
+];
+
 /**
  * Process 2 unbinds its container and releases its SVA queue while the device runs two of its
  * PASID-tagged requests (one at an address only its page table maps): stop, drain, unbind, free.
@@ -156,12 +164,7 @@ const unbindVsDevice: RaceScenario<StackCommand> = {
   actors: [
     {
       name: "process2",
-      program: [
-        { op: "sva.unbind", container: 2 },
-        { op: "sdmdev.munmap", uuid: U3, by: 2, map: 1 },
-        { op: "sdmdev.munmap", uuid: U3, by: 2, map: 2 },
-        { op: "type1.closeDeviceFd", container: 2, group: 11 },
-      ],
+      program: unbindAndRelease3,
     },
     { name: "device", program: [step3, step3, step3] },
   ],
@@ -203,13 +206,7 @@ const svaHandover: RaceScenario<StackCommand> = {
   actors: [
     {
       name: "process2",
-      program: [
-        { op: "sva.unbind", container: 2 },
-        { op: "sdmdev.munmap", uuid: U3, by: 2, map: 1 },
-        { op: "sdmdev.munmap", uuid: U3, by: 2, map: 2 },
-        { op: "type1.closeDeviceFd", container: 2, group: 11 },
-        { op: "type1.closeGroup", container: 2, group: 11 },
-      ],
+      program: [...unbindAndRelease3, { op: "type1.closeGroup", container: 2, group: 11 }],
     },
     {
       name: "process1",
