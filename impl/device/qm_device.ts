@@ -926,30 +926,40 @@ export class QmDevice {
 
   /** An engine DMA port over `translate`, page by page. */
   #port(translate: (address: number) => Frame | undefined): EngineDma {
+    /**
+     * Calls `f` with each page's piece of `buffer` at `iova` and where it lands: the first
+     * address that does not translate, or undefined when every piece went through.
+     */
+    const pieces = (
+      iova: number,
+      buffer: Uint8Array,
+      f: (frame: Frame, offset: number, piece: Uint8Array) => void,
+    ): number | undefined => {
+      for (let done = 0; done < buffer.length;) {
+        const n = Math.min(buffer.length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
+        const frame = translate(iova + done);
+        if (!frame) return iova + done;
+        f(frame, (iova + done) % PAGE_SIZE, buffer.subarray(done, done + n));
+        done += n;
+      }
+      return undefined;
+    };
     const port: EngineDma = {
       read: (iova, length) => {
         const out = new Uint8Array(length);
         return port.readInto(iova, out) ?? out;
       },
       readInto: (iova, out) => {
-        for (let done = 0; done < out.length;) {
-          const n = Math.min(out.length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
-          const frame = translate(iova + done);
-          if (!frame) return { fault: `iommu fault reading ${iova + done}` };
-          this.#k.phys.readInto(frame, (iova + done) % PAGE_SIZE, out.subarray(done, done + n));
-          done += n;
-        }
-        return undefined;
+        const miss = pieces(
+          iova,
+          out,
+          (frame, at, piece) => this.#k.phys.readInto(frame, at, piece),
+        );
+        return miss === undefined ? undefined : { fault: `iommu fault reading ${miss}` };
       },
       write: (iova, data) => {
-        for (let done = 0; done < data.length;) {
-          const n = Math.min(data.length - done, PAGE_SIZE - ((iova + done) % PAGE_SIZE));
-          const frame = translate(iova + done);
-          if (!frame) return { fault: `iommu fault writing ${iova + done}` };
-          this.#k.phys.write(frame, (iova + done) % PAGE_SIZE, data.subarray(done, done + n));
-          done += n;
-        }
-        return undefined;
+        const miss = pieces(iova, data, (frame, at, piece) => this.#k.phys.write(frame, at, piece));
+        return miss === undefined ? undefined : { fault: `iommu fault writing ${miss}` };
       },
     };
     return port;
