@@ -54,7 +54,7 @@ export class UacceAdapter {
   readonly platform: Platform;
   /** Shared kernel context. */
   readonly kernel: Kernel;
-  /** The SVA stand-in (one PASID per process). */
+  /** The SVA layer reduced to its binds (one PASID per process; no device walks it here). */
   readonly sva: SvaPasids = new SvaPasids();
   /** The uacce class. */
   readonly core: UacceCore;
