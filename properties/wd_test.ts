@@ -3,8 +3,9 @@
  * through sysfs, every failed request leaving nothing behind, the asynchronous API, the
  * recvSync timeout unit, and named races (recvSync vs the device, send vs recv on a full ring,
  * release vs requests in flight, two threads of a process requesting, two processes competing,
- * poll vs recv, a share vs a release and a new request, a call during another thread's request)
- * under PCT and random schedules.
+ * poll vs recv, a share vs a release and a new request, a call during another thread's request,
+ * the parent's removal vs a send and vs the device) under PCT and random schedules, and the
+ * parent's removal under a queue on both backends.
  */
 import assert from "node:assert/strict";
 import { PAGE_SIZE } from "../spec/types.ts";
@@ -319,6 +320,29 @@ for (const machine of BACKENDS) {
 }
 
 for (const machine of BACKENDS) {
+  Deno.test(`${machine.name} race: the parent's removal vs a send, vs the device — nothing reaches a removed device`, async () => {
+    const remover = { name: "remover", program: [{ op: "wd.remove" } as WdCommand] };
+    const setup = [req(1), of("wd.submit")];
+    const sends = await races(machine, {
+      setup,
+      actors: [
+        remover,
+        { name: "sender", program: [of("wd.send"), of("wd.recvSync", 1, { timeoutMs: 0 })] },
+      ],
+    }, "sender");
+    const steps = await races(machine, {
+      setup,
+      actors: [remover, { name: "device", program: [of("wd.device")] }],
+    }, "device");
+    // sdmdev's remove waits for the open mdev: the queue works on; uacce's zaps the mappings
+    // and stops the queue.
+    const sdmdev = machine === wdMachine;
+    assert.deepEqual([...sends].sort(), sdmdev ? ["ok"] : ["EFAULT", "ok"]);
+    assert.deepEqual([...steps].sort(), sdmdev ? ["ok"] : ["EINVAL", "ok"]);
+  });
+}
+
+for (const machine of BACKENDS) {
   Deno.test(`${machine.name} race: poll vs recv and send on one queue — a poll takes effect at one point`, async () => {
     const outcomes = await races(machine, {
       setup: [req(1), of("wd.send"), of("wd.send"), of("wd.send"), of("wd.device")],
@@ -363,6 +387,72 @@ for (const machine of BACKENDS) {
     assert.deepEqual([...outcomes].sort(), expected);
   });
 }
+
+Deno.test("the parent's removal under a queue: sdmdev waits for the release, uacce zaps at once", async () => {
+  const cmds: WdCommand[] = [
+    req(1),
+    of("wd.memShare", 1, { vaddr: 0x4000_0000, size: PAGE_SIZE }),
+    of("wd.submit"),
+    of("wd.send"),
+    of("wd.device"),
+    { op: "wd.remove" },
+    of("wd.send"),
+    of("wd.recv"),
+    of("wd.device"),
+    req(2),
+    { op: "wd.remove" },
+    of("wd.releaseQueue"),
+    req(1),
+  ];
+  const rets: Record<string, string[]> = {
+    "wd": [
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+      "ENODEV",
+      "ENODEV",
+      "ok",
+      "ENODEV",
+    ],
+    "wd-uacce": [
+      ...["ok", "ok", "ok", "ok", "ok", "ok", "EFAULT", "EFAULT", "EINVAL", "ENODEV", "ENODEV"],
+      ...["ok", "ENODEV"],
+    ],
+  };
+  for (const machine of BACKENDS) {
+    const records = await runSequential(machine, cmds);
+    assert.equal(records.at(-1)?.failure, undefined, records.at(-1)?.failure);
+    const got = records.map((r) => "ok" in r.impl.ret ? "ok" : r.impl.ret.err);
+    assert.deepEqual(got, rets[machine.name], machine.name);
+    const removed = records[5];
+    const sdmdev = machine === wdMachine;
+    // sdmdev waits for the one open queue; uacce waits for none.
+    assert.deepEqual(removed.impl.ret, { ok: sdmdev ? 1 : 0 });
+    const p1 = removed.observed!.procs[0];
+    assert.equal(removed.observed!.accelerator, sdmdev ? "removing" : "removed");
+    assert.deepEqual([p1.queue.state, p1.maps], sdmdev ? ["open", 2] : ["zombie", 0]);
+    // The release: two requests outstanding (sdmdev: the device completed one, unreceived).
+    assert.deepEqual(records[11].impl.ret, { ok: 2 });
+    const last = records.at(-1)!.observed!;
+    assert.equal(last.accelerator, "removed");
+    assert.deepEqual([last.qps, last.mdevs, ...last.procs.map((p) => p.fds + p.maps)], [
+      0,
+      0,
+      0,
+      0,
+    ]);
+  }
+  const state = spec([req(1), { op: "wd.remove" }]).state;
+  assert.deepEqual(checkWdInvariants({ ...state, accelerator: "removed" }), [
+    "wd.removed: process 1 maps or holds an open queue of a removed device",
+  ]);
+});
 
 Deno.test("sysfs: mounts, directories above them, attributes that refuse", async () => {
   const host = await boot();

@@ -55,6 +55,29 @@
  * processes hold queues at once on `uacce` (each its own queue pair, up to the device's); the
  * operator's type1 and host-driver injections have nothing to act on there (ENODEV).
  *
+ * **The parent's removal.** `wd.remove` is the accelerator's PCI remove (`hisi_zip_remove`):
+ * `sdmdev.unregister` on `sdmdev`, `uacce_remove` on `uacce`. Neither can fail (a PCI remove is
+ * void), so it is ENODEV only for an accelerator removed or being removed already (the driver
+ * core runs one remove per bound device). From it on every request is ENODEV (no device to
+ * find), after the EEXIST of a process holding a queue. The decisions, per backend:
+ * - on `sdmdev` the remove waits for the open mdev (`mdev_unregister_device`): the closed mdevs
+ *   go at once (an exited process's, with their queue pairs: no orphan stays), and the op
+ *   returns ok(the queues it still waits for). The contract shows a pending remove as
+ *   {@link WdState.accelerator} `removing`: the holder's queue works as before (its mdev, ring
+ *   and IOMMU mappings are all still there) until its release or exit, which takes the mdev and
+ *   completes the remove (`removed`);
+ * - on `uacce` the remove completes at once and returns ok(0): every queue becomes ZOMBIE, its
+ *   queue pair and ring go back to the driver, and every mapping of the process's file is zapped.
+ *   The process keeps its file and its (zapped) mappings: its queue is `zombie`, holding the
+ *   requests that will never complete. A call through the mappings faults, EFAULT (the uacce
+ *   spec's `uacce.access` on a zapped mapping: the user driver's load or store would take a
+ *   SIGBUS): `send`, `submit`, `recv`, `recvSync`, `poll`; the device has no queue to execute,
+ *   `wd.device` EINVAL; `flush`, `memShare` and `memUnshare` touch no mapping (the library's
+ *   record) and behave as before; a release or an exit closes the file and leaves nothing (a
+ *   release reports the requests the remove dropped and runs their callbacks).
+ * Once removed, the device executes nothing for any queue (none is open), no queue pair or
+ * mdev is taken and no process's mapping reaches the device (`wd.removed`).
+ *
  * Three operator actions inject the failures the seed's error paths handle, each where the real
  * kernel can fail: `wd.loadType1` (the vfio_iommu_type1 module unloaded: CHECK_EXTENSION says
  * no), `wd.hostDriver` (new mdevs bound to a host driver instead of vfio_mdev, as
@@ -91,7 +114,10 @@ export const WD_BACKENDS: readonly WdBackend[] = ["sdmdev", "uacce"];
 /** Files a queue holds on each backend: group, container and device; or the char device. */
 export const WD_QUEUE_FILES: Readonly<Record<WdBackend, number>> = { sdmdev: 3, uacce: 1 };
 
-/** A process's queue: none, or open with its request counters. */
+/**
+ * A process's queue: none, open with its request counters, or zombie (its accelerator removed
+ * on `uacce`: the file and zapped mappings held, the requests dropped).
+ */
 export type WdQueueLife =
   | { readonly state: "none" }
   | {
@@ -103,6 +129,13 @@ export type WdQueueLife =
     /** Completions handed to the process. */
     readonly received: number;
     /** Requests submitted with a callback whose callback has not run yet, in order. */
+    readonly awaiting: readonly number[];
+  }
+  | {
+    readonly state: "zombie";
+    /** Requests sent and not received when the device went: they never complete. */
+    readonly outstanding: number;
+    /** Of those, the ones submitted with a callback (run at the release), in order. */
     readonly awaiting: readonly number[];
   };
 
@@ -122,7 +155,10 @@ export interface WdProcess {
   readonly queue: WdQueueLife;
   /** Open files: {@link WD_QUEUE_FILES} with a queue. */
   readonly fds: number;
-  /** Mappings of the device: the ring (DUS) and the doorbell page (MMIO), 2 with a queue. */
+  /**
+   * Mappings that reach the device: the ring (DUS) and the doorbell page (MMIO), 2 with an open
+   * queue; a zombie queue's are zapped and reach nothing.
+   */
   readonly maps: number;
   /** Buffers shared with the device, by vaddr. */
   readonly shares: readonly WdShare[];
@@ -133,6 +169,12 @@ export interface WdProcess {
   /** Callbacks run so far (completions and cancellations). */
   readonly callbacks: number;
 }
+
+/**
+ * The accelerator's life: registered; `removing` while its PCI remove waits for an open queue
+ * (`sdmdev`); `removed` once the remove completed.
+ */
+export type WdAccelerator = "present" | "removing" | "removed";
 
 /** The processes and the machine around them. */
 export interface WdState {
@@ -156,6 +198,8 @@ export interface WdState {
   readonly hostDriver: boolean;
   /** `vm.max_map_count`, over device mappings. */
   readonly maxMapCount: number;
+  /** Whether the accelerator is registered, being removed or removed (`wd.remove`). */
+  readonly accelerator: WdAccelerator;
 }
 
 /** How a {@link WdState} starts. */
@@ -194,7 +238,8 @@ export type WdCommand =
   | { readonly op: "wd.exit"; readonly by: number }
   | { readonly op: "wd.loadType1"; readonly loaded: boolean }
   | { readonly op: "wd.hostDriver"; readonly bound: boolean }
-  | { readonly op: "wd.maxMapCount"; readonly maps: number };
+  | { readonly op: "wd.maxMapCount"; readonly maps: number }
+  | { readonly op: "wd.remove" };
 
 /** A process holding nothing. */
 function idle(pid: number): WdProcess {
@@ -238,10 +283,12 @@ export function initialWdState(config: WdConfig = {}): WdState {
     type1: true,
     hostDriver: false,
     maxMapCount: 65530,
+    accelerator: "present",
   };
 }
 
 type Open = Extract<WdQueueLife, { state: "open" }>;
+type Zombie = Extract<WdQueueLife, { state: "zombie" }>;
 
 function withProc(s: WdState, p: WdProcess): WdState {
   return { ...s, procs: s.procs.map((q) => (q.pid === p.pid ? p : q)) };
@@ -273,8 +320,8 @@ function aligned(n: number): boolean {
 
 /** `wd_request_queue`, in the order the library checks. */
 function requestQueue(s: WdState, p: WdProcess): StepResult<WdState> {
-  if (p.queue.state === "open") return fail(s, "EEXIST");
-  if (s.qps >= s.queuePairs) return fail(s, "ENODEV");
+  if (p.queue.state !== "none") return fail(s, "EEXIST");
+  if (s.accelerator !== "present" || s.qps >= s.queuePairs) return fail(s, "ENODEV");
   const sdmdev = s.backend === "sdmdev";
   const refused: Errno | undefined = !sdmdev
     ? (s.maxMapCount < 2 ? "ENOMEM" : undefined)
@@ -297,18 +344,54 @@ function requestQueue(s: WdState, p: WdProcess): StepResult<WdState> {
 }
 
 /** `wd_release_queue`: ok(requests outstanding, dropped); their callbacks run. */
-function releaseQueue(s: WdState, p: WdProcess, q: Open): StepResult<WdState> {
+function releaseQueue(s: WdState, p: WdProcess, q: Open | Zombie): StepResult<WdState> {
   const gone: WdProcess = { ...idle(p.pid), callbacks: p.callbacks + q.awaiting.length };
-  const mdevs = s.mdevs - (s.backend === "sdmdev" ? 1 : 0);
-  return done({ ...withProc(s, gone), mdevs, qps: s.qps - 1 }, q.sent - q.received);
+  if (q.state === "zombie") return done(withProc(s, gone), q.outstanding);
+  return done(queueGone(withProc(s, gone)), q.sent - q.received);
 }
 
-/** `do_exit` of `p`: all it held goes; on sdmdev its mdev (and queue pair) stays. */
+/**
+ * An open queue's file closed: its queue pair (and on sdmdev its mdev) goes; the last one a
+ * pending remove waits for completes it.
+ */
+function queueGone(s: WdState): WdState {
+  const mdevs = s.mdevs - (s.backend === "sdmdev" ? 1 : 0);
+  const waited = s.accelerator === "removing" && queuesHeld(s) === 0;
+  return { ...s, mdevs, qps: s.qps - 1, accelerator: waited ? "removed" : s.accelerator };
+}
+
+/**
+ * `do_exit` of `p`: all it held goes; on sdmdev its mdev (and queue pair) stays, unless a
+ * remove waits for it.
+ */
 function exit(s: WdState, p: WdProcess): StepResult<WdState> {
   const fresh = withProc(s, idle(p.pid));
   if (p.queue.state !== "open") return done(fresh, 0);
-  if (s.backend === "sdmdev") return done({ ...fresh, orphans: [...s.orphans, p.pid] }, 0);
-  return done({ ...fresh, qps: s.qps - 1 }, 0);
+  if (s.backend === "sdmdev" && s.accelerator === "present") {
+    return done({ ...fresh, orphans: [...s.orphans, p.pid] }, 0);
+  }
+  return done(queueGone(fresh), 0);
+}
+
+/** The accelerator's PCI remove: ok(the open queues it waits for; see the module doc). */
+function remove(s: WdState): StepResult<WdState> {
+  if (s.accelerator !== "present") return fail(s, "ENODEV");
+  if (s.backend === "sdmdev") {
+    const held = queuesHeld(s);
+    const left = s.orphans.length;
+    const accelerator = held > 0 ? "removing" : "removed";
+    return done({ ...s, mdevs: s.mdevs - left, qps: s.qps - left, orphans: [], accelerator }, held);
+  }
+  const procs = s.procs.map((p): WdProcess => {
+    const q = p.queue;
+    if (q.state !== "open") return p;
+    return {
+      ...p,
+      queue: { state: "zombie", outstanding: q.sent - q.received, awaiting: q.awaiting },
+      maps: 0,
+    };
+  });
+  return done({ ...s, procs, qps: 0, accelerator: "removed" }, 0);
 }
 
 function send(s: WdState, p: WdProcess, q: Open, callback: boolean): StepResult<WdState> {
@@ -317,16 +400,27 @@ function send(s: WdState, p: WdProcess, q: Open, callback: boolean): StepResult<
   return done(withProc(s, { ...p, queue: { ...q, sent: q.sent + 1, awaiting } }), q.sent);
 }
 
-function recvSync(s: WdState, p: WdProcess, q: Open, timeoutMs: number): StepResult<WdState> {
+function recvSync(
+  s: WdState,
+  p: WdProcess,
+  q: Open | Zombie,
+  timeoutMs: number,
+): StepResult<WdState> {
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > WD_MAX_TIMEOUT_MS) {
     return fail(s, "EINVAL");
   }
+  if (q.state === "zombie") return fail(s, "EFAULT");
   if (q.received < q.done) return done(withProc(s, receive(p, q)), q.received);
   return fail(s, timeoutMs === 0 ? "EAGAIN" : "ETIMEDOUT");
 }
 
+/** Whether `n` is a count of at least one. */
+function isCount(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 1;
+}
+
 function poll(s: WdState, p: WdProcess, max: number): StepResult<WdState> {
-  if (!Number.isSafeInteger(max) || max < 1) return fail(s, "EINVAL");
+  if (!isCount(max)) return fail(s, "EINVAL");
   const got: number[] = [];
   let cur = p;
   while (got.length < max) {
@@ -363,9 +457,20 @@ function memUnshare(s: WdState, p: WdProcess, vaddr: number): StepResult<WdState
   );
 }
 
-/** The process's open queue, or EINVAL. */
-function queueOf(p: WdProcess): Open | undefined {
-  return p.queue.state === "open" ? p.queue : undefined;
+/**
+ * A call on the zombie queue `q` of `p` (see the module doc): a call through the zapped
+ * mappings EFAULT, the device's EINVAL, the rest as on an open queue.
+ */
+function zombieCall(s: WdState, p: WdProcess, q: Zombie, cmd: WdCommand): StepResult<WdState> {
+  return match(cmd)
+    .with({ op: "wd.releaseQueue" }, () => releaseQueue(s, p, q))
+    .with({ op: "wd.recvSync" }, (c) => recvSync(s, p, q, c.timeoutMs))
+    .with({ op: "wd.poll" }, (c) => (isCount(c.max) ? fail(s, "EFAULT") : fail(s, "EINVAL")))
+    .with({ op: "wd.flush" }, () => done(s, 0))
+    .with({ op: "wd.memShare" }, (c) => memShare(s, p, c.vaddr, c.size))
+    .with({ op: "wd.memUnshare" }, (c) => memUnshare(s, p, c.vaddr))
+    .with({ op: "wd.device" }, () => fail(s, "EINVAL"))
+    .otherwise(() => fail(s, "EFAULT"));
 }
 
 /**
@@ -377,7 +482,8 @@ function queueOf(p: WdProcess): Open | undefined {
  *   ENODEV when the type1 module is unloaded, EPERM when new mdevs bind to a host driver (group
  *   not viable), EBUSY when another process holds a queue (no PASIDs: one process at a time);
  *   on both ENOMEM when `vm.max_map_count` leaves no room for the ring and the doorbell page.
- * - `wd.releaseQueue {by}`: ok(requests still outstanding); everything of the queue goes.
+ * - `wd.releaseQueue {by}`: ok(requests still outstanding); everything of the queue goes (the
+ *   last queue a pending remove waits for completes it).
  * - `wd.send {by}` / `wd.submit {by}` (with a callback): ok(the request's number); EBUSY when
  *   `depth - 1` are outstanding.
  * - `wd.recv {by}`: ok(the oldest completed request's number); EAGAIN when none.
@@ -395,6 +501,9 @@ function queueOf(p: WdProcess): Open | undefined {
  * - `wd.exit {by}`: ok(0); `by` ends (see the module doc) and starts afresh.
  * - `wd.loadType1 {loaded}`: ok(0); unloading is EBUSY while a queue holds the IOMMU.
  * - `wd.hostDriver {bound}`, `wd.maxMapCount {maps}`: ok(0); EINVAL for negative maps.
+ * - `wd.remove {}`: ok(the open queues the remove waits for: on `sdmdev` the holder's, none on
+ *   `uacce`); ENODEV once removed or removing. Later requests are ENODEV; on `uacce` the calls
+ *   on a queue it turned zombie are EFAULT, the device's EINVAL (see the module doc).
  * - On `uacce`, `wd.loadType1` and `wd.hostDriver` are ENODEV (no VFIO, no mdev core).
  */
 export function stepWd<C extends WdCommand>(
@@ -415,13 +524,16 @@ export function stepWd(s: WdState, cmd: WdCommand): StepResult<WdState> {
     case "wd.maxMapCount":
       if (!Number.isSafeInteger(cmd.maps) || cmd.maps < 0) return fail(s, "EINVAL");
       return done({ ...s, maxMapCount: cmd.maps }, 0);
+    case "wd.remove":
+      return remove(s);
   }
   const p = s.procs.find((x) => x.pid === cmd.by);
   if (!p) return fail(s, "EINVAL");
   if (cmd.op === "wd.requestQueue") return requestQueue(s, p);
   if (cmd.op === "wd.exit") return exit(s, p);
-  const q = queueOf(p);
-  if (!q) return fail(s, "EINVAL");
+  const q = p.queue;
+  if (q.state === "none") return fail(s, "EINVAL");
+  if (q.state === "zombie") return zombieCall(s, p, q, cmd);
   return match(cmd)
     .with({ op: "wd.releaseQueue" }, () => releaseQueue(s, p, q))
     .with({ op: "wd.send" }, () => send(s, p, q, false))
@@ -459,7 +571,12 @@ export function stepWd(s: WdState, cmd: WdCommand): StepResult<WdState> {
  * - `wd.qps` (between ops): one queue pair taken per queue held or orphaned (a released or, on
  *   `uacce`, exited queue's is free), no more than the accelerator has; orphans only on
  *   `sdmdev`, each pid once;
- * - `wd.files` (between ops): a process with a queue holds its files and both mappings.
+ * - `wd.files` (between ops): a process with an open queue holds its files and both mappings,
+ *   one with a zombie queue its files and no mapping that reaches the device;
+ * - `wd.removed` (between ops): once the accelerator is removed no queue is open (the device
+ *   executes nothing for any), no queue pair, mdev or orphan is left and no process maps the
+ *   device; only `sdmdev` has a pending remove, and only while a queue is open; zombie queues
+ *   only on a removed `uacce` accelerator.
  *
  * They are the one user-level contract of both backends (DMA isolation, no device access after
  * a release, no lost or duplicated completion, the SQ-full rule); what differs per backend is
@@ -551,8 +668,35 @@ export const wdInvariants: readonly Invariant<WdState>[] = [
     scope: "between-ops",
     check: (s) => {
       const files = WD_QUEUE_FILES[s.backend];
-      const p = s.procs.find((x) => x.queue.state === "open" && (x.fds !== files || x.maps !== 2));
-      return p && `process ${p.pid} holds a queue with ${p.fds} files and ${p.maps} mappings`;
+      const maps = { none: 0, open: 2, zombie: 0 };
+      const p = s.procs.find((x) =>
+        x.queue.state !== "none" && (x.fds !== files || x.maps !== maps[x.queue.state])
+      );
+      return p && `process ${p.pid} holds a ${p.queue.state} queue with ${p.fds} files and ` +
+          `${p.maps} mappings reaching the device`;
+    },
+  },
+  {
+    name: "wd.removed",
+    scope: "between-ops",
+    check: (s) => {
+      const zombies = s.procs.filter((p) => p.queue.state === "zombie").map((p) => p.pid);
+      if (zombies.length > 0 && (s.backend !== "uacce" || s.accelerator !== "removed")) {
+        return `processes ${zombies.join(", ")} hold zombie queues, the ${s.backend} ` +
+          `accelerator ${s.accelerator}`;
+      }
+      if (s.accelerator === "removing") {
+        if (s.backend !== "sdmdev") return `a pending remove on ${s.backend}`;
+        if (queuesHeld(s) === 0) return "a remove pending with no queue open";
+        return s.orphans.length > 0 ? "orphaned mdevs while removing" : undefined;
+      }
+      if (s.accelerator !== "removed") return undefined;
+      const mapping = s.procs.find((p) => p.maps > 0 || p.queue.state === "open");
+      if (mapping) return `process ${mapping.pid} maps or holds an open queue of a removed device`;
+      if (s.qps + s.mdevs + s.orphans.length > 0) {
+        return `removed, with ${s.qps} queue pairs, ${s.mdevs} mdevs, ${s.orphans.length} orphans`;
+      }
+      return undefined;
     },
   },
 ];
@@ -583,6 +727,7 @@ export const wdCommandSchema: CommandSchema<WdCommand["op"]> = {
   "wd.loadType1": { loaded: "bool" },
   "wd.hostDriver": { bound: "bool" },
   "wd.maxMapCount": { maps: "int" },
+  "wd.remove": {},
 };
 
 /** The shape of every op's success value. */
@@ -602,6 +747,7 @@ export const wdResults = {
   "wd.loadType1": "zero",
   "wd.hostDriver": "zero",
   "wd.maxMapCount": "zero",
+  "wd.remove": "int",
 } as const satisfies ResultTable<WdCommand["op"]>;
 
 /** The wd library's contract as one record. */

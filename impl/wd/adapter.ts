@@ -83,7 +83,15 @@ function hisiQmDriver(
         return qn;
       }
       const queue = typeof qn === "number"
-        ? new HisiQmQueue(platform.kernel, sys.pid, qn, mem!, mmio!, fn.qm.config)
+        ? new HisiQmQueue(
+          platform.kernel,
+          sys.pid,
+          qn,
+          mem!,
+          mmio!,
+          fn.qm.config,
+          () => sys.access(ring) ?? sys.access(page),
+        )
         : null;
       return { queue, maps: maps() };
     },

@@ -33,12 +33,16 @@ export class HisiQmQueue {
   /** The queue's lock (later upstream's `sd_lock`/`rv_lock`): one sender or receiver at a time. */
   readonly #lock = new Mutex();
   readonly #mmio: QmMmio;
+  readonly #touch: () => Errno | undefined;
   /** Closed by {@link close}: the mappings are about to go. */
   #closed = false;
 
   /**
    * `hisi_qm_set_queue_dio`: `mem` is the mmap of the queue's SQ+CQ buffer, `mmio` of its
-   * doorbell page.
+   * doorbell page; `touch` is the process's access through those mappings (EFAULT once the
+   * kernel zapped them: the SIGBUS the real load or store would take), asked before a send
+   * stores its SQE and before a receive loads its CQE and stores the CQ doorbell (a send's
+   * doorbell after a zap is lost, as a request in flight at the removal).
    */
   constructor(
     kernel: Kernel,
@@ -47,8 +51,10 @@ export class HisiQmQueue {
     mem: QmMemory,
     mmio: QmMmio,
     config: QmConfig,
+    touch: () => Errno | undefined = () => undefined,
   ) {
     this.#k = kernel;
+    this.#touch = touch;
     this.pid = pid;
     this.qn = qn;
     this.sqn = kernel.quirks.userSqnNeverSet ? 0 : qn;
@@ -71,6 +77,8 @@ export class HisiQmQueue {
   #sendLocked(tag: number, ring: boolean, sqe?: Uint8Array): MaybeAsync<number | Errno> {
     const rings = this.rings;
     if (this.#closed) return "EINVAL";
+    const fault = this.#touch();
+    if (fault) return fault;
     if (rings.full()) return "EBUSY";
     const req = rings.fill(tag, sqe);
     return afterPoint(this.#k.sched, "udrv.send:sqe-written", () => {
@@ -90,10 +98,14 @@ export class HisiQmQueue {
   #recvLocked(): MaybeAsync<QmCompletion | Errno> {
     const rings = this.rings;
     if (this.#closed) return "EINVAL";
+    const fault = this.#touch();
+    if (fault) return fault;
     const c = rings.next();
     if (c === undefined) return "EAGAIN";
     if (this.#k.quirks.userBadStatusNotConsumed && !GOOD_STATUS.includes(c.status)) return "EIO";
     return afterPoint(this.#k.sched, "udrv.recv:cqe-read", () => {
+      const fault = this.#touch();
+      if (fault) return fault;
       const fromCqHead = this.#k.quirks.userSqHeadFromCqHead;
       const req = rings.accept(fromCqHead ? rings.cqHead.index : c.sqSlot);
       if (fromCqHead) rings.sqHead.index = rings.cqHead.index;

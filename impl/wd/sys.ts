@@ -42,6 +42,8 @@ export interface DeviceMapping {
   readonly backing: unknown;
   /** munmap(2) of it: the driver's VMA close. */
   readonly unmap: () => Promise<Errno | undefined>;
+  /** Whether the kernel zapped it (a uacce device's removal): it reaches nothing. */
+  readonly zapped: () => boolean;
 }
 
 /** Nothing the device will report during a wait (the process sleeps through scheduling). */
@@ -157,6 +159,7 @@ export class WdSys {
       size: Math.ceil(size / PAGE_SIZE) * PAGE_SIZE,
       backing: q.vmas.find((m) => m.id === id)!.backing,
       unmap: () => host.sdmdev.munmap(uuid, this.pid, id),
+      zapped: () => false,
     };
   }
 
@@ -168,12 +171,28 @@ export class WdSys {
       size: Math.ceil(size / PAGE_SIZE) * PAGE_SIZE,
       backing: this.#cpuView(vma.backing),
       unmap: () => f.core.munmap(f.id, id),
+      zapped: () => vma.zapped,
     };
   }
 
   /** What the process's loads and stores through a uacce mapping reach. */
   #cpuView(b: UacceBacking): unknown {
     return b.kind === "mmio" ? b.regs : new QmMemory(this.#host.platform.kernel.phys, b.frames);
+  }
+
+  /**
+   * A load or store through the mapping at `addr`: EFAULT once the kernel zapped it (the
+   * SIGBUS the process would take), EINVAL for an address {@link mmap} did not return.
+   */
+  access(addr: number): Errno | undefined {
+    const m = this.maps.get(addr);
+    if (!m) return "EINVAL";
+    return m.zapped() ? "EFAULT" : undefined;
+  }
+
+  /** Mappings the kernel has not zapped: those that reach the device. */
+  get reaching(): number {
+    return [...this.maps.values()].filter((m) => !m.zapped()).length;
   }
 
   /** munmap(2) of a mapping made by {@link mmap}: EINVAL for any other address. */

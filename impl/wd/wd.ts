@@ -628,7 +628,7 @@ function sdmdevPath(
 /**
  * A uacce queue's: with SVA a share is the library's record of the range (the same checks as
  * type1's MAP_DMA: EINVAL unaligned or empty, EEXIST overlapping), nothing mapped or pinned;
- * the wait is poll(2) of fd `fd`.
+ * the wait is poll(2) of fd `fd` (a POLLERR wakes it).
  */
 function uaccePath(
   sys: WdSys,
@@ -644,7 +644,12 @@ function uaccePath(
       return Promise.resolve(overlaps ? "EEXIST" : undefined);
     },
     unshare: () => Promise.resolve(),
-    wait: (timeoutMs) => sys.poll(fd, timeoutMs),
+    // A ZOMBIE queue's POLLERR ends poll(2) with the fd ready: the library's next receive
+    // finds out (through the zapped mapping, once the device was removed).
+    wait: async (timeoutMs) => {
+      const r = await sys.poll(fd, timeoutMs);
+      return "err" in r && r.err === "ENXIO" ? { ok: 1 } : r;
+    },
     release,
   };
 }

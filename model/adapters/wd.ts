@@ -3,9 +3,10 @@
  * or a uacce device (the backend): each process is a {@link WdSys} using the wd library
  * ({@link WdQueue} under the asynchronous API); the device is the QM device stepping the
  * process's queue, then the IRQ thread; the operator's commands set the type1 module, the mdev
- * driver binding (sdmdev only: ENODEV on uacce, which has neither) and `vm.max_map_count`.
+ * driver binding (sdmdev only: ENODEV on uacce, which has neither) and `vm.max_map_count`, and
+ * remove the accelerator (`sdmdev.unregister`, or `uacce_remove`).
  * {@link WdAdapter.observe} reads what the kernel holds for each process: its fd table and
- * device mappings, its container's DMA mappings (on uacce, with SVA, the library's record of
+ * device mappings that reach the device, its container's DMA mappings (on uacce, with SVA, the library's record of
  * its shares), pinned pages and `locked_vm`, the ring positions of its queue, and the queue
  * pairs the QM has taken.
  *
@@ -14,7 +15,14 @@
  * @module
  */
 import type { Ret } from "../../spec/types.ts";
-import type { WdBackend, WdCommand, WdProcess, WdQueueLife, WdState } from "../../spec/wd.ts";
+import type {
+  WdAccelerator,
+  WdBackend,
+  WdCommand,
+  WdProcess,
+  WdQueueLife,
+  WdState,
+} from "../../spec/wd.ts";
 import { COMPLETE_ALL, Platform } from "../../impl/platform.ts";
 import type { Quirks } from "../../impl/quirks.ts";
 import type { Sched } from "../../impl/sched.ts";
@@ -101,6 +109,8 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
           );
           return r === undefined ? ok(0) : { err: r };
         }
+        case "wd.remove":
+          return await this.#remove(host);
       }
       const proc = this.#procs.get(cmd.by);
       if (!proc?.sys) return { err: "EINVAL" };
@@ -180,6 +190,30 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
     return { err: "EINVAL" };
   }
 
+  /**
+   * The accelerator's PCI remove: sdmdev's unregister (the open mdevs it still waits for), or
+   * uacce's remove (none waited for); ENODEV for one removed or removing already.
+   */
+  async #remove(host: WdKernel): Promise<Ret> {
+    if (host.backend === "sdmdev") {
+      const sd = host.sdmdev.devices.get(host.fn.id);
+      const r = sd ? await host.sdmdev.unregister(sd) : "ENODEV";
+      return typeof r === "string" ? { err: r } : ok(r);
+    }
+    const u = host.uacce.lookup(host.fn.id);
+    const r = u ? await host.uacce.remove(u) : "ENODEV";
+    return r === undefined ? ok(0) : { err: r };
+  }
+
+  /** The accelerator's life as the kernel has it (present until the machine boots). */
+  #accelerator(): WdAccelerator {
+    const host = this.#host;
+    if (!host) return "present";
+    if (host.backend === "uacce") return host.uacce.lookup(host.fn.id) ? "present" : "removed";
+    if (!host.sdmdev.devices.has(host.fn.id)) return "removed";
+    return host.mdev.parents.get(host.fn.id)?.unregistering ? "removing" : "present";
+  }
+
   /** The device takes the next SQE of the queue, then the interrupt's IRQ thread pass. */
   async #deviceStep(host: WdKernel, q: WdQueue): Promise<Ret> {
     const driver = q.driver;
@@ -235,7 +269,7 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
         pid,
         queue: this.#queueLife(proc),
         fds: proc.sys?.fds.size ?? 0,
-        maps: proc.sys?.maps.size ?? 0,
+        maps: proc.sys?.reaching ?? 0,
         shares,
         pinned: mm?.pinned().length ?? 0,
         lockedVm: mm?.lockedVm ?? 0,
@@ -254,6 +288,7 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
       type1: vfio?.vfio.type1Loaded ?? true,
       hostDriver: vfio?.mdev.hostDriver ?? false,
       maxMapCount: k.maxMapCount,
+      accelerator: this.#accelerator(),
     };
   }
 
@@ -273,8 +308,11 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
   #queueLife(proc: Proc): WdQueueLife {
     const q = proc.sys && this.#async(proc.sys);
     if (!q) return { state: "none" };
-    const rings = q.queue.driver?.rings;
     const received = q.queue.received;
+    if (this.#accelerator() === "removed") {
+      return { state: "zombie", outstanding: q.queue.nextSeq - received, awaiting: q.awaiting() };
+    }
+    const rings = q.queue.driver?.rings;
     return {
       state: "open",
       sent: rings?.submitted ?? 0,

@@ -10,8 +10,9 @@
  * few pages of one region (IOVA = vaddr, far above the kernel's DMA allocations in the shared
  * domain), sometimes unaligned or empty; timeouts 0 (forever), 1, 10 ms and the `__u16` edges.
  * Macros set a queue up and put it to work, fill the ring, share and unshare, wrap a
- * request in one of the operator's failure injections, and let a process exit with a request
- * in flight.
+ * request in one of the operator's failure injections, let a process exit with a request
+ * in flight, and remove the accelerator under a queue at work (the only way `wd.remove` is
+ * drawn: nothing is requested after it, so it ends a run's use of the device).
  *
  * Races start from a set-up without the `vm.max_map_count` injection and without exits (see
  * {@link Machine.raceSetup}): a request failing at its mmaps has held the device open for a
@@ -21,6 +22,11 @@
  * {@link Machine.bindActors}), and the device steps a queue in its process's timeline: a
  * request is not atomic to other processes (it can fail EBUSY on another's request still
  * setting up), so a process only observes its own queue; the operator acts in the set-up.
+ * The accelerator's removal is no actor's step (the named races of properties/wd_test.ts race
+ * it): on sdmdev it destroys the mdev of a request still setting up while another process's
+ * request fails EBUSY on it, and on uacce a request it overlaps fails with the core's ENXIO,
+ * and the device still completes a request after the mappings were zapped and before the queue
+ * is stopped (`uacce_remove` zaps first): real, but no atomic removal explains them.
  *
  * @module
  */
@@ -161,6 +167,27 @@ function exited(pid: number): fc.Arbitrary<readonly WdCommand[]> {
 }
 
 /**
+ * The accelerator removed under a queue with a request in flight, a completion not received and
+ * a share; the process calls on, then releases and asks again. A macro of sequential runs only.
+ */
+function removedUnder(pid: number): fc.Arbitrary<readonly WdCommand[]> {
+  const c = (op: WdCommand["op"], extra = {}) => ({ op, by: pid, ...extra }) as WdCommand;
+  return fc.constant([
+    c("wd.requestQueue"),
+    c("wd.memShare", { vaddr: BASE, size: PAGE_SIZE }),
+    c("wd.submit"),
+    c("wd.send"),
+    c("wd.device"),
+    { op: "wd.remove" },
+    c("wd.send"),
+    c("wd.recv"),
+    c("wd.device"),
+    c("wd.releaseQueue"),
+    c("wd.requestQueue"),
+  ]);
+}
+
+/**
  * Chains that reach the interesting states; with a request between an injected failure and
  * its undoing unless `injections` is `none`, and an exit if it is `all` (`safe`: race set-ups,
  * no injection that leaves no room for a queue and no exit; `none`: actors).
@@ -188,7 +215,7 @@ function macros(injections: "none" | "safe" | "all"): fc.Arbitrary<readonly WdCo
         c("wd.memUnshare", { vaddr: BASE + PAGE_SIZE }),
       ]),
       ...(injections === "none" ? [] : [injected(pid, injections === "safe")]),
-      ...(injections === "all" ? [exited(pid)] : []),
+      ...(injections === "all" ? [exited(pid), removedUnder(pid)] : []),
     );
   });
 }
@@ -220,6 +247,7 @@ function wdMachineOn(backend: WdBackend): Machine<WdState, WdCommand> {
       "type1",
       "hostDriver",
       "maxMapCount",
+      "accelerator",
     ],
     prelude: [],
     quirks: QUIRKS_OF[backend],
