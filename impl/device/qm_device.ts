@@ -9,10 +9,11 @@
  * translation of the IOVAs its contexts name. On a function with PASIDs enabled (its group
  * has a PASID table) the engine's reads and writes for a queue whose SQC carries a PASID are
  * tagged with it and walk that PASID's address space; ring accesses stay untagged. What a
- * request does is the {@link QmEngine}'s business (the ZIP engine plugs in there); the device writes the status it returns into the
- * SQE (`dw3 & 0xff`), a CQE `{sq_head, phase}` at its CQ tail and an EQE `{cqn, phase}` at its
- * EQ tail, then raises the interrupt unless masked. It never overwrites a CQE or EQE the
- * consumer has not released: with `depth - 1` unreleased entries it stalls.
+ * request does is the {@link QmEngine}'s business (the ZIP engine plugs in there); the device
+ * writes the status it returns into the SQE (`dw3 & 0xff`), a CQE `{sq_head, phase}` at its
+ * CQ tail and an EQE `{cqn, phase}` at its EQ tail, then raises the interrupt unless masked. It
+ * never overwrites a CQE or EQE the consumer has not released: with `depth - 1` unreleased
+ * entries it stalls.
  *
  * Mailbox: a context load (op 0: SQC, CQC, EQC, SQC_BT, CQC_BT) is taken as it is written, so
  * the busy bit `qm_mb` polls for is clear again by its first poll; a context read-back (op 1,
@@ -904,8 +905,10 @@ export class QmDevice {
     else cq.head.moveTo(index);
   }
 
-  /** The engine's DMA: any length, page by page through the IOMMU; a fault names the IOVA. */
-  /** The engine's DMA through the queues' domain (untagged). */
+  /**
+   * The engine's DMA through the queues' domain (untagged): any length, page by page through
+   * the IOMMU; a fault names the IOVA.
+   */
   readonly #dmaPort: EngineDma = this.#port((iova) => this.#iommu.dma(this.#group, iova));
   /** The engine's DMA tagged with each PASID seen so far. */
   readonly #pasidPorts = new Map<number, EngineDma>();

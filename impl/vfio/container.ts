@@ -205,8 +205,8 @@ export class VfioContainer {
   /**
    * The last close of a group fd held by this container (vfio_group_fops_release), with the
    * container lock then the group's mutex held, the kernel's lock order: ENODEV for a group
-   * removed meanwhile, `refuse` (the fd owner check), EBUSY while the device fd is open, the group unset if still set, then
-   * `drop` forgets the fd.
+   * removed meanwhile, `refuse` (the fd owner check), EBUSY while the device fd is open, the
+   * group unset if still set, then `drop` forgets the fd.
    */
   closeGroup(
     group: IommuGroup,

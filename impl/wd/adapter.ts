@@ -7,10 +7,11 @@
  * device.
  *
  * `hisi_qm_set_queue_dio` mmaps the SQ+CQ ring (page offset 1: sdmdev's region 1, uacce's DUS)
- * and the doorbell page (page offset 0: uacce's MMIO), then learns the queue's number (on
- * uacce, UADK's SET_QP_CTX ioctl; a failure there unmaps both). Its check of each mmap is `vaddr <= 0` on a pointer, which MAP_FAILED
- * (`(void *)-1`) never satisfies (quirk `mmapFailureUnchecked`): a failed mapping is taken for
- * a ring at address -1, and the first access to it is a segmentation fault.
+ * and the doorbell page (page offset 0: uacce's MMIO), then learns the queue's number (on uacce,
+ * UADK's SET_QP_CTX ioctl; a failure there unmaps both). Its check of each mmap is `vaddr <= 0`
+ * on a pointer, which MAP_FAILED (`(void *)-1`) never satisfies (quirk `mmapFailureUnchecked`): a
+ * failed mapping is taken for a ring at address -1, and the first access to it is a segmentation
+ * fault.
  *
  * @module
  */

@@ -525,8 +525,9 @@ export class WdQueue {
 
   /**
    * `wd_recv_sync`: {@link recv}, and while it says nothing completed, the WAIT ioctl for
-   * `timeoutMs` milliseconds (0: forever; on sdmdev converted to jiffies); ETIMEDOUT when a bounded wait
-   * times out, the ioctl's errno when it fails; EINVAL for a timeout outside `__u16`.
+   * `timeoutMs` milliseconds (0: forever; on sdmdev converted to jiffies); ETIMEDOUT when a
+   * bounded wait times out, the ioctl's errno when it fails; EINVAL for a timeout outside
+   * `__u16`.
    */
   async recvSync(timeoutMs: number): Promise<WdMessage | Errno> {
     if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > WD_MAX_TIMEOUT_MS) {

@@ -247,9 +247,9 @@ export class SdmdevAdapter {
 
   /**
    * The abstraction function. `mdev` is the core's own view (units from each vendor's pool);
-   * sdmdev parents are the class devices, with the QM's qp owners, the transforms' qps and
-   * the parent references; a queue joins the sdmdev state (opener, mappings) with the QM's
-   * (qp, ring, PASID, pending update); PASIDs are this view's SVA layer's binds; `nextRing` is the next
+   * sdmdev parents are the class devices, with the QM's qp owners, the transforms' qps and the
+   * parent references; a queue joins the sdmdev state (opener, mappings) with the QM's (qp, ring,
+   * PASID, pending update); PASIDs are this view's SVA layer's binds; `nextRing` is the next
    * ghost ring name.
    */
   observe(): SdmdevWorld {

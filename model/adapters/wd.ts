@@ -1,14 +1,14 @@
 /**
- * spec/wd.ts's commands on the simulated machine (impl/wd/host.ts), its accelerator an sdmdev
- * or a uacce device (the backend): each process is a {@link WdSys} using the wd library
+ * spec/wd.ts's commands on the simulated machine (impl/wd/host.ts), its accelerator an sdmdev or
+ * a uacce device (the backend): each process is a {@link WdSys} using the wd library
  * ({@link WdQueue} under the asynchronous API); the device is the QM device stepping the
  * process's queue, then the IRQ thread; the operator's commands set the type1 module, the mdev
  * driver binding (sdmdev only: ENODEV on uacce, which has neither) and `vm.max_map_count`, and
- * remove the accelerator (`sdmdev.unregister`, or `uacce_remove`).
- * {@link WdAdapter.observe} reads what the kernel holds for each process: its fd table and
- * device mappings that reach the device, its container's DMA mappings (on uacce, with SVA, the library's record of
- * its shares), pinned pages and `locked_vm`, the ring positions of its queue, and the queue
- * pairs the QM has taken.
+ * remove the accelerator (`sdmdev.unregister`, or `uacce_remove`). {@link WdAdapter.observe}
+ * reads what the kernel holds for each process: its fd table and device mappings that reach the
+ * device, its container's DMA mappings (on uacce, with SVA, the library's record of its shares),
+ * pinned pages and `locked_vm`, the ring positions of its queue, and the queue pairs the QM has
+ * taken.
  *
  * Which queue a process holds is the library's ({@link WdQueue.of}).
  *

@@ -1,15 +1,15 @@
 /**
  * The `stack` view: the composed system of `spec/stack.ts` — two processes with their VFIO
- * containers, the mdevs of two QM functions (one with PASID support), the sdmdev queues they
- * open through their device fds, their DMA mappings in the shared domains, their requests,
- * the device executing them, the user driver receiving their completions, and a kernel crypto
- * user of function 1. The prelude registers both QMs with sdmdev and leaves each process with
- * a running queue: process 1 on function 1 (mdev group 10 and PCI group 2 attached to its
- * container, so it has the shared domain and one of its own, the IOMMU set, the device fd
- * open, two pages mapped at {@link USER_IOVA}, the MMIO page and the ring mmapped), process 2
- * on function 3 (mdev group 11, its container bound to its mm by `sva.bind`, its queue started
- * by BIND_PASID with that PASID, the same mappings), so requests flow from the first generated command. Everything can be undone and
- * redone from there, in any order, by either process, the PCI remove of a QM
+ * containers, the mdevs of two QM functions (one with PASID support), the sdmdev queues they open
+ * through their device fds, their DMA mappings in the shared domains, their requests, the device
+ * executing them, the user driver receiving their completions, and a kernel crypto user of
+ * function 1. The prelude registers both QMs with sdmdev and leaves each process with a running
+ * queue: process 1 on function 1 (mdev group 10 and PCI group 2 attached to its container, so it
+ * has the shared domain and one of its own, the IOMMU set, the device fd open, two pages mapped
+ * at {@link USER_IOVA}, the MMIO page and the ring mmapped), process 2 on function 3 (mdev group
+ * 11, its container bound to its mm by `sva.bind`, its queue started by BIND_PASID with that
+ * PASID, the same mappings), so requests flow from the first generated command. Everything can be
+ * undone and redone from there, in any order, by either process, the PCI remove of a QM
  * (`sdmdev.unregister`), its new bind (`sdmdev.register`) and a second BIND_PASID included.
  *
  * Race actors draw the same commands except four, which run in sequences and race set-ups: the

@@ -18,15 +18,16 @@
  * {@link Machine.raceSetup}): a request failing at its mmaps has held the device open for a
  * while, and another process's request failing EBUSY meanwhile is real but no atomic request
  * explains it; likewise, once an exit left an mdev behind on sdmdev, a request still setting up
- * can hold the last queue pair while another finds none. Each actor is a thread of one process (the process of its first command, see
- * {@link Machine.bindActors}), and the device steps a queue in its process's timeline: a
- * request is not atomic to other processes (it can fail EBUSY on another's request still
- * setting up), so a process only observes its own queue; the operator acts in the set-up.
- * The accelerator's removal is no actor's step (the named races of properties/wd_test.ts race
- * it): on sdmdev it destroys the mdev of a request still setting up while another process's
- * request fails EBUSY on it, and on uacce a request it overlaps fails with the core's ENXIO,
- * and the device still completes a request after the mappings were zapped and before the queue
- * is stopped (`uacce_remove` zaps first): real, but no atomic removal explains them.
+ * can hold the last queue pair while another finds none. Each actor is a thread of one process
+ * (the process of its first command, see {@link Machine.bindActors}), and the device steps a
+ * queue in its process's timeline: a request is not atomic to other processes (it can fail EBUSY
+ * on another's request still setting up), so a process only observes its own queue; the operator
+ * acts in the set-up. The accelerator's removal is no actor's step (the named races of
+ * properties/wd_test.ts race it): on sdmdev it destroys the mdev of a request still setting up
+ * while another process's request fails EBUSY on it, and on uacce a request it overlaps fails
+ * with the core's ENXIO, and the device still completes a request after the mappings were zapped
+ * and before the queue is stopped (`uacce_remove` zaps first): real, but no atomic removal
+ * explains them.
  *
  * @module
  */

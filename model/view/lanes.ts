@@ -52,8 +52,9 @@ function process(who: unknown): string {
 
 /**
  * Who issues `cmd`: a process named by `by` (or by the owner of `qm.alloc`, or by a type1
- * container: one container per process, of the same id, as `spec/stack.ts` states, or by the
- * `mm` of a process's fork or store), else the caller the op implies (the admin for sysfs, the device, the IRQ thread), else the kernel.
+ * container: one container per process, of the same id, as `spec/stack.ts` states, or by the `mm`
+ * of a process's fork or store), else the caller the op implies (the admin for sysfs, the device,
+ * the IRQ thread), else the kernel.
  */
 export function callerOf(cmd: Cmd): string {
   const args = cmd as unknown as Record<string, unknown>;
