@@ -125,6 +125,17 @@ Deno.test("fork and copy-on-write", async (t) => {
     c.release();
     assert.equal(phys.get(old.pfn), undefined, "the frame only the child mapped is freed");
   });
+  await t.step("a pinned frame only the child still maps is not freed by its release", () => {
+    const phys = new PhysMem();
+    const p = new AddressSpace(1, phys);
+    const pinned = p.pin(0);
+    const c = p.fork(2, false); // shared copy-on-write, as in 2018
+    p.write(0, 0, new Uint8Array([8])); // the parent moves off the pinned frame
+    assert.equal(c.mapped(0), pinned);
+    c.release();
+    assert.equal(phys.get(pinned.pfn), pinned, "the pin holds its page");
+    assert.equal(pinned.pins, 1);
+  });
 });
 
 Deno.test("fork of a page pinned for DMA", async (t) => {

@@ -120,15 +120,17 @@ export class AddressSpace {
 
   /**
    * exit_mmap of a forked child's address space: each frame it shares goes back to the others
-   * (one of them its owner now, if it was this one), each of its own is freed; it leaves its
-   * family. Pinned frames are not expected (a child pins nothing here).
+   * (one of them its owner now, if it was this one), each of its own is freed unless pinned (a
+   * pin holds its page, as get_user_pages' reference does: under quirk `forkCowMovesPinnedPage`
+   * the child may be left alone with a page the IOMMU still maps); it leaves its family.
    */
   release(): void {
     for (const [n, chunk] of this.#chunks) {
       chunk.forEach((f, i) => {
         if (!f) return;
         if (f.maps > 1) this.#leave(f, n * CHUNK_BYTES + i * PAGE_SIZE, false);
-        else this.#phys.free(f.pfn);
+        else if (f.pins === 0) this.#phys.free(f.pfn);
+        else f.maps = 0;
       });
     }
     this.#chunks.clear();

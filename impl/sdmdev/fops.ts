@@ -91,8 +91,8 @@ export async function bindPasid(
           ? { ok: stackGarbage(q) }
           : { err: "ENODEV" } as const;
       }
-      const bond = kernel.quirks.freeBeforeUnbind ? undefined : sva.bindQueue;
-      const refused = bond?.(sd.parent, by);
+      const bond = !kernel.quirks.freeBeforeUnbind && sva.bindQueue !== undefined;
+      const refused = bond ? sva.bindQueue?.(sd.parent, by) : undefined;
       if (refused !== undefined) return { err: refused } as const;
       const started = await sd.ops.startQueue(q);
       if (started !== undefined) {
@@ -100,7 +100,7 @@ export async function bindPasid(
         return { err: started } as const;
       }
       q.started = true;
-      q.bound = bond !== undefined;
+      q.bound = bond;
       return { ok: 0 } as const;
     });
   const r = await start();
