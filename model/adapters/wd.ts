@@ -30,6 +30,7 @@ import { cqePhase, type QpRings, RingPos, sqeTag } from "../../impl/device/qm_de
 import { WdAsyncQueue } from "../../impl/wd/async.ts";
 import { bootWdHost, bootWdUacceHost, type WdKernel } from "../../impl/wd/host.ts";
 import { WdSys } from "../../impl/wd/sys.ts";
+import { UacceFd } from "../../impl/uacce/uacce.ts";
 import { mdevUuid, WdQueue } from "../../impl/wd/wd.ts";
 import type { Implementation, Outcome } from "../machine.ts";
 
@@ -51,6 +52,14 @@ interface Proc {
   callbacks: number;
   /** Its threads in `wd_request_queue`: until one returns, the others have no queue pointer. */
   requesting: number;
+}
+
+/** Whether the queue `sys`'s process holds is a uacce queue its device's removal made ZOMBIE. */
+function zombie(sys: WdSys): boolean {
+  return sys.fds.numbers().some((fd) => {
+    const f = sys.file(fd, UacceFd);
+    return f !== undefined && f.core.files.get(f.id)?.q.state === "ZOMBIE";
+  });
 }
 
 /** Completions the device wrote that the driver has not read (the phase rule from the head). */
@@ -309,7 +318,7 @@ export class WdAdapter implements Implementation<WdState, WdCommand> {
     const q = proc.sys && this.#async(proc.sys);
     if (!q) return { state: "none" };
     const received = q.queue.received;
-    if (this.#accelerator() === "removed") {
+    if (zombie(proc.sys!)) {
       return { state: "zombie", outstanding: q.queue.nextSeq - received, awaiting: q.awaiting() };
     }
     const rings = q.queue.driver?.rings;
