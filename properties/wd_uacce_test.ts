@@ -15,6 +15,8 @@ import { WdSys } from "../impl/wd/sys.ts";
 import { WdQueue } from "../impl/wd/wd.ts";
 import { wdMachine, wdUacceMachine } from "../model/machines/wd.ts";
 import { runSequential } from "../model/runner.ts";
+import { suiteNamed } from "../model/machines.ts";
+import { runSuite } from "../model/suites.ts";
 
 const P1 = { by: 1 } as const;
 
@@ -209,3 +211,12 @@ Deno.test("exit: nothing left on uacce; on sdmdev the mdev and its queue pair st
   }
   assert.throws(() => initialWdState({ queuePairs: 0 }), RangeError);
 });
+
+// The quirks the uacce backend can exercise too (the catalogue's fixture and detection test run
+// them on `wd`, their first machine): found from scratch on `wd-uacce` as well.
+for (const quirk of ["recvSyncNeverWaits", "mmapFailureUnchecked"] as const) {
+  Deno.test(`wd-uacce finds ${quirk} from scratch`, async () => {
+    const r = await runSuite(suiteNamed("wd-uacce")!, { seed: 1, runs: 2000, quirks: [quirk] });
+    assert.ok(r.failure, `not found in ${r.runs} runs`);
+  });
+}
