@@ -15,6 +15,7 @@ import fc from "fast-check";
 import type { StackCommand } from "../spec/stack.ts";
 import { PAGE_SIZE } from "../spec/types.ts";
 import { STACK_PRELUDE, stackMachine, USER_IOVA } from "../model/machines/stack.ts";
+import { runCli, RunError } from "../model/cli/common.ts";
 import { Conformance } from "../model/runner.ts";
 
 const U1 = "11111111-2222-3333-4444-555555555555";
@@ -79,7 +80,7 @@ async function conform(w: StackCommand[][]): Promise<void> {
     const conf = new Conformance(stackMachine);
     for (const cmd of seq) {
       const r = await conf.step(cmd);
-      if (r.failure) throw new Error(r.failure);
+      if (r.failure) throw new RunError(`${cmd.op} fails conformance: ${r.failure}`);
     }
   }
 }
@@ -97,21 +98,24 @@ async function rate(w: StackCommand[][], rounds: number): Promise<number> {
 }
 
 if (import.meta.main) {
-  // Alternated, so that load on the machine falls on both alike.
-  const rates = { plain: [] as number[], sva: [] as number[] };
-  for (let k = 0; k < 3; k++) {
-    rates.plain.push(await rate(plainWork, 2));
-    rates.sva.push(await rate(svaWork, 2));
-  }
-  const best = (xs: number[]) => Math.max(...xs);
-  const plainRate = best(rates.plain);
-  const svaRate = best(rates.sva);
-  console.log(
-    `anchor: stack conformance, non-SVA path: ${count(plainWork)} commands, ` +
-      `${plainRate.toFixed(0)} commands/s`,
-  );
-  console.log(
-    `stack conformance, SVA path: ${count(svaWork)} commands, ` +
-      `${svaRate.toFixed(0)} commands/s (${(svaRate / plainRate).toFixed(2)}x the anchor)`,
-  );
+  await runCli("sva_bench", async () => {
+    // Alternated, so that load on the machine falls on both alike.
+    const rates = { plain: [] as number[], sva: [] as number[] };
+    for (let k = 0; k < 3; k++) {
+      rates.plain.push(await rate(plainWork, 2));
+      rates.sva.push(await rate(svaWork, 2));
+    }
+    const best = (xs: number[]) => Math.max(...xs);
+    const plainRate = best(rates.plain);
+    const svaRate = best(rates.sva);
+    console.log(
+      `anchor: stack conformance, non-SVA path: ${count(plainWork)} commands, ` +
+        `${plainRate.toFixed(0)} commands/s`,
+    );
+    console.log(
+      `stack conformance, SVA path: ${count(svaWork)} commands, ` +
+        `${svaRate.toFixed(0)} commands/s (${(svaRate / plainRate).toFixed(2)}x the anchor)`,
+    );
+    return 0;
+  });
 }

@@ -8,6 +8,7 @@
  * median over the rounds) and its ratio to the anchor of its mode.
  */
 import { suiteNamed } from "../model/machines.ts";
+import { runCli, RunError } from "../model/cli/common.ts";
 import { runSuite } from "../model/suites.ts";
 
 const runs = Number(Deno.args[0] ?? 2000);
@@ -22,20 +23,25 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** Runs per second of `runs` runs of suite `name`, which must pass. */
 async function rate(name: string): Promise<number> {
   const r = await runSuite(suiteNamed(name)!, { seed: 1, runs });
-  if (r.failure) throw new Error(`${name}: ${r.failure.violation}`);
+  if (r.failure) {
+    throw new RunError(`${name} failed on the correct implementation: ${r.failure.violation}`);
+  }
   return r.runs / (r.ms / 1000);
 }
 
-for (const [anchor, other] of [["wd", "wd-uacce"], ["wd-race", "wd-uacce-race"]]) {
-  const rates = new Map<string, number[]>([[anchor, []], [other, []]]);
-  for (let round = 0; round < rounds; round++) {
-    const order = round % 2 === 0 ? [anchor, other] : [other, anchor];
-    for (const name of order) rates.get(name)!.push(await rate(name));
+await runCli("wd_backends", async () => {
+  for (const [anchor, other] of [["wd", "wd-uacce"], ["wd-race", "wd-uacce-race"]]) {
+    const rates = new Map<string, number[]>([[anchor, []], [other, []]]);
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? [anchor, other] : [other, anchor];
+      for (const name of order) rates.get(name)!.push(await rate(name));
+    }
+    const base = median(rates.get(anchor)!);
+    for (const [name, xs] of rates) {
+      const m = median(xs);
+      const tag = name === anchor ? "anchor" : `${(m / base).toFixed(2)} x anchor`;
+      console.log(`${name.padEnd(14)} ${Math.round(m).toString().padStart(6)} runs/s  ${tag}`);
+    }
   }
-  const base = median(rates.get(anchor)!);
-  for (const [name, xs] of rates) {
-    const m = median(xs);
-    const tag = name === anchor ? "anchor" : `${(m / base).toFixed(2)} x anchor`;
-    console.log(`${name.padEnd(14)} ${Math.round(m).toString().padStart(6)} runs/s  ${tag}`);
-  }
-}
+  return 0;
+});

@@ -7,13 +7,22 @@
  * @module
  */
 
-import { compress, decompress } from "../impl/zip/mod.ts";
+import { compress, decompress, ZipError } from "../impl/zip/mod.ts";
+import { runCli, RunError, UsageError } from "../model/cli/common.ts";
 
-const decompressing = Deno.args[0] === "-d";
-if (Deno.args.length > 1 || (Deno.args.length === 1 && !decompressing)) {
-  console.error("usage: deno run -A bench/zip_core_pipe.ts [-d] < in > out");
-  Deno.exit(2);
-}
-const input = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
-const output = decompressing ? decompress(input, "zlib") : compress(input, "zlib", 6);
-for (let at = 0; at < output.length;) at += Deno.stdout.writeSync(output.subarray(at));
+await runCli("zip_core_pipe", async () => {
+  const decompressing = Deno.args[0] === "-d";
+  if (Deno.args.length > 1 || (Deno.args.length === 1 && !decompressing)) {
+    throw new UsageError("usage: deno run -A bench/zip_core_pipe.ts [-d] < in > out");
+  }
+  const input = new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  let output: Uint8Array;
+  try {
+    output = decompressing ? decompress(input, "zlib") : compress(input, "zlib", 6);
+  } catch (e) {
+    if (e instanceof ZipError) throw new RunError(`stdin: ${e.message}`);
+    throw e;
+  }
+  for (let at = 0; at < output.length;) at += Deno.stdout.writeSync(output.subarray(at));
+  return 0;
+});
