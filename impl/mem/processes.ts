@@ -63,17 +63,16 @@ export class Processes {
 
   /**
    * The exit of forked process `child`: its address space goes (exit_mmap), its own children
-   * are handed to its parent, it leaves the task list. False for a process not forked.
+   * are handed to its parent, it leaves the task list. Nothing for a process not forked.
    */
-  exitChild(child: number): boolean {
+  exitChild(child: number): void {
     const p = this.all.get(child);
-    if (p?.parent == null) return false;
+    if (p?.parent == null) return;
     p.mm.release();
     this.all.delete(child);
     for (const [id, q] of this.all) {
       if (q.parent === child) this.all.set(id, { mm: q.mm, parent: p.parent });
     }
-    return true;
   }
 
   /** Process `mm` stores a byte at the start of its page at `vaddr`. */
