@@ -299,10 +299,9 @@ export class StackAdapter {
     if (!container) return { err: "EINVAL" };
     await this.#asProcess(by, "exit.mm", async () => {
       this.platform.sva.exitMm(container.mm);
-      for (const d of [...this.sdmdev.mdev.devices.values()]) {
-        const q = d.drvdata;
-        if (!(q instanceof SdmdevQueue) || q.openedBy !== by) continue;
-        for (const m of [...q.vmas]) await this.sdmdev.sdmdev.munmap(d.uuid, by, m.id);
+      for (const q of this.#queues()) {
+        if (q.openedBy !== by) continue;
+        for (const m of [...q.vmas]) await this.sdmdev.sdmdev.munmap(q.mdev.uuid, by, m.id);
       }
     });
     return { ok: 0 };
